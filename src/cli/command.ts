@@ -1,0 +1,32 @@
+import type { Config } from '../config/types.js';
+import { loadConfig } from '../config/load.js';
+import { UsageError } from '../errors.js';
+import type { OptionSpec, Parsed } from './args.js';
+
+export interface Io {
+  out(line?: string): void;
+  err(line: string): void;
+  isTTY: boolean;
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  options?: Record<string, OptionSpec>;
+  hidden?: boolean;
+  run(args: Parsed, io: Io): Promise<number>;
+}
+
+export function requireRoot(what: string): void {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    throw new UsageError(`\`vpnns ${what}\` must run as root (it changes network namespaces and the firewall); run it with sudo: sudo vpnns ${what}`);
+  }
+}
+
+export async function configFrom(args: Parsed): Promise<Config> {
+  const file = typeof args.opts.config === 'string' ? args.opts.config : undefined;
+  const cfg = await loadConfig({ file });
+  if (typeof args.opts.namespace === 'string') cfg.namespace = args.opts.namespace;
+  return cfg;
+}

@@ -1,0 +1,25 @@
+import { down } from '../plan/engine.js';
+import { System } from '../sys/system.js';
+import { requireTools } from '../sys/tools.js';
+import { configFrom, requireRoot, type Command } from './command.js';
+
+export const downCommand: Command = {
+  name: 'down',
+  summary: 'stop everything and remove every trace of the namespace',
+  usage: `vpnns down [--config FILE] [--dry-run]
+
+Stops the supervisor, the VPN client and services, and removes the namespace, veth pair, firewall
+tables, DNS files and state — also what a crashed \`up\` left half-made.`,
+  async run(args, io) {
+    const cfg = await configFrom(args);
+    const dryRun = args.opts['dry-run'] === true;
+    if (!dryRun) requireRoot('down');
+    await requireTools(['ip', 'nft']);
+    const sys = new System(dryRun);
+    const { removed } = await down(cfg, { sys, say: (l) => !dryRun && io.out(l) });
+    if (dryRun) for (const a of sys.actions) io.out(a.trimEnd());
+    if (!removed.length) io.out(`namespace ${cfg.namespace} is not up; nothing to do.`);
+    else if (!dryRun) io.out(`namespace ${cfg.namespace} is down.`);
+    return 0;
+  },
+};

@@ -1,0 +1,87 @@
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { UsageError, VpnnsError } from '../errors.js';
+import { namesFor, stateDirOf } from '../plan/names.js';
+import { readState } from '../plan/state.js';
+import { System } from '../sys/system.js';
+import { netnsExists } from '../net/ip.js';
+import { readStatus } from '../supervisor/status.js';
+import { configFrom, requireRoot, type Command } from './command.js';
+import { invokingUser, userExists } from './invoker.js';
+
+const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+
+/** The argv that runs CMD inside as USER: `ip netns exec` applies /etc/netns, runuser sets HOME and groups. */
+export function execArgv(ns: string, user: string, cmd: readonly string[]): string[] {
+  const inner = user === 'root' ? [...cmd] : ['/usr/sbin/runuser', '-u', user, '--', ...cmd];
+  return ['/usr/sbin/ip', 'netns', 'exec', ns, ...inner];
+}
+
+/** Refuses while the tunnel is down (requireVpn), so a program never starts unprotected. */
+export async function assertTunnelUp(ns: string, sys: System, vpnType: string): Promise<void> {
+  if (vpnType === 'none') return;
+  const st = await readStatus(stateDirOf(ns));
+  const vpn = st?.components.vpn;
+  const tunnel = (vpn?.detail?.tunnel as string | undefined) ?? undefined;
+  const linkUp = tunnel ? (await sys.query(['ip', '-n', ns, 'link', 'show', tunnel], { allowFail: true })).code === 0 : false;
+  if (vpn?.state !== 'running' || !linkUp) {
+    throw new VpnnsError(
+      `the VPN in namespace ${ns} is not connected (${vpn?.state ?? 'no supervisor'}${vpn?.lastError ? `: ${vpn.lastError}` : ''}); wait for it to reconnect (\`vpnns status\`) or run \`sudo vpnns up\`.`,
+    );
+  }
+}
+
+export const execCommand: Command = {
+  name: 'exec',
+  summary: 'run a program inside the namespace as you',
+  usage: `vpnns exec [--user USER] [--no-vpn-check] -- CMD [ARGS...]
+
+Runs CMD inside the namespace as the invoking user (SUDO_USER under sudo, or --user), with that
+user's groups, HOME/USER/LOGNAME, the rest of the environment, the working directory, the terminal,
+and the namespace's resolv.conf. Returns CMD's exit code. Refuses while the VPN is not connected
+unless --no-vpn-check is given.`,
+  options: { user: { value: true, short: 'u' }, namespace: { value: true }, 'no-vpn-check': {} },
+  async run(args, io) {
+    requireRoot('exec');
+    const cmd = args.rest.length ? args.rest : args.positional;
+    if (!cmd.length) throw new UsageError('nothing to run; e.g. `vpnns exec -- curl https://example.com`.');
+    const cfg = await configFrom(args);
+    const sys = new System(false);
+    const state = await readState(namesFor(cfg));
+    const ns = state?.config.namespace ?? cfg.namespace;
+    if (!(await netnsExists(sys, ns))) throw new UsageError(`namespace ${ns} is not up; run \`sudo vpnns up\` first.`);
+    if (args.opts['no-vpn-check'] !== true) await assertTunnelUp(ns, sys, state?.config.vpn.type ?? cfg.vpn.type);
+    const who = invokingUser(typeof args.opts.user === 'string' ? args.opts.user : undefined);
+    if (!userExists(who.user)) throw new UsageError(`user "${who.user}" does not exist on this machine; pass an existing one with --user.`);
+    if (who.user === 'root' && who.source === 'default') {
+      io.err('vpnns: warning: running as root (no SUDO_USER and no --user); pass --user NAME to run as a normal user.');
+    }
+    return spawnForeground(execArgv(ns, who.user, cmd), io);
+  },
+};
+
+export function spawnForeground(argv: string[], io: { err(l: string): void }): Promise<number> {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env: process.env, cwd: process.cwd() });
+    const handlers = new Map<NodeJS.Signals, () => void>();
+    for (const sig of [...FORWARDED, 'SIGINT' as const]) {
+      // Ctrl-C on a terminal already reaches the child (same process group); forward SIGINT only
+      // when it cannot have come from the terminal, or the child would see it twice.
+      const h = () => {
+        if (sig === 'SIGINT' && process.stdin.isTTY) return;
+        child.kill(sig);
+      };
+      handlers.set(sig, h);
+      process.on(sig, h);
+    }
+    const done = (code: number) => {
+      for (const [sig, h] of handlers) process.off(sig, h);
+      resolve(code);
+    };
+    child.on('error', (e) => {
+      io.err(`vpnns: cannot run ${argv[0]}: ${e.message}`);
+      done(127);
+    });
+    child.on('exit', (code, signal) => done(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)));
+  });
+}

@@ -1,0 +1,28 @@
+// `up --foreground`: the supervisor runs in this process; a signal stops it and tears everything down.
+import { Supervisor } from '../supervisor/supervisor.js';
+import { down } from '../plan/engine.js';
+import { System } from '../sys/system.js';
+import type { Context } from '../plan/resource.js';
+import type { Io } from './command.js';
+
+export async function runForeground(ctx: Context, io: Io): Promise<number> {
+  const sup = new Supervisor(ctx.cfg, ctx.names, ctx.state, { logToStderr: true });
+  let signalled = false;
+  const onSignal = () => {
+    if (signalled) return;
+    signalled = true;
+    void sup.stop();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  let code = 0;
+  try {
+    await sup.run();
+  } catch (e) {
+    io.err(`vpnns: ${(e as Error).message}`);
+    code = 1;
+  }
+  await sup.stop();
+  await down(ctx.cfg, { sys: new System(false), say: (l) => io.out(l) });
+  return code;
+}

@@ -1,0 +1,82 @@
+// Everything `status` shows, gathered once, as data: the table and --json are two views of it.
+import type { Config } from '../config/types.js';
+import { namesFor, type Names } from '../plan/names.js';
+import { readState } from '../plan/state.js';
+import { System, readText } from '../sys/system.js';
+import { listAddrs, listRoutes, netnsExists } from '../net/ip.js';
+import { tableExists } from '../firewall/nft.js';
+import { readStatus, type ComponentStatus } from '../supervisor/status.js';
+import { providerFor } from '../vpn/registry.js';
+import { vpnContext } from '../vpn/prepare-resource.js';
+import type { PreparedVpn, VpnStatus } from '../vpn/provider.js';
+import { isAlive } from '../sys/process.js';
+import { supervisorPid } from '../supervisor/resource.js';
+
+export interface StatusReport {
+  namespace: string;
+  up: boolean;
+  names: Pick<Names, 'vethHost' | 'vethNs' | 'hostAddr' | 'nsAddr' | 'subnet'>;
+  addresses: Record<string, string[]>;
+  routes: string[];
+  dns: string[];
+  firewall: { hostTable: boolean; killSwitch: boolean; killSwitchBlocked?: number };
+  vpn?: { type: string } & Partial<VpnStatus> & { implementation?: unknown };
+  supervisor?: { pid: number; alive: boolean };
+  components: Record<string, ComponentStatus>;
+  processes: Array<{ pid: number; command: string }>;
+}
+
+export async function gatherStatus(cfg: Config): Promise<StatusReport> {
+  const sys = new System(false);
+  const state = await readState(namesFor(cfg));
+  const used = state?.config ?? cfg;
+  const n = namesFor(used);
+  const up = await netnsExists(sys, n.ns);
+  const report: StatusReport = {
+    namespace: n.ns,
+    up,
+    names: { vethHost: n.vethHost, vethNs: n.vethNs, hostAddr: n.hostAddr, nsAddr: n.nsAddr, subnet: n.subnet },
+    addresses: {},
+    routes: [],
+    dns: [],
+    firewall: { hostTable: await tableExists(sys, 'inet', n.hostTable), killSwitch: false },
+    components: {},
+    processes: [],
+  };
+  if (!up) return report;
+  for (const l of await listAddrs(sys, n.ns)) {
+    report.addresses[l.ifname] = (l.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`);
+  }
+  report.routes = (await listRoutes(sys, n.ns)).filter((r) => (r as { type?: string }).type === undefined || (r as { type?: string }).type === 'unicast').map(
+    (r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev ? ` dev ${r.dev}` : ''}`,
+  );
+  report.dns = ((await readText(`${n.etcDir}/resolv.conf`)) ?? '')
+    .split('\n')
+    .filter((l) => l.startsWith('nameserver '))
+    .map((l) => l.slice(11).trim());
+  const ks = await sys.query(['ip', 'netns', 'exec', n.ns, 'nft', '-j', 'list', 'counter', 'inet', n.nsTable, 'blocked'], { allowFail: true });
+  report.firewall.killSwitch = ks.code === 0;
+  if (ks.code === 0) {
+    const c = (JSON.parse(ks.stdout) as { nftables: Array<{ counter?: { packets: number } }> }).nftables.find((x) => x.counter);
+    report.firewall.killSwitchBlocked = c?.counter?.packets;
+  }
+  const pids = (await sys.query(['ip', 'netns', 'pids', n.ns], { allowFail: true })).stdout.split(/\s+/).filter(Boolean);
+  for (const p of pids) {
+    const comm = ((await readText(`/proc/${p}/cmdline`)) ?? '').split('\0').filter(Boolean).join(' ');
+    report.processes.push({ pid: Number(p), command: comm.slice(0, 120) });
+  }
+  const st = await readStatus(n);
+  report.components = st?.components ?? {};
+  if (state) {
+    const pid = supervisorPid(state);
+    if (pid) report.supervisor = { pid, alive: isAlive(pid) };
+  }
+  if (used.vpn.type !== 'none' && state?.runtime.vpn) {
+    const prepared = state.runtime.vpn as PreparedVpn;
+    const live = await providerFor(used.vpn)
+      .status(vpnContext({ sys, cfg: used, names: n }), prepared)
+      .catch((e: Error) => ({ connected: false, detail: e.message }) as VpnStatus);
+    report.vpn = { type: used.vpn.type, ...live, implementation: prepared.info.implementation };
+  } else report.vpn = { type: used.vpn.type };
+  return report;
+}

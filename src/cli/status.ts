@@ -1,0 +1,65 @@
+import { configFrom, type Command } from './command.js';
+import { gatherStatus, type StatusReport } from './status-data.js';
+
+function ago(iso: string): string {
+  const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+  return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
+}
+
+function bytes(n?: number): string {
+  if (n === undefined) return '-';
+  const u = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  let v = n;
+  while (v >= 1024 && i < u.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(i ? 1 : 0)} ${u[i]}`;
+}
+
+export function renderStatus(r: StatusReport): string {
+  const lines: string[] = [];
+  if (!r.up) return `namespace ${r.namespace}: down${r.firewall.hostTable ? ' (but its host firewall table is still loaded: run `sudo vpnns down`)' : ''}`;
+  lines.push(`namespace ${r.namespace}: up   host ${r.names.hostAddr} (${r.names.vethHost}) <-> namespace ${r.names.nsAddr} (${r.names.vethNs})`);
+  lines.push(`dns:        ${r.dns.join(', ') || '-'}`);
+  lines.push(`firewall:   host table ${r.firewall.hostTable ? 'loaded' : 'MISSING'}, kill switch ${r.firewall.killSwitch ? `loaded (${r.firewall.killSwitchBlocked ?? 0} packets blocked)` : 'off'}`);
+  if (r.vpn && r.vpn.type !== 'none') {
+    const v = r.vpn;
+    const hs = v.handshakeAge !== undefined ? `, handshake ${v.handshakeAge}s ago` : '';
+    lines.push(
+      `vpn:        ${v.type}${v.detail ? ` (${v.detail})` : ''} ${v.connected ? 'CONNECTED' : 'NOT CONNECTED'} on ${v.tunnel ?? '-'}${v.endpoint ? ` to ${v.endpoint}` : ''}${hs}, rx ${bytes(v.rxBytes)} tx ${bytes(v.txBytes)}`,
+    );
+  } else lines.push('vpn:        none (traffic leaves through the host)');
+  if (r.supervisor) lines.push(`supervisor: pid ${r.supervisor.pid} ${r.supervisor.alive ? 'running' : 'DEAD (run `sudo vpnns up` to restart it)'}`);
+  const comps = Object.entries(r.components);
+  if (comps.length) {
+    lines.push('', 'COMPONENT        STATE      UPTIME  RESTARTS  PID      LAST ERROR');
+    for (const [name, c] of comps) {
+      lines.push(
+        `${name.padEnd(16)} ${c.state.padEnd(10)} ${ago(c.since).padStart(6)}  ${String(c.restarts).padStart(8)}  ${String(c.pid ?? '-').padEnd(8)} ${c.lastError ?? ''}`.trimEnd(),
+      );
+    }
+  }
+  lines.push('', 'addresses:  ' + Object.entries(r.addresses).map(([k, v]) => `${k} ${v.join(' ') || '-'}`).join('; '));
+  lines.push('routes:     ' + (r.routes.join('; ') || '-'));
+  lines.push(`processes:  ${r.processes.length ? r.processes.map((p) => `${p.pid} ${p.command.split(' ')[0]?.split('/').at(-1)}`).join(', ') : 'none'}`);
+  return lines.join('\n');
+}
+
+export const statusCommand: Command = {
+  name: 'status',
+  summary: 'show what exists: namespace, addresses, DNS, firewall, VPN, components',
+  usage: `vpnns status [--config FILE] [--json]
+
+Exit code 0 when the namespace is up (and the VPN connected, if one is configured), 1 otherwise.`,
+  options: { json: {}, namespace: { value: true } },
+  async run(args, io) {
+    const cfg = await configFrom(args);
+    const report = await gatherStatus(cfg);
+    if (args.opts.json === true) io.out(JSON.stringify(report, null, 2));
+    else io.out(renderStatus(report));
+    const healthy = report.up && (report.vpn?.type === 'none' || report.vpn?.connected === true);
+    return healthy ? 0 : 1;
+  },
+};

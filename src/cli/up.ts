@@ -1,0 +1,43 @@
+import { up } from '../plan/engine.js';
+import { System } from '../sys/system.js';
+import { requireTools } from '../sys/tools.js';
+import { preflight } from '../plan/preflight.js';
+import { configFrom, requireRoot, type Command } from './command.js';
+import { runForeground } from './foreground.js';
+
+export const upCommand: Command = {
+  name: 'up',
+  summary: 'create the namespace, start the VPN and everything that hangs off it',
+  usage: `vpnns up [--config FILE] [--dry-run] [--foreground]
+
+Creates the namespace and its veth pair, NAT on the host, the kill switch, DNS files, and starts the
+VPN client, proxies and forwards under a supervisor that keeps running in the background. Running it
+again changes nothing. --dry-run prints every command and file it would run or write.
+--foreground keeps the supervisor in this process (for systemd and containers); Ctrl-C tears down.`,
+  options: { foreground: {} },
+  async run(args, io) {
+    const cfg = await configFrom(args);
+    const dryRun = args.opts['dry-run'] === true;
+    if (!dryRun) requireRoot('up');
+    await requireTools(['ip', 'nft']);
+    if (cfg.vpn.type !== 'none' && !cfg.killSwitch) {
+      io.err('WARNING: killSwitch is false: when the VPN drops, programs in the namespace reach the internet directly, unprotected.');
+    }
+    if (cfg.vpn.type === 'none') io.err('note: vpn.type is none: the namespace reaches the internet through the host, not a VPN.');
+    const sys = new System(dryRun);
+    await preflight(cfg, sys);
+    const foreground = args.opts.foreground === true;
+    const result = await up(cfg, { sys, say: (l) => !dryRun && io.out(l), foreground });
+    if (dryRun) {
+      io.out(`# vpnns up --dry-run for namespace ${cfg.namespace}: nothing was changed.`);
+      for (const a of sys.actions) io.out(a.trimEnd());
+      if (!sys.actions.length) io.out('# everything is already in place; nothing to do.');
+      return 0;
+    }
+    const n = result.ctx.names;
+    if (!result.changed.length) io.out(`namespace ${n.ns} is already up; nothing changed.`);
+    else io.out(`namespace ${n.ns} is up: host ${n.hostAddr} <-> namespace ${n.nsAddr} (${n.vethHost}).`);
+    if (foreground) return runForeground(result.ctx, io);
+    return 0;
+  },
+};

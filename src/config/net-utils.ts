@@ -1,0 +1,106 @@
+// Address parsing shared by config validation and the renderers. Pure: no lookups, no I/O.
+
+import { isIPv6 as nodeIsIPv6 } from 'node:net';
+
+/** Dotted-quad IPv4 to an unsigned 32-bit number. Leading zeros are rejected: `010` means 8 to some tools and 10 to others. */
+export function parseIPv4(s: string): number | null {
+  const parts = s.split('.');
+  if (parts.length !== 4) return null;
+  let n = 0;
+  for (const p of parts) {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(p)) return null;
+    const octet = Number(p);
+    if (octet > 255) return null;
+    n = n * 256 + octet;
+  }
+  return n;
+}
+
+export function formatIPv4(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
+export const isIPv4 = (s: string): boolean => parseIPv4(s) !== null;
+/** Zone ids (`fe80::1%eth0`) are not addresses a config can use across namespaces. */
+export const isIPv6 = (s: string): boolean => !s.includes('%') && nodeIsIPv6(s);
+export const isIP = (s: string): boolean => isIPv4(s) || isIPv6(s);
+
+function mask(prefix: number): number {
+  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+}
+
+/** "a.b.c.d/p" (a bare address counts as /32). `network` has the host bits cleared; `address` keeps them. */
+export function parseCidr4(s: string): { network: number; prefix: number; address: number } | null {
+  const slash = s.indexOf('/');
+  const addr = parseIPv4(slash < 0 ? s : s.slice(0, slash));
+  if (addr === null) return null;
+  let prefix = 32;
+  if (slash >= 0) {
+    const p = s.slice(slash + 1);
+    if (!/^(0|[1-9][0-9]?)$/.test(p) || Number(p) > 32) return null;
+    prefix = Number(p);
+  }
+  return { network: (addr & mask(prefix)) >>> 0, prefix, address: addr };
+}
+
+/** The two ends of the veth link: host = network+1, namespace = network+2. Throws on a subnet too small for both. */
+export function cidrHosts(cidr: string): { host: string; ns: string; prefix: number; network: string; broadcast: string } {
+  const c = parseCidr4(cidr);
+  if (!c) throw new TypeError(`not an IPv4 CIDR: ${cidr}`);
+  if (c.prefix > 30) throw new RangeError(`${cidr} has no room for two hosts; use a prefix of /30 or shorter`);
+  const broadcast = (c.network | (~mask(c.prefix) >>> 0)) >>> 0;
+  return {
+    host: formatIPv4(c.network + 1),
+    ns: formatIPv4(c.network + 2),
+    prefix: c.prefix,
+    network: formatIPv4(c.network),
+    broadcast: formatIPv4(broadcast),
+  };
+}
+
+/** Whether two IPv4 CIDRs (or single addresses) share any address. Throws on input that is not IPv4. */
+export function cidrOverlaps(a: string, b: string): boolean {
+  const x = parseCidr4(a);
+  const y = parseCidr4(b);
+  if (!x || !y) throw new TypeError(`not an IPv4 CIDR: ${x ? b : a}`);
+  const m = mask(Math.min(x.prefix, y.prefix));
+  return ((x.network & m) >>> 0) === ((y.network & m) >>> 0);
+}
+
+/** "host:port" or "[v6]:port". The host is returned without brackets and is not checked to be an address. */
+export function parseHostPort(s: string): { host: string; port: number } | null {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(s);
+  if (!m) return null;
+  const host = m[1] ?? m[2] ?? '';
+  if (m[1] !== undefined && !isIPv6(host)) return null;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return null;
+  return { host, port };
+}
+
+/** 127.0.0.0/8, ::1 in any spelling, and v4-mapped loopback. Brackets around a v6 address are allowed. */
+export function isLoopback(addr: string): boolean {
+  const a = addr.startsWith('[') && addr.endsWith(']') ? addr.slice(1, -1) : addr;
+  const v4 = parseIPv4(a);
+  if (v4 !== null) return v4 >>> 24 === 127;
+  const groups = expandIPv6(a);
+  if (!groups) return false;
+  const zeroTo = (n: number) => groups.slice(0, n).every((g) => g === 0);
+  if (zeroTo(7) && groups[7] === 1) return true;
+  return zeroTo(5) && groups[5] === 0xffff && groups[6]! >>> 8 === 127;
+}
+
+/** Eight 16-bit groups, or null. */
+function expandIPv6(s: string): number[] | null {
+  if (!isIPv6(s)) return null;
+  let text = s;
+  const lastColon = text.lastIndexOf(':');
+  const v4 = parseIPv4(text.slice(lastColon + 1));
+  // A dotted tail (::ffff:127.0.0.1) is two groups in disguise.
+  if (v4 !== null) text = `${text.slice(0, lastColon + 1)}${(v4 >>> 16).toString(16)}:${(v4 & 0xffff).toString(16)}`;
+  const [head, rest] = text.split('::') as [string, string | undefined];
+  const hex = (part: string) => (part === '' ? [] : part.split(':').map((g) => parseInt(g, 16)));
+  const left = hex(head);
+  const right = rest === undefined ? [] : hex(rest);
+  return [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
+}

@@ -1,0 +1,280 @@
+// The single source of truth for the YAML config: a small declarative schema from which load.ts
+// validates (with messages), toJsonSchema() derives the editor schema, and docs.ts the reference table.
+
+import { formatIPv4, isIP, isLoopback, parseCidr4, parseHostPort } from './net-utils.js';
+
+/** A problem found by a hook; `key` names the child the line should point at. */
+export interface Issue { key?: string; detail: string }
+type Json = Record<string, unknown>;
+
+interface Common {
+  /** One line, shown in the JSON Schema and the docs table. */
+  description: string;
+  default?: unknown;
+  required?: boolean;
+  /** Overrides the generated type or default in the docs table. */
+  docType?: string;
+  docDefault?: string;
+}
+export interface StringSchema extends Common {
+  kind: 'string';
+  enum?: readonly string[];
+  pattern?: RegExp;
+  /** What the pattern allows, in words: "expected <hint>, got …". */
+  hint?: string;
+  /** Semantic check beyond the pattern; returns the message detail. */
+  check?: (value: string) => string | undefined;
+  /** Resolve relative to the config file's directory (`ifSlash`: only when it contains a `/`, else it is a command name). */
+  path?: 'always' | 'ifSlash';
+  /** Extra JSON Schema keywords for what `check` enforces. */
+  json?: Json;
+}
+export interface IntegerSchema extends Common { kind: 'integer'; min?: number; max?: number }
+export interface BooleanSchema extends Common { kind: 'boolean' }
+export interface ArraySchema extends Common {
+  kind: 'array';
+  items: Schema;
+  minItems?: number;
+  maxItems?: number;
+  /** A single item is accepted in place of a list. */
+  single?: boolean;
+}
+export interface MapSchema extends Common { kind: 'map'; values: Schema; keyPattern: RegExp; keyHint: string }
+export interface ObjectSchema extends Common {
+  kind: 'object';
+  fields: Record<string, Schema>;
+  /** A bare value is accepted and means `{[shorthand]: value}`. */
+  shorthand?: string;
+  /** Cross-field checks, after the fields are valid. */
+  refine?: (value: Record<string, unknown>) => Issue | undefined;
+  normalize?: (value: Record<string, unknown>) => Record<string, unknown>;
+}
+export interface UnionSchema extends Common { kind: 'union'; tag: string; variants: Record<string, ObjectSchema> }
+export type Schema = StringSchema | IntegerSchema | BooleanSchema | ArraySchema | MapSchema | ObjectSchema | UnionSchema;
+
+type Opts<T> = Omit<T, 'kind' | 'description'>;
+export const str = (description: string, o: Opts<StringSchema> = {}): StringSchema => ({ kind: 'string', description, ...o });
+export const int = (description: string, o: Opts<IntegerSchema> = {}): IntegerSchema => ({ kind: 'integer', description, ...o });
+export const bool = (description: string, dflt?: boolean): BooleanSchema => ({ kind: 'boolean', description, default: dflt });
+export const list = (items: Schema, description: string, o: Omit<Opts<ArraySchema>, 'items'> = {}): ArraySchema => ({ kind: 'array', items, description, ...o });
+export const map = (values: Schema, description: string, o: Omit<Opts<MapSchema>, 'values'>): MapSchema => ({ kind: 'map', values, description, ...o });
+export const obj = (description: string, fields: Record<string, Schema>, o: Omit<Opts<ObjectSchema>, 'fields'> = {}): ObjectSchema => ({ kind: 'object', fields, description, ...o });
+export const union = (description: string, tag: string, variants: Record<string, ObjectSchema>, o: Omit<Opts<UnionSchema>, 'tag' | 'variants'> = {}): UnionSchema => ({ kind: 'union', tag, variants, description, ...o });
+
+// ---- value checks shared by several keys ----
+
+const quote = (s: string) => JSON.stringify(s);
+const IP_JSON = { anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }] };
+const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+const ip = (description: string) =>
+  str(description, { docType: 'IP address', json: IP_JSON, check: (v) => (isIP(v) ? undefined : `expected an IPv4 or IPv6 address, got ${quote(v)}`) });
+const ipList = (description: string, o: Omit<Opts<ArraySchema>, 'items'> = {}) =>
+  list(ip('An IPv4 or IPv6 address.'), description, { docType: 'list of IP addresses', ...o });
+const port = (description: string, dflt?: number) => int(description, { min: 1, max: 65535, default: dflt });
+
+function checkSubnet(v: string): string | undefined {
+  const c = v.includes('/') ? parseCidr4(v) : null;
+  if (!c) return `expected an IPv4 network like 10.0.0.0/30, got ${quote(v)}`;
+  if (c.prefix < 24 || c.prefix > 30) {
+    const p = c.prefix < 24 ? 24 : 30;
+    return `expected a prefix between /24 and /30, got /${c.prefix}; use e.g. ${formatIPv4(parseCidr4(`${formatIPv4(c.address)}/${p}`)!.network)}/${p}`;
+  }
+  return c.address === c.network ? undefined : `expected a network address (host bits zero), got ${v}; use ${formatIPv4(c.network)}/${c.prefix}`;
+}
+
+function checkBindAddress(v: string): string | undefined {
+  const hp = parseHostPort(v);
+  return hp && isIP(hp.host) ? undefined : `expected ADDR:PORT like 127.0.0.1:8080 or [::1]:8080, got ${quote(v)}`;
+}
+
+function checkLoopbackListen(v: string): string | undefined {
+  const hp = parseHostPort(v);
+  if (!hp || !isIP(hp.host)) return `expected a loopback ADDR:PORT like 127.0.0.1:9477 or [::1]:9477, got ${quote(v)}`;
+  return isLoopback(hp.host) ? undefined : `expected a loopback address (127.0.0.0/8 or [::1]), got ${hp.host}; use 127.0.0.1:${hp.port}`;
+}
+
+function checkEndpoint(v: string): string | undefined {
+  const m = /^(.*)\/(udp|tcp)$/.exec(v);
+  const hp = m ? parseHostPort(m[1]!) : null;
+  if (hp && (isIP(hp.host) || HOSTNAME.test(hp.host))) return undefined;
+  return `expected HOST:PORT/udp or HOST:PORT/tcp like 198.51.100.7:51820/udp or [2001:db8::1]:443/tcp, got ${quote(v)}`;
+}
+
+function checkUrl(v: string): string | undefined {
+  try {
+    if (['http:', 'https:'].includes(new URL(v).protocol)) return undefined;
+  } catch { /* fall through to the message */ }
+  return `expected an http:// or https:// URL, got ${quote(v)}`;
+}
+
+// ---- the vpnns config ----
+
+const argv = (description: string, o: Omit<Opts<ArraySchema>, 'items'> = {}) =>
+  list(str('One argument.'), description, { minItems: 1, docType: 'list of strings (argv)', ...o });
+
+const publishEntry = obj(
+  'A namespace port published on the host; a bare integer N means {port: N}.',
+  {
+    port: port('Port inside the namespace, and on the host when `host` is not set.'),
+    host: str('Host address to listen on, ADDR:PORT ([v6]:PORT for IPv6).', { check: checkBindAddress, docDefault: '`127.0.0.1:<port>`', docType: 'ADDR:PORT', json: { pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[0-9.]+):[0-9]{1,5}$' } }),
+    target: int('Port inside the namespace when it differs from `port`.', { min: 1, max: 65535, docDefault: '`port`' }),
+  },
+  {
+    shorthand: 'port',
+    refine: (v) => (v.port === undefined && v.target === undefined ? { detail: 'expected `port` or `target` to be set; add e.g. `port: 8080`' } : undefined),
+    normalize: (v) => {
+      const target = (v.target ?? v.port) as number;
+      return { ...v, host: v.host ?? `127.0.0.1:${v.port ?? target}`, target };
+    },
+  },
+);
+const publishList = (description: string) => list(publishEntry, description, { default: [], docType: 'list of publish entries' });
+
+const vpnCommon = {
+  connectTimeout: int('Seconds to wait for the tunnel to come up before `up` fails.', { min: 1, max: 600, default: 30 }),
+  resolveWith: ipList("DNS servers used on the host to resolve the VPN server's name; default: the host's resolver.", { minItems: 1 }),
+};
+
+const vpn = union('The VPN client that is the namespace\'s only way out.', 'type', {
+  none: obj('No VPN: the namespace goes out through the host (for testing).', {}),
+  wireguard: obj('WireGuard (kernel module, else wireguard-go).', {
+    config: str('wg-quick file, relative to the config file.', { required: true, path: 'always', docType: 'path' }),
+    implementation: str('`auto` uses the kernel module when present, else wireguard-go.', { enum: ['auto', 'kernel', 'userspace'], default: 'auto' }),
+    ...vpnCommon,
+  }),
+  openvpn: obj('OpenVPN 2.x.', {
+    config: str('.ovpn file, relative to the config file.', { required: true, path: 'always', docType: 'path' }),
+    auth: str('auth-user-pass file (user on line 1, password on line 2), relative to the config file.', { path: 'always', docType: 'path' }),
+    ...vpnCommon,
+  }),
+  adguard: obj('AdGuard VPN CLI.', {
+    location: str('Location to connect to (see `adguardvpn-cli list-locations`); default: the fastest.'),
+    binary: str('Command name or path of adguardvpn-cli (a path is relative to the config file).', { default: 'adguardvpn-cli', path: 'ifSlash', docType: 'command or path' }),
+    ...vpnCommon,
+  }),
+  command: obj('Any client, started and stopped by commands run inside the namespace.', {
+    start: argv('Command that starts the client.', { required: true }),
+    stop: argv('Command that stops the client; default: signal the start command.'),
+    interface: str('Tunnel interface the start command creates.', { required: true, pattern: /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,14}$/, hint: 'an interface name of 1 to 15 letters, digits, `_`, `.` or `-`' }),
+    endpoints: list(str('HOST:PORT/udp or HOST:PORT/tcp.', { check: checkEndpoint }), 'Servers the client talks to, allowed through the kill switch; default: match the client by group.', { minItems: 1, docType: 'list of HOST:PORT/PROTO' }),
+    dns: ipList('DNS servers the VPN provides.', { minItems: 1 }),
+    ...vpnCommon,
+  }),
+}, { default: { type: 'none' } });
+
+const proxy = (name: string, dfltPort: number, extra: Record<string, Schema> = {}, refine?: ObjectSchema['refine']) =>
+  obj(`${name} proxy in the namespace, reachable from the host over the veth link.`, {
+    enabled: bool(`Run the ${name} proxy.`, true),
+    port: port('Port it listens on in the namespace.', dfltPort),
+    publish: bool("Also listen on the host's 127.0.0.1 at the same port.", false),
+    ...extra,
+  }, { refine });
+
+const app = obj('An application run in the namespace.', {
+  command: argv('Command to run; default: the profile\'s command for known names (code-server, kilo).'),
+  user: str('User to run as; default: the user who invoked vpnns.', { pattern: /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/, hint: 'a user name or uid' }),
+  env: map(str('Value.'), 'Environment variables added for the app.', { default: {}, keyPattern: /^[A-Za-z_][A-Za-z0-9_]*$/, keyHint: 'a variable name of letters, digits and `_`', docType: 'map of strings' }),
+  publish: publishList('Ports of this app published on the host.'),
+  requireVpn: bool('Refuse to start the app unless the tunnel is up.', true),
+  autostart: bool('Start the app with `vpnns up`.', false),
+  port: port('Port the app listens on (profile option).'),
+  auth: str('Authentication of the app\'s web UI (profile option).', { enum: ['password', 'none'] }),
+});
+
+export const configSchema: ObjectSchema = obj('vpnns configuration.', {
+  namespace: str('Network namespace name; also names its interfaces, state and units.', {
+    default: 'vpn-ns', pattern: /^[a-z0-9][a-z0-9-]{0,14}$/, hint: '1 to 15 lowercase letters, digits or `-`, starting with a letter or digit',
+  }),
+  network: obj('The veth link between the host and the namespace.', {
+    subnet: str('IPv4 network of the link, /24 to /30: the host end gets the first usable address, the namespace the second.', {
+      default: '10.0.0.0/30', check: checkSubnet, docType: 'IPv4 CIDR', json: { pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}/(2[4-9]|30)$' },
+    }),
+    ipv6: bool('Allow IPv6 in the namespace; `false` disables it there so nothing leaks around a v4-only tunnel.', false),
+    mtu: int('MTU of the link; default: the kernel\'s (1500).', { min: 576, max: 9000 }),
+  }),
+  dns: ipList("Resolvers in the namespace (at most 3); default: the VPN's own, else 1.1.1.1.", { minItems: 1, maxItems: 3 }),
+  vpn,
+  killSwitch: bool('Reject all traffic from the namespace that does not leave through the tunnel.', true),
+  proxies: obj('Proxies that let host programs use the tunnel.', {
+    socks: proxy('SOCKS5', 1080, {
+      username: str('SOCKS user name; set together with `password`.', { pattern: /^[^\s:]{1,255}$/, hint: '1 to 255 characters without spaces or `:`' }),
+      password: str('SOCKS password; set together with `username`.', { pattern: /^\S{1,255}$/, hint: '1 to 255 characters without spaces' }),
+    }, (v) => ((v.username === undefined) === (v.password === undefined) ? undefined
+      : { key: v.username === undefined ? 'password' : 'username', detail: `expected \`username\` and \`password\` together; add \`${v.username === undefined ? 'username' : 'password'}\` or remove \`${v.username === undefined ? 'password' : 'username'}\`` })),
+    http: proxy('HTTP', 1090),
+  }, {
+    refine: (v) => {
+      const s = v.socks as { enabled: boolean; port: number };
+      const h = v.http as { enabled: boolean; port: number };
+      return s.enabled && h.enabled && s.port === h.port ? { key: 'http', detail: `expected a port other than the SOCKS proxy's ${s.port}; change \`proxies.http.port\`` } : undefined;
+    },
+  }),
+  publish: publishList('Namespace ports published on the host.'),
+  apps: map(app, 'Applications to run in the namespace, by name.', {
+    default: {}, keyPattern: /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/, keyHint: 'a name of 1 to 32 letters, digits, `_` or `-`', docType: 'map of apps',
+  }),
+  check: obj('The IP check used by `vpnns check` and the health checks.', {
+    echoUrl: list(str('An http(s) URL.', { check: checkUrl, json: { format: 'uri', pattern: '^https?://' } }),
+      'URLs that answer with the caller\'s IP address as text (or JSON with an `ip` field); one URL or a list.', {
+        single: true, minItems: 1, default: ['https://api.ipify.org', 'https://ifconfig.me/ip'], docType: 'URL or list of URLs',
+      }),
+  }),
+  supervisor: obj('Supervision of the processes vpnns runs.', {
+    healthInterval: int('Seconds between health checks.', { min: 1, max: 3600, default: 10 }),
+  }),
+  metrics: obj('Prometheus metrics endpoint.', {
+    enabled: bool('Serve metrics.', false),
+    listen: str('Loopback ADDR:PORT to serve them on (127.0.0.0/8 or [::1]).', { default: '127.0.0.1:9477', check: checkLoopbackListen, docType: 'ADDR:PORT' }),
+  }),
+  logDir: str('Directory for the logs of the daemons vpnns runs.', { default: '/var/log/vpnns', pattern: /^\//, hint: 'an absolute path', docType: 'path' }),
+});
+
+// ---- JSON Schema (draft 2020-12) ----
+
+export function toJsonSchema(s: Schema): Json {
+  const base: Json = { description: s.description };
+  if (s.default !== undefined) base.default = s.default;
+  switch (s.kind) {
+    case 'string':
+      return { type: 'string', ...base, ...(s.enum && { enum: s.enum }), ...(s.pattern && { pattern: s.pattern.source }), ...s.json };
+    case 'integer':
+      return { type: 'integer', ...base, ...(s.min !== undefined && { minimum: s.min }), ...(s.max !== undefined && { maximum: s.max }) };
+    case 'boolean':
+      return { type: 'boolean', ...base };
+    case 'array': {
+      const array = { type: 'array', items: toJsonSchema(s.items), ...(s.minItems !== undefined && { minItems: s.minItems }), ...(s.maxItems !== undefined && { maxItems: s.maxItems }) };
+      return s.single ? { ...base, anyOf: [toJsonSchema(s.items), array] } : { ...array, ...base };
+    }
+    case 'map':
+      return { type: 'object', ...base, propertyNames: { pattern: s.keyPattern.source }, additionalProperties: toJsonSchema(s.values) };
+    case 'object': {
+      const object = objectJson(s.fields);
+      return s.shorthand ? { ...base, anyOf: [toJsonSchema(s.fields[s.shorthand]!), object] } : { ...base, ...object };
+    }
+    case 'union':
+      return {
+        type: 'object', ...base,
+        oneOf: Object.entries(s.variants).map(([name, v]) => ({
+          description: v.description,
+          ...objectJson({ [s.tag]: { kind: 'string', description: v.description, enum: [name] }, ...v.fields }, [s.tag]),
+        })),
+      };
+  }
+}
+
+function objectJson(fields: Record<string, Schema>, alsoRequired: string[] = []): Json {
+  const required = [...alsoRequired, ...Object.keys(fields).filter((k) => fields[k]!.required)];
+  const properties = Object.fromEntries(Object.entries(fields).map(([k, f]) => [k, toJsonSchema(f)]));
+  return { type: 'object', properties, ...(required.length > 0 && { required }), additionalProperties: false };
+}
+
+/** The exact text of schema/vpnns.schema.json. */
+export function renderJsonSchema(): string {
+  const schema = {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    title: 'vpnns configuration',
+    ...toJsonSchema(configSchema),
+  };
+  return `${JSON.stringify(schema, null, 2)}\n`;
+}

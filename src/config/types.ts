@@ -1,0 +1,114 @@
+// The validated, defaulted configuration. The schema in schema.ts is the source of truth for
+// what a user may write; this is the shape the rest of the code receives after loading.
+
+export type VpnType = 'none' | 'wireguard' | 'openvpn' | 'adguard' | 'command';
+
+interface VpnCommon {
+  /** Seconds to wait for the tunnel to come up before `up` fails. */
+  connectTimeout: number;
+  /** DNS servers used on the host to resolve the VPN server's name (default: the host's resolver). */
+  resolveWith?: string[];
+}
+
+export interface VpnNone { type: 'none' }
+export interface VpnWireguard extends VpnCommon {
+  type: 'wireguard';
+  /** Absolute path of a wg-quick file. */
+  config: string;
+  /** auto: kernel module when present, else wireguard-go. */
+  implementation: 'auto' | 'kernel' | 'userspace';
+}
+export interface VpnOpenvpn extends VpnCommon {
+  type: 'openvpn';
+  /** Absolute path of the .ovpn file. */
+  config: string;
+  /** Absolute path of an auth-user-pass file (user on line 1, password on line 2). */
+  auth?: string;
+}
+export interface VpnAdguard extends VpnCommon {
+  type: 'adguard';
+  location?: string;
+  /** Path or name of adguardvpn-cli. */
+  binary: string;
+  /** HOME for adguardvpn-cli (its login and settings); default /var/lib/vpnns/<namespace>/adguard. */
+  home?: string;
+}
+export interface VpnCommand extends VpnCommon {
+  type: 'command';
+  start: string[];
+  stop?: string[];
+  /** The tunnel interface the command creates inside the namespace. */
+  interface: string;
+  /** Endpoints the client talks to, "ip:port/udp" or "host:port/tcp"; without them the client's packets are matched by group. */
+  endpoints?: string[];
+  dns?: string[];
+}
+export type VpnConfig = VpnNone | VpnWireguard | VpnOpenvpn | VpnAdguard | VpnCommand;
+
+export interface ProxyConfig {
+  enabled: boolean;
+  port: number;
+  /** Also listen on the host's 127.0.0.1 at the same port. */
+  publish: boolean;
+}
+export interface SocksProxyConfig extends ProxyConfig {
+  username?: string;
+  password?: string;
+}
+
+export interface PublishConfig {
+  /** Port inside the namespace (target) and on the host when `host` is not given. */
+  port?: number;
+  /** "ADDR:PORT" on the host; default 127.0.0.1:<port>. */
+  host?: string;
+  /** Port inside the namespace; default `port`. */
+  target?: number;
+}
+
+export interface AppConfig {
+  command?: string[];
+  user?: string;
+  env: Record<string, string>;
+  publish: PublishConfig[];
+  requireVpn: boolean;
+  autostart: boolean;
+  /** Profile options (code-server). */
+  port?: number;
+  auth?: 'password' | 'none';
+}
+
+export interface Config {
+  namespace: string;
+  network: {
+    subnet: string;
+    ipv6: boolean;
+    mtu?: number;
+  };
+  /** Resolvers inside the namespace; unset means the VPN's own, else 1.1.1.1. */
+  dns?: string[];
+  vpn: VpnConfig;
+  killSwitch: boolean;
+  proxies: {
+    socks: SocksProxyConfig;
+    http: ProxyConfig;
+  };
+  publish: PublishConfig[];
+  apps: Record<string, AppConfig>;
+  check: {
+    /** URLs that answer with the caller's IP address as text (or JSON with an `ip` field). */
+    echoUrl: string[];
+  };
+  supervisor: {
+    /** Seconds between health checks. */
+    healthInterval: number;
+  };
+  metrics: {
+    enabled: boolean;
+    /** host:port on the host, loopback only. */
+    listen: string;
+  };
+  /** Directory for logs of the daemons vpnns runs. */
+  logDir: string;
+  /** Absolute path of the file the config came from, if any. */
+  source?: string;
+}

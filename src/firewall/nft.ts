@@ -1,0 +1,48 @@
+// One atomic `nft -f` per table: the table is created if missing, deleted and re-declared in the
+// same transaction, so there is never a moment with half a ruleset (or none).
+import type { System } from '../sys/system.js';
+
+export type Family = 'inet' | 'ip' | 'ip6';
+
+export function replaceTableScript(family: Family, name: string, body: string): string {
+  return `table ${family} ${name}\ndelete table ${family} ${name}\n${body}`;
+}
+
+function inNs(ns: string | undefined, argv: string[]): string[] {
+  return ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv;
+}
+
+export async function loadTable(sys: System, family: Family, name: string, body: string, ns?: string): Promise<void> {
+  await sys.change(inNs(ns, ['nft', '-f', '-']), { input: replaceTableScript(family, name, body) });
+}
+
+export async function deleteTable(sys: System, family: Family, name: string, ns?: string): Promise<boolean> {
+  if (!(await tableExists(sys, family, name, ns))) return false;
+  await sys.change(inNs(ns, ['nft', 'delete', 'table', family, name]), { allowFail: true });
+  return true;
+}
+
+export async function tableExists(sys: System, family: Family, name: string, ns?: string): Promise<boolean> {
+  const r = await sys.query(inNs(ns, ['nft', 'list', 'table', family, name]), { allowFail: true });
+  return r.code === 0;
+}
+
+/** The table as nft prints it, for comparing what is loaded with what was rendered. */
+export async function listTable(sys: System, family: Family, name: string, ns?: string): Promise<string | undefined> {
+  const r = await sys.query(inNs(ns, ['nft', 'list', 'table', family, name]), { allowFail: true });
+  return r.code === 0 ? r.stdout : undefined;
+}
+
+export async function listTables(sys: System, ns?: string): Promise<string[]> {
+  const r = await sys.query(inNs(ns, ['nft', 'list', 'tables']), { allowFail: true });
+  return r.stdout
+    .split('\n')
+    .map((l) => l.replace(/^table\s+/, '').trim())
+    .filter(Boolean);
+}
+
+/** nft quotes interface names; a name is only ever one of ours (or a prefix with a trailing *), checked. */
+export function q(s: string): string {
+  if (!/^[\w.@:-]+\*?$/.test(s)) throw new Error(`refusing to put ${JSON.stringify(s)} in an nft ruleset`);
+  return `"${s}"`;
+}

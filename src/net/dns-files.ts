@@ -1,0 +1,77 @@
+// /etc/netns/<ns>/resolv.conf and nsswitch.conf: `ip netns exec` bind-mounts them over the host's,
+// so lookups inside use the namespace's resolvers and never the host's systemd-resolved.
+import type { Resource } from '../plan/resource.js';
+import { readText } from '../sys/system.js';
+
+export const DEFAULT_DNS = ['1.1.1.1'];
+
+export function renderResolvConf(servers: readonly string[], source: string): string {
+  const lines = [`# Written by vpnns (${source}); lookups inside the namespace go only here.`];
+  // glibc reads at most three nameserver lines.
+  for (const s of servers.slice(0, 3)) lines.push(`nameserver ${s}`);
+  // Fail fast rather than hang when the tunnel is down: the kill switch rejects at once.
+  lines.push('options timeout:2 attempts:2');
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * The host's nsswitch.conf with the `hosts:` line replaced by `files dns`: modules such as
+ * `resolve` (systemd-resolved over D-Bus), `mdns` and `myhostname` would answer from outside the
+ * namespace or leak names on the LAN.
+ */
+export function renderNsswitch(hostNsswitch: string | undefined): string {
+  const base = hostNsswitch ?? 'passwd: files\ngroup: files\nshadow: files\nhosts: files dns\nnetworks: files\n';
+  let seen = false;
+  const out = base.split('\n').map((line) => {
+    if (/^\s*hosts\s*:/.test(line)) {
+      seen = true;
+      return 'hosts: files dns';
+    }
+    return line;
+  });
+  if (!seen) out.splice(out.length - (out.at(-1) === '' ? 1 : 0), 0, 'hosts: files dns');
+  const text = out.join('\n');
+  return `# Written by vpnns from the host's nsswitch.conf; hosts: only files and dns inside the namespace.\n${text.endsWith('\n') ? text : text + '\n'}`;
+}
+
+/** The namespace's resolvers: the config wins, then what the VPN supplied, then a public default. */
+export function effectiveDns(cfgDns: readonly string[] | undefined, vpnDns: readonly string[] | undefined): { servers: string[]; source: string } {
+  if (cfgDns?.length) return { servers: [...cfgDns], source: 'dns in the config' };
+  if (vpnDns?.length) return { servers: [...vpnDns], source: 'DNS supplied by the VPN' };
+  return { servers: [...DEFAULT_DNS], source: 'default resolver' };
+}
+
+function desiredResolv(ctx: Parameters<Resource['check']>[0]): string {
+  const vpnDns = ctx.state.runtime.vpnDns as string[] | undefined;
+  const { servers, source } = effectiveDns(ctx.cfg.dns, vpnDns);
+  return renderResolvConf(servers, source);
+}
+
+export const dnsFilesResource: Resource = {
+  id: 'netns-dns-files',
+  title: 'namespace resolv.conf and nsswitch.conf',
+  async check(ctx) {
+    const dir = ctx.names.etcDir;
+    return (
+      (await readText(`${dir}/resolv.conf`)) === desiredResolv(ctx) &&
+      (await readText(`${dir}/nsswitch.conf`)) === renderNsswitch(await readText('/etc/nsswitch.conf'))
+    );
+  },
+  async apply(ctx) {
+    const dir = ctx.names.etcDir;
+    await ctx.sys.writeFile(`${dir}/resolv.conf`, desiredResolv(ctx));
+    await ctx.sys.writeFile(`${dir}/nsswitch.conf`, renderNsswitch(await readText('/etc/nsswitch.conf')));
+  },
+  async remove({ sys, names }) {
+    if ((await readText(`${names.etcDir}/resolv.conf`)) === undefined && (await readText(`${names.etcDir}/nsswitch.conf`)) === undefined) {
+      return false;
+    }
+    await sys.remove(names.etcDir);
+    return true;
+  },
+};
+
+/** Rewrite the namespace resolv.conf at run time (the VPN pushed its DNS). */
+export async function writeNamespaceResolv(sys: import('../sys/system.js').System, etcDir: string, servers: readonly string[], source: string): Promise<void> {
+  await sys.writeFile(`${etcDir}/resolv.conf`, renderResolvConf(servers, source));
+}

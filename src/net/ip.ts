@@ -1,0 +1,55 @@
+// Thin readers over `ip -json`, so checks compare data, not text.
+import type { System } from '../sys/system.js';
+
+export interface IpAddrInfo {
+  ifname: string;
+  operstate?: string;
+  flags?: string[];
+  link_netnsid?: number;
+  addr_info?: Array<{ family: string; local: string; prefixlen: number; scope?: string }>;
+}
+
+export interface IpRoute {
+  dst: string;
+  gateway?: string;
+  dev?: string;
+  protocol?: string;
+  prefsrc?: string;
+}
+
+function nsArgs(ns?: string): string[] {
+  return ns ? ['-n', ns] : [];
+}
+
+export async function listAddrs(sys: System, ns?: string, dev?: string): Promise<IpAddrInfo[]> {
+  const r = await sys.query(['ip', ...nsArgs(ns), '-json', 'addr', 'show', ...(dev ? ['dev', dev] : [])], {
+    allowFail: true,
+  });
+  if (r.code !== 0 || !r.stdout.trim()) return [];
+  return JSON.parse(r.stdout) as IpAddrInfo[];
+}
+
+export async function linkExists(sys: System, dev: string, ns?: string): Promise<boolean> {
+  const r = await sys.query(['ip', ...nsArgs(ns), '-json', 'link', 'show', 'dev', dev], { allowFail: true });
+  return r.code === 0;
+}
+
+export async function listRoutes(sys: System, ns?: string, family: '-4' | '-6' = '-4'): Promise<IpRoute[]> {
+  const r = await sys.query(['ip', family, ...nsArgs(ns), '-json', 'route', 'show', 'table', 'all'], { allowFail: true });
+  if (r.code !== 0 || !r.stdout.trim()) return [];
+  return JSON.parse(r.stdout) as IpRoute[];
+}
+
+export async function listNetns(sys: System): Promise<string[]> {
+  const r = await sys.query(['ip', '-json', 'netns', 'list'], { allowFail: true });
+  if (r.code !== 0 || !r.stdout.trim()) return [];
+  return (JSON.parse(r.stdout) as Array<{ name: string }>).map((n) => n.name);
+}
+
+export async function netnsExists(sys: System, ns: string): Promise<boolean> {
+  return (await listNetns(sys)).includes(ns);
+}
+
+export function hasAddr(info: IpAddrInfo[], addr: string, prefix: number): boolean {
+  return info.some((i) => i.addr_info?.some((a) => a.local === addr && a.prefixlen === prefix));
+}

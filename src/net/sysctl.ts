@@ -1,0 +1,67 @@
+import type { Resource } from '../plan/resource.js';
+import { RUN_DIR } from '../plan/names.js';
+import { allStates } from '../plan/state.js';
+import { readText } from '../sys/system.js';
+
+async function readSysctlIn(sys: import('../sys/system.js').System, ns: string, key: string): Promise<string | undefined> {
+  const r = await sys.query(['ip', 'netns', 'exec', ns, 'sysctl', '-n', key], { allowFail: true });
+  return r.code === 0 ? r.stdout.trim() : undefined;
+}
+
+/** IPv6 off inside the namespace when the config says so: a v4-only tunnel plus v6 would leak (FACTS). */
+export const nsIpv6Resource: Resource = {
+  id: 'ns-ipv6',
+  title: 'IPv6 disabled inside',
+  async check({ sys, names }) {
+    return (
+      (await readSysctlIn(sys, names.ns, 'net.ipv6.conf.all.disable_ipv6')) === '1' &&
+      (await readSysctlIn(sys, names.ns, 'net.ipv6.conf.default.disable_ipv6')) === '1'
+    );
+  },
+  async apply({ sys, names }) {
+    for (const k of ['all', 'default', 'lo']) {
+      await sys.change(['ip', 'netns', 'exec', names.ns, 'sysctl', '-q', '-w', `net.ipv6.conf.${k}.disable_ipv6=1`]);
+    }
+  },
+  async remove() {
+    return false; // goes away with the namespace
+  },
+};
+
+const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
+
+/**
+ * IPv4 forwarding on the host. It is machine-wide (per host namespace), so vpnns records the value it
+ * found in a file shared by all vpnns namespaces of that host namespace and restores it only when the
+ * last of them goes down.
+ */
+export const hostForwardingResource: Resource = {
+  id: 'host-ip-forward',
+  title: 'IPv4 forwarding on the host',
+  async check() {
+    return (await readText(IP_FORWARD))?.trim() === '1';
+  },
+  async apply(ctx) {
+    const { sys, state } = ctx;
+    const before = (await readText(IP_FORWARD))?.trim() ?? '0';
+    const record = forwardRecordPath(state.hostNetns);
+    if (before !== '1' && !(await readText(record))) {
+      await sys.writeFile(record, `${before}\n`, { mode: 0o644 });
+    }
+    await sys.change(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+  },
+  async remove({ sys, state, names }) {
+    const record = forwardRecordPath(state.hostNetns);
+    const original = (await readText(record))?.trim();
+    if (original === undefined) return false;
+    const others = (await allStates()).filter((s) => s.namespace !== names.ns && s.hostNetns === state.hostNetns);
+    if (others.length) return false;
+    await sys.change(['sysctl', '-q', '-w', `net.ipv4.ip_forward=${original}`]);
+    await sys.remove(record);
+    return true;
+  },
+};
+
+function forwardRecordPath(hostNetns: string): string {
+  return `${RUN_DIR}/ip_forward.${hostNetns.replace(/[^\w.-]/g, '_')}.orig`;
+}

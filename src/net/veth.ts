@@ -1,0 +1,33 @@
+import type { Resource } from '../plan/resource.js';
+import { hasAddr, linkExists, listAddrs, listRoutes } from './ip.js';
+
+/** The veth pair joining host and namespace, its two addresses, and the namespace's default route. */
+export const vethResource: Resource = {
+  id: 'veth',
+  title: 'veth pair',
+  async check({ sys, names }) {
+    const host = await listAddrs(sys, undefined, names.vethHost);
+    const inner = await listAddrs(sys, names.ns, names.vethNs);
+    if (!hasAddr(host, names.hostAddr, names.prefix) || !hasAddr(inner, names.nsAddr, names.prefix)) return false;
+    if (!host[0]?.flags?.includes('UP') || !inner[0]?.flags?.includes('UP')) return false;
+    const routes = await listRoutes(sys, names.ns);
+    return routes.some((r) => r.dst === 'default' && r.gateway === names.hostAddr);
+  },
+  async apply({ sys, names }) {
+    const { ns, vethHost, vethNs, hostAddr, nsAddr, prefix } = names;
+    if (!(await linkExists(sys, vethHost))) {
+      await sys.change(['ip', 'link', 'add', vethHost, 'type', 'veth', 'peer', 'name', vethNs, 'netns', ns]);
+    }
+    await sys.change(['ip', 'addr', 'replace', `${hostAddr}/${prefix}`, 'dev', vethHost]);
+    await sys.change(['ip', '-n', ns, 'addr', 'replace', `${nsAddr}/${prefix}`, 'dev', vethNs]);
+    await sys.change(['ip', 'link', 'set', vethHost, 'up']);
+    await sys.change(['ip', '-n', ns, 'link', 'set', vethNs, 'up']);
+    await sys.change(['ip', '-n', ns, 'route', 'replace', 'default', 'via', hostAddr, 'dev', vethNs]);
+  },
+  async remove({ sys, names }) {
+    // Deleting one end deletes both; the namespace end also goes with the namespace.
+    if (!(await linkExists(sys, names.vethHost))) return false;
+    await sys.change(['ip', 'link', 'del', names.vethHost], { allowFail: true });
+    return true;
+  },
+};

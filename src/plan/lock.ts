@@ -1,0 +1,57 @@
+// One `up`/`down` at a time per namespace. A lock file holds the owner's PID; a lock whose owner
+// died (SIGKILL, crash) is taken over, so a crash never blocks the next run.
+import { open, readFile, rename, unlink, mkdir } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { VpnnsError } from '../errors.js';
+
+export interface Lock {
+  release(): Promise<void>;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function acquireLock(path: string, what: string, timeoutMs = 60_000): Promise<Lock> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const fh = await open(path, 'wx', 0o644);
+      await fh.writeFile(`${process.pid}\n`);
+      await fh.close();
+      return {
+        release: async () => {
+          const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+          if (owner === process.pid) await unlink(path).catch(() => {});
+        },
+      };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
+    if (!owner || !alive(owner)) {
+      // Move the stale lock aside rather than unlinking it: if two processes race here, only one
+      // rename succeeds, and the loser retries against whatever the winner created.
+      const aside = `${path}.stale-${process.pid}`;
+      try {
+        await rename(path, aside);
+        const moved = Number((await readFile(aside, 'utf8').catch(() => '')).trim());
+        if (moved && moved !== owner && alive(moved)) await rename(aside, path).catch(() => {});
+        else await unlink(aside).catch(() => {});
+      } catch {
+        /* someone else took it over first */
+      }
+      continue;
+    }
+    if (Date.now() > deadline) {
+      throw new VpnnsError(`another vpnns command (pid ${owner}) is working on ${what}; wait for it to finish or stop it.`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,62 @@
+// What `up` made, recorded under /run/vpnns/<ns>/ before each step is applied, so `down`
+// (or the next `up`) can undo a run that crashed half-way.
+import { readFile, readdir, stat } from 'node:fs/promises';
+import type { Config } from '../config/types.js';
+import { RUN_DIR, type Names } from './names.js';
+import type { System } from '../sys/system.js';
+
+export interface State {
+  version: 1;
+  namespace: string;
+  /** Identity of the network namespace vpnns ran in (the "host"), for shared host settings. */
+  hostNetns: string;
+  startedAt: string;
+  /** The config `up` used, so `down` undoes exactly that even if the file changed since. */
+  config: Config;
+  /** Resource ids in the order they were started (a crash may leave the last one half-made). */
+  applied: string[];
+  /** Runtime facts: PIDs, DNS pushed by the VPN, etc. */
+  runtime: Record<string, unknown>;
+}
+
+export async function hostNetnsId(): Promise<string> {
+  const s = await stat('/proc/self/ns/net');
+  return `net:${s.ino}`;
+}
+
+export function statePath(n: Pick<Names, 'stateDir'>): string {
+  return `${n.stateDir}/state.json`;
+}
+
+export async function readState(n: Pick<Names, 'stateDir'>): Promise<State | undefined> {
+  try {
+    return JSON.parse(await readFile(statePath(n), 'utf8')) as State;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function writeState(sys: System, n: Names, state: State): Promise<void> {
+  if (sys.dryRun) return;
+  await sys.writeFile(statePath(n), JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
+  sys.actions.pop(); // bookkeeping, not an action the user asked for
+}
+
+/** States of every vpnns namespace on this machine (for shared host settings such as ip_forward). */
+export async function allStates(): Promise<State[]> {
+  let entries: string[];
+  try {
+    entries = await readdir(RUN_DIR);
+  } catch {
+    return [];
+  }
+  const out: State[] = [];
+  for (const e of entries) {
+    try {
+      out.push(JSON.parse(await readFile(`${RUN_DIR}/${e}/state.json`, 'utf8')) as State);
+    } catch {
+      /* not a state dir */
+    }
+  }
+  return out;
+}

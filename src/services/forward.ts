@@ -1,0 +1,62 @@
+// Published ports: the process spec of the forwarder that carries host connections into the
+// namespace. The supervisor and the systemd unit both run exactly this argv.
+//
+// The forwarder is our own single-process Node relay (forwarder-main.ts), chosen over
+// `socat fork` (one process per connection, 0.5 s half-close cut-off, no useful port-in-use
+// message) and over nftables DNAT from 127.0.0.1 (needs route_localnet=1 on the host, no IPv6
+// loopback, silently shadows a host listener). Numbers: bench/RESULTS-forward.md.
+import { fileURLToPath } from 'node:url';
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface ForwardSpec {
+  name: string;
+  listen: HostPort;
+  target: HostPort;
+}
+
+export interface ProcessSpec {
+  name: string;
+  argv: string[];
+  env?: Record<string, string>;
+}
+
+export interface ForwarderRuntime {
+  /** Absolute path of the node binary. */
+  node: string;
+  /** Absolute path of the compiled forwarder-main.js. */
+  script: string;
+}
+
+/** The node running vpnns and the forwarder shipped next to this module. */
+export function defaultForwarderRuntime(): ForwarderRuntime {
+  return {
+    node: process.execPath,
+    script: fileURLToPath(new URL('./forwarder-main.js', import.meta.url)),
+  };
+}
+
+/** "127.0.0.1:8080", "[::1]:8080". */
+export function formatHostPort({ host, port }: HostPort): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** Parses "ADDR:PORT" or "[V6ADDR]:PORT"; throws with the offending text. */
+export function parseHostPort(text: string): HostPort {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port < 1 || port > 65535) {
+    throw new Error(`expected ADDR:PORT or [IPv6]:PORT with a port from 1 to 65535, got "${text}"`);
+  }
+  return { host: (m[1] ?? m[2])!, port };
+}
+
+export function forwardProcess(spec: ForwardSpec, runtime: ForwarderRuntime = defaultForwarderRuntime()): ProcessSpec {
+  return {
+    name: spec.name,
+    argv: [runtime.node, runtime.script, '--listen', formatHostPort(spec.listen), '--target', formatHostPort(spec.target)],
+  };
+}

@@ -1,0 +1,87 @@
+// The supervisor as a resource of `up`: a detached `vpnns supervise` process (its own session, so it
+// survives the terminal closing), waited on until the VPN is connected or has failed.
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../config/types.js';
+import type { Resource } from '../plan/resource.js';
+import { VpnnsError } from '../errors.js';
+import { isAlive, sleep } from '../sys/process.js';
+import { readStatus, statusPath } from './status.js';
+import { logDirFor } from './log.js';
+
+const BIN = fileURLToPath(new URL('../../../bin/vpnns', import.meta.url));
+
+export function needsSupervisor(cfg: Config): boolean {
+  return cfg.vpn.type !== 'none' || cfg.publish.length > 0 || Object.values(cfg.apps).some((a) => a.autostart);
+}
+
+export function supervisorPid(state: { runtime: Record<string, unknown> }): number | undefined {
+  const pid = state.runtime.supervisorPid;
+  return typeof pid === 'number' ? pid : undefined;
+}
+
+async function isOurSupervisor(pid: number | undefined, ns: string): Promise<boolean> {
+  if (!pid || !isAlive(pid)) return false;
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return cmdline.includes('supervise') && cmdline.includes(ns);
+}
+
+export const supervisorResource: Resource = {
+  id: 'supervisor',
+  title: 'supervisor (VPN client and services)',
+  async check(ctx) {
+    return isOurSupervisor(supervisorPid(ctx.state), ctx.names.ns);
+  },
+  async apply(ctx) {
+    const { sys, names, cfg } = ctx;
+    const argv = [process.execPath, BIN, 'supervise', '--namespace', names.ns];
+    sys.actions.push(`$ ${argv.join(' ')} &  (detached)`);
+    if (sys.dryRun) return;
+    await sys.remove(statusPath(names));
+    sys.actions.pop();
+    const logDir = logDirFor(cfg);
+    mkdirSync(logDir, { recursive: true });
+    const out = openSync(`${logDir}/supervisor.out`, 'a', 0o640);
+    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', out, out], env: process.env });
+    closeSync(out);
+    child.unref();
+    ctx.state.runtime.supervisorPid = child.pid;
+    await ctx.saveState();
+    const timeoutMs = ('connectTimeout' in cfg.vpn ? cfg.vpn.connectTimeout : 10) * 1000 + 15_000;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const st = await readStatus(names);
+      if (st?.fatal) throw new VpnnsError(st.fatal);
+      const vpn = st?.components.vpn;
+      if (cfg.vpn.type === 'none' ? st !== undefined : vpn?.state === 'running') return;
+      if (!isAlive(child.pid!)) throw new VpnnsError(`the vpnns supervisor exited at start; see ${logDir}/supervisor.out and ${logDir}/vpnns.log.`);
+      if (Date.now() > deadline) throw new VpnnsError(`the VPN did not connect within ${Math.round(timeoutMs / 1000)} s; see ${logDir}/vpnns.log.`);
+      await sleep(100);
+    }
+  },
+  async remove(ctx) {
+    const pid = supervisorPid(ctx.state);
+    if (!pid) return false;
+    const wasAlive = await isOurSupervisor(pid, ctx.names.ns);
+    if (ctx.sys.dryRun) {
+      if (wasAlive) ctx.sys.actions.push(`$ kill -TERM -${pid}`);
+      return wasAlive;
+    }
+    // The whole process group: the supervisor and whatever it started on the host side (forwarders).
+    const signalGroup = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-pid, sig);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    if (!signalGroup('SIGTERM')) return wasAlive;
+    for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(100);
+    signalGroup('SIGKILL');
+    delete ctx.state.runtime.supervisorPid;
+    return true;
+  },
+};

@@ -1,0 +1,28 @@
+// The processes the supervisor runs besides the VPN client: proxies, published-port forwarders, apps.
+// Each is a ProcessSpec rendered from the config — the same spec the systemd units use.
+import type { Config } from '../config/types.js';
+import type { Names } from '../plan/names.js';
+import type { ProcessSpec } from '../sys/process.js';
+import type { System } from '../sys/system.js';
+
+export interface ServiceSpec {
+  name: string;
+  process: ProcessSpec;
+  /** Start only while the tunnel is up and restart when it is recreated (Dante binds the tunnel). */
+  needsTunnel: boolean;
+  /** Write config files etc. before each start. */
+  prepare?: (sys: System) => Promise<void>;
+  logFile?: string;
+}
+
+type Contributor = (cfg: Config, names: Names) => ServiceSpec[];
+const contributors: Contributor[] = [];
+
+/** Proxies, forwards and apps register here, so the supervisor does not depend on each of them. */
+export function registerServices(c: Contributor): void {
+  contributors.push(c);
+}
+
+export function serviceSpecs(cfg: Config, names: Names): ServiceSpec[] {
+  return contributors.flatMap((c) => c(cfg, names));
+}

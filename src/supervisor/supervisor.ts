@@ -1,0 +1,211 @@
+// The long-running part of vpnns: keeps the VPN client connected (restart with backoff while the
+// kill switch stays loaded), runs the processes that hang off it (proxies, forwards, apps) and
+// restarts them when they die, and publishes everyone's state in status.json.
+import { EventEmitter } from 'node:events';
+import type { Config } from '../config/types.js';
+import type { Names } from '../plan/names.js';
+import type { State } from '../plan/state.js';
+import { writeState } from '../plan/state.js';
+import { System } from '../sys/system.js';
+import { startProcess, sleep, type ProcessSpec, type Running } from '../sys/process.js';
+import { providerFor } from '../vpn/registry.js';
+import type { PreparedVpn, VpnSession } from '../vpn/provider.js';
+import { vpnContext } from '../vpn/prepare-resource.js';
+import { effectiveDns, writeNamespaceResolv } from '../net/dns-files.js';
+import { Backoff } from './backoff.js';
+import { createLogger, logDirFor, type Logger } from './log.js';
+import { writeStatusSync, type ComponentStatus, type SupervisorStatus } from './status.js';
+import { serviceSpecs, type ServiceSpec } from './services.js';
+
+export class Supervisor {
+  readonly status: SupervisorStatus;
+  readonly events = new EventEmitter();
+  private stopping = false;
+  private stopWaiters: Array<() => void> = [];
+  private readonly sys = new System(false);
+  private readonly log: Logger;
+  private vpnSession: VpnSession | undefined;
+  private readonly running = new Map<string, Running>();
+  private tunnelUp = false;
+
+  constructor(
+    readonly cfg: Config,
+    readonly names: Names,
+    readonly state: State,
+    opts: { logToStderr?: boolean } = {},
+  ) {
+    this.log = createLogger(`${logDirFor(cfg)}/vpnns.log`, 'supervisor', opts.logToStderr);
+    const now = new Date().toISOString();
+    this.status = { pid: process.pid, startedAt: now, updatedAt: now, components: {} };
+    this.events.setMaxListeners(100);
+  }
+
+  private set(name: string, patch: Partial<ComponentStatus>): void {
+    const prev = this.status.components[name] ?? { state: 'starting', since: new Date().toISOString(), restarts: 0 };
+    const next = { ...prev, ...patch };
+    if (patch.state && patch.state !== prev.state) next.since = new Date().toISOString();
+    this.status.components[name] = next;
+    this.status.updatedAt = new Date().toISOString();
+    writeStatusSync(this.names, this.status);
+  }
+
+  /** Runs until stop(). Rejects only if the very first VPN connection fails (so `up` can report and roll back). */
+  async run(): Promise<void> {
+    this.log('info', 'supervisor starting', { namespace: this.names.ns, vpn: this.cfg.vpn.type });
+    const loops: Promise<void>[] = [];
+    const firstConnect = this.cfg.vpn.type !== 'none' ? this.vpnLoop() : Promise.resolve();
+    try {
+      await Promise.race([firstConnect.then(() => undefined), this.waitConnectedOnce()]);
+    } catch (e) {
+      this.status.fatal = (e as Error).message;
+      writeStatusSync(this.names, this.status);
+      this.log('error', 'first connection failed', { error: (e as Error).message });
+      throw e;
+    }
+    for (const spec of serviceSpecs(this.cfg, this.names)) loops.push(this.serviceLoop(spec));
+    loops.push(firstConnect);
+    await Promise.all(loops);
+  }
+
+  private waitConnectedOnce(): Promise<void> {
+    if (this.cfg.vpn.type === 'none') return Promise.resolve();
+    return new Promise((resolve) => this.events.once('tunnel-up', () => resolve()));
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.log('info', 'supervisor stopping');
+    for (const w of this.stopWaiters) w();
+    await Promise.all([...this.running.values()].map((r) => r.stop(3000)));
+    await this.vpnSession?.stop().catch(() => {});
+    for (const name of Object.keys(this.status.components)) this.set(name, { state: 'stopped', pid: undefined });
+  }
+
+  private stopped(): Promise<'stop'> {
+    return new Promise((r) => (this.stopping ? r('stop') : this.stopWaiters.push(() => r('stop'))));
+  }
+
+  private async interruptibleSleep(ms: number): Promise<void> {
+    if (ms <= 0) return;
+    await Promise.race([sleep(ms), this.stopped()]);
+  }
+
+  private async vpnLoop(): Promise<void> {
+    const provider = providerFor(this.cfg.vpn);
+    const prepared = this.state.runtime.vpn as PreparedVpn;
+    const vlog = this.log.child('vpn');
+    const vctx = vpnContext({ sys: this.sys, cfg: this.cfg, names: this.names }, (level, msg, fields) => vlog(level, msg, fields));
+    const backoff = new Backoff();
+    let everConnected = false;
+    let restarts = 0;
+    while (!this.stopping) {
+      this.set('vpn', { state: 'starting', restarts });
+      backoff.started();
+      let session: VpnSession;
+      try {
+        session = await provider.start(vctx, prepared);
+      } catch (e) {
+        const msg = (e as Error).message;
+        if (!everConnected) throw e;
+        vlog('error', 'reconnect failed', { error: msg });
+        const delay = Math.max(1000, backoff.next());
+        restarts++;
+        this.set('vpn', { state: 'backoff', lastError: msg, restarts, detail: { retryInMs: delay, storm: backoff.storm } });
+        await this.interruptibleSleep(delay);
+        continue;
+      }
+      if (this.stopping) {
+        await session.stop();
+        break;
+      }
+      this.vpnSession = session;
+      everConnected = true;
+      await this.applyVpnDns(session, prepared);
+      vlog('info', 'connected', { tunnel: session.tunnel, pid: session.process?.pid });
+      this.set('vpn', { state: 'running', pid: session.process?.pid, detail: { tunnel: session.tunnel } });
+      this.tunnelUp = true;
+      this.events.emit('tunnel-up', session.tunnel);
+
+      const why = await Promise.race([session.ended, this.stopped(), this.healthWatch(provider, vctx, prepared)]);
+      this.tunnelUp = false;
+      this.events.emit('tunnel-down');
+      if (why === 'stop') break;
+      restarts++;
+      vlog('warn', 'VPN client lost; restarting', { reason: why, restarts });
+      this.set('vpn', { state: 'backoff', lastError: why, restarts, pid: undefined });
+      await session.stop().catch(() => {});
+      this.vpnSession = undefined;
+      const delay = backoff.next();
+      if (backoff.storm) vlog('error', 'VPN client restart storm', { restartsInWindow: backoff.restartsInWindow });
+      this.set('vpn', { detail: { retryInMs: delay, storm: backoff.storm } });
+      await this.interruptibleSleep(delay);
+    }
+  }
+
+  /** Resolves with a reason when health checks fail twice in a row. */
+  private async healthWatch(
+    provider: ReturnType<typeof providerFor>,
+    vctx: ReturnType<typeof vpnContext>,
+    prepared: PreparedVpn,
+  ): Promise<string> {
+    let bad = 0;
+    for (;;) {
+      await Promise.race([sleep(this.cfg.supervisor.healthInterval * 1000), this.stopped()]);
+      if (this.stopping || !this.tunnelUp) return 'stop';
+      const st = await provider.status(vctx, prepared).catch((e: Error) => ({ connected: false, detail: e.message }));
+      this.set('vpn', { detail: { ...this.status.components.vpn?.detail, ...st, checkedAt: new Date().toISOString() } });
+      bad = st.connected ? 0 : bad + 1;
+      if (bad >= 2) return `health check failed: ${st.detail ?? 'not connected'}`;
+    }
+  }
+
+  private async applyVpnDns(session: VpnSession, prepared: PreparedVpn): Promise<void> {
+    const vpnDns = session.dns ?? prepared.dns;
+    if (JSON.stringify(this.state.runtime.vpnDns) !== JSON.stringify(vpnDns)) {
+      this.state.runtime.vpnDns = vpnDns;
+      await writeState(this.sys, this.names, this.state).catch(() => {});
+    }
+    const { servers, source } = effectiveDns(this.cfg.dns, vpnDns);
+    await writeNamespaceResolv(this.sys, this.names.etcDir, servers, source);
+  }
+
+  /** A daemon that hangs off the tunnel (or not): started when allowed, restarted with backoff when it dies. */
+  private async serviceLoop(spec: ServiceSpec): Promise<void> {
+    const slog = this.log.child(spec.name);
+    const backoff = new Backoff();
+    let restarts = 0;
+    while (!this.stopping) {
+      if (spec.needsTunnel && !this.tunnelUp) {
+        this.set(spec.name, { state: 'waiting', pid: undefined, detail: { waitingFor: 'tunnel' } });
+        await Promise.race([new Promise((r) => this.events.once('tunnel-up', r)), this.stopped()]);
+        continue;
+      }
+      await spec.prepare?.(this.sys);
+      this.set(spec.name, { state: 'starting', restarts });
+      backoff.started();
+      const proc = startProcess(spec.process, { logFile: spec.logFile ?? `${logDirFor(this.cfg)}/${spec.name}.log` });
+      this.running.set(spec.name, proc);
+      this.set(spec.name, { state: 'running', pid: proc.pid, restarts });
+      slog('info', 'started', { pid: proc.pid });
+      const tunnelDown = spec.needsTunnel ? new Promise<string>((r) => this.events.once('tunnel-down', () => r('tunnel went down'))) : new Promise<string>(() => {});
+      const why = await Promise.race([proc.exited.then((r) => `exited (${r.signal ?? `code ${r.code}`})`), tunnelDown, this.stopped()]);
+      this.running.delete(spec.name);
+      if (why === 'stop') break;
+      await proc.stop(2000);
+      if (why === 'tunnel went down') {
+        // Not a failure: it follows the tunnel and comes back with it.
+        slog('info', 'stopped with the tunnel');
+        continue;
+      }
+      restarts++;
+      const delay = backoff.next();
+      slog('warn', 'died; restarting', { reason: why, restarts, retryInMs: delay });
+      if (backoff.storm) slog('error', 'restart storm', { restartsInWindow: backoff.restartsInWindow });
+      this.set(spec.name, { state: 'backoff', lastError: why, restarts, pid: undefined, detail: { retryInMs: delay, storm: backoff.storm } });
+      await this.interruptibleSleep(Math.max(delay, 200));
+    }
+  }
+}
+
+export type { ProcessSpec };

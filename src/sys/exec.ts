@@ -1,0 +1,72 @@
+// The only place that spawns short-lived commands. Always an argv array, never a shell string.
+import { spawn } from 'node:child_process';
+import { VpnnsError } from '../errors.js';
+
+export interface RunOptions {
+  input?: string;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  timeoutMs?: number;
+  /** Return a non-zero exit instead of throwing. */
+  allowFail?: boolean;
+}
+
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class CommandError extends VpnnsError {
+  constructor(
+    readonly argv: readonly string[],
+    readonly result: RunResult,
+  ) {
+    const detail = (result.stderr || result.stdout).trim().split('\n').slice(-3).join(' / ');
+    super(`command failed (exit ${result.code}): ${formatArgv(argv)}${detail ? `: ${detail}` : ''}`);
+    this.name = 'CommandError';
+  }
+}
+
+export function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const [cmd, ...args] = argv;
+  if (!cmd) throw new Error('run: empty argv');
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, {
+      env: opts.env ?? process.env,
+      cwd: opts.cwd,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = opts.timeoutMs
+      ? setTimeout(() => {
+          stderr += `\n(timed out after ${opts.timeoutMs} ms)`;
+          child.kill('SIGKILL');
+        }, opts.timeoutMs)
+      : undefined;
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      if (timer) clearTimeout(timer);
+      if (err.code === 'ENOENT') {
+        const r = { code: 127, stdout, stderr: `${cmd}: not found` };
+        if (opts.allowFail) resolve(r);
+        else reject(new CommandError(argv, r));
+      } else reject(err);
+    });
+    child.on('close', (code, signal) => {
+      if (timer) clearTimeout(timer);
+      const r = { code: code ?? (signal ? 128 : 1), stdout, stderr };
+      if (r.code !== 0 && !opts.allowFail) reject(new CommandError(argv, r));
+      else resolve(r);
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+/** Quote for display only (dry-run output, logs); never passed to a shell. */
+export function formatArgv(argv: readonly string[]): string {
+  return argv.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`)).join(' ');
+}

@@ -1,0 +1,109 @@
+// Long-running processes (VPN clients, proxies, forwarders, apps). One description — a ProcessSpec —
+// is what both vpnns's supervisor and the systemd units run, so the two never drift apart.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
+
+export interface ProcessSpec {
+  /** Component name: "vpn", "socks", "http", "forward-8080", "app-code-server". */
+  name: string;
+  argv: string[];
+  /** Run inside this network namespace (through `ip netns exec`, which also applies /etc/netns). */
+  netns?: string;
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Run as root with only this group, so the kill switch can recognise the process's sockets. */
+  gid?: number;
+  /** Run as this user (via runuser: HOME, USER, groups). */
+  user?: string;
+}
+
+/** The argv that actually runs, wrappers included. */
+export function fullArgv(spec: ProcessSpec): string[] {
+  let argv = [...spec.argv];
+  if (spec.user) argv = ['/usr/sbin/runuser', '-u', spec.user, '--', ...argv];
+  if (spec.gid !== undefined) argv = ['/usr/bin/setpriv', `--regid=${spec.gid}`, '--clear-groups', '--', ...argv];
+  if (spec.netns) argv = ['/usr/sbin/ip', 'netns', 'exec', spec.netns, ...argv];
+  return argv;
+}
+
+export interface Running {
+  readonly pid: number;
+  readonly child: ChildProcess;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** SIGTERM, then SIGKILL after `graceMs`. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface StartOptions {
+  /** Append stdout and stderr here. */
+  logFile?: string;
+  /** Called with every output line (after it is logged), e.g. to watch for "Initialization Sequence Completed". */
+  onLine?: (line: string) => void;
+  /** Start in its own process group (so a whole tree can be signalled). */
+  detached?: boolean;
+}
+
+export function startProcess(spec: ProcessSpec, opts: StartOptions = {}): Running {
+  const [cmd, ...args] = fullArgv(spec);
+  let log: WriteStream | undefined;
+  if (opts.logFile) {
+    mkdirSync(dirname(opts.logFile), { recursive: true });
+    log = createWriteStream(opts.logFile, { flags: 'a', mode: 0o640 });
+  }
+  const child = spawn(cmd!, args, {
+    env: { ...process.env, ...spec.env },
+    cwd: spec.cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.detached ?? false,
+  });
+  for (const stream of [child.stdout, child.stderr]) {
+    let buf = '';
+    stream?.setEncoding('utf8').on('data', (d: string) => {
+      log?.write(d);
+      if (!opts.onLine) return;
+      buf += d;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        opts.onLine(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+      // A busy-looping client (OpenVPN without its tun) must not grow this buffer forever.
+      if (buf.length > 65536) buf = buf.slice(-4096);
+    });
+  }
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on('error', (err) => {
+      log?.write(`vpnns: could not start ${cmd}: ${err.message}\n`);
+      resolve({ code: 127, signal: null });
+    });
+    child.on('exit', (code, signal) => {
+      log?.end();
+      resolve({ code, signal });
+    });
+  });
+  const running: Running = {
+    pid: child.pid ?? -1,
+    child,
+    exited,
+    async stop(graceMs = 5000) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+  return running;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -1,0 +1,136 @@
+// OpenVPN 2.6 inside the namespace. It gets a copy of the user's config with numeric remotes (names
+// were resolved on the host), our tun name, no hooks of its own, and an `up` script that only records
+// what the server pushed (DNS is not applied on Linux without one — FACTS).
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { VpnOpenvpn } from '../config/types.js';
+import { VpnnsError, UsageError } from '../errors.js';
+import { findTool, requireTools } from '../sys/tools.js';
+import { startProcess, sleep, type Running } from '../sys/process.js';
+import { readText } from '../sys/system.js';
+import { parseOvpn, renderOvpnForNamespace } from './ovpn.js';
+import { resolveEndpoints, formatHostPort } from './endpoint.js';
+import { readUserFile } from './files.js';
+import type { VpnProvider, VpnSession, VpnStatus } from './provider.js';
+import { tunnelGone } from './tunnel.js';
+
+const UP_SCRIPT = fileURLToPath(new URL('../../../libexec/vpnns-openvpn-up', import.meta.url));
+
+interface OvpnInfo {
+  endpoints: string[];
+  configDir: string;
+  [k: string]: unknown;
+}
+
+/** DNS servers from the up script's record of `foreign_option_N=dhcp-option DNS x`. */
+export function pushedDns(envText: string): string[] {
+  const out: string[] = [];
+  for (const line of envText.split('\n')) {
+    const m = /^foreign_option_\d+=dhcp-option\s+DNS6?\s+(\S+)/.exec(line);
+    if (m) out.push(m[1]!);
+  }
+  return out;
+}
+
+export const openvpnProvider: VpnProvider = {
+  tools: () => ['openvpn'],
+
+  async prepare(ctx) {
+    const vpn = ctx.cfg.vpn as VpnOpenvpn;
+    await requireTools(['openvpn']);
+    const { text, warnings } = await readUserFile(vpn.config, 'vpn.config');
+    const parsed = parseOvpn(text, vpn.config);
+    if (vpn.auth) warnings.push(...(await readUserFile(vpn.auth, 'vpn.auth')).warnings);
+    else if (parsed.authUserPass && !parsed.authUserPass.file && !parsed.authUserPass.inline) {
+      throw new UsageError(`${vpn.config} asks for a username and password (auth-user-pass); put them in a file (user on line 1, password on line 2, chmod 600) and set vpn.auth to its path.`);
+    }
+    const remotes = await resolveEndpoints(parsed.remotes, { resolveWith: vpn.resolveWith, ipv6: ctx.cfg.network.ipv6 });
+    const rendered = renderOvpnForNamespace(parsed, {
+      remotes,
+      dev: ctx.names.tunnel,
+      authFile: vpn.auth,
+      upScript: UP_SCRIPT,
+    });
+    for (const d of rendered.dropped) warnings.push(`${vpn.config}: ignoring "${d}": vpnns manages this itself`);
+    await ctx.sys.writeFile(`${ctx.dir}/openvpn.conf`, rendered.text, { mode: 0o600, secret: true });
+    const info: OvpnInfo = { endpoints: remotes.map((r) => `${formatHostPort(r.ip, r.port)}/${r.proto}`), configDir: dirname(vpn.config) };
+    return {
+      type: 'openvpn',
+      clientTraffic: remotes.map((r) => ({ kind: 'endpoint' as const, ip: r.ip, port: r.port, proto: r.proto })),
+      dns: parsed.dns.length ? parsed.dns : undefined,
+      tunnel: ctx.names.tunnel,
+      info,
+      warnings,
+    };
+  },
+
+  async start(ctx, prepared) {
+    const info = prepared.info as OvpnInfo;
+    const vpn = ctx.cfg.vpn as VpnOpenvpn;
+    const { ns, tunnel } = ctx.names;
+    const envFile = `${ctx.dir}/openvpn.env`;
+    await ctx.sys.remove(envFile);
+    await ctx.sys.change(['ip', '-n', ns, 'link', 'del', tunnel], { allowFail: true });
+    const bin = (await findTool('openvpn'))!;
+    let completed = false;
+    let failure: string | undefined;
+    let lastError = '';
+    const proc: Running = startProcess(
+      {
+        name: 'vpn',
+        netns: ns,
+        // --cd first: relative ca/cert/key paths in the user's config are relative to it.
+        argv: [bin, '--cd', info.configDir, '--config', `${ctx.dir}/openvpn.conf`, '--setenv', 'VPNNS_OPENVPN_ENV', envFile],
+      },
+      {
+        logFile: `${ctx.logDir}/openvpn.log`,
+        onLine: (line) => {
+          if (line.includes('Initialization Sequence Completed')) completed = true;
+          else if (line.includes('AUTH_FAILED')) failure = 'the VPN server rejected the username or password (AUTH_FAILED); check the file in vpn.auth';
+          else if (/TLS Error|VERIFY ERROR|Cannot load|Options error|error:|Exiting due to fatal error/i.test(line)) lastError = line.replace(/^\S+ \S+ /, '').trim();
+        },
+      },
+    );
+    const timeoutMs = vpn.connectTimeout * 1000;
+    const deadline = Date.now() + timeoutMs;
+    const exited = proc.exited.then((r) => r);
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    void exited.then((r) => (exit = r));
+    while (!completed && !failure && !exit && Date.now() < deadline) await sleep(50);
+    if (!completed) {
+      await proc.stop(2000);
+      await ctx.sys.change(['ip', '-n', ns, 'link', 'del', tunnel], { allowFail: true });
+      if (failure) throw new VpnnsError(`${failure}.`);
+      const why = lastError ? `: ${lastError}` : '';
+      if (exit) throw new VpnnsError(`OpenVPN exited before connecting (code ${exit.code})${why}; see ${ctx.logDir}/openvpn.log.`);
+      throw new VpnnsError(
+        `OpenVPN did not connect to ${info.endpoints.join(', ')} within ${timeoutMs / 1000} s${why}; check the server address and port, and the certificates in ${vpn.config}.`,
+      );
+    }
+    const dns = pushedDns((await readText(envFile)) ?? '');
+    const ended = Promise.race([
+      exited.then((r) => `openvpn exited (${r.signal ?? `code ${r.code}`})`),
+      // OpenVPN neither exits nor recovers when its tun disappears; it busy-loops (FACTS).
+      tunnelGone(ctx, tunnel),
+    ]);
+    const session: VpnSession = {
+      process: proc,
+      ended,
+      tunnel,
+      dns: dns.length ? dns : undefined,
+      stop: async () => {
+        await proc.stop(3000);
+        await ctx.sys.change(['ip', '-n', ns, 'link', 'del', tunnel], { allowFail: true });
+      },
+    };
+    return session;
+  },
+
+  async status(ctx, prepared): Promise<VpnStatus> {
+    const info = prepared.info as OvpnInfo;
+    const link = await ctx.sys.query(['ip', '-n', ctx.names.ns, '-json', '-s', 'link', 'show', ctx.names.tunnel], { allowFail: true });
+    if (link.code !== 0) return { connected: false, tunnel: ctx.names.tunnel, endpoint: info.endpoints[0], detail: `${ctx.names.tunnel} is not there` };
+    const stats = (JSON.parse(link.stdout) as Array<{ stats64?: { rx?: { bytes: number }; tx?: { bytes: number } } }>)[0]?.stats64;
+    return { connected: true, tunnel: ctx.names.tunnel, endpoint: info.endpoints[0], rxBytes: stats?.rx?.bytes, txBytes: stats?.tx?.bytes, detail: 'openvpn' };
+  },
+};

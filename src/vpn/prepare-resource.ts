@@ -1,0 +1,38 @@
+// Parse the client config, resolve the server's name on the host and render the files the client
+// runs with — all before the kill switch closes the namespace.
+import type { Context, Resource } from '../plan/resource.js';
+import { exists } from '../sys/system.js';
+import { providerFor } from './registry.js';
+import type { PreparedVpn, VpnContext } from './provider.js';
+import { logDirFor } from '../supervisor/log.js';
+
+export function vpnDir(ctx: Pick<Context, 'names'>): string {
+  return `${ctx.names.stateDir}/vpn`;
+}
+
+export function vpnContext(ctx: Pick<Context, 'sys' | 'cfg' | 'names'>, log: VpnContext['log'] = () => {}): VpnContext {
+  return { sys: ctx.sys, cfg: ctx.cfg, names: ctx.names, dir: vpnDir(ctx), logDir: logDirFor(ctx.cfg), log };
+}
+
+export const vpnPrepareResource: Resource = {
+  id: 'vpn-prepare',
+  title: 'VPN client files',
+  async check(ctx) {
+    return ctx.state.runtime.vpn !== undefined && (await exists(vpnDir(ctx)));
+  },
+  async apply(ctx) {
+    const provider = providerFor(ctx.cfg.vpn);
+    await ctx.sys.mkdir(vpnDir(ctx), 0o700);
+    const prepared: PreparedVpn = await provider.prepare(vpnContext(ctx));
+    for (const w of prepared.warnings) ctx.say(`warning: ${w}`);
+    ctx.state.runtime.vpn = prepared;
+    ctx.state.runtime.clientTraffic = prepared.clientTraffic;
+    ctx.state.runtime.tunnel = prepared.tunnel;
+    await ctx.saveState();
+  },
+  async remove(ctx) {
+    if (!(await exists(vpnDir(ctx)))) return false;
+    await ctx.sys.remove(vpnDir(ctx));
+    return true;
+  },
+};

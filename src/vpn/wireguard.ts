@@ -1,0 +1,221 @@
+// WireGuard: the kernel module when it exists, else wireguard-go (FACTS: no module on many VMs).
+// vpnns does wg-quick's job itself so nothing from the config file runs as root.
+import { connect } from 'node:net';
+import { access, unlink } from 'node:fs/promises';
+import type { VpnWireguard } from '../config/types.js';
+import { VpnnsError, UsageError } from '../errors.js';
+import { findTool, requireTools } from '../sys/tools.js';
+import { startProcess, sleep, type Running } from '../sys/process.js';
+import { parseWgQuick, renderWgSetconf, wgAddresses, wgEndpoints, wgRoutes, wgAllowsIPv6 } from './wgquick.js';
+import { formatHostPort, resolveEndpoints } from './endpoint.js';
+import { readUserFile } from './files.js';
+import { tunnelGone } from './tunnel.js';
+import type { PreparedVpn, VpnContext, VpnProvider, VpnSession, VpnStatus } from './provider.js';
+
+interface WgInfo {
+  implementation: 'kernel' | 'userspace';
+  endpoints: string[];
+  addresses: { v4: string[]; v6: string[] };
+  routes: { v4: string[]; v6: string[] };
+  mtu: number;
+  [k: string]: unknown;
+}
+
+/** wireguard-go's control sockets live here for every namespace: names must be unique machine-wide. */
+const WG_SOCKET_DIR = '/var/run/wireguard';
+
+async function kernelModuleAvailable(): Promise<boolean> {
+  try {
+    await access('/sys/module/wireguard');
+    return true;
+  } catch {
+    const modprobe = await findTool('modprobe');
+    if (!modprobe) return false;
+    const { run } = await import('../sys/exec.js');
+    return (await run([modprobe, '-q', 'wireguard'], { allowFail: true })).code === 0;
+  }
+}
+
+export const wireguardProvider: VpnProvider = {
+  tools: () => ['wg'],
+
+  async prepare(ctx) {
+    const vpn = ctx.cfg.vpn as VpnWireguard;
+    const { text, warnings } = await readUserFile(vpn.config, 'vpn.config');
+    const wg = parseWgQuick(text, vpn.config);
+    warnings.push(...wg.warnings);
+    const specs = wgEndpoints(wg).map((e) => ({ ...e, proto: 'udp' as const }));
+    if (!specs.length) {
+      throw new UsageError(`${vpn.config}: no [Peer] has an Endpoint; add e.g. "Endpoint = vpn.example.com:51820" so vpnns knows where the server is.`);
+    }
+    // Names are resolved here, on the host, because inside the namespace the kill switch only lets
+    // the client reach these exact addresses.
+    const resolved = new Map<string, string>();
+    const endpoints = [];
+    for (const spec of specs) {
+      const [ep] = await resolveEndpoints([spec], { resolveWith: vpn.resolveWith, ipv6: ctx.cfg.network.ipv6 });
+      if (!ep) continue;
+      resolved.set(formatHostPort(spec.host, spec.port), formatHostPort(ep.ip, ep.port));
+      endpoints.push(ep);
+    }
+    // Behind the host's NAT a keepalive keeps the mapping open, and it makes the first handshake
+    // happen at once, so `up` knows the tunnel works before it returns.
+    for (const p of wg.peers) p.persistentKeepalive ??= 25;
+    await ctx.sys.writeFile(`${ctx.dir}/wg.conf`, renderWgSetconf(wg, resolved), { mode: 0o600, secret: true });
+
+    let implementation: 'kernel' | 'userspace';
+    if (vpn.implementation === 'auto') implementation = (await kernelModuleAvailable()) ? 'kernel' : 'userspace';
+    else implementation = vpn.implementation;
+    if (implementation === 'userspace') await requireTools(['wireguard-go', 'wg']);
+    else await requireTools(['wg']);
+
+    const info: WgInfo = {
+      implementation,
+      endpoints: endpoints.map((e) => formatHostPort(e.ip, e.port)),
+      addresses: wgAddresses(wg),
+      routes: wgRoutes(wg),
+      mtu: ctx.cfg.network.mtu ?? wg.interface.mtu ?? 1420,
+      ipv6: ctx.cfg.network.ipv6 && wgAllowsIPv6(wg),
+    };
+    if (!info.addresses.v4.length && !(info.ipv6 && info.addresses.v6.length)) {
+      throw new UsageError(`${vpn.config}: [Interface] has no usable Address; add e.g. "Address = 10.64.0.2/32".`);
+    }
+    return {
+      type: 'wireguard',
+      clientTraffic: endpoints.map((e) => ({ kind: 'endpoint' as const, ip: e.ip, port: e.port, proto: 'udp' as const })),
+      dns: wg.interface.dns,
+      tunnel: ctx.names.tunnel,
+      info,
+      warnings,
+    };
+  },
+
+  async start(ctx, prepared) {
+    const info = prepared.info as WgInfo;
+    const { ns, tunnel, hostAddr, vethNs } = ctx.names;
+    const sys = ctx.sys;
+    const inNs = (...argv: string[]) => ['ip', 'netns', 'exec', ns, ...argv];
+    let proc: Running | undefined;
+
+    const cleanup = async () => {
+      await proc?.stop(2000);
+      await sys.change(['ip', '-n', ns, 'link', 'del', tunnel], { allowFail: true });
+    };
+    try {
+      await sys.change(['ip', '-n', ns, 'link', 'del', tunnel], { allowFail: true });
+      if (info.implementation === 'userspace') {
+        await removeStaleSocket(tunnel);
+        const bin = (await findTool('wireguard-go'))!;
+        proc = startProcess(
+          { name: 'vpn', netns: ns, argv: [bin, '-f', tunnel], env: { WG_PROCESS_FOREGROUND: '1', LOG_LEVEL: 'error' } },
+          { logFile: `${ctx.logDir}/wireguard-go.log` },
+        );
+        await waitFor(async () => (await sys.query(inNs('wg', 'show', tunnel), { allowFail: true })).code === 0, 5000, async () => {
+          const r = await Promise.race([proc!.exited, sleep(0).then(() => undefined)]);
+          if (r) throw new VpnnsError(`wireguard-go exited at start (code ${r.code}); see ${ctx.logDir}/wireguard-go.log.`);
+        }).catch((e) => {
+          if (e instanceof VpnnsError) throw e;
+          throw new VpnnsError(`wireguard-go did not create ${tunnel} within 5 s; see ${ctx.logDir}/wireguard-go.log.`);
+        });
+      } else {
+        await sys.change(['ip', '-n', ns, 'link', 'add', tunnel, 'type', 'wireguard']);
+      }
+      await sys.change(['ip', '-n', ns, 'link', 'set', tunnel, 'mtu', String(info.mtu)]);
+      for (const a of info.addresses.v4) await sys.change(['ip', '-n', ns, 'addr', 'replace', a, 'dev', tunnel]);
+      if (info.ipv6) for (const a of info.addresses.v6) await sys.change(['ip', '-n', ns, '-6', 'addr', 'replace', a, 'dev', tunnel]);
+      // The route to the server first, so the first handshake is not sent into the tunnel itself (FACTS).
+      for (const ep of prepared.clientTraffic) {
+        if (ep.kind !== 'endpoint' || ep.ip.includes(':')) continue;
+        await sys.change(['ip', '-n', ns, 'route', 'replace', `${ep.ip}/32`, 'via', hostAddr, 'dev', vethNs]);
+      }
+      await sys.change(inNs('wg', 'setconf', tunnel, `${ctx.dir}/wg.conf`));
+      await sys.change(['ip', '-n', ns, 'link', 'set', tunnel, 'up']);
+      for (const r of splitDefault(info.routes.v4, false)) await sys.change(['ip', '-n', ns, 'route', 'replace', r, 'dev', tunnel]);
+      if (info.ipv6) for (const r of splitDefault(info.routes.v6, true)) await sys.change(['ip', '-n', ns, '-6', 'route', 'replace', r, 'dev', tunnel]);
+
+      const timeout = (ctx.cfg.vpn as VpnWireguard).connectTimeout * 1000;
+      const ok = await waitFor(async () => (await handshakeAge(ctx, tunnel)) !== undefined, timeout).then(
+        () => true,
+        () => false,
+      );
+      if (!ok) {
+        throw new VpnnsError(
+          `WireGuard did not complete a handshake with ${info.endpoints.join(', ')} within ${timeout / 1000} s; check the server's address and port and that the PrivateKey and the peer's PublicKey match the server.`,
+        );
+      }
+    } catch (e) {
+      await cleanup();
+      throw e;
+    }
+
+    const gone = tunnelGone(ctx, tunnel);
+    const ended = proc ? Promise.race([proc.exited.then((r) => `wireguard-go exited (${r.signal ?? `code ${r.code}`})`), gone]) : gone;
+    const session: VpnSession = { process: proc, ended, tunnel, stop: cleanup };
+    return session;
+  },
+
+  async status(ctx, prepared): Promise<VpnStatus> {
+    const info = prepared.info as WgInfo;
+    const dump = await ctx.sys.query(['ip', 'netns', 'exec', ctx.names.ns, 'wg', 'show', ctx.names.tunnel, 'dump'], { allowFail: true });
+    if (dump.code !== 0) return { connected: false, tunnel: ctx.names.tunnel, detail: `${ctx.names.tunnel} is not there` };
+    const peers = dump.stdout.trim().split('\n').slice(1).map((l) => l.split('\t'));
+    const now = Math.floor(Date.now() / 1000);
+    let latest = 0;
+    let rx = 0;
+    let tx = 0;
+    let endpoint: string | undefined;
+    for (const p of peers) {
+      latest = Math.max(latest, Number(p[4] ?? 0));
+      rx += Number(p[5] ?? 0);
+      tx += Number(p[6] ?? 0);
+      endpoint ??= p[2];
+    }
+    const age = latest ? now - latest : undefined;
+    return {
+      // A session is alive while handshakes keep coming (they renew every 2 minutes when there is traffic; keepalive ensures some).
+      connected: age !== undefined && age < 180,
+      tunnel: ctx.names.tunnel,
+      endpoint,
+      handshakeAge: age,
+      rxBytes: rx,
+      txBytes: tx,
+      detail: info.implementation === 'kernel' ? 'kernel WireGuard' : 'wireguard-go',
+    };
+  },
+};
+
+async function handshakeAge(ctx: VpnContext, tunnel: string): Promise<number | undefined> {
+  const r = await ctx.sys.query(['ip', 'netns', 'exec', ctx.names.ns, 'wg', 'show', tunnel, 'latest-handshakes'], { allowFail: true });
+  const latest = Math.max(0, ...r.stdout.trim().split('\n').map((l) => Number(l.split('\t')[1] ?? 0)));
+  return latest > 0 ? Math.floor(Date.now() / 1000) - latest : undefined;
+}
+
+/** 0.0.0.0/0 becomes two /1 routes: more specific than the namespace's default, which stays for the client's own packets. */
+function splitDefault(routes: string[], v6: boolean): string[] {
+  return routes.flatMap((r) => (r === '0.0.0.0/0' ? ['0.0.0.0/1', '128.0.0.0/1'] : r === '::/0' && v6 ? ['::/1', '8000::/1'] : [r]));
+}
+
+/** A socket left by a killed wireguard-go makes the next one fail (FACTS): remove it if nobody answers. */
+async function removeStaleSocket(tunnel: string): Promise<void> {
+  const path = `${WG_SOCKET_DIR}/${tunnel}.sock`;
+  const answered = await new Promise<boolean>((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+  if (answered) throw new VpnnsError(`a WireGuard interface named ${tunnel} is already running elsewhere on this machine; stop it or choose another namespace name.`);
+  await unlink(path).catch(() => {});
+}
+
+export async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, each?: () => Promise<void>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await cond()) return;
+    if (each) await each();
+    if (Date.now() > deadline) throw new Error('timeout');
+    await sleep(100);
+  }
+}

@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  cidrHosts, cidrOverlaps, formatIPv4, isIP, isIPv4, isIPv6, isLoopback, parseCidr4, parseHostPort, parseIPv4,
+} from '../../src/config/net-utils.js';
+
+test('parseIPv4 / formatIPv4 round trip and reject malformed input', () => {
+  assert.equal(parseIPv4('0.0.0.0'), 0);
+  assert.equal(parseIPv4('255.255.255.255'), 0xffffffff);
+  assert.equal(parseIPv4('10.0.0.1'), 0x0a000001);
+  assert.equal(formatIPv4(0xc0a80101), '192.168.1.1');
+  assert.equal(formatIPv4(parseIPv4('203.0.113.254')!), '203.0.113.254');
+  for (const bad of ['', '1.2.3', '1.2.3.4.5', '256.0.0.1', '01.2.3.4', '1.2.3.-1', '1.2.3.4 ', 'a.b.c.d', '1..2.3', '0x1.2.3.4']) {
+    assert.equal(parseIPv4(bad), null, bad);
+  }
+});
+
+test('isIPv4 / isIPv6 / isIP', () => {
+  assert.ok(isIPv4('1.1.1.1'));
+  assert.ok(!isIPv4('::1'));
+  for (const v6 of ['::1', '::', '2001:db8::1', '::ffff:127.0.0.1', '2001:db8:0:0:0:0:0:1']) assert.ok(isIPv6(v6), v6);
+  for (const bad of ['1.1.1.1', '2001:db8::1::2', 'fe80::1%eth0', '[::1]', 'gggg::1', '']) assert.ok(!isIPv6(bad), bad);
+  assert.ok(isIP('1.1.1.1') && isIP('2606:4700:4700::1111'));
+  assert.ok(!isIP('one.one.one.one'));
+});
+
+test('parseCidr4 clears host bits, keeps the address, treats a bare address as /32', () => {
+  assert.deepEqual(parseCidr4('10.0.0.0/30'), { network: 0x0a000000, prefix: 30, address: 0x0a000000 });
+  assert.deepEqual(parseCidr4('10.0.0.5/30'), { network: 0x0a000004, prefix: 30, address: 0x0a000005 });
+  assert.deepEqual(parseCidr4('198.51.100.7'), { network: parseIPv4('198.51.100.7'), prefix: 32, address: parseIPv4('198.51.100.7') });
+  assert.deepEqual(parseCidr4('0.0.0.0/0'), { network: 0, prefix: 0, address: 0 });
+  assert.equal(parseCidr4('255.255.255.255/1')!.network, 0x80000000);
+  for (const bad of ['10.0.0.0/33', '10.0.0.0/', '10.0.0.0/030', '10.0.0/24', '10.0.0.0/-1', '10.0.0.0/2a']) assert.equal(parseCidr4(bad), null, bad);
+});
+
+test('cidrHosts: host end = network+1, namespace end = network+2', () => {
+  assert.deepEqual(cidrHosts('10.0.0.0/30'), { host: '10.0.0.1', ns: '10.0.0.2', prefix: 30, network: '10.0.0.0', broadcast: '10.0.0.3' });
+  assert.deepEqual(cidrHosts('172.31.255.0/24'), { host: '172.31.255.1', ns: '172.31.255.2', prefix: 24, network: '172.31.255.0', broadcast: '172.31.255.255' });
+  assert.equal(cidrHosts('10.9.8.7/29').network, '10.9.8.0');
+  assert.throws(() => cidrHosts('10.0.0.0/31'), RangeError);
+  assert.throws(() => cidrHosts('nope'), TypeError);
+});
+
+test('cidrOverlaps handles containment, disjoint ranges, single addresses and /0', () => {
+  assert.ok(cidrOverlaps('10.0.0.0/30', '10.0.0.0/8'));
+  assert.ok(cidrOverlaps('10.0.0.0/8', '10.0.0.0/30'));
+  assert.ok(cidrOverlaps('10.0.0.0/30', '10.0.0.3'));
+  assert.ok(!cidrOverlaps('10.0.0.0/30', '10.0.0.4'));
+  assert.ok(!cidrOverlaps('10.0.0.0/30', '10.0.0.4/30'));
+  assert.ok(cidrOverlaps('0.0.0.0/0', '203.0.113.9'));
+  assert.ok(cidrOverlaps('1.2.3.4', '1.2.3.4/32'));
+  assert.ok(!cidrOverlaps('192.168.0.0/16', '172.16.0.0/12'));
+  assert.throws(() => cidrOverlaps('10.0.0.0/30', 'x'), TypeError);
+});
+
+test('parseHostPort handles v4, names, bracketed v6 and bad ports', () => {
+  assert.deepEqual(parseHostPort('127.0.0.1:8080'), { host: '127.0.0.1', port: 8080 });
+  assert.deepEqual(parseHostPort('vpn.example.com:443'), { host: 'vpn.example.com', port: 443 });
+  assert.deepEqual(parseHostPort('[::1]:9477'), { host: '::1', port: 9477 });
+  assert.deepEqual(parseHostPort('[2001:db8::1]:65535'), { host: '2001:db8::1', port: 65535 });
+  for (const bad of ['::1:80', '2001:db8::1:80', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:65536', ':80', '[::1]', '[nothex]:80', '[::1]:', 'a:b', 'h:123456']) {
+    assert.equal(parseHostPort(bad), null, bad);
+  }
+});
+
+test('isLoopback: 127/8, ::1 in any spelling, v4-mapped, brackets', () => {
+  for (const yes of ['127.0.0.1', '127.255.255.254', '::1', '[::1]', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '::ffff:7f00:1']) assert.ok(isLoopback(yes), yes);
+  for (const no of ['128.0.0.1', '10.0.0.1', '0.0.0.0', '::', '::2', '::ffff:10.0.0.1', '2001:db8::1', 'localhost', '']) assert.ok(!isLoopback(no), no);
+});
