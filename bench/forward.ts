@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { hostVpnPair, groupMemoryKiB, removeStaleNamespaces, type Background, type NetnsWorld } from './lib/netns.js';
+import { hostVpnPair, groupCpuSeconds, groupMemoryKiB, removeStaleNamespaces, type Background, type NetnsWorld } from './lib/netns.js';
 import { fixed, markdownTable, median, percentile, ratio } from './lib/stats.js';
 import { forwardProcess } from '../src/services/forward.js';
 
@@ -29,6 +29,8 @@ interface Started {
   echo: { host: string; port: number };
   /** Process group whose memory is reported (the echo forwarder, which holds the 500 connections). */
   memoryPgid?: number;
+  /** Process group that carries the iperf3 traffic, for CPU seconds per GB moved. */
+  cpuPgid?: number;
   stop(): Promise<void>;
 }
 
@@ -51,6 +53,7 @@ function processForwarders(name: string, argvFor: (listenPort: number, target: {
       iperf: { host: '127.0.0.1', port: iperfPort },
       echo: { host: '127.0.0.1', port: echoPort },
       memoryPgid: procs[1]!.pid,
+      cpuPgid: procs[0]!.pid,
       stop: async () => {
         await Promise.all(procs.map((p) => p.stop(1000)));
         if (procs.some((p) => p.stderr().includes('rror'))) console.error(`${name} stderr: ${procs.map((p) => p.stderr()).join(' ')}`);
@@ -68,6 +71,7 @@ const socat = (bufferArgs: string[], listenOpts = '', connectOpts = '') =>
   ]);
 
 const CANDIDATES: Candidate[] = [
+  ...(process.env.FWX ? process.env.FWX.split(',').map((mode) => ({ name: `x-${mode}`, why: 'tmp', start: processForwarders('x', (port, t) => ['env', `FWX_MODE=${mode}`, 'node', '/tmp/fwx.mjs', String(port), t.host, String(t.port)]) })) : []),
   {
     name: 'direct',
     why: 'reference: client straight to 10.0.0.2 over the veth',
@@ -124,6 +128,7 @@ interface Row {
   upGbps?: number;
   downGbps?: number;
   upRatio?: number;
+  cpuSecPerGB?: number;
   downRatio?: number;
   rr?: { p50: number; p99: number; errors: number };
   connRr?: { p50: number; p99: number; errors: number };
@@ -132,11 +137,13 @@ interface Row {
   note?: string;
 }
 
-async function iperf(ctx: Ctx, t: { host: string; port: number }, seconds: number, reverse: boolean): Promise<number> {
+/** Gbit/s received; adds the bytes moved to `moved`. */
+async function iperf(ctx: Ctx, t: { host: string; port: number }, seconds: number, reverse: boolean, moved?: { bytes: number }): Promise<number> {
   const argv = ['iperf3', '-c', t.host, '-p', String(t.port), '-t', String(seconds), '-J', ...(reverse ? ['-R'] : [])];
   const r = await ctx.world.run(ctx.host, argv, { timeoutMs: (seconds + 10) * 1000, allowFail: true });
-  const json = JSON.parse(r.stdout || '{}') as { end?: { sum_received?: { bits_per_second?: number } }; error?: string };
+  const json = JSON.parse(r.stdout || '{}') as { end?: { sum_received?: { bits_per_second?: number; bytes?: number } }; error?: string };
   const bps = json.end?.sum_received?.bits_per_second;
+  if (moved) moved.bytes += json.end?.sum_received?.bytes ?? 0;
   if (!bps) throw new Error(`iperf3 to ${t.host}:${t.port} failed: ${json.error ?? r.stderr.trim()}`);
   return bps / 1e9;
 }
@@ -169,15 +176,19 @@ async function holdMany(ctx: Ctx, started: Started, conns: number, seconds: numb
 async function throughputRounds(ctx: Ctx, live: Array<{ row: Row; started: Started }>, rounds: number, seconds: number): Promise<void> {
   const up = new Map<Row, number[]>();
   const down = new Map<Row, number[]>();
+  const cpu = new Map<Row, { seconds: number; bytes: number }>();
   for (let r = 0; r < rounds; r++) {
     for (const { row, started } of live) {
       if (row.note) continue;
+      const acc = cpu.get(row) ?? cpu.set(row, { seconds: 0, bytes: 0 }).get(row)!;
+      const cpuBefore = started.cpuPgid ? groupCpuSeconds(started.cpuPgid) : 0;
       try {
-        (up.get(row) ?? up.set(row, []).get(row)!).push(await iperf(ctx, started.iperf, seconds, false));
-        (down.get(row) ?? down.set(row, []).get(row)!).push(await iperf(ctx, started.iperf, seconds, true));
+        (up.get(row) ?? up.set(row, []).get(row)!).push(await iperf(ctx, started.iperf, seconds, false, acc));
+        (down.get(row) ?? down.set(row, []).get(row)!).push(await iperf(ctx, started.iperf, seconds, true, acc));
       } catch (err) {
         row.note = (err as Error).message.slice(0, 200);
       }
+      if (started.cpuPgid) acc.seconds += groupCpuSeconds(started.cpuPgid) - cpuBefore;
     }
   }
   const ref = live.find((l) => l.row.name === 'direct')?.row;
@@ -190,6 +201,8 @@ async function throughputRounds(ctx: Ctx, live: Array<{ row: Row; started: Start
       return median(mine.map((v, i) => v / (theirs[i] ?? NaN)).filter(Number.isFinite));
     };
     row.upRatio = perRound(up);
+    const c = cpu.get(row);
+    if (c && c.bytes > 0 && live.find((l) => l.row === row)?.started.cpuPgid) row.cpuSecPerGB = c.seconds / (c.bytes / 1e9);
     row.downRatio = perRound(down);
   }
 }
@@ -210,7 +223,7 @@ function render(rows: Row[], conns: number): string {
   const lat = (x: Row['rr']) => (x ? `${fixed(x.p50 * 1000, 0)}/${fixed(x.p99 * 1000, 0)}` : '-');
   const mem = (m: Row['memory']) => (m ? `${fixed(m.pssKiB / 1024, 1)} (${m.processes})` : '-');
   return markdownTable(
-    ['candidate', 'up Gbit/s', 'up ratio', 'down Gbit/s', 'down ratio', 'rr p50/p99 µs', 'rr p50 ratio', 'new-conn rr p50/p99 µs', 'new-conn p50 ratio', `held ${conns}`, 'forwarder PSS MiB (procs)'],
+    ['candidate', 'up Gbit/s', 'up ratio', 'down Gbit/s', 'down ratio', 'rr p50/p99 µs', 'rr p50 ratio', 'new-conn rr p50/p99 µs', 'new-conn p50 ratio', 'fwd CPU s/GB', `held ${conns}`, 'forwarder PSS MiB (procs)'],
     rows.map((r) => [
       r.name,
       fixed(r.upGbps),
@@ -221,6 +234,7 @@ function render(rows: Row[], conns: number): string {
       ratio(r.rr?.p50, ref?.rr?.p50),
       lat(r.connRr),
       ratio(r.connRr?.p50, ref?.connRr?.p50),
+      fixed(r.cpuSecPerGB),
       r.hold ? `${r.hold.survived}/${r.hold.opened}` : '-',
       mem(r.memory),
     ]),

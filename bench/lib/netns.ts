@@ -314,6 +314,25 @@ export async function hostVpnPair(
   }
 }
 
+/** CPU seconds (user+system, reaped children included) summed over every process in the group `pgid`. */
+export function groupCpuSeconds(pgid: number): number {
+  const ticks = 100; // USER_HZ is 100 on every Linux architecture Node runs on.
+  let total = 0;
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(rest[2]) !== pgid) continue;
+      // utime stime cutime cstime are fields 14-17 of stat, i.e. rest[11..14].
+      total += [11, 12, 13, 14].reduce((sum, i) => sum + Number(rest[i] ?? 0), 0) / ticks;
+    } catch {
+      // exited while we looked
+    }
+  }
+  return total;
+}
+
 /** Pss and Rss (KiB) summed over every process in the group `pgid` (a forked server's children included). */
 export function groupMemoryKiB(pgid: number): { processes: number; rssKiB: number; pssKiB: number } {
   let processes = 0;

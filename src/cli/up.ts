@@ -23,7 +23,6 @@ again changes nothing. --dry-run prints every command and file it would run or w
     if (cfg.vpn.type !== 'none' && !cfg.killSwitch) {
       io.err('WARNING: killSwitch is false: when the VPN drops, programs in the namespace reach the internet directly, unprotected.');
     }
-    if (cfg.vpn.type === 'none') io.err('note: vpn.type is none: the namespace reaches the internet through the host, not a VPN.');
     const sys = new System(dryRun);
     await preflight(cfg, sys);
     const foreground = args.opts.foreground === true;
@@ -37,6 +36,7 @@ again changes nothing. --dry-run prints every command and file it would run or w
     const n = result.ctx.names;
     if (!result.changed.length) io.out(`namespace ${n.ns} is already up; nothing changed.`);
     else io.out(`namespace ${n.ns} is up: host ${n.hostAddr} <-> namespace ${n.nsAddr} (${n.vethHost}).`);
+    if (cfg.vpn.type === 'none') io.err('note: vpn.type is none: the namespace reaches the internet through the host, not a VPN.');
     if (foreground) return runForeground(result.ctx, io);
     return 0;
   },

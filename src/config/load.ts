@@ -59,7 +59,9 @@ function parse(text: string, display: string | undefined, abs: string | undefine
     const detail = syntax.code === 'DUPLICATE_KEY'
       ? 'invalid YAML: a key appears twice in the same mapping; remove one of them'
       : `invalid YAML: ${what.charAt(0).toLowerCase()}${what.slice(1)}; check the indentation and quoting here`;
-    throw new ConfigError({ file: display, line: (syntax.code === 'MISSING_CHAR' && /quote/.test(what) ? quoteStartLine(doc, lineCounter, syntax.pos[0]) : undefined) ?? syntax.linePos?.[0].line, path: '', detail });
+    const unclosedQuote = syntax.code === 'MISSING_CHAR' && what.includes('quote');
+    const line = (unclosedQuote ? quoteStartLine(doc, lineCounter, syntax.pos[0]) : undefined) ?? syntax.linePos?.[0].line;
+    throw new ConfigError({ file: display, line, path: '', detail });
   }
   const walker = new Walker(doc, lineCounter, display, abs ? dirname(abs) : cwd);
   const root = walker.value(doc.contents ?? undefined, configSchema, '', 1);

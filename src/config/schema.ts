@@ -151,6 +151,7 @@ const vpn = union('The VPN client that is the namespace\'s only way out.', 'type
   adguard: obj('AdGuard VPN CLI.', {
     location: str('Location to connect to (see `adguardvpn-cli list-locations`); default: the fastest.'),
     binary: str('Command name or path of adguardvpn-cli (a path is relative to the config file).', { default: 'adguardvpn-cli', path: 'ifSlash', docType: 'command or path' }),
+    home: str('HOME for adguardvpn-cli: its login and settings (`vpnns adguard login` uses the same); default /var/lib/vpnns/<namespace>/adguard.', { path: 'always', docType: 'path' }),
     ...vpnCommon,
   }),
   command: obj('Any client, started and stopped by commands run inside the namespace.', {

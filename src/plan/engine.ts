@@ -81,6 +81,7 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
         await ctx.saveState();
         await r.apply(ctx);
         changed.push(r.title);
+        await testHangAfter(r.id);
         opts.say(`${opts.sys.dryRun ? 'would make' : 'made'} ${r.title}`);
       }
       await ctx.saveState();
@@ -141,4 +142,14 @@ async function removeAll(ctx: Context, resources: Resource[], onRemoved: (title:
     }
   }
   if (errors.length) throw errors[0];
+}
+
+/**
+ * Test hook: VPNNS_TEST_HANG_AFTER=<resource id> makes `up` stop right after that resource, so a
+ * test can SIGKILL it half-way and prove `down` still removes everything.
+ */
+async function testHangAfter(id: string): Promise<void> {
+  if (process.env.VPNNS_TEST_HANG_AFTER !== id) return;
+  process.stdout.write(`vpnns: test hook: hanging after ${id}\n`);
+  await new Promise(() => {});
 }

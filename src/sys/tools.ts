@@ -22,9 +22,8 @@ const PACKAGE: Record<string, string> = {
 const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 
 /** Absolute path of a program, looking in the system directories too (a user's PATH may lack /usr/sbin). */
-export async function findTool(name: string): Promise<string | undefined> {
+export async function findTool(name: string, dirs = searchDirs()): Promise<string | undefined> {
   if (name.includes('/')) return (await isExecutable(name)) ? name : undefined;
-  const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), ...SYSTEM_DIRS];
   for (const dir of dirs) {
     const p = join(dir, name);
     if (await isExecutable(p)) return p;
@@ -32,11 +31,15 @@ export async function findTool(name: string): Promise<string | undefined> {
   return undefined;
 }
 
-export async function requireTools(names: readonly string[]): Promise<Record<string, string>> {
+function searchDirs(): string[] {
+  return [...(process.env.PATH ?? '').split(':').filter(Boolean), ...SYSTEM_DIRS];
+}
+
+export async function requireTools(names: readonly string[], dirs = searchDirs()): Promise<Record<string, string>> {
   const found: Record<string, string> = {};
   const missing: string[] = [];
   for (const n of names) {
-    const p = await findTool(n);
+    const p = await findTool(n, dirs);
     if (p) found[n] = p;
     else missing.push(n);
   }

@@ -118,7 +118,7 @@ export async function resolveEndpoints(hosts: readonly EndpointSpec[], opts: Res
     resolver = new dns.Resolver({ timeout: Math.max(100, Math.floor(timeoutMs / 2)), tries: 2 });
     try {
       resolver.setServers(opts.resolveWith);
-    } catch (err) {
+    } catch {
       throw new VpnConfigError(`"${opts.resolveWith.join(', ')}" is not a list of DNS server addresses`, { path: 'vpn.resolveWith' });
     }
   }

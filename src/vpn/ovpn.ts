@@ -70,6 +70,8 @@ const DROPPED = new Set([
   // script hooks: each runs a command as root
   'up', 'down', 'down-pre', 'route-up', 'route-pre-down', 'ipchange', 'tls-verify', 'learn-address',
   'client-connect', 'client-disconnect', 'auth-user-pass-verify', 'plugin',
+  // runs the given program instead of ip(8), as root
+  'iproute',
   // process management
   'user', 'group', 'daemon', 'chroot', 'log', 'log-append', 'syslog', 'writepid', 'status', 'status-version',
   // a dead tunnel must be visible to the supervisor; with it OpenVPN busy-loops when its tun vanishes
@@ -175,7 +177,7 @@ function interpret(items: OvpnItem[], file: string | undefined, fail: (line: num
   const visit = (o: OvpnOption, block: (Defaults & { line: number }) | undefined) => {
     const where = `${o.name} (line ${o.line}${block ? `, in the <connection> of line ${block.line}` : ''})`;
     const scope = block ?? globals;
-    if (o.name in REFUSED) fail(o.line, `"${o.name}" ${REFUSED[o.name]}`);
+    if (Object.hasOwn(REFUSED, o.name)) fail(o.line, `"${o.name}" ${REFUSED[o.name]}`);
     switch (o.name) {
       case 'remote': {
         const [host, port, proto, ...extra] = o.args;

@@ -189,6 +189,13 @@ describe('default world', () => {
     await wg.start();
     assert.ok(wg.pid() && wg.pid() !== before);
     assert.match(await wg.show(), /allowed ips: 10\.66\.0\.2\/32/);
+    // The provider's resolver must survive its tunnel address going away and coming back.
+    const scratch = await addScratchNamespace(w, { name: 'wg2', parent: 'host', index: 4 });
+    const client = await startWireguardClient(w, scratch.ns, { client: 1 });
+    const who = await w.resolveVia(scratch.ns, w.addr.vpnResolver, w.names.whoami, 'TXT', 'tcp');
+    assert.deepEqual(who.answers.map((x) => x.data), ['vpn']);
+    assert.equal(await curl(w, scratch.ns, [`http://${w.addr.echo}/`]), '198.51.100.10\n');
+    await client.stop();
   });
 
   it('carries an OpenVPN client to the internet as the OpenVPN public address', async () => {
@@ -285,6 +292,24 @@ describe('a world with other addresses, TCP OpenVPN, a plug-in service and a FOR
     await startOpenvpnClient(w, scratch.ns, { endpointHost: 'vpn.other.test' });
     assert.equal(await curl(w, scratch.ns, [`http://${w.addr.echo}/`]), '198.51.100.140\n');
   });
+});
+
+describe('cleanup without destroy()', () => {
+  // process.exit right after a pipe write would lose the write; wait for it to flush.
+  for (const [how, code] of [['exits', 'await new Promise((r) => process.stdout.write("", r)); process.exit(3)'], ['throws', 'throw new Error("boom")']] as const) {
+    it(`removes the world when its process ${how}`, async () => {
+      const prefix = 'vte' + Math.random().toString(16).slice(2, 6);
+      const r = await run([process.execPath, '--input-type=module', '-e',
+        `const { createWorld } = await import(${JSON.stringify(WORLD_JS)});
+         const w = await createWorld({ prefix: ${JSON.stringify(prefix)} });
+         process.stdout.write(JSON.stringify(w.pids()) + '\\n');
+         ${code};`], { timeoutMs: 30000 });
+      assert.notEqual(r.code, 0);
+      const pids = JSON.parse(r.stdout.trim().split('\n')[0] ?? '[]') as number[];
+      assert.ok(pids.length >= 3, r.stdout + r.stderr);
+      assertGone(prefix, `/tmp/vpnns-world-${prefix}`, pids);
+    });
+  }
 });
 
 describe('sweepStaleWorlds', () => {

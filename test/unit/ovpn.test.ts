@@ -315,3 +315,13 @@ test('errors name the line, with the fix', () => {
     assert.equal(err.line, line, message);
   }
 });
+
+test('every option that runs a program or manages the process is dropped and reported', () => {
+  const hooks = ['up', 'down', 'down-pre', 'route-up', 'route-pre-down', 'ipchange', 'tls-verify', 'learn-address', 'auth-user-pass-verify', 'plugin', 'iproute',
+    'user', 'group', 'daemon', 'chroot', 'log', 'log-append', 'syslog', 'writepid', 'status', 'management', 'management-hold', 'persist-tun', 'local', 'remote-random-hostname'];
+  const text = ['remote 198.51.100.1', ...hooks.map((h) => `${h} /bin/x`)].join('\n');
+  const cfg = parseOvpn(text);
+  assert.deepEqual(cfg.dropped, hooks.map((h, i) => `${h} (line ${i + 2})`));
+  const out = renderOvpnForNamespace(cfg, { remotes: [{ ip: '198.51.100.1', port: 1194, proto: 'udp' }], dev: 'tun0' }).text;
+  assert.doesNotMatch(out, /\/bin\/x/);
+});

@@ -2,6 +2,7 @@
 // against which vpnns is compared, and the proof that the servers work.
 // Scratch namespaces are named "<prefix>-<name>", so world teardown removes
 // them and everything running in them.
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Daemon, logSize, PidSet, waitForLog } from './daemon.js';
 import { writeSecret } from './pki.js';
@@ -33,6 +34,9 @@ export async function addScratchNamespace(w: World, o: { name: string; parent: '
   await runOk(['ip', '-n', ns, '-batch', '-'], {
     input: ['link set lo up', `addr add ${address}/30 dev eth0`, 'link set eth0 up', `route add default via ${gateway}`, ''].join('\n'),
   });
+  // ip netns exec users in here (e.g. a client resolving vpn.<zone>) ask the ISP resolver.
+  await mkdir(join('/etc/netns', ns), { recursive: true });
+  await writeFile(join('/etc/netns', ns, 'resolv.conf'), `nameserver ${w.addr.ispResolver}\n`);
   if (o.parent === 'host') {
     await runOk(['ip', 'netns', 'exec', parentNs, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
     await runOk(['ip', 'netns', 'exec', parentNs, 'nft', '-f', '-'], {

@@ -26,7 +26,7 @@ export class Daemon {
   private exitCode: number | null | undefined;
   readonly exited: Promise<number | null>;
 
-  private constructor(readonly child: ChildProcess, private readonly pidSet: PidSet) {
+  private constructor(readonly child: ChildProcess, pidSet: PidSet) {
     pidSet.add(child.pid);
     this.exited = new Promise((resolve) => {
       child.on('exit', (code, signal) => {

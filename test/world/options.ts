@@ -69,7 +69,7 @@ export interface OpenvpnOptions {
 }
 
 /** An HTTP(S) plug-in service on wan; the log path is filled in by the world. */
-export type WanServiceOptions = Omit<HttpModuleServiceConfig, 'log' | 'tls'> & { tls?: boolean };
+export type WanServiceOptions = Omit<HttpModuleServiceConfig, 'kind' | 'log' | 'tls'> & { tls?: boolean };
 
 export interface WorldOptions {
   /** Namespace/interface prefix; default "vt" + 4 random hex digits. At most 10 characters. */

@@ -1,0 +1,135 @@
+// Runs vpnns the way a user would — the real CLI, as root — inside the simulated world's "host"
+// namespace, and removes everything it made even when a test fails.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { stringify } from 'yaml';
+import { createWorld, type World, type WorldOptions } from '../world/world.js';
+import type { RunOptions, RunResult } from '../world/run.js';
+
+export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+export const BIN = join(REPO, 'bin', 'vpnns');
+export const RUN_DIR = '/run/vpnns';
+
+export interface Harness {
+  world: World;
+  /** The VPN namespace vpnns makes (unique per run). */
+  ns: string;
+  /** Writes a config (merged over the harness defaults) and returns its path. */
+  config(extra?: Record<string, unknown>, file?: string): string;
+  /** `vpnns ARGS` in the host namespace. */
+  vpnns(args: string[], opts?: RunOptions): Promise<RunResult>;
+  /** A command inside the VPN namespace (ip netns exec: its resolv.conf applies). */
+  inVpn(argv: string[], opts?: RunOptions): Promise<RunResult>;
+  cleanup(): Promise<void>;
+}
+
+export async function startHarness(opts: WorldOptions = {}, nsSuffix = 'v'): Promise<Harness> {
+  const world = await createWorld(opts);
+  const ns = `${world.prefix}-${nsSuffix}`;
+  world.adoptNamespace(ns);
+  const base = {
+    namespace: ns,
+    logDir: join(world.dir, 'vpnns-log'),
+    check: { echoUrl: [`http://${world.names.echo}/`] },
+  };
+  let lastConfig = '';
+  const h: Harness = {
+    world,
+    ns,
+    config(extra = {}, file = join(world.dir, 'vpnns.yaml')) {
+      const merged = { ...base, ...extra };
+      writeFileSync(file, stringify(merged), { mode: 0o600 });
+      lastConfig = file;
+      return file;
+    },
+    vpnns(args, o = {}) {
+      return world.inHost([process.execPath, BIN, ...args], { timeoutMs: 120_000, ...o });
+    },
+    inVpn(argv, o = {}) {
+      return world.inNs(ns, argv, { timeoutMs: 60_000, ...o });
+    },
+    async cleanup() {
+      try {
+        if (lastConfig) await h.vpnns(['down', '--config', lastConfig], { timeoutMs: 60_000 });
+      } catch {
+        /* fall through to the hard cleanup */
+      }
+      killSupervisors(ns);
+      await world.destroy();
+      removeRunState(ns, world.ns.host);
+    },
+  };
+  return h;
+}
+
+/** Supervisors run detached, outside the world's PID list: find them by their argv. */
+export function killSupervisors(ns: string): void {
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let cmd = '';
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    const argv = cmd.split('\0');
+    if (argv.includes('supervise') && argv.includes(ns)) {
+      try {
+        process.kill(-Number(pid), 'SIGKILL');
+      } catch {
+        try {
+          process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          /* gone */
+        }
+      }
+    }
+  }
+}
+
+function removeRunState(ns: string, hostNs: string): void {
+  rmSync(join(RUN_DIR, ns), { recursive: true, force: true });
+  rmSync(join(RUN_DIR, `${ns}.lock`), { force: true });
+  try {
+    const ino = statSync(`/run/netns/${hostNs}`).ino;
+    rmSync(join(RUN_DIR, `ip_forward.net_${ino}.orig`), { force: true });
+  } catch {
+    /* the host namespace is gone already; its inode cannot be looked up */
+  }
+}
+
+/** Everything a vpnns namespace may leave behind, for "down leaves nothing" assertions. */
+export async function leftovers(h: Harness): Promise<string[]> {
+  const { world, ns } = h;
+  const found: string[] = [];
+  const netns = execFileSync('ip', ['netns', 'list'], { encoding: 'utf8' });
+  if (netns.split('\n').some((l) => l.split(' ')[0] === ns)) found.push(`namespace ${ns}`);
+  const links = (await world.inHost(['ip', '-o', 'link', 'show'])).stdout;
+  for (const l of links.split('\n')) if (/: (vh-|vn-|vt-)/.test(l)) found.push(`link ${l.split(': ')[1]}`);
+  const tables = (await world.inHost(['nft', 'list', 'tables'])).stdout.trim();
+  if (tables.includes('vpnns')) found.push(`nft: ${tables}`);
+  const rules = (await world.inHost(['nft', 'list', 'ruleset'])).stdout;
+  if (rules.includes(`vpnns:${ns}`)) found.push('tagged rules in other tables');
+  for (const p of [`/etc/netns/${ns}`, join(RUN_DIR, ns)]) {
+    try {
+      statSync(p);
+      found.push(p);
+    } catch {
+      /* gone, good */
+    }
+  }
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (cmd.includes('supervise') && cmd.includes(ns)) found.push(`supervisor pid ${pid}`);
+    } catch {
+      /* exited */
+    }
+  }
+  return found;
+}
+
+export function lines(s: string): string[] {
+  return s.split('\n').filter(Boolean);
+}

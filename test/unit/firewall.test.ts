@@ -1,0 +1,261 @@
+// The nftables rulesets: the kill switch inside the namespace and the host table (NAT, forward).
+// Text is checked for what would leak, then nft itself parses and validates it (`nft -c`) inside a
+// throwaway namespace, so a syntax nft rejects is caught here and not on a user's machine.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { killSwitchResource, renderClientRule, renderKillSwitch, type ClientTraffic, type KillSwitchSpec } from '../../src/firewall/killswitch.js';
+import { renderHostTable } from '../../src/firewall/host-table.js';
+import { q, replaceTableScript } from '../../src/firewall/nft.js';
+import { renderForwardAccepts } from '../../src/firewall/forward-compat.js';
+import { namesFor } from '../../src/plan/names.js';
+import { System } from '../../src/sys/system.js';
+import type { Config } from '../../src/config/types.js';
+import type { Context } from '../../src/plan/resource.js';
+import { assertGolden } from './golden.js';
+
+const names = namesFor({ namespace: 'vpn-ns', network: { subnet: '10.0.0.0/24' } } as Pick<Config, 'namespace' | 'network'>);
+
+const ENDPOINTS: ClientTraffic[] = [
+  { kind: 'endpoint', ip: '198.51.100.7', port: 51820, proto: 'udp' },
+  { kind: 'endpoint', ip: '203.0.113.9', port: 443, proto: 'tcp' },
+  { kind: 'endpoint', ip: '2001:db8::7', port: 1194, proto: 'udp' },
+];
+
+function spec(client: ClientTraffic[], over: Partial<KillSwitchSpec> = {}): KillSwitchSpec {
+  return { table: names.nsTable, vethNs: names.vethNs, hostAddr: names.hostAddr, tunnel: names.tunnel, client, ...over };
+}
+
+/** Lines of one chain (between `chain NAME {` and its `}`), trimmed, without the type line. */
+function chainRules(ruleset: string, chain: string): string[] {
+  const m = new RegExp(`chain ${chain} \\{\\n([\\s\\S]*?)\\n\\t\\}`).exec(ruleset);
+  assert.ok(m, `no chain ${chain} in:\n${ruleset}`);
+  return m[1]!
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean);
+}
+
+/** Every rule line of every chain (type/policy lines excluded). */
+function allRules(ruleset: string): string[] {
+  return ruleset
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /\b(accept|drop|reject|masquerade)\b/.test(l) && !l.startsWith('type '));
+}
+
+function assertCommentLast(ruleset: string): void {
+  for (const line of ruleset.split('\n').map((l) => l.trim())) {
+    const i = line.indexOf(' comment "');
+    if (i < 0) continue;
+    // nft rejects anything after the comment, so the comment string must close the line.
+    assert.match(line.slice(i), /^ comment "[^"]*"$/, `comment is not last in: ${line}`);
+  }
+}
+
+/** A port match with no address match in the same rule would let anything out on that port. */
+function assertNoBarePortAccept(ruleset: string): void {
+  for (const rule of allRules(ruleset)) {
+    if (!/\bdport\b|\bsport\b/.test(rule) || !/\baccept\b/.test(rule)) continue;
+    assert.match(rule, /\b(ip|ip6) (daddr|saddr) \S+/, `accepts a port without an address: ${rule}`);
+  }
+}
+
+describe('kill switch', () => {
+  const rs = renderKillSwitch(spec(ENDPOINTS));
+  const out = chainRules(rs, 'output');
+
+  test('output: policy drop, loopback and tunnel accepted first', () => {
+    assert.equal(out[0], 'type filter hook output priority filter; policy drop;');
+    assert.equal(out[1], 'oifname "lo" accept');
+    assert.match(out[2]!, new RegExp(`^oifname "${names.tunnel}" accept\\b`));
+  });
+
+  test('veth: only established/related to the host address', () => {
+    const veth = out.filter((l) => l.startsWith(`oifname "${names.vethNs}"`));
+    const toHost = veth.filter((l) => l.includes(`daddr ${names.hostAddr}`));
+    assert.equal(toHost.length, 1);
+    assert.match(toHost[0]!, new RegExp(`^oifname "${names.vethNs}" ip daddr ${names.hostAddr.replaceAll('.', '\\.')} ct state established,related accept`));
+    // Every other veth accept is a client rule: address + protocol + port, nothing broader.
+    for (const l of veth.filter((x) => x !== toHost[0])) {
+      assert.match(l, /^oifname "[^"]+" ip6? daddr \S+ (udp|tcp) dport \d+ accept comment "VPN client to its server"$/);
+    }
+    // No accept on the veth that matches only the interface.
+    assert.ok(!veth.some((l) => /^oifname "[^"]+" accept/.test(l)), 'the veth is accepted wholesale');
+  });
+
+  test('one exact rule per client endpoint, ip6 for v6', () => {
+    const v = `oifname "${names.vethNs}"`;
+    assert.equal(out.filter((l) => l.includes('VPN client to its server')).length, ENDPOINTS.length);
+    assert.ok(out.includes(`${v} ip daddr 198.51.100.7 udp dport 51820 accept comment "VPN client to its server"`));
+    assert.ok(out.includes(`${v} ip daddr 203.0.113.9 tcp dport 443 accept comment "VPN client to its server"`));
+    assert.ok(out.includes(`${v} ip6 daddr 2001:db8::7 udp dport 1194 accept comment "VPN client to its server"`));
+  });
+
+  test('client rules come before the final reject', () => {
+    const firstClient = out.findIndex((l) => l.includes('VPN client'));
+    const reject = out.findIndex((l) => l.includes('reject'));
+    assert.ok(firstClient > 0 && firstClient < reject);
+  });
+
+  test('group and fwmark rules', () => {
+    assert.equal(renderClientRule('vn-x', { kind: 'gid', gid: 51820 }), 'oifname "vn-x" meta skgid 51820 accept comment "VPN client (its own group)"');
+    assert.equal(renderClientRule('vn-x', { kind: 'mark', mark: 20816 }), 'oifname "vn-x" meta mark 20816 accept comment "VPN client (its own fwmark)"');
+  });
+
+  test('the last rule rejects with admin-prohibited and counts into the named counter', () => {
+    assert.match(out.at(-1)!, /^counter name "blocked" reject with icmpx admin-prohibited( comment "[^"]*")?$/);
+    assert.match(rs, /\tcounter blocked \{/);
+  });
+
+  test('input: policy drop, host only from its address; forward drops everything', () => {
+    const input = chainRules(rs, 'input');
+    assert.equal(input[0], 'type filter hook input priority filter; policy drop;');
+    assert.ok(input.some((l) => l.startsWith(`iifname "${names.vethNs}" ip saddr ${names.hostAddr} accept`)));
+    assert.deepEqual(chainRules(rs, 'forward'), ['type filter hook forward priority filter; policy drop;']);
+  });
+
+  test('comment is last, no bare port accept (all client kinds)', () => {
+    for (const r of [rs, renderKillSwitch(spec([{ kind: 'gid', gid: 51820 }])), renderKillSwitch(spec([{ kind: 'mark', mark: 1 }]))]) {
+      assertCommentLast(r);
+      assertNoBarePortAccept(r);
+    }
+  });
+
+  test('no client at all: still a closed ruleset', () => {
+    const r = renderKillSwitch(spec([]));
+    assert.ok(!r.includes('VPN client'));
+    assert.match(r, /policy drop;/);
+  });
+
+  test('interface names: trailing * accepted, quotes and spaces refused', () => {
+    assert.equal(q('tun*'), '"tun*"');
+    assert.equal(q('vn-vpn-ns'), '"vn-vpn-ns"');
+    assert.match(renderKillSwitch(spec([], { tunnel: 'tun*' })), /oifname "tun\*" accept/);
+    for (const bad of ['a"b', 'a b', 'eth0"; flush ruleset; "', '', 'a*b', '*', 'a\nb']) {
+      assert.throws(() => q(bad), /refusing to put/, JSON.stringify(bad));
+    }
+    assert.throws(() => renderKillSwitch(spec([], { vethNs: 'vn x' })));
+    assert.throws(() => renderKillSwitch(spec([], { tunnel: 'tun"0' })));
+  });
+
+  test('golden: endpoints', () => assertGolden('killswitch-endpoint.nft', rs));
+  test('golden: gid', () => assertGolden('killswitch-gid.nft', renderKillSwitch(spec([{ kind: 'gid', gid: 51820 }], { tunnel: 'tun*' }))));
+});
+
+describe('host table', () => {
+  const rs = renderHostTable(names);
+
+  test('masquerade only the subnet and never back out of the veth', () => {
+    const post = chainRules(rs, 'postrouting');
+    assert.equal(post[0], 'type nat hook postrouting priority srcnat; policy accept;');
+    assert.deepEqual(post.slice(1), [`ip saddr 10.0.0.0/24 oifname != "${names.vethHost}" masquerade`]);
+  });
+
+  test('forward: out only from the namespace address, replies in, no new connections in', () => {
+    const fwd = chainRules(rs, 'forward').slice(1);
+    const v = `"${names.vethHost}"`;
+    const i = (re: RegExp) => fwd.findIndex((l) => re.test(l));
+    const out = i(new RegExp(`^iifname ${v} ip saddr 10\\.0\\.0\\.2 accept`));
+    const spoof = i(new RegExp(`^iifname ${v} drop`));
+    const replies = i(new RegExp(`^oifname ${v} ct state established,related accept`));
+    const noNew = i(new RegExp(`^oifname ${v} drop`));
+    assert.ok(out >= 0 && spoof > out, 'namespace address accepted, then everything else from the veth dropped');
+    assert.ok(replies >= 0 && noNew > replies, 'replies accepted, then everything else into the veth dropped');
+    assert.equal(fwd.length, 4, 'no other forward rules');
+    // Only the namespace address: the host end of the veth or the whole subnet must not appear as a source.
+    assert.ok(!fwd.some((l) => l.includes(`saddr ${names.subnet}`) || l.includes(`saddr ${names.hostAddr}`)));
+  });
+
+  test('comment last, no bare port accept', () => {
+    assertCommentLast(rs);
+    assertNoBarePortAccept(rs);
+  });
+
+  test('refuses an interface name nft would misparse', () => {
+    assert.throws(() => renderHostTable({ ...names, vethHost: 'vh "x' }), /refusing/);
+  });
+
+  test('golden', () => assertGolden('host-table.nft', rs));
+});
+
+describe('forward-compat rules', () => {
+  test('argv tokens: accept out of the veth, only replies into it, tagged', () => {
+    assert.deepEqual(renderForwardAccepts('vh-vpn-ns', 'vpn-ns'), [
+      ['iifname', '"vh-vpn-ns"', 'accept', 'comment', '"vpnns:vpn-ns"'],
+      ['oifname', '"vh-vpn-ns"', 'ct', 'state', 'established,related', 'accept', 'comment', '"vpnns:vpn-ns"'],
+    ]);
+    for (const rule of renderForwardAccepts('vh-vpn-ns', 'vpn-ns')) assert.equal(rule.at(-2), 'comment');
+  });
+});
+
+// --- nft itself, in a namespace of our own -------------------------------------------------------
+
+const NS = `vpnnsut-${randomBytes(4).toString('hex')}`;
+const isRoot = process.getuid?.() === 0;
+const hasNft = spawnSync('nft', ['--version']).status === 0;
+const skip = !isRoot || !hasNft ? 'needs root and nft' : false;
+let dir = '';
+let nsMade = false;
+
+function sh(argv: string[], input?: string): { code: number; out: string } {
+  const r = spawnSync(argv[0]!, argv.slice(1), { input, encoding: 'utf8' });
+  return { code: r.status ?? 1, out: `${r.stdout}${r.stderr}` };
+}
+
+function nftCheck(name: string, text: string): void {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  const r = sh(['ip', 'netns', 'exec', NS, 'nft', '-c', '-f', file]);
+  assert.equal(r.code, 0, `nft -c rejected ${name}:\n${r.out}\n--- ruleset ---\n${text}`);
+}
+
+describe('nft accepts the rendered rulesets', { skip }, () => {
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'vpnnsut-nft-'));
+    const r = sh(['ip', 'netns', 'add', NS]);
+    assert.equal(r.code, 0, r.out);
+    nsMade = true;
+  });
+  after(() => {
+    if (nsMade) sh(['ip', 'netns', 'delete', NS]);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('kill switch with endpoints (v4 and v6, udp and tcp)', () => nftCheck('ks-endpoint.nft', renderKillSwitch(spec(ENDPOINTS))));
+  test('kill switch with gid and a wildcard tunnel', () => nftCheck('ks-gid.nft', renderKillSwitch(spec([{ kind: 'gid', gid: 51820 }], { tunnel: 'tun*' }))));
+  test('kill switch with fwmark', () => nftCheck('ks-mark.nft', renderKillSwitch(spec([{ kind: 'mark', mark: 20816 }]))));
+  test('kill switch with no client rules', () => nftCheck('ks-none.nft', renderKillSwitch(spec([]))));
+  test('host table', () => nftCheck('host.nft', renderHostTable(names)));
+  test('host table, /30 and a long namespace name', () => {
+    const n = namesFor({ namespace: 'a-very-long-namespace', network: { subnet: '10.200.0.4/30' } } as Pick<Config, 'namespace' | 'network'>);
+    nftCheck('host30.nft', renderHostTable(n));
+  });
+  test('the atomic replace script (table may not exist yet)', () => {
+    nftCheck('replace-ks.nft', replaceTableScript('inet', names.nsTable, renderKillSwitch(spec(ENDPOINTS))));
+    nftCheck('replace-host.nft', replaceTableScript('inet', names.hostTable, renderHostTable(names)));
+  });
+
+  // Loaded for real, in our throwaway namespace only: `check` must recognise what nft prints back,
+  // or every `up` reloads the kill switch and `status` reports it missing.
+  test('killSwitchResource.check recognises the loaded table for every client kind', async () => {
+    const kinds: ClientTraffic[][] = [ENDPOINTS, [{ kind: 'gid', gid: 51820 }], [{ kind: 'mark', mark: 20816 }], [{ kind: 'mark', mark: 0 }]];
+    for (const client of kinds) {
+      const ctx = {
+        sys: new System(false),
+        names: { ...names, ns: NS },
+        state: { runtime: { clientTraffic: client } },
+      } as unknown as Context;
+      await killSwitchResource.apply(ctx);
+      assert.equal(await killSwitchResource.check(ctx), true, `check() after apply() with ${JSON.stringify(client)}:\n${sh(['ip', 'netns', 'exec', NS, 'nft', 'list', 'table', 'inet', names.nsTable]).out}`);
+      // A changed endpoint must make check() say no, so `up` reloads it.
+      const changed = { ...ctx, state: { runtime: { clientTraffic: [{ kind: 'endpoint', ip: '198.51.100.99', port: 1, proto: 'udp' }] } } } as unknown as Context;
+      assert.equal(await killSwitchResource.check(changed), false);
+    }
+    assert.equal(await killSwitchResource.remove({ sys: new System(false), names: { ...names, ns: NS } } as unknown as Context), true);
+  });
+});

@@ -1,0 +1,46 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fullArgv } from '../../src/sys/process.js';
+import { formatArgv } from '../../src/sys/exec.js';
+
+test('fullArgv: plain argv is copied, not shared', () => {
+  const argv = ['/usr/bin/danted', '-f', '/run/x.conf'];
+  const out = fullArgv({ name: 'socks', argv });
+  assert.deepEqual(out, argv);
+  out.push('mutated');
+  assert.equal(argv.length, 3);
+});
+
+test('fullArgv: ip netns exec outermost, then setpriv (group), then runuser (user)', () => {
+  assert.deepEqual(fullArgv({ name: 'x', netns: 'vpn-ns', gid: 51820, user: 'alice', argv: ['prog', '--flag'] }), [
+    '/usr/sbin/ip', 'netns', 'exec', 'vpn-ns',
+    '/usr/bin/setpriv', '--regid=51820', '--clear-groups', '--',
+    '/usr/sbin/runuser', '-u', 'alice', '--',
+    'prog', '--flag',
+  ]);
+});
+
+test('fullArgv: each wrapper on its own', () => {
+  assert.deepEqual(fullArgv({ name: 'x', netns: 'n', argv: ['p'] }), ['/usr/sbin/ip', 'netns', 'exec', 'n', 'p']);
+  assert.deepEqual(fullArgv({ name: 'x', gid: 0, argv: ['p'] }), ['/usr/bin/setpriv', '--regid=0', '--clear-groups', '--', 'p']);
+  assert.deepEqual(fullArgv({ name: 'x', user: 'bob', argv: ['p'] }), ['/usr/sbin/runuser', '-u', 'bob', '--', 'p']);
+  // The kill switch matches the client's group: setpriv must run inside the namespace, directly on the client.
+  const withGid = fullArgv({ name: 'vpn', netns: 'n', gid: 51820, argv: ['/usr/bin/openvpn'] });
+  assert.deepEqual(withGid.slice(4), ['/usr/bin/setpriv', '--regid=51820', '--clear-groups', '--', '/usr/bin/openvpn']);
+});
+
+test('fullArgv: wrappers are absolute paths (a user PATH may lack /usr/sbin)', () => {
+  const argv = fullArgv({ name: 'x', netns: 'n', gid: 1, user: 'u', argv: ['p'] });
+  for (const bin of ['ip', 'setpriv', 'runuser']) assert.ok(argv.some((a) => a.startsWith('/') && a.endsWith(`/${bin}`)), bin);
+});
+
+test('formatArgv: plain words bare, anything a shell would read specially is single-quoted', () => {
+  assert.equal(formatArgv(['ip', '-n', 'vpn-ns', 'addr', 'add', '10.0.0.2/24', 'dev', 'vn-vpn-ns']), 'ip -n vpn-ns addr add 10.0.0.2/24 dev vn-vpn-ns');
+  assert.equal(formatArgv(['echo', 'a b']), "echo 'a b'");
+  assert.equal(formatArgv(['echo', "it's"]), `echo 'it'\\''s'`);
+  assert.equal(formatArgv(['echo', '']), "echo ''");
+  assert.equal(formatArgv(['nft', 'add', 'rule', 'x', 'oifname', '"tun*"']), `nft add rule x oifname '"tun*"'`);
+  for (const s of ['$HOME', '`id`', 'a;b', 'a|b', 'a&b', '*', '~', 'a\nb', '!x', '(x)']) {
+    assert.equal(formatArgv([s]), `'${s}'`, JSON.stringify(s));
+  }
+});
