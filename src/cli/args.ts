@@ -34,8 +34,9 @@ export function parseArgs(argv: readonly string[], spec: Record<string, OptionSp
     }
     if (a.startsWith('--')) {
       const [name, inline] = a.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
-      const o = all[name];
+      const o = Object.hasOwn(all, name) ? all[name] : undefined;
       if (!o) throw new UsageError(`unknown option --${name} for \`vpnns ${command}\`; run \`vpnns ${command} --help\`.`);
+      if (!o.value && inline !== undefined) throw new UsageError(`--${name} takes no value; write just --${name}.`);
       if (o.value) {
         const v = inline ?? argv[++i];
         if (v === undefined) throw new UsageError(`--${name} needs a value; e.g. \`vpnns ${command} --${name} VALUE\`.`);

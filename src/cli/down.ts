@@ -11,9 +11,9 @@ export const downCommand: Command = {
 Stops the supervisor, the VPN client and services, and removes the namespace, veth pair, firewall
 tables, DNS files and state — also what a crashed \`up\` left half-made.`,
   async run(args, io) {
-    const cfg = await configFrom(args);
     const dryRun = args.opts['dry-run'] === true;
     if (!dryRun) requireRoot('down');
+    const cfg = await configFrom(args);
     await requireTools(['ip', 'nft']);
     const sys = new System(dryRun);
     const { removed } = await down(cfg, { sys, say: (l) => !dryRun && io.out(l) });

@@ -16,9 +16,9 @@ again changes nothing. --dry-run prints every command and file it would run or w
 --foreground keeps the supervisor in this process (for systemd and containers); Ctrl-C tears down.`,
   options: { foreground: {} },
   async run(args, io) {
-    const cfg = await configFrom(args);
     const dryRun = args.opts['dry-run'] === true;
     if (!dryRun) requireRoot('up');
+    const cfg = await configFrom(args);
     await requireTools(['ip', 'nft']);
     if (cfg.vpn.type !== 'none' && !cfg.killSwitch) {
       io.err('WARNING: killSwitch is false: when the VPN drops, programs in the namespace reach the internet directly, unprotected.');
