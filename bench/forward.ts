@@ -71,7 +71,6 @@ const socat = (bufferArgs: string[], listenOpts = '', connectOpts = '') =>
   ]);
 
 const CANDIDATES: Candidate[] = [
-  ...(process.env.FWX ? process.env.FWX.split(',').map((mode) => ({ name: `x-${mode}`, why: 'tmp', start: processForwarders('x', (port, t) => ['env', `FWX_MODE=${mode}`, 'node', '/tmp/fwx.mjs', String(port), t.host, String(t.port)]) })) : []),
   {
     name: 'direct',
     why: 'reference: client straight to 10.0.0.2 over the veth',
@@ -86,7 +85,7 @@ const CANDIDATES: Candidate[] = [
   { name: 'socat-b1m-nodelay', why: 'socat -b 1048576, nodelay both sides', start: socat(['-b', '1048576'], ',nodelay', ',nodelay') },
   {
     name: 'node-forwarder',
-    why: 'src/services/forwarder-main.ts: one process, pipe(), 1 MiB highWaterMark, nodelay',
+    why: 'src/services/forwarder-main.ts: one process, pipe(), 256 KiB highWaterMark, nodelay',
     start: processForwarders('node', (port, t) => forwardProcess({ name: 'bench', listen: { host: '127.0.0.1', port }, target: t }).argv),
   },
   {

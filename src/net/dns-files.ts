@@ -2,6 +2,7 @@
 // so lookups inside use the namespace's resolvers and never the host's systemd-resolved.
 import type { Resource } from '../plan/resource.js';
 import { readText } from '../sys/system.js';
+import { readStatus } from '../supervisor/status.js';
 
 export const DEFAULT_DNS = ['1.1.1.1'];
 
@@ -41,8 +42,9 @@ export function effectiveDns(cfgDns: readonly string[] | undefined, vpnDns: read
   return { servers: [...DEFAULT_DNS], source: 'default resolver' };
 }
 
-function desiredResolv(ctx: Parameters<Resource['check']>[0]): string {
-  const vpnDns = ctx.state.runtime.vpnDns as string[] | undefined;
+async function desiredResolv(ctx: Parameters<Resource['check']>[0]): Promise<string> {
+  // What the running VPN supplied, as the supervisor recorded it; before it runs, what the config file gives.
+  const vpnDns = (await readStatus(ctx.names))?.vpnDns ?? (ctx.state.runtime.vpn as { dns?: string[] } | undefined)?.dns;
   const { servers, source } = effectiveDns(ctx.cfg.dns, vpnDns);
   return renderResolvConf(servers, source);
 }
@@ -53,13 +55,13 @@ export const dnsFilesResource: Resource = {
   async check(ctx) {
     const dir = ctx.names.etcDir;
     return (
-      (await readText(`${dir}/resolv.conf`)) === desiredResolv(ctx) &&
+      (await readText(`${dir}/resolv.conf`)) === (await desiredResolv(ctx)) &&
       (await readText(`${dir}/nsswitch.conf`)) === renderNsswitch(await readText('/etc/nsswitch.conf'))
     );
   },
   async apply(ctx) {
     const dir = ctx.names.etcDir;
-    await ctx.sys.writeFile(`${dir}/resolv.conf`, desiredResolv(ctx));
+    await ctx.sys.writeFile(`${dir}/resolv.conf`, await desiredResolv(ctx));
     await ctx.sys.writeFile(`${dir}/nsswitch.conf`, renderNsswitch(await readText('/etc/nsswitch.conf')));
   },
   async remove({ sys, names }) {

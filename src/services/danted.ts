@@ -19,7 +19,7 @@ export interface DantedConfOptions {
   external: string;
   /** Client addresses or CIDRs allowed to use the proxy, e.g. ["10.0.0.1/32"] (the host end). */
   allowFrom: string[];
-  /** Require a SOCKS username/password, checked against the private passwd/shadow (see socksUserDb). */
+  /** Require a SOCKS username/password, checked against the private passwd/shadow (see socksUserDb); the name itself is not written here. */
   auth?: { username: string };
   logFile: string;
 }

@@ -11,7 +11,7 @@ export interface ServiceSpec {
   /** Start only while the tunnel is up and restart when it is recreated (Dante binds the tunnel). */
   needsTunnel: boolean;
   /** Write config files etc. before each start. */
-  prepare?: (sys: System) => Promise<void>;
+  prepare?: (sys: System, ctx: { tunnel?: string }) => Promise<void>;
   logFile?: string;
 }
 

@@ -21,6 +21,8 @@ export interface SupervisorStatus {
   updatedAt: string;
   /** Set when the first connection failed: `up` reports it and rolls back. */
   fatal?: string;
+  /** DNS servers the connected VPN supplied (written to the namespace resolv.conf unless the config sets dns). */
+  vpnDns?: string[];
   components: Record<string, ComponentStatus>;
 }
 

@@ -5,7 +5,6 @@ import { EventEmitter } from 'node:events';
 import type { Config } from '../config/types.js';
 import type { Names } from '../plan/names.js';
 import type { State } from '../plan/state.js';
-import { writeState } from '../plan/state.js';
 import { System } from '../sys/system.js';
 import { startProcess, sleep, type ProcessSpec, type Running } from '../sys/process.js';
 import { providerFor } from '../vpn/registry.js';
@@ -16,6 +15,7 @@ import { Backoff } from './backoff.js';
 import { createLogger, logDirFor, type Logger } from './log.js';
 import { writeStatusSync, type ComponentStatus, type SupervisorStatus } from './status.js';
 import { serviceSpecs, type ServiceSpec } from './services.js';
+import '../services/index.js';
 
 export class Supervisor {
   readonly status: SupervisorStatus;
@@ -27,6 +27,8 @@ export class Supervisor {
   private vpnSession: VpnSession | undefined;
   private readonly running = new Map<string, Running>();
   private tunnelUp = false;
+  /** The live tunnel interface (AdGuard picks its own name at connect time). */
+  private tunnel: string | undefined;
 
   constructor(
     readonly cfg: Config,
@@ -125,6 +127,7 @@ export class Supervisor {
       vlog('info', 'connected', { tunnel: session.tunnel, pid: session.process?.pid });
       this.set('vpn', { state: 'running', pid: session.process?.pid, detail: { tunnel: session.tunnel } });
       this.tunnelUp = true;
+      this.tunnel = session.tunnel;
       this.events.emit('tunnel-up', session.tunnel);
 
       const why = await Promise.race([session.ended, this.stopped(), this.healthWatch(provider, vctx, prepared)]);
@@ -162,10 +165,8 @@ export class Supervisor {
 
   private async applyVpnDns(session: VpnSession, prepared: PreparedVpn): Promise<void> {
     const vpnDns = session.dns ?? prepared.dns;
-    if (JSON.stringify(this.state.runtime.vpnDns) !== JSON.stringify(vpnDns)) {
-      this.state.runtime.vpnDns = vpnDns;
-      await writeState(this.sys, this.names, this.state).catch(() => {});
-    }
+    // status.json, not state.json: the supervisor never writes the file `up` owns.
+    this.status.vpnDns = vpnDns;
     const { servers, source } = effectiveDns(this.cfg.dns, vpnDns);
     await writeNamespaceResolv(this.sys, this.names.etcDir, servers, source);
   }
@@ -181,9 +182,19 @@ export class Supervisor {
         await Promise.race([new Promise((r) => this.events.once('tunnel-up', r)), this.stopped()]);
         continue;
       }
-      await spec.prepare?.(this.sys);
       this.set(spec.name, { state: 'starting', restarts });
       backoff.started();
+      try {
+        await spec.prepare?.(this.sys, { tunnel: this.tunnel });
+      } catch (e) {
+        // A failed preparation is a failed start: back off and try again, never take the supervisor down.
+        restarts++;
+        const delay = Math.max(1000, backoff.next());
+        slog('error', 'could not prepare', { error: (e as Error).message, retryInMs: delay });
+        this.set(spec.name, { state: 'backoff', lastError: (e as Error).message, restarts, detail: { retryInMs: delay } });
+        await this.interruptibleSleep(delay);
+        continue;
+      }
       const proc = startProcess(spec.process, { logFile: spec.logFile ?? `${logDirFor(this.cfg)}/${spec.name}.log` });
       this.running.set(spec.name, proc);
       this.set(spec.name, { state: 'running', pid: proc.pid, restarts });

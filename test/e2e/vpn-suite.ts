@@ -1,0 +1,204 @@
+// One end-to-end suite run against each VPN provider: traffic and DNS leave only through the
+// tunnel, nothing leaks over IPv6, and the kill switch holds while the client is dead or restarting
+// (a capture on the world's side of the host's uplink is the judge).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startHarness, leftovers, type Harness } from './harness.js';
+import type { World, WorldOptions } from '../world/world.js';
+import type { Capture } from '../world/capture.js';
+
+export interface VpnCase {
+  /** Shown in test names. */
+  label: string;
+  worldOptions?: WorldOptions;
+  /** The `vpn:` section (and anything else) for the config. */
+  config(world: World): Promise<Record<string, unknown>>;
+  /** Address the echo service must see. */
+  egress(world: World): string;
+  /** The VPN resolver the namespace must use. */
+  resolver(world: World): string;
+  /** A tcpdump line of the client's own encrypted flow (allowed on the uplink). */
+  isClientFlow(line: string, world: World): boolean;
+  /** Kill the client the way a crash would. */
+  clientPid(status: StatusJson): number | undefined;
+}
+
+interface StatusJson {
+  vpn?: { connected?: boolean; tunnel?: string; implementation?: string };
+  components: Record<string, { state: string; pid?: number; restarts: number }>;
+  supervisor?: { pid: number };
+  firewall: { killSwitch: boolean; killSwitchBlocked?: number };
+  dns: string[];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Packets from the host's public addresses that are not the VPN client's own flow. */
+export function leaks(lines: string[], c: VpnCase, w: World): string[] {
+  return lines.filter((l) => !c.isClientFlow(l, w));
+}
+
+export function vpnSuite(c: VpnCase): void {
+  let h: Harness;
+  let cfg: string;
+  let capture: Capture | undefined;
+
+  const status = async (): Promise<StatusJson> => JSON.parse((await h.vpnns(['status', '--config', cfg, '--json'])).stdout) as StatusJson;
+  const waitConnected = async (ms = 15_000): Promise<StatusJson> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const s = await status();
+      if (s.components.vpn?.state === 'running' && s.vpn?.connected) return s;
+      if (Date.now() > deadline) throw new Error(`VPN did not reconnect: ${JSON.stringify(s.components)}`);
+      await sleep(200);
+    }
+  };
+  const curlEcho = (extra: string[] = [], url = `http://${h.world.names.echo}/`) =>
+    h.inVpn(['curl', '-sS', '--max-time', '3', ...extra, url], { timeoutMs: 10_000 });
+  const startCapture = async () => {
+    const w = h.world;
+    // IP packets from the host's public addresses, minus the host kernel's own neighbour discovery.
+    capture = await w.capture(
+      w.ns.wan,
+      w.wanIface,
+      `(ip and src host ${w.addr.hostPublic}) or (ip6 and src host ${w.addr.hostPublic6} and not (icmp6 and ip6[40] >= 133 and ip6[40] <= 137))`,
+    );
+  };
+  const stopCapture = async () => {
+    const lines = (await capture?.stop()) ?? [];
+    capture = undefined;
+    return lines;
+  };
+
+  before(async () => {
+    h = await startHarness(c.worldOptions ?? {});
+    cfg = h.config(await c.config(h.world));
+    const r = await h.vpnns(['up', '--config', cfg]);
+    assert.equal(r.code, 0, `up failed: ${r.stderr}`);
+  });
+
+  after(async () => {
+    await capture?.stop().catch(() => {});
+    await h?.cleanup();
+  });
+
+  test(`${c.label}: status shows the provider connected and the kill switch loaded`, async () => {
+    const s = await status();
+    assert.equal(s.vpn?.connected, true);
+    assert.equal(s.firewall.killSwitch, true);
+    assert.deepEqual(s.dns, [c.resolver(h.world)]);
+  });
+
+  test(`${c.label}: the echo service sees the VPN's address over HTTP and HTTPS, by name`, async () => {
+    await startCapture();
+    const http = await curlEcho();
+    assert.equal(http.code, 0, http.stderr);
+    assert.equal(http.stdout.trim(), c.egress(h.world));
+    const https = await curlEcho(['--cacert', h.world.caCert], `https://${h.world.names.echo}/`);
+    assert.equal(https.code, 0, https.stderr);
+    assert.equal(https.stdout.trim(), c.egress(h.world));
+    const lines = await stopCapture();
+    assert.ok(lines.length > 0, 'the capture saw the encrypted flow');
+    assert.deepEqual(leaks(lines, c, h.world), [], 'steady state: only the client flow on the uplink');
+  });
+
+  test(`${c.label}: only the VPN's resolver gets queries; the ISP resolver sees none from the namespace`, async () => {
+    const name = `leakcheck-${Date.now()}.${h.world.names.zone}`;
+    await h.inVpn(['getent', 'hosts', name]);
+    const ok = await h.inVpn(['getent', 'hosts', h.world.names.echo]);
+    assert.equal(ok.code, 0);
+    const isp = await h.world.dnsQueries('isp');
+    const vpn = await h.world.dnsQueries('vpn');
+    assert.ok(vpn.some((q) => q.name === name), 'the VPN resolver got the query');
+    assert.deepEqual(isp.filter((q) => q.name === name || q.name === h.world.names.echo), [], 'ISP resolver saw nothing');
+  });
+
+  test(`${c.label}: with global IPv6 on the host, nothing leaves over IPv6`, async () => {
+    const v6host = await h.world.inHost(['curl', '-sS', '--max-time', '3', `http://[${h.world.addr.echo6}]/`]);
+    assert.equal(v6host.stdout.trim(), h.world.addr.hostPublic6, 'the host itself has working IPv6');
+    await startCapture();
+    const r = await curlEcho(['-6'], `http://[${h.world.addr.echo6}]/`);
+    assert.notEqual(r.code, 0, 'IPv6 from inside must fail');
+    const byName = await curlEcho(['-6']);
+    assert.notEqual(byName.code, 0);
+    const lines = await stopCapture();
+    assert.deepEqual(lines.filter((l) => l.includes('IP6')), []);
+  });
+
+  test(`${c.label}: SIGKILL of the client, deletion of the tunnel, restart: 0 leaked packets, recovery`, async () => {
+    await startCapture();
+    const before = await status();
+    const pid = c.clientPid(before);
+    assert.ok(pid, 'client pid in status');
+    // Hammer from inside the whole time: any packet that escapes would show in the capture.
+    let stop = false;
+    const hammer = (async () => {
+      let n = 0;
+      while (!stop && n < 400) {
+        n++;
+        await Promise.all([
+          h.inVpn(['curl', '-s', '--max-time', '1', `http://${h.world.addr.echo}/`], { timeoutMs: 5000 }),
+          h.inVpn(['getent', 'hosts', `x${n}.${h.world.names.zone}`], { timeoutMs: 5000 }),
+        ]);
+      }
+    })();
+    process.kill(pid!, 'SIGKILL');
+    const after1 = await waitConnected();
+    assert.ok(after1.components.vpn!.restarts > before.components.vpn!.restarts, 'the client was restarted');
+    const tunnel = after1.vpn?.tunnel;
+    assert.ok(tunnel);
+    await h.inVpn(['ip', 'link', 'del', tunnel!]);
+    const after2 = await waitConnected();
+    assert.ok(after2.components.vpn!.restarts > after1.components.vpn!.restarts, 'restarted after the tunnel was deleted');
+    stop = true;
+    await hammer;
+    const ok = await curlEcho();
+    assert.equal(ok.stdout.trim(), c.egress(h.world), 'traffic flows again through the VPN');
+    const lines = await stopCapture();
+    assert.deepEqual(leaks(lines, c, h.world), []);
+    const s = await status();
+    assert.ok((s.firewall.killSwitchBlocked ?? 0) > 0, 'the kill switch counted blocked packets');
+  });
+
+  test(`${c.label}: while the tunnel is down, programs inside fail within a second instead of hanging`, async () => {
+    const s = await status();
+    const sup = s.supervisor!.pid;
+    await startCapture();
+    // Freeze the supervisor so the tunnel stays down while we look.
+    process.kill(sup, 'SIGSTOP');
+    try {
+      process.kill(c.clientPid(s)!, 'SIGKILL');
+      await h.inVpn(['ip', 'link', 'del', s.vpn!.tunnel!]).catch(() => {});
+      await sleep(300);
+      for (const argv of [
+        ['curl', '-sS', '--max-time', '5', `http://${h.world.addr.echo}/`],
+        ['curl', '-sS', '--max-time', '5', `http://${h.world.names.echo}/`],
+        ['getent', 'hosts', h.world.names.echo],
+      ]) {
+        const t0 = Date.now();
+        const r = await h.inVpn(argv, { timeoutMs: 10_000 });
+        const ms = Date.now() - t0;
+        assert.notEqual(r.code, 0, `${argv.join(' ')} must fail while the tunnel is down`);
+        assert.ok(ms < 1000 + 300, `${argv.join(' ')} took ${ms} ms`);
+      }
+      const refused = await h.vpnns(['exec', '--config', cfg, '--', 'true']);
+      assert.equal(refused.code, 1, 'exec refuses while the tunnel is down');
+      assert.match(refused.stderr, /not connected/);
+    } finally {
+      process.kill(sup, 'SIGCONT');
+    }
+    await waitConnected();
+    const lines = await stopCapture();
+    assert.deepEqual(leaks(lines, c, h.world), []);
+    assert.equal((await curlEcho()).stdout.trim(), c.egress(h.world));
+  });
+
+  test(`${c.label}: a second up changes nothing; down leaves nothing`, async () => {
+    const again = await h.vpnns(['up', '--config', cfg]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /nothing changed/);
+    const d = await h.vpnns(['down', '--config', cfg]);
+    assert.equal(d.code, 0, d.stderr);
+    assert.deepEqual(await leftovers(h), []);
+  });
+}
