@@ -131,7 +131,7 @@ interface Row {
   downRatio?: number;
   rr?: { p50: number; p99: number; errors: number };
   connRr?: { p50: number; p99: number; errors: number };
-  hold?: { opened: number; survived: number; pingsSent: number; pongs: number };
+  hold?: { opened: number; survived: number; servedMs: number; pingsSent: number; pongs: number };
   memory?: { processes: number; rssKiB: number; pssKiB: number };
   note?: string;
 }
@@ -147,21 +147,20 @@ async function iperf(ctx: Ctx, t: { host: string; port: number }, seconds: numbe
   return bps / 1e9;
 }
 
-async function requestReply(ctx: Ctx, t: { host: string; port: number }, count: number, newConn: boolean): Promise<Row['rr']> {
+async function requestReply(ctx: Ctx, t: { host: string; port: number }, count: number, newConn: boolean): Promise<{ samplesMs: number[]; errors: number }> {
   const argv = ['node', TOOL, 'rr', '--target', `${t.host}:${t.port}`, '--count', String(count), ...(newConn ? ['--new-conn'] : [])];
   const r = await ctx.world.run(ctx.host, argv, { timeoutMs: 30_000 });
-  const { samplesMs, errors } = JSON.parse(r.stdout) as { samplesMs: number[]; errors: number };
-  return { p50: median(samplesMs), p99: percentile(samplesMs, 99), errors };
+  return JSON.parse(r.stdout) as { samplesMs: number[]; errors: number };
 }
 
 async function holdMany(ctx: Ctx, started: Started, conns: number, seconds: number): Promise<Pick<Row, 'hold' | 'memory'>> {
   const t = started.echo;
   const client = ctx.world.start(ctx.host, ['node', TOOL, 'hold', '--target', `${t.host}:${t.port}`, '--conns', String(conns), '--seconds', String(seconds), '--interval-ms', '500']);
-  await client.waitForLine(/"ready"/, 20_000);
-  // Measure mid-hold, once every connection is open and has exchanged a ping.
+  await client.waitForLine(/"ready"/, 90_000);
+  // Measure mid-hold, once every connection has been served.
   await sleep(Math.min(1000, (seconds * 1000) / 2));
   const memory = started.memoryPgid ? groupMemoryKiB(started.memoryPgid) : undefined;
-  const line = await client.waitForLine(/"survived"/, (seconds + 20) * 1000);
+  const line = await client.waitForLine(/"survived"/, (seconds + 10) * 1000);
   await client.stop();
   const hold = JSON.parse(line) as NonNullable<Row['hold']>;
   return { hold, memory };
@@ -206,11 +205,36 @@ async function throughputRounds(ctx: Ctx, live: Array<{ row: Row; started: Start
   }
 }
 
-async function latencyAndHold(ctx: Ctx, row: Row, started: Started, conns: number): Promise<void> {
+/** Request/reply latency, also interleaved in rounds; percentiles over the pooled samples. */
+async function latencyRounds(ctx: Ctx, live: Array<{ row: Row; started: Started }>, rounds: number): Promise<void> {
+  const rr = new Map<Row, { samples: number[]; errors: number }>();
+  const connRr = new Map<Row, { samples: number[]; errors: number }>();
+  for (let r = 0; r < rounds; r++) {
+    for (const { row, started } of live) {
+      if (row.note) continue;
+      try {
+        for (const [m, count, newConn] of [[rr, 600, false], [connRr, 50, true]] as const) {
+          const acc = m.get(row) ?? m.set(row, { samples: [], errors: 0 }).get(row)!;
+          const res = await requestReply(ctx, started.echo, count, newConn);
+          acc.samples.push(...res.samplesMs);
+          acc.errors += res.errors;
+        }
+      } catch (err) {
+        row.note = (err as Error).message.slice(0, 200);
+      }
+    }
+  }
+  const summary = (x?: { samples: number[]; errors: number }) =>
+    x ? { p50: median(x.samples), p99: percentile(x.samples, 99), errors: x.errors } : undefined;
+  for (const { row } of live) {
+    row.rr = summary(rr.get(row));
+    row.connRr = summary(connRr.get(row));
+  }
+}
+
+async function hold(ctx: Ctx, row: Row, started: Started, conns: number): Promise<void> {
   if (row.note) return;
   try {
-    row.rr = await requestReply(ctx, started.echo, 2000, false);
-    row.connRr = await requestReply(ctx, started.echo, 300, true);
     Object.assign(row, await holdMany(ctx, started, conns, 3));
   } catch (err) {
     row.note = (err as Error).message.slice(0, 200);
@@ -222,7 +246,7 @@ function render(rows: Row[], conns: number): string {
   const lat = (x: Row['rr']) => (x ? `${fixed(x.p50 * 1000, 0)}/${fixed(x.p99 * 1000, 0)}` : '-');
   const mem = (m: Row['memory']) => (m ? `${fixed(m.pssKiB / 1024, 1)} (${m.processes})` : '-');
   return markdownTable(
-    ['candidate', 'up Gbit/s', 'up ratio', 'down Gbit/s', 'down ratio', 'rr p50/p99 µs', 'rr p50 ratio', 'new-conn rr p50/p99 µs', 'new-conn p50 ratio', 'fwd CPU s/GB', `held ${conns}`, 'forwarder PSS MiB (procs)'],
+    ['candidate', 'up Gbit/s', 'up ratio', 'down Gbit/s', 'down ratio', 'rr p50/p99 µs', 'rr p50 ratio', 'new-conn rr p50/p99 µs', 'new-conn p50 ratio', 'fwd CPU s/GB', `${conns} conns: all served after s`, 'held 3 s', 'pongs', 'forwarder PSS MiB (procs)'],
     rows.map((r) => [
       r.name,
       fixed(r.upGbps),
@@ -234,7 +258,9 @@ function render(rows: Row[], conns: number): string {
       lat(r.connRr),
       ratio(r.connRr?.p50, ref?.connRr?.p50),
       fixed(r.cpuSecPerGB),
+      r.hold ? fixed(r.hold.servedMs / 1000, 1) : '-',
       r.hold ? `${r.hold.survived}/${r.hold.opened}` : '-',
+      r.hold ? `${r.hold.pongs}/${r.hold.pingsSent}` : '-',
       mem(r.memory),
     ]),
   );
@@ -283,10 +309,13 @@ async function main(): Promise<void> {
       let t0 = Date.now();
       await throughputRounds(ctx, live, rounds, seconds);
       console.error(`throughput: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+      t0 = Date.now();
+      await latencyRounds(ctx, live, rounds);
+      console.error(`latency: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       for (const { row, started } of live) {
         t0 = Date.now();
-        await latencyAndHold(ctx, row, started, conns);
-        console.error(`${row.name} latency+hold: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+        await hold(ctx, row, started, conns);
+        console.error(`${row.name} hold: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       }
     } finally {
       for (const { started } of live) await started.stop();

@@ -8,8 +8,11 @@ import { statusCommand } from './status.js';
 import { execCommand } from './exec.js';
 import { superviseCommand } from './supervise.js';
 import { adguardCommand } from './adguard.js';
+import { checkCommand } from './check.js';
+import { systemdCommand } from './systemd.js';
+import { runCommand } from './run.js';
 
-const COMMANDS: Command[] = [upCommand, downCommand, statusCommand, execCommand, adguardCommand, superviseCommand];
+const COMMANDS: Command[] = [upCommand, downCommand, statusCommand, execCommand, adguardCommand, superviseCommand, systemdCommand, runCommand];
 
 function help(): string {
   const rows = COMMANDS.filter((c) => !c.hidden).map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);

@@ -13,8 +13,9 @@ export const upCommand: Command = {
 Creates the namespace and its veth pair, NAT on the host, the kill switch, DNS files, and starts the
 VPN client, proxies and forwards under a supervisor that keeps running in the background. Running it
 again changes nothing. --dry-run prints every command and file it would run or write.
---foreground keeps the supervisor in this process (for systemd and containers); Ctrl-C tears down.`,
-  options: { foreground: {} },
+--foreground keeps the supervisor in this process (for containers); Ctrl-C tears down.
+--no-supervisor makes only the namespace, firewall and files (the systemd units run the rest).`,
+  options: { foreground: {}, 'no-supervisor': {} },
   async run(args, io) {
     const dryRun = args.opts['dry-run'] === true;
     if (!dryRun) requireRoot('up');
@@ -26,7 +27,8 @@ again changes nothing. --dry-run prints every command and file it would run or w
     const sys = new System(dryRun);
     await preflight(cfg, sys);
     const foreground = args.opts.foreground === true;
-    const result = await up(cfg, { sys, say: (l) => !dryRun && io.out(l), foreground });
+    const noSupervisor = args.opts['no-supervisor'] === true;
+    const result = await up(cfg, { sys, say: (l) => !dryRun && io.out(l), foreground, noSupervisor });
     if (dryRun) {
       io.out(`# vpnns up --dry-run for namespace ${cfg.namespace}: nothing was changed.`);
       for (const a of sys.actions) io.out(a.trimEnd());

@@ -215,11 +215,21 @@ export const configSchema: ObjectSchema = obj('vpnns configuration.', {
   apps: map(app, 'Applications to run in the namespace, by name.', {
     default: {}, keyPattern: /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/, keyHint: 'a name of 1 to 32 letters, digits, `_` or `-`', docType: 'map of apps',
   }),
-  check: obj('The IP check used by `vpnns check` and the health checks.', {
+  check: obj('What `vpnns check` measures with, and the IP check of the health checks.', {
     echoUrl: list(str('An http(s) URL.', { check: checkUrl, json: { format: 'uri', pattern: '^https?://' } }),
       'URLs that answer with the caller\'s IP address as text (or JSON with an `ip` field); one URL or a list.', {
         single: true, minItems: 1, default: ['https://api.ipify.org', 'https://ifconfig.me/ip'], docType: 'URL or list of URLs',
       }),
+    echoUrl6: list(str('An http(s) URL.', { check: checkUrl, json: { format: 'uri', pattern: '^https?://' } }),
+      'URLs reached over IPv6 only that answer with the caller\'s IPv6 address; one URL or a list.', {
+        single: true, minItems: 1, default: ['https://api6.ipify.org'], docType: 'URL or list of URLs',
+      }),
+    dnsWhoami: str('Name whose TXT or A answer identifies the resolver that asked (its address or name); `{random}` is replaced by a fresh label to defeat caches.', {
+      default: 'whoami.akamai.net', pattern: /^(\{random\}\.)?[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$/,
+      hint: 'a DNS name such as whoami.akamai.net, optionally starting with `{random}.`', docType: 'DNS name',
+    }),
+    hostDns: ipList('Resolvers the host uses, asked the same whoami question for comparison; default: `vpn.resolveWith`, else the host\'s /etc/resolv.conf.', { minItems: 1 }),
+    timeout: int('Seconds each measurement may take.', { min: 1, max: 60, default: 5 }),
   }),
   supervisor: obj('Supervision of the processes vpnns runs.', {
     healthInterval: int('Seconds between health checks.', { min: 1, max: 3600, default: 10 }),

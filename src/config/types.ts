@@ -97,6 +97,14 @@ export interface Config {
   check: {
     /** URLs that answer with the caller's IP address as text (or JSON with an `ip` field). */
     echoUrl: string[];
+    /** The same over IPv6 only: any answer from inside is IPv6 egress. */
+    echoUrl6: string[];
+    /** Name whose TXT/A answer identifies the resolver that asked; `{random}` becomes a fresh label. */
+    dnsWhoami: string;
+    /** The host's resolvers, for comparison; default vpn.resolveWith, else /etc/resolv.conf. */
+    hostDns?: string[];
+    /** Seconds per measurement. */
+    timeout: number;
   };
   supervisor: {
     /** Seconds between health checks. */

@@ -14,6 +14,8 @@ export interface RunOptions {
   say: (line: string) => void;
   /** Stay attached: the supervisor runs in this process (systemd, containers). */
   foreground?: boolean;
+  /** Make the namespace, firewall and files only; something else (systemd) runs the processes. */
+  noSupervisor?: boolean;
 }
 
 export interface UpResult {
@@ -69,7 +71,7 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
     const madeNow: Resource[] = [];
     try {
       for (const r of planResources(cfg)) {
-        if (r.id === 'supervisor' && opts.foreground) continue;
+        if (r.id === 'supervisor' && (opts.foreground || opts.noSupervisor)) continue;
         if (await r.check(ctx)) {
           unchanged.push(r.title);
           continue;

@@ -34,7 +34,7 @@ export class Supervisor {
     readonly cfg: Config,
     readonly names: Names,
     readonly state: State,
-    opts: { logToStderr?: boolean } = {},
+    private readonly opts: { logToStderr?: boolean; /** Run only the VPN loop (systemd runs the rest as units). */ only?: 'vpn' } = {},
   ) {
     this.log = createLogger(`${logDirFor(cfg)}/vpnns.log`, 'supervisor', opts.logToStderr);
     const now = new Date().toISOString();
@@ -64,7 +64,7 @@ export class Supervisor {
       this.log('error', 'first connection failed', { error: (e as Error).message });
       throw e;
     }
-    for (const spec of serviceSpecs(this.cfg, this.names)) loops.push(this.serviceLoop(spec));
+    if (this.opts.only !== 'vpn') for (const spec of serviceSpecs(this.cfg, this.names)) loops.push(this.serviceLoop(spec));
     loops.push(firstConnect);
     await Promise.all(loops);
   }

@@ -87,7 +87,7 @@ export const openvpnProvider: VpnProvider = {
         onLine: (line) => {
           if (line.includes('Initialization Sequence Completed')) completed = true;
           else if (line.includes('AUTH_FAILED')) failure = 'the VPN server rejected the username or password (AUTH_FAILED); check the file in vpn.auth';
-          else if (/TLS Error|VERIFY ERROR|Cannot load|Options error|error:|Exiting due to fatal error/i.test(line)) lastError = line.replace(/^\S+ \S+ /, '').trim();
+          else if (/TLS Error|VERIFY ERROR|Cannot load|Options error|error:|Exiting due to fatal error|\[E[A-Z]+\]/i.test(line)) lastError = line.replace(/^\S+ \S+ /, '').trim();
         },
       },
     );
@@ -98,7 +98,9 @@ export const openvpnProvider: VpnProvider = {
     void exited.then((r) => (exit = r));
     while (!completed && !failure && !exit && Date.now() < deadline) await sleep(50);
     if (!completed) {
+      const exitedByItself = exit;
       await proc.stop(2000);
+      exit = exitedByItself;
       await ctx.sys.change(['ip', '-n', ns, 'link', 'del', tunnel], { allowFail: true });
       if (failure) throw new VpnnsError(`${failure}.`);
       const why = lastError ? `: ${lastError}` : '';

@@ -6,6 +6,7 @@
 //   <p>-o  beyond the tunnel: 198.51.100.1, an HTTP echo server
 //
 // Nothing here touches the root namespace; every namespace and process is removed at the end.
+import { defaultConfig } from '../../src/config/load.js';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -106,7 +107,7 @@ describe('proxies end to end (throwaway namespaces)', { skip: !canRun && 'needs 
       },
       publish: [],
       apps: {},
-      check: { echoUrl: [] },
+      check: { ...defaultConfig().check, echoUrl: [] },
       supervisor: { healthInterval: 10 },
       metrics: { enabled: false, listen: '127.0.0.1:9150' },
       logDir: join(dir, 'log'),

@@ -1,6 +1,7 @@
 // Dante and Tinyproxy: rendered configs (golden files), the SOCKS user database, the service specs,
 // and — as root — the real daemons' own checks of the rendered configs, inside a throwaway
 // namespace (vpnnsprx-<rand>) that is deleted afterwards.
+import { defaultConfig } from '../../src/config/load.js';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -163,7 +164,7 @@ function config(over: Partial<Config> = {}, proxies?: Partial<Config['proxies']>
     },
     publish: [],
     apps: {},
-    check: { echoUrl: [] },
+    check: { ...defaultConfig().check, echoUrl: [] },
     supervisor: { healthInterval: 10 },
     metrics: { enabled: false, listen: '127.0.0.1:9150' },
     logDir: '/var/log/vpnns',
@@ -234,8 +235,8 @@ describe('proxyServices', () => {
     const cfg = config({}, { socks: { enabled: true, port: 1080, publish: false, username: 'alice', password: 'hunter2' } });
     const [socks, http] = proxyServices(cfg, NAMES);
     const sys = new System(true);
-    await (socks!.prepare as (s: System, c?: { tunnel?: string }) => Promise<void>)(sys, { tunnel: 'tun3' });
-    await http!.prepare!(sys);
+    await socks!.prepare!(sys, { tunnel: "tun3" });
+    await http!.prepare!(sys, {});
     const log = sys.actions.join('\n');
     assert.match(log, /write \/run\/vpnns\/vpn-ns\/proxies\/socks-shadow \(mode 600\)\n {2}\(\d+ bytes, secret\)/);
     assert.match(log, /write \/run\/vpnns\/vpn-ns\/proxies\/socks-passwd \(mode 644\)/);

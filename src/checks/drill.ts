@@ -1,0 +1,162 @@
+// The kill-switch drill: take the tunnel away for a moment and watch the host end of the veth.
+// The supervisor is frozen (SIGSTOP) so it cannot reconnect while we look, the client is killed,
+// traffic is generated from inside, and whatever enters the host from the namespace is captured.
+// The supervisor is always thawed again (finally, and on exit or a signal), and then reconnects.
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { ClientTraffic } from '../firewall/killswitch.js';
+import { readStatus } from '../supervisor/status.js';
+import { isAlive } from '../sys/process.js';
+import { agreedEgress, type DrillEvidence, type EchoMeasurement } from './evaluate.js';
+import { blockedCounter, dnsInside, getentInside, measureEcho, nsNameservers, replyPorts, tunnelLinkExists, tunnelName, type CheckContext } from './gather.js';
+import { expandWhoami } from './dns-wire.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Capture {
+  stop(): Promise<string[]>;
+}
+
+/** tcpdump on the host end of the veth, packets coming from the namespace only. */
+async function startCapture(iface: string): Promise<Capture> {
+  const child: ChildProcess = spawn('tcpdump', ['-n', '-t', '-l', '-Q', 'in', '-i', iface, '--immediate-mode', 'ip or ip6'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<void>((r) => child.on('close', () => r()));
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`tcpdump did not start on ${iface}: ${err.trim() || 'no output'}`)), 5000);
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
+      err += d;
+      if (err.includes('listening on')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`tcpdump exited (${code}): ${err.trim()}`));
+    });
+  });
+  return {
+    async stop() {
+      // A short capture reports nothing unless given a moment to deliver what it saw (FACTS).
+      await sleep(300);
+      child.kill('SIGINT');
+      const t = setTimeout(() => child.kill('SIGKILL'), 2000);
+      await exited;
+      clearTimeout(t);
+      return out.split('\n').filter((l) => l.trim());
+    },
+  };
+}
+
+/** Thaws the supervisor whatever happens to us: on exit and on the signals that would end us. */
+function guardThaw(pid: number): () => void {
+  const thaw = () => {
+    try {
+      process.kill(pid, 'SIGCONT');
+    } catch {
+      /* gone */
+    }
+  };
+  const onSignal = (sig: NodeJS.Signals) => {
+    thaw();
+    process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+  };
+  process.on('exit', thaw);
+  for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
+  return () => {
+    thaw();
+    process.off('exit', thaw);
+    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);
+  };
+}
+
+export async function runDrill(ctx: CheckContext, egressBefore: EchoMeasurement[], hostEgress: string[]): Promise<DrillEvidence> {
+  const n = ctx.names;
+  const base: DrillEvidence = {
+    captured: [],
+    nsAddr: n.nsAddr,
+    hostAddr: n.hostAddr,
+    clientTraffic: (ctx.state?.runtime.clientTraffic as ClientTraffic[] | undefined) ?? [],
+    replyPorts: replyPorts(ctx.used),
+    killSwitchLoaded: ctx.report.firewall.killSwitch,
+    attempts: [],
+    restored: false,
+    egressBefore: agreedEgress(egressBefore),
+    egressAfter: [],
+    hostEgress,
+  };
+  if (!ctx.report.up) return { ...base, skipped: 'the namespace is not up' };
+  if (ctx.used.vpn.type === 'none') return { ...base, skipped: 'no VPN client to stop (vpn.type: none)' };
+  const st = ctx.status;
+  const vpn = st?.components.vpn;
+  const supervisor = st?.pid;
+  if (!st || !supervisor || !isAlive(supervisor)) return { ...base, skipped: 'no live supervisor to restore the tunnel afterwards; run `sudo vpnns up`' };
+  if (vpn?.state !== 'running' || !vpn.pid) return { ...base, skipped: `the VPN client is not running (${vpn?.state ?? 'unknown'}); nothing to drill` };
+  const clientPid = vpn.pid;
+  const tunnel = tunnelName(ctx);
+  const oldSince = vpn.since;
+  const e: DrillEvidence = { ...base, clientPid, tunnel };
+
+  const capture = await startCapture(n.vethHost);
+  let capturing = true;
+  e.counterBefore = await blockedCounter(ctx);
+  const release = guardThaw(supervisor);
+  const started = Date.now();
+  try {
+    process.kill(supervisor, 'SIGSTOP');
+    process.kill(clientPid, 'SIGKILL');
+    // A userspace client's tunnel dies with it; a kernel one stays until deleted.
+    for (let i = 0; i < 10 && (await tunnelLinkExists(ctx, tunnel)); i++) await sleep(100);
+    if (await tunnelLinkExists(ctx, tunnel)) await ctx.sys.change(['ip', '-n', n.ns, 'link', 'del', tunnel], { allowFail: true });
+    e.tunnelGone = !(await tunnelLinkExists(ctx, tunnel));
+
+    // Everything a program inside would try: HTTP by name, plain DNS to each resolver, libc lookups, IPv6.
+    const servers = await nsNameservers(ctx);
+    const quick: typeof ctx = { ...ctx, timeoutMs: 2000 };
+    const [http, http6, dns, getent] = await Promise.all([
+      measureEcho(quick, ctx.cfg.check.echoUrl, { inside: true, family: 4 }),
+      measureEcho(quick, ctx.cfg.check.echoUrl6, { inside: true, family: 6 }),
+      dnsInside(quick, servers.map((server) => ({ server, name: expandWhoami(ctx.cfg.check.dnsWhoami), type: 'A' as const }))),
+      getentInside(quick, expandWhoami(ctx.cfg.check.dnsWhoami)),
+    ]);
+    e.attempts = [
+      ...[...http, ...http6].map((m) => `curl ${m.url}: ${m.ip ? `answered ${m.ip}` : m.error}`),
+      ...dns.map((d) => `dns ${d.server}: ${d.rcode ?? d.error}`),
+      `getent: ${getent.addresses?.join(' ') || getent.error}`,
+    ];
+    e.captured = await capture.stop();
+    capturing = false;
+    e.counterAfter = await blockedCounter(ctx);
+  } catch (err) {
+    e.error = (err as Error).message;
+  } finally {
+    if (capturing) e.captured = await capture.stop().catch(() => []);
+    release();
+  }
+
+  // The supervisor reaps the dead client and reconnects with its backoff; wait for a new session.
+  const deadline = started + ((('connectTimeout' in ctx.used.vpn ? ctx.used.vpn.connectTimeout : 30) + 20) * 1000);
+  for (;;) {
+    const now = await readStatus(n);
+    const v = now?.components.vpn;
+    if (v?.state === 'running' && v.pid !== clientPid && v.since !== oldSince) {
+      const live = (v.detail?.tunnel as string | undefined) ?? tunnel;
+      if (await tunnelLinkExists(ctx, live)) {
+        e.restored = true;
+        break;
+      }
+    }
+    if (Date.now() > deadline) break;
+    await sleep(200);
+  }
+  e.restoreSeconds = Math.round((Date.now() - started) / 100) / 10;
+  if (e.restored) e.egressAfter = await measureEcho(ctx, ctx.cfg.check.echoUrl, { inside: true, family: 4 });
+  return e;
+}
+

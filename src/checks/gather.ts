@@ -1,0 +1,269 @@
+// The measuring half of `vpnns check`: curl and DNS questions from inside the namespace (ip netns
+// exec, so its resolv.conf applies) and from the host, and the kernel's view of routes and
+// addresses. Nothing here judges; evaluate.ts does.
+import { connect, isIP } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../config/types.js';
+import { parseHostPort } from '../config/net-utils.js';
+import type { Names } from '../plan/names.js';
+import type { State } from '../plan/state.js';
+import type { SupervisorStatus } from '../supervisor/status.js';
+import type { StatusReport } from '../cli/status-data.js';
+import { System, readText } from '../sys/system.js';
+import { listAddrs, linkExists } from '../net/ip.js';
+import { queryAll, type DnsProbeResult, type DnsQuestion } from './dns-probe.js';
+import { expandWhoami } from './dns-wire.js';
+import { normalizeIp, parseEcho, type AppEvidence, type DnsEvidence, type EchoMeasurement, type PublishedPort, type ResolverProbe } from './evaluate.js';
+
+export interface CheckContext {
+  sys: System;
+  /** The config file as it is now: the `check:` settings come from here. */
+  cfg: Config;
+  /** The config the namespace was brought up with (state.json), else `cfg`. */
+  used: Config;
+  names: Names;
+  state?: State;
+  status?: SupervisorStatus;
+  report: StatusReport;
+  /** Per measurement. */
+  timeoutMs: number;
+}
+
+const DNS_PROBE_JS = fileURLToPath(new URL('./dns-probe.js', import.meta.url));
+
+export function inside(ctx: Pick<CheckContext, 'names'>, argv: string[]): string[] {
+  return ['ip', 'netns', 'exec', ctx.names.ns, ...argv];
+}
+
+/** The live tunnel name: the provider's, else the supervisor's, else ours. */
+export function tunnelName(ctx: Pick<CheckContext, 'report' | 'status' | 'names'>): string {
+  return ctx.report.vpn?.tunnel ?? (ctx.status?.components.vpn?.detail?.tunnel as string | undefined) ?? ctx.names.tunnel;
+}
+
+// ---- curl against echo URLs ----
+
+export interface CurlOptions {
+  family?: 4 | 6;
+  /** Extra curl options (proxy). */
+  extra?: string[];
+  /** curl config on stdin (`-K -`), for secrets that must not be in argv. */
+  config?: string;
+  /** Run inside the namespace rather than on the host. */
+  inside?: boolean;
+}
+
+export async function curlEcho(ctx: CheckContext, url: string, o: CurlOptions = {}): Promise<EchoMeasurement> {
+  const secs = String(Math.max(1, Math.round(ctx.timeoutMs / 1000)));
+  const argv = [
+    'curl', '-sS', '--max-time', secs, '--max-filesize', '65536',
+    ...(o.family ? [`-${o.family}`] : []),
+    // A proxy in root's environment would answer for the wrong path.
+    ...(o.extra ?? ['--noproxy', '*']),
+    ...(o.config !== undefined ? ['-K', '-'] : []),
+  ];
+  if (!o.inside && !o.extra) argv.push(...(await hostResolveArgs(ctx, url, o.family ?? 4)));
+  argv.push(url);
+  const r = await ctx.sys.query(o.inside ? inside(ctx, argv) : argv, { allowFail: true, timeoutMs: ctx.timeoutMs + 3000, input: o.config });
+  if (r.code !== 0) return { url, error: (r.stderr.trim().split('\n').at(-1) ?? '').replace(/^curl: /, '') || `curl exit ${r.code}` };
+  return { url, ...parseEcho(r.stdout) };
+}
+
+export function measureEcho(ctx: CheckContext, urls: readonly string[], o: CurlOptions = {}): Promise<EchoMeasurement[]> {
+  return Promise.all(urls.map((u) => curlEcho(ctx, u, o)));
+}
+
+// ---- the host's resolvers ----
+
+/** check.hostDns, else vpn.resolveWith (the resolver the host uses for the VPN server), else /etc/resolv.conf. */
+export async function hostResolvers(ctx: Pick<CheckContext, 'cfg' | 'used'>): Promise<{ servers: string[]; explicit: boolean }> {
+  const explicit = ctx.cfg.check.hostDns ?? ('resolveWith' in ctx.used.vpn ? ctx.used.vpn.resolveWith : undefined);
+  if (explicit?.length) return { servers: explicit, explicit: true };
+  return { servers: nameservers((await readText('/etc/resolv.conf')) ?? ''), explicit: false };
+}
+
+export function nameservers(resolvConf: string): string[] {
+  return resolvConf
+    .split('\n')
+    .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
+    .filter((s): s is string => !!s && isIP(s.replace(/%.*$/, '')) !== 0);
+}
+
+/**
+ * When the host's resolvers are named in the config, the host-side curl resolves the echo name with
+ * them (`--resolve`): the configured resolver is then the one measured, not whatever libc picks.
+ */
+async function hostResolveArgs(ctx: CheckContext, url: string, family: 4 | 6): Promise<string[]> {
+  const u = new URL(url);
+  const host = u.hostname.replace(/^\[|\]$/g, '');
+  if (isIP(host)) return [];
+  const { servers, explicit } = await hostResolvers(ctx);
+  if (!explicit) return [];
+  const type = family === 6 ? 'AAAA' : 'A';
+  for (const server of servers) {
+    const [r] = await queryAll([{ server, name: host, type }], Math.min(ctx.timeoutMs, 3000));
+    const addr = r?.records?.[0];
+    if (addr) {
+      const port = u.port || (u.protocol === 'https:' ? '443' : '80');
+      return ['--resolve', `${host}:${port}:${family === 6 ? `[${addr}]` : addr}`];
+    }
+  }
+  return [];
+}
+
+// ---- addresses and routes ----
+
+export async function hostAddresses(sys: System): Promise<{ v4: string[]; v6: string[] }> {
+  const all = (await listAddrs(sys)).flatMap((l) => (l.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => normalizeIp(a.local)));
+  return { v4: all.filter((a) => isIP(a) === 4), v6: all.filter((a) => isIP(a) === 6) };
+}
+
+/** The interface the namespace would send to `addr` by (undefined: no route). */
+export async function routeDev(ctx: Pick<CheckContext, 'sys' | 'names'>, addr: string): Promise<string | undefined> {
+  const r = await ctx.sys.query(['ip', '-n', ctx.names.ns, '-json', 'route', 'get', addr], { allowFail: true });
+  if (r.code !== 0) return undefined;
+  try {
+    return (JSON.parse(r.stdout) as Array<{ dev?: string }>)[0]?.dev;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function defaultRouteDev6(ctx: Pick<CheckContext, 'sys' | 'names'>): Promise<string | undefined> {
+  const r = await ctx.sys.query(['ip', '-6', '-n', ctx.names.ns, '-json', 'route', 'show', 'default'], { allowFail: true });
+  if (r.code !== 0 || !r.stdout.trim()) return undefined;
+  try {
+    return (JSON.parse(r.stdout) as Array<{ dev?: string }>)[0]?.dev;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function tunnelLinkExists(ctx: Pick<CheckContext, 'sys' | 'names'>, tunnel: string): Promise<boolean> {
+  return !tunnel.includes('*') && (await linkExists(ctx.sys, tunnel, ctx.names.ns));
+}
+
+/** The kill switch's `blocked` counter, or undefined when the table is not loaded. */
+export async function blockedCounter(ctx: Pick<CheckContext, 'sys' | 'names'>): Promise<number | undefined> {
+  const r = await ctx.sys.query(inside(ctx, ['nft', '-j', 'list', 'counter', 'inet', ctx.names.nsTable, 'blocked']), { allowFail: true });
+  if (r.code !== 0) return undefined;
+  const c = (JSON.parse(r.stdout) as { nftables: Array<{ counter?: { packets: number } }> }).nftables.find((x) => x.counter);
+  return c?.counter?.packets;
+}
+
+// ---- DNS ----
+
+/** Questions asked from inside, in one process started there. */
+export async function dnsInside(ctx: CheckContext, questions: DnsQuestion[]): Promise<DnsProbeResult[]> {
+  if (!questions.length) return [];
+  const t = Math.min(ctx.timeoutMs, 3000);
+  const r = await ctx.sys.query(inside(ctx, [process.execPath, DNS_PROBE_JS, JSON.stringify(questions), String(t)]), { allowFail: true, timeoutMs: t + 5000 });
+  try {
+    return JSON.parse(r.stdout) as DnsProbeResult[];
+  } catch {
+    const why = r.stderr.trim().split('\n').at(-1) || `exit ${r.code}`;
+    return questions.map((q) => ({ ...q, error: `probe failed: ${why}` }));
+  }
+}
+
+export async function getentInside(ctx: CheckContext, name: string): Promise<{ addresses?: string[]; error?: string }> {
+  const r = await ctx.sys.query(inside(ctx, ['getent', 'ahosts', name]), { allowFail: true, timeoutMs: ctx.timeoutMs + 3000 });
+  if (r.code !== 0) return { error: r.code === 2 ? `${name} not found` : `getent exit ${r.code}` };
+  const addrs = [...new Set(r.stdout.split('\n').map((l) => l.split(/\s+/)[0] ?? '').filter((a) => isIP(a)).map(normalizeIp))];
+  return { addresses: addrs };
+}
+
+/** The resolv.conf programs inside really read (ip netns exec bind-mounts /etc/netns/NS over /etc). */
+export async function nsNameservers(ctx: CheckContext): Promise<string[]> {
+  const r = await ctx.sys.query(inside(ctx, ['cat', '/etc/resolv.conf']), { allowFail: true });
+  return nameservers(r.stdout);
+}
+
+function toProbe(server: string, results: DnsProbeResult[], dev?: string): ResolverProbe {
+  const mine = results.filter((r) => r.server === server);
+  const ok = mine.filter((r) => r.rcode !== undefined);
+  const p: ResolverProbe = { server, ...(dev ? { dev } : {}) };
+  if (!ok.length) return { ...p, error: mine.find((r) => r.error)?.error ?? 'no answer' };
+  p.rcode = ok.map((r) => r.rcode).find((c) => c !== 'NOERROR') ?? 'NOERROR';
+  p.txt = ok.filter((r) => r.type === 'TXT').flatMap((r) => r.records ?? []);
+  p.a = ok.filter((r) => r.type === 'A').flatMap((r) => r.records ?? []).map(normalizeIp);
+  return p;
+}
+
+const whoamiQuestions = (servers: string[], whoami: string): DnsQuestion[] =>
+  servers.flatMap((server) => (['TXT', 'A'] as const).map((type) => ({ server, name: expandWhoami(whoami), type })));
+
+export async function gatherDns(ctx: CheckContext): Promise<DnsEvidence> {
+  const whoami = ctx.cfg.check.dnsWhoami;
+  const tunnel = tunnelName(ctx);
+  const servers = await nsNameservers(ctx);
+  const { servers: hostServers } = await hostResolvers(ctx);
+  const [insideResults, devs, getent, hostResults] = await Promise.all([
+    dnsInside(ctx, whoamiQuestions(servers, whoami)),
+    Promise.all(servers.map((s) => routeDev(ctx, s))),
+    getentInside(ctx, expandWhoami(whoami)),
+    queryAll(whoamiQuestions(hostServers, whoami), Math.min(ctx.timeoutMs, 3000)),
+  ]);
+  return {
+    whoami,
+    tunnel: ctx.used.vpn.type === 'none' ? undefined : tunnel,
+    inside: servers.map((s, i) => toProbe(s, insideResults, devs[i])),
+    getent,
+    host: hostServers.map((s) => toProbe(s, hostResults)),
+  };
+}
+
+// ---- published ports and apps ----
+
+export function tcpConnect(host: string, port: number, timeoutMs: number): Promise<{ open: boolean; error?: string }> {
+  return new Promise((resolve) => {
+    const sock = connect({ host, port });
+    const done = (r: { open: boolean; error?: string }) => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => done({ open: false, error: `no answer within ${timeoutMs} ms` }), timeoutMs);
+    sock.on('connect', () => done({ open: true }));
+    sock.on('error', (e: NodeJS.ErrnoException) => done({ open: false, error: e.code ?? e.message }));
+  });
+}
+
+interface PublishEntry { host?: string; port?: number; target?: number }
+
+export async function gatherPublished(ctx: CheckContext): Promise<PublishedPort[]> {
+  const entries: Array<{ e: PublishEntry; from: string }> = [
+    ...ctx.used.publish.map((e) => ({ e, from: 'publish' })),
+    ...Object.entries(ctx.used.apps).flatMap(([name, app]) => app.publish.map((e) => ({ e, from: `apps.${name}.publish` }))),
+  ];
+  return Promise.all(
+    entries.map(async ({ e, from }) => {
+      const hp = parseHostPort(e.host ?? `127.0.0.1:${e.port ?? e.target}`) ?? { host: '127.0.0.1', port: e.port ?? e.target ?? 0 };
+      const r = await tcpConnect(hp.host, hp.port, Math.min(ctx.timeoutMs, 3000));
+      return { host: hp.host, port: hp.port, target: e.target ?? e.port ?? hp.port, from, ...r };
+    }),
+  );
+}
+
+export function gatherApps(ctx: CheckContext): AppEvidence[] {
+  return Object.entries(ctx.used.apps).map(([name, app]) => {
+    const c = ctx.status?.components[`app-${name}`];
+    return { name, autostart: app.autostart, ...(c ? { state: c.state, lastError: c.lastError } : {}) };
+  });
+}
+
+/** Ports inside whose replies to the host the kill switch lets out (for the drill's capture). */
+export function replyPorts(used: Config): number[] {
+  const ports = [
+    ...(used.proxies.socks.enabled ? [used.proxies.socks.port] : []),
+    ...(used.proxies.http.enabled ? [used.proxies.http.port] : []),
+    ...used.publish.map((p) => p.target ?? p.port ?? 0),
+    ...Object.values(used.apps).flatMap((a) => a.publish.map((p) => p.target ?? p.port ?? 0)),
+  ];
+  return [...new Set(ports.filter((p) => p > 0))];
+}
+
+/** curl config text for a proxy user: quoted, so a password never reaches argv. */
+export function curlProxyUserConfig(user: string, password: string): string {
+  const esc = (s: string) => s.replaceAll('\\', '\\\\').replaceAll('"', '\\"');
+  return `proxy-user = "${esc(user)}:${esc(password)}"\n`;
+}

@@ -1,0 +1,298 @@
+// systemd units for one namespace, rendered from the config, its names and the same ServiceSpecs
+// the supervisor runs (pure: no file or process is touched here).
+//
+//   vpnns-<ns>.target           groups everything; the one unit to enable
+//   vpnns-<ns>-netns.service    oneshot: `vpnns up --no-supervisor` / `vpnns down`
+//   vpnns-<ns>-vpn.service      Type=notify: `vpnns run vpn` (connect, health check, reconnect)
+//   vpnns-<ns>-<name>.service   one per ServiceSpec (proxies, forwards, apps)
+//
+// Stopping the netns unit stops everything (BindsTo=); a dead VPN unit stops what needs the tunnel;
+// stopping the target stops all (PartOf=).
+import { fileURLToPath } from 'node:url';
+import type { Config } from '../config/types.js';
+import type { Names } from '../plan/names.js';
+import type { ServiceSpec } from '../supervisor/services.js';
+import { logDirFor } from '../supervisor/log.js';
+import { envFile, execLine, section, unitPath, type Entry } from './syntax.js';
+
+export interface UnitRuntime {
+  /** Absolute path of the node binary. */
+  node: string;
+  /** Absolute path of bin/vpnns. */
+  vpnns: string;
+}
+
+/** The node running this code and the bin/vpnns of this installation. */
+export function defaultRuntime(): UnitRuntime {
+  return { node: process.execPath, vpnns: fileURLToPath(new URL('../../../bin/vpnns', import.meta.url)) };
+}
+
+export interface UnitInput {
+  cfg: Config;
+  names: Names;
+  specs: readonly ServiceSpec[];
+  /** Absolute path of the config the netns unit passes to `vpnns up` and `down`. */
+  configPath: string;
+  runtime: UnitRuntime;
+}
+
+export interface RenderedFile {
+  /** File name inside the unit directory. */
+  name: string;
+  text: string;
+}
+
+/** Unit names derive from the namespace alone, so `vpnns run` finds its siblings without a config. */
+export const unitNames = {
+  target: (ns: string) => `vpnns-${ns}.target`,
+  netns: (ns: string) => `vpnns-${ns}-netns.service`,
+  vpn: (ns: string) => `vpnns-${ns}-vpn.service`,
+  service: (ns: string, name: string) => `vpnns-${ns}-${name}.service`,
+};
+
+/** Marks a unit as written by vpnns for a namespace; uninstall removes only units that carry it. */
+export const NAMESPACE_KEY = 'X-VpnnsNamespace';
+
+/** Where `vpnns run prepare` writes a service's environment (0600: it may hold secrets). */
+export function envFilePath(names: Pick<Names, 'stateDir'>, service: string): string {
+  return `${names.stateDir}/units/${service}.env`;
+}
+
+export { envFile };
+
+const START_LIMIT: Entry[] = [
+  ['StartLimitIntervalSec', '300'],
+  ['StartLimitBurst', 10],
+];
+
+/** Host resolvers a process could reach around the namespace resolv.conf (nscd's cache, systemd-resolved). */
+const HOST_RESOLVER_PATHS = ['-/run/nscd', '-/run/systemd/resolve'];
+
+function header(ns: string): string {
+  return `# Written by \`vpnns systemd install\` for namespace ${ns}; changes are lost when it runs again.\n`;
+}
+
+function unitSection(ns: string, description: string, deps: Entry[]): string {
+  return section('Unit', [['Description', description], ...deps, [NAMESPACE_KEY, ns]]);
+}
+
+/** Runs inside the namespace with its resolv.conf and nsswitch.conf, as `ip netns exec` would. */
+function inNamespace(names: Names): Entry[] {
+  return [
+    ['NetworkNamespacePath', unitPath(`/run/netns/${names.ns}`)],
+    // NetworkNamespacePath= alone does not apply /etc/netns/<ns>: without these, lookups use the host's resolver.
+    ['BindReadOnlyPaths', `${unitPath(`${names.etcDir}/resolv.conf`)}:/etc/resolv.conf`],
+    ['BindReadOnlyPaths', `${unitPath(`${names.etcDir}/nsswitch.conf`)}:/etc/nsswitch.conf`],
+    ['InaccessiblePaths', HOST_RESOLVER_PATHS.join(' ')],
+  ];
+}
+
+/** What a kernel-facing daemon never needs; each of these breaks nothing vpnns runs. */
+const COMMON_HARDENING: Entry[] = [
+  ['ProtectKernelModules', true],
+  ['ProtectControlGroups', true],
+  ['RestrictRealtime', true],
+  ['LockPersonality', true],
+  ['SystemCallArchitectures', 'native'],
+];
+
+type Kind = 'daemon' | 'forward' | 'app';
+
+function kindOf(spec: ServiceSpec): Kind {
+  if (spec.process.user) return 'app';
+  return spec.process.netns ? 'daemon' : 'forward';
+}
+
+/** Dante's SOCKS auth wrapper makes a private mount namespace (unshare --mount): it needs CAP_SYS_ADMIN and namespaces. */
+function makesMountNamespace(spec: ServiceSpec): boolean {
+  return spec.process.argv[0] === '/usr/bin/unshare';
+}
+
+function hardening(kind: Kind, spec: ServiceSpec, cfg: Config, names: Names): Entry[] {
+  if (kind === 'app') {
+    // Apps are the user's programs (editors, terminals that may run sudo): only what cannot matter to them.
+    return [...COMMON_HARDENING, ['ProtectKernelTunables', true]];
+  }
+  const base: Entry[] = [
+    ['NoNewPrivileges', true],
+    ['PrivateTmp', true],
+    ['PrivateDevices', true],
+    ['ProtectSystem', 'strict'],
+    ['ProtectKernelTunables', true],
+    ['ProtectKernelLogs', true],
+    ['ProtectHostname', true],
+    ['RestrictSUIDSGID', true],
+    ...COMMON_HARDENING,
+  ];
+  if (kind === 'forward') {
+    return [
+      ...base,
+      // Node reads its script from wherever vpnns is installed, possibly under /home.
+      ['ProtectHome', 'read-only'],
+      ['CapabilityBoundingSet', 'CAP_NET_BIND_SERVICE'],
+      ['RestrictAddressFamilies', 'AF_INET AF_INET6 AF_UNIX'],
+      ['RestrictNamespaces', true],
+    ];
+  }
+  // Daemons inside: they write their pid file next to their config and their log under logDir.
+  const rw = [`-${unitPath(`${names.stateDir}/proxies`)}`, `-${unitPath(logDirFor(cfg))}`];
+  return [
+    ...base,
+    ['ProtectHome', true],
+    ['ReadWritePaths', rw.join(' ')],
+    ['RestrictAddressFamilies', 'AF_INET AF_INET6 AF_UNIX AF_NETLINK'],
+    ...(makesMountNamespace(spec) ? [] : ([['RestrictNamespaces', true]] as Entry[])),
+  ];
+}
+
+function targetUnit(inp: UnitInput, parts: string[]): RenderedFile {
+  const { ns } = inp.names;
+  const netns = unitNames.netns(ns);
+  const rest = parts.filter((p) => p !== netns);
+  const text =
+    header(ns) +
+    section('Unit', [
+      ['Description', `vpnns namespace ${ns}: VPN, proxies, forwards and apps`],
+      ['Requires', netns],
+      ...(rest.length ? ([['Wants', rest.join(' ')]] as Entry[]) : []),
+      ['After', parts.join(' ')],
+      [NAMESPACE_KEY, ns],
+    ]) +
+    '\n' +
+    section('Install', [['WantedBy', 'multi-user.target']]);
+  return { name: unitNames.target(ns), text };
+}
+
+function netnsUnit(inp: UnitInput): RenderedFile {
+  const { ns } = inp.names;
+  const { node, vpnns } = inp.runtime;
+  const config = unitPath(inp.configPath);
+  const text =
+    header(ns) +
+    unitSection(ns, `vpnns ${ns}: namespace, veth, NAT, kill switch and DNS files`, [
+      // `up` resolves the VPN server's name on the host.
+      ['Wants', 'network-online.target'],
+      ['After', 'network-online.target nftables.service'],
+      ['PartOf', unitNames.target(ns)],
+      ...START_LIMIT,
+    ]) +
+    '\n' +
+    section('Service', [
+      ['Type', 'oneshot'],
+      ['RemainAfterExit', true],
+      ['ExecStart', execLine([node, vpnns, 'up', '--no-supervisor', '--config', config])],
+      // `down` reads what `up` made from the state file, whatever the config says now.
+      ['ExecStop', execLine([node, vpnns, 'down', '--config', config])],
+      ['Restart', 'on-failure'],
+      ['RestartSec', '5s'],
+      ['TimeoutStartSec', '120s'],
+      ['TimeoutStopSec', '60s'],
+      // No sandboxing here on purpose: `ip netns add` must bind-mount /run/netns/<ns> into the
+      // host's mount namespace, and any ProtectSystem=/PrivateTmp= would give this unit its own.
+    ]);
+  return { name: unitNames.netns(ns), text };
+}
+
+function vpnUnit(inp: UnitInput): RenderedFile {
+  const { ns } = inp.names;
+  const { node, vpnns } = inp.runtime;
+  const netns = unitNames.netns(ns);
+  const connect = 'connectTimeout' in inp.cfg.vpn ? inp.cfg.vpn.connectTimeout : 30;
+  const text =
+    header(ns) +
+    unitSection(ns, `vpnns ${ns}: VPN client (${inp.cfg.vpn.type})`, [
+      ['BindsTo', netns],
+      ['After', netns],
+      ['PartOf', unitNames.target(ns)],
+      ...START_LIMIT,
+    ]) +
+    '\n' +
+    section('Service', [
+      // READY=1 when the tunnel is first up, so units ordered after this one find it.
+      ['Type', 'notify'],
+      // systemd-notify is a child of the runner.
+      ['NotifyAccess', 'all'],
+      ['ExecStart', execLine([node, vpnns, 'run', 'vpn', '--namespace', ns])],
+      // The runner stops its client itself (interface, socket); stragglers get SIGKILL after it exits.
+      ['KillMode', 'mixed'],
+      // The runner never exits on its own: any exit but a stop is a failure; exit 2 is a bad config.
+      ['Restart', 'always'],
+      ['RestartSec', '2s'],
+      ['RestartPreventExitStatus', 2],
+      ['TimeoutStartSec', `${connect + 30}s`],
+      ['TimeoutStopSec', '20s'],
+      // The client needs /dev/net/tun, `ip netns exec` (mounts) and root: no PrivateDevices=, no capability limits.
+      ['NoNewPrivileges', true],
+      ['PrivateTmp', true],
+      ['ProtectSystem', 'full'],
+      // The runner rewrites the namespace resolv.conf with the DNS the VPN supplies.
+      ['ReadWritePaths', `-${unitPath(inp.names.etcDir)}`],
+      ['ProtectControlGroups', true],
+      ['RestrictRealtime', true],
+      ['LockPersonality', true],
+    ]);
+  return { name: unitNames.vpn(ns), text };
+}
+
+function serviceUnit(inp: UnitInput, spec: ServiceSpec, hasVpn: boolean): RenderedFile {
+  const { names, cfg } = inp;
+  const { ns } = names;
+  const { node, vpnns } = inp.runtime;
+  const p = spec.process;
+  const kind = kindOf(spec);
+  const netns = unitNames.netns(ns);
+  const after = [netns];
+  const binds = [netns];
+  if (spec.needsTunnel && hasVpn) {
+    binds.push(unitNames.vpn(ns));
+    after.push(unitNames.vpn(ns));
+  }
+  const what = kind === 'forward' ? 'host-side forwarder' : kind === 'app' ? `app, as ${p.user}` : 'inside the namespace';
+  const env: Entry[] = p.env && Object.keys(p.env).length ? [['EnvironmentFile', unitPath(envFilePath(names, spec.name))]] : [];
+  const service: Entry[] = [
+    ['Type', 'simple'],
+    // `+`: preparation writes under /run/vpnns as root, whatever User= and the sandbox say.
+    ['ExecStartPre', execLine([node, vpnns, 'run', 'prepare', spec.name, '--namespace', ns], '+')],
+    ['ExecStart', execLine(p.argv)],
+    ...(p.netns ? inNamespace(names) : []),
+    ...(p.user ? ([['User', p.user]] as Entry[]) : []),
+    ...(p.gid !== undefined ? ([['Group', p.gid]] as Entry[]) : []),
+    ...(p.cwd ? ([['WorkingDirectory', unitPath(p.cwd)]] as Entry[]) : []),
+    ...env,
+    // Daemons never exit on their own; an app that exits cleanly is left alone.
+    ['Restart', kind === 'app' ? 'on-failure' : 'always'],
+    ['RestartSec', '2s'],
+    ['TimeoutStopSec', '15s'],
+    ...hardening(kind, spec, cfg, names),
+  ];
+  const text =
+    header(ns) +
+    unitSection(ns, `vpnns ${ns}: ${spec.name} (${what})`, [
+      ['BindsTo', binds.join(' ')],
+      ['After', after.join(' ')],
+      ['PartOf', unitNames.target(ns)],
+      ...START_LIMIT,
+    ]) +
+    '\n' +
+    section('Service', service);
+  return { name: unitNames.service(ns, spec.name), text };
+}
+
+/** Every unit of the namespace, target first. */
+export function renderUnits(inp: UnitInput): RenderedFile[] {
+  const { ns } = inp.names;
+  const hasVpn = inp.cfg.vpn.type !== 'none';
+  const seen = new Set<string>();
+  for (const s of inp.specs) {
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(s.name)) throw new Error(`systemd: service name ${JSON.stringify(s.name)} cannot be part of a unit name`);
+    if (s.name === 'netns' || s.name === 'vpn' || seen.has(s.name)) throw new Error(`systemd: two units would be named ${unitNames.service(ns, s.name)}`);
+    seen.add(s.name);
+  }
+  const parts = [netnsUnit(inp), ...(hasVpn ? [vpnUnit(inp)] : []), ...inp.specs.map((s) => serviceUnit(inp, s, hasVpn))];
+  return [targetUnit(inp, parts.map((u) => u.name)), ...parts];
+}
+
+/** Unit names of the services that must be restarted when the tunnel is recreated (Dante binds it). */
+export function tunnelDependents(ns: string, specs: readonly ServiceSpec[]): string[] {
+  return specs.filter((s) => s.needsTunnel).map((s) => unitNames.service(ns, s.name));
+}
