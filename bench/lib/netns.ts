@@ -171,12 +171,16 @@ export class NetnsWorld implements AsyncDisposable {
   run(ns: string, argv: string[], opts: RunOptions = {}): Promise<RunResult> {
     this.assertOwned(ns);
     return new Promise((resolve, reject) => {
-      const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn('ip', ['netns', 'exec', ns, ...argv], { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      child.stdin.end(opts.input ?? '');
+      child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      if (child.stdin) {
+        // A command that exits before reading its input must fail through its exit code, not EPIPE.
+        child.stdin.on('error', () => undefined);
+        child.stdin.end(opts.input);
+      }
       const timer = opts.timeoutMs ? setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs) : undefined;
       child.on('error', reject);
       child.on('close', (code, signal) => {

@@ -2,7 +2,8 @@
 // Every loop is bounded by a count or a deadline; each command prints one JSON line.
 //   echo --listen HOST:PORT                                   echo server (prints "listening")
 //   rr   --target HOST:PORT --count N [--size B] [--new-conn] sequential request/reply latency
-//   hold --target HOST:PORT --conns N --seconds S [--interval-ms I]  N long-lived connections with pings
+//   hold --target HOST:PORT --conns N --seconds S [--interval-ms I] [--serve-timeout-ms T]
+//        N long-lived connections with pings; reports how long until every one got a first reply
 import * as net from 'node:net';
 import { parseArgs } from 'node:util';
 
@@ -82,7 +83,7 @@ async function rr(target: string, count: number, size: number, newConn: boolean)
   console.log(JSON.stringify({ samplesMs: samples, errors }));
 }
 
-async function hold(target: string, conns: number, seconds: number, intervalMs: number): Promise<void> {
+async function hold(target: string, conns: number, seconds: number, intervalMs: number, serveTimeoutMs: number): Promise<void> {
   const t = hostPort(target);
   const started = Date.now();
   const sockets: net.Socket[] = [];
@@ -121,9 +122,10 @@ async function hold(target: string, conns: number, seconds: number, intervalMs: 
     pingsSent++;
   }
   if (sockets.length === 0) allAnswered();
-  await Promise.race([answered, new Promise((r) => setTimeout(r, 60_000))]);
+  await Promise.race([answered, new Promise((r) => setTimeout(r, serveTimeoutMs))]);
   const servedMs = Date.now() - started;
-  console.log(JSON.stringify({ ready: sockets.length, servedMs }));
+  const served = sockets.length - unanswered.size;
+  console.log(JSON.stringify({ ready: sockets.length, served, servedMs }));
   const deadline = Date.now() + seconds * 1000;
   while (Date.now() < deadline) {
     await new Promise((r) => setTimeout(r, Math.min(intervalMs, Math.max(0, deadline - Date.now()))));
@@ -139,7 +141,7 @@ async function hold(target: string, conns: number, seconds: number, intervalMs: 
     s.destroy();
   }
   const pongs = pongBytes / 8;
-  console.log(JSON.stringify({ opened: sockets.length, connectErrors, servedMs, survived, closedEarly, pingsSent, pongs }));
+  console.log(JSON.stringify({ opened: sockets.length, connectErrors, served, servedMs, survived, closedEarly, pingsSent, pongs }));
 }
 
 async function main(): Promise<void> {
@@ -155,6 +157,7 @@ async function main(): Promise<void> {
       conns: { type: 'string', default: '500' },
       seconds: { type: 'string', default: '3' },
       'interval-ms': { type: 'string', default: '500' },
+      'serve-timeout-ms': { type: 'string', default: '15000' },
     },
   });
   switch (cmd) {
@@ -163,7 +166,7 @@ async function main(): Promise<void> {
     case 'rr':
       return rr(values.target!, Number(values.count), Number(values.size), values['new-conn']!);
     case 'hold':
-      return hold(values.target!, Number(values.conns), Number(values.seconds), Number(values['interval-ms']));
+      return hold(values.target!, Number(values.conns), Number(values.seconds), Number(values['interval-ms']), Number(values['serve-timeout-ms']));
     default:
       throw new Error(`unknown command ${cmd ?? '(none)'}; expected echo, rr or hold`);
   }

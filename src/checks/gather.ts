@@ -64,7 +64,10 @@ export async function curlEcho(ctx: CheckContext, url: string, o: CurlOptions = 
   if (!o.inside && !o.extra) argv.push(...(await hostResolveArgs(ctx, url, o.family ?? 4)));
   argv.push(url);
   const r = await ctx.sys.query(o.inside ? inside(ctx, argv) : argv, { allowFail: true, timeoutMs: ctx.timeoutMs + 3000, input: o.config });
-  if (r.code !== 0) return { url, error: (r.stderr.trim().split('\n').at(-1) ?? '').replace(/^curl: /, '') || `curl exit ${r.code}` };
+  if (r.code !== 0) {
+    const last = r.stderr.trim().split('\n').at(-1) ?? '';
+    return { url, error: last.replace(/^curl: (\(\d+\) )?/, '') || `curl exit ${r.code}` };
+  }
   return { url, ...parseEcho(r.stdout) };
 }
 

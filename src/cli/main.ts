@@ -12,7 +12,7 @@ import { checkCommand } from './check.js';
 import { systemdCommand } from './systemd.js';
 import { runCommand } from './run.js';
 
-const COMMANDS: Command[] = [upCommand, downCommand, statusCommand, execCommand, adguardCommand, superviseCommand, systemdCommand, runCommand];
+const COMMANDS: Command[] = [upCommand, downCommand, statusCommand, checkCommand, execCommand, adguardCommand, superviseCommand, systemdCommand, runCommand];
 
 function help(): string {
   const rows = COMMANDS.filter((c) => !c.hidden).map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);

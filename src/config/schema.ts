@@ -232,7 +232,9 @@ export const configSchema: ObjectSchema = obj('vpnns configuration.', {
     timeout: int('Seconds each measurement may take.', { min: 1, max: 60, default: 5 }),
   }),
   supervisor: obj('Supervision of the processes vpnns runs.', {
-    healthInterval: int('Seconds between health checks.', { min: 1, max: 3600, default: 10 }),
+    healthInterval: int('Seconds between health checks of the tunnel (interface, handshake, client status).', { min: 1, max: 3600, default: 10 }),
+    probeInterval: int('Seconds between probes through the tunnel: an HTTP(S) request to the first `check.echoUrl` (DNS lookup included) whose answer must differ from the host\'s own egress address; 0 turns probes off.', { min: 0, max: 86400, default: 60 }),
+    probeFailures: int('Consecutive failed probes after which the VPN client is restarted.', { min: 1, max: 100, default: 3 }),
   }),
   metrics: obj('Prometheus metrics endpoint.', {
     enabled: bool('Serve metrics.', false),

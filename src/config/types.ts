@@ -109,6 +109,10 @@ export interface Config {
   supervisor: {
     /** Seconds between health checks. */
     healthInterval: number;
+    /** Seconds between probes through the tunnel (0: off). */
+    probeInterval: number;
+    /** Consecutive failed probes before the client is restarted. */
+    probeFailures: number;
   };
   metrics: {
     enabled: boolean;

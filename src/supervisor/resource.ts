@@ -39,6 +39,16 @@ export const supervisorResource: Resource = {
     const argv = [process.execPath, BIN, 'supervise', '--namespace', names.ns];
     sys.actions.push(`$ ${argv.join(' ')} &  (detached)`);
     if (sys.dryRun) return;
+    // A supervisor that was SIGKILLed leaves its children (the VPN client, proxies, forwarders) in its
+    // process group: end them before starting over, so nothing runs twice or is stranded.
+    const old = supervisorPid(ctx.state);
+    if (old) {
+      try {
+        process.kill(-old, 'SIGKILL');
+      } catch {
+        /* nothing left of it */
+      }
+    }
     await sys.remove(statusPath(names));
     sys.actions.pop();
     const logDir = logDirFor(cfg);

@@ -12,6 +12,7 @@ import type { PreparedVpn, VpnSession } from '../vpn/provider.js';
 import { vpnContext } from '../vpn/prepare-resource.js';
 import { effectiveDns, writeNamespaceResolv } from '../net/dns-files.js';
 import { Backoff } from './backoff.js';
+import { probeHost, probeInside } from './probe.js';
 import { createLogger, logDirFor, type Logger } from './log.js';
 import { writeStatusSync, type ComponentStatus, type SupervisorStatus } from './status.js';
 import { serviceSpecs, type ServiceSpec } from './services.js';
@@ -29,6 +30,10 @@ export class Supervisor {
   private tunnelUp = false;
   /** The live tunnel interface (AdGuard picks its own name at connect time). */
   private tunnel: string | undefined;
+  private hostEgress: string | undefined;
+  private probes = 0;
+  /** Numbers for the metrics endpoint that are not in the status file. */
+  readonly metrics: { probeLatencyMs?: number } = {};
 
   constructor(
     readonly cfg: Config,
@@ -146,20 +151,54 @@ export class Supervisor {
     }
   }
 
-  /** Resolves with a reason when health checks fail twice in a row. */
+  /**
+   * Resolves with a reason to restart the client: the provider says it is not connected twice in a
+   * row, probes through the tunnel keep failing, or a probe sees the host's own address (a leak).
+   */
   private async healthWatch(
     provider: ReturnType<typeof providerFor>,
     vctx: ReturnType<typeof vpnContext>,
     prepared: PreparedVpn,
   ): Promise<string> {
+    const { healthInterval, probeInterval, probeFailures } = this.cfg.supervisor;
+    const url = this.cfg.check.echoUrl[0];
     let bad = 0;
-    for (;;) {
-      await Promise.race([sleep(this.cfg.supervisor.healthInterval * 1000), this.stopped()]);
+    let probeBad = 0;
+    let lastProbe = 0;
+    for (let first = true; ; first = false) {
+      if (!first) await Promise.race([sleep(healthInterval * 1000), this.stopped()]);
       if (this.stopping || !this.tunnelUp) return 'stop';
       const st = await provider.status(vctx, prepared).catch((e: Error) => ({ connected: false, detail: e.message }));
       this.set('vpn', { detail: { ...this.status.components.vpn?.detail, ...st, checkedAt: new Date().toISOString() } });
       bad = st.connected ? 0 : bad + 1;
       if (bad >= 2) return `health check failed: ${st.detail ?? 'not connected'}`;
+      if (!url || probeInterval === 0 || Date.now() - lastProbe < probeInterval * 1000) continue;
+      lastProbe = Date.now();
+      const p = await probeInside(this.sys, this.names.ns, url);
+      if (this.stopping || !this.tunnelUp) return 'stop';
+      // The host's own egress, measured now and then, is what the tunnel's must never be.
+      if (p.ok && (this.hostEgress === undefined || this.probes++ % 10 === 0)) {
+        const hp = await probeHost(this.sys, url, 10, this.cfg.check.hostDns ?? ('resolveWith' in this.cfg.vpn ? this.cfg.vpn.resolveWith : undefined));
+        if (hp.ok) this.hostEgress = hp.ip;
+      }
+      this.set('vpn', {
+        detail: {
+          ...this.status.components.vpn?.detail,
+          egressIp: p.ip,
+          hostEgressIp: this.hostEgress,
+          probeLatencyMs: p.ms,
+          probeError: p.error,
+          probedAt: new Date().toISOString(),
+        },
+      });
+      this.metrics.probeLatencyMs = p.ok ? p.ms : undefined;
+      if (p.ok && p.ip === this.hostEgress) {
+        this.log.child('vpn')('error', 'traffic through the tunnel leaves with the host\'s own address', { egressIp: p.ip });
+        return `egress leak: the probe saw the host's own address ${p.ip}`;
+      }
+      probeBad = p.ok ? 0 : probeBad + 1;
+      if (!p.ok) this.log.child('vpn')('warn', 'probe through the tunnel failed', { url, error: p.error, consecutive: probeBad });
+      if (probeBad >= probeFailures) return `${probeBad} probes through the tunnel failed: ${p.error}`;
     }
   }
 

@@ -252,7 +252,7 @@ function serviceUnit(inp: UnitInput, spec: ServiceSpec, hasVpn: boolean): Render
   const service: Entry[] = [
     ['Type', 'simple'],
     // `+`: preparation writes under /run/vpnns as root, whatever User= and the sandbox say.
-    ['ExecStartPre', execLine([node, vpnns, 'run', 'prepare', spec.name, '--namespace', ns], '+')],
+    ...(spec.prepare || env.length ? ([['ExecStartPre', execLine([node, vpnns, 'run', 'prepare', spec.name, '--namespace', ns], '+')]] as Entry[]) : []),
     ['ExecStart', execLine(p.argv)],
     ...(p.netns ? inNamespace(names) : []),
     ...(p.user ? ([['User', p.user]] as Entry[]) : []),

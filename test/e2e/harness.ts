@@ -32,7 +32,8 @@ export async function startHarness(opts: WorldOptions = {}, nsSuffix = 'v'): Pro
   const base = {
     namespace: ns,
     logDir: join(world.dir, 'vpnns-log'),
-    check: { echoUrl: [`http://${world.names.echo}/`] },
+    // hostDns: the host's measurements resolve with the world's ISP resolver, never this machine's.
+    check: { echoUrl: [`http://${world.names.echo}/`], hostDns: [world.addr.ispResolver] },
   };
   let lastConfig = '';
   const h: Harness = {

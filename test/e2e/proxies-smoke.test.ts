@@ -108,7 +108,7 @@ describe('proxies end to end (throwaway namespaces)', { skip: !canRun && 'needs 
       publish: [],
       apps: {},
       check: { ...defaultConfig().check, echoUrl: [] },
-      supervisor: { healthInterval: 10 },
+      supervisor: defaultConfig().supervisor,
       metrics: { enabled: false, listen: '127.0.0.1:9150' },
       logDir: join(dir, 'log'),
     };

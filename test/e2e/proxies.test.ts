@@ -34,6 +34,7 @@ before(async () => {
   const file = await h.world.wireguard!.writeClientConfig();
   cfg = h.config({
     vpn: { type: 'wireguard', config: file, connectTimeout: 10 },
+    supervisor: { probeInterval: 0 },
     proxies: { socks: { enabled: true, port: 1080, publish: true }, http: { enabled: true, port: 1090, publish: true } },
   });
   const r = await h.vpnns(['up', '--config', cfg]);

@@ -20,7 +20,7 @@ const DEFAULTS = {
   publish: [],
   apps: {},
   check: { echoUrl: ['https://api.ipify.org', 'https://ifconfig.me/ip'], echoUrl6: ['https://api6.ipify.org'], dnsWhoami: 'whoami.akamai.net', timeout: 5 },
-  supervisor: { healthInterval: 10 },
+  supervisor: { healthInterval: 10, probeInterval: 60, probeFailures: 3 },
   metrics: { enabled: false, listen: '127.0.0.1:9477' },
   logDir: '/var/log/vpnns',
 };

@@ -165,7 +165,7 @@ function config(over: Partial<Config> = {}, proxies?: Partial<Config['proxies']>
     publish: [],
     apps: {},
     check: { ...defaultConfig().check, echoUrl: [] },
-    supervisor: { healthInterval: 10 },
+    supervisor: defaultConfig().supervisor,
     metrics: { enabled: false, listen: '127.0.0.1:9150' },
     logDir: '/var/log/vpnns',
     ...over,

@@ -1,0 +1,236 @@
+// The systemd units under a real systemd: a Debian container (systemd-nspawn) whose network is the
+// test world's host namespace, so the world's WireGuard server is its internet. vpnns (the host's
+// node and this repository, bind-mounted read-only) installs two namespaces side by side; the test
+// checks traffic and DNS through the proxies, restarts after `systemctl kill`, that stopping a
+// target removes every trace, and that enabled targets come back after a reboot.
+import assert from 'node:assert/strict';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test, type TestContext } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
+import { createWorld, sweepStaleWorlds, type World } from '../world/world.js';
+import { Container, ensureRootfs, extractRootfs } from './systemd-rootfs.js';
+
+const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
+const VPNNS = [process.execPath, join(REPO, 'bin', 'vpnns')];
+
+interface Ns {
+  name: string;
+  subnet: string;
+  nsAddr: string;
+  /** The SOCKS proxy as the host reaches it (published on 127.0.0.1), with credentials if any. */
+  socks: string;
+  http: string;
+}
+
+let skip: string | undefined;
+let world: World;
+let dir: string;
+let root: string;
+let box: Container | undefined;
+let A: Ns;
+let B: Ns;
+
+const units = (ns: string, parts: string[]) => parts.map((p) => (p === 'target' ? `vpnns-${ns}.target` : `vpnns-${ns}-${p}.service`));
+const PARTS = ['target', 'netns', 'vpn', 'socks', 'http', 'forward-socks'];
+
+function c(): Container {
+  return box ?? assert.fail('the container is not running');
+}
+
+async function boot(): Promise<void> {
+  box = await Container.boot({
+    root,
+    netnsPath: `/run/netns/${world.ns.host}`,
+    bindRo: [process.execPath, REPO],
+    logFile: join(dir, 'console.log'),
+  });
+}
+
+async function activeStates(list: string[]): Promise<string[]> {
+  return (await c().exec(['systemctl', 'is-active', ...list])).stdout.trim().split('\n');
+}
+
+async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await sleep(250);
+  }
+}
+
+async function journal(unit: string): Promise<string> {
+  return (await c().exec(['journalctl', '--no-pager', '-o', 'cat', '-u', unit])).stdout;
+}
+
+async function curlVia(proxy: string, url = `http://${world.names.echo}/`): Promise<string> {
+  const r = await c().exec(['curl', '-sS', '--max-time', '5', '-x', proxy, url], { timeoutMs: 15_000 });
+  if (r.code !== 0) throw new Error(`curl -x ${proxy} ${url}: ${r.stderr.trim()}`);
+  return r.stdout.trim();
+}
+
+/** Everything a namespace can leave in the container (and so in the world's host namespace). */
+async function traces(ns: string): Promise<string[]> {
+  const found: string[] = [];
+  const netns = (await c().exec(['ip', 'netns', 'list'])).stdout;
+  if (netns.split('\n').some((l) => l.split(' ')[0] === ns)) found.push(`namespace ${ns}`);
+  const links = (await c().exec(['ip', '-o', 'link', 'show'])).stdout;
+  for (const l of links.split('\n')) if (l.includes(`-${ns}`)) found.push(`link ${l.split(': ')[1]}`);
+  const tables = (await c().exec(['nft', 'list', 'tables'])).stdout;
+  if (tables.includes(`vpnns-${ns}`)) found.push(`nft table vpnns-${ns}`);
+  for (const p of [`/etc/netns/${ns}`, `/run/vpnns/${ns}`, `/run/netns/${ns}`]) {
+    if ((await c().exec(['test', '-e', p])).code === 0) found.push(p);
+  }
+  const ps = (await c().exec(['ps', '-eo', 'pid=,args='])).stdout;
+  for (const l of ps.split('\n')) {
+    if ((l.includes(`/run/vpnns/${ns}/`) || l.includes(`--namespace ${ns}`) || l.includes(`vt-${ns}`)) && !l.includes('ps -eo')) found.push(`process ${l.trim()}`);
+  }
+  for (const [u, s] of (await activeStates(units(ns, PARTS))).map((s, i) => [units(ns, PARTS)[i], s])) {
+    if (s !== 'inactive') found.push(`${u} is ${s}`);
+  }
+  return found;
+}
+
+function skipIfNeeded(t: TestContext): boolean {
+  if (skip) t.skip(skip);
+  return skip !== undefined;
+}
+
+before(async () => {
+  const rootfs = await ensureRootfs((l) => process.stderr.write(`# ${l}\n`));
+  if ('skip' in rootfs) {
+    skip = rootfs.skip;
+    return;
+  }
+  await sweepStaleWorlds();
+  world = await createWorld({ openvpn: false });
+  dir = `/tmp/vpnns-sdboot-${world.prefix}`;
+  root = join(dir, 'root');
+  await extractRootfs(rootfs.tarball, root);
+  const p = world.prefix;
+  A = { name: `${p}-a`, subnet: '10.231.0.0/30', nsAddr: '10.231.0.2', socks: 'socks5h://tester:pw-a@127.0.0.1:1080', http: 'http://10.231.0.2:1090' };
+  B = { name: `${p}-b`, subnet: '10.232.0.0/30', nsAddr: '10.232.0.2', socks: 'socks5h://127.0.0.1:1081', http: 'http://127.0.0.1:1091' };
+  const etc = join(root, 'etc', 'vpnns');
+  mkdirSync(etc, { recursive: true });
+  // The container's own lookups go to the world's ISP resolver, the namespaces' must not.
+  writeFileSync(join(root, 'etc', 'resolv.conf'), `nameserver ${world.addr.ispResolver}\n`);
+  const common = { logDir: '/var/log/vpnns', check: { echoUrl: [`http://${world.names.echo}/`] } };
+  for (const [ns, client, proxies] of [
+    [A, 0, { socks: { port: 1080, publish: true, username: 'tester', password: 'pw-a' }, http: { port: 1090 } }],
+    [B, 1, { socks: { port: 1081, publish: true }, http: { port: 1091, publish: true } }],
+  ] as const) {
+    await world.wireguard!.writeClientConfig(join(etc, `wg-${ns.name}.conf`), { client });
+    const cfg = {
+      namespace: ns.name,
+      network: { subnet: ns.subnet },
+      vpn: { type: 'wireguard', config: `/etc/vpnns/wg-${ns.name}.conf`, connectTimeout: 10 },
+      proxies,
+      ...common,
+    };
+    writeFileSync(join(etc, `src-${ns.name}.yaml`), stringify(cfg), { mode: 0o600 });
+  }
+  await boot();
+}, { timeout: 15 * 60_000 });
+
+after(async () => {
+  await box?.stop(30_000).catch(() => {});
+  await world?.destroy();
+  if (dir && process.env.KEEP_WORLD !== '1') rmSync(dir, { recursive: true, force: true });
+});
+
+test('install --enable --now: both namespaces come up, every unit active', { timeout: 180_000 }, async (t) => {
+  if (skipIfNeeded(t)) return;
+  for (const ns of [A, B]) {
+    const r = await c().exec([...VPNNS, 'systemd', 'install', '--config', `/etc/vpnns/src-${ns.name}.yaml`, '--enable', '--now'], { timeoutMs: 150_000 });
+    assert.equal(r.code, 0, `install ${ns.name}: ${r.stdout}${r.stderr}\n${await journal(`vpnns-${ns.name}-*`)}`);
+  }
+  for (const ns of [A, B]) {
+    const want = [...units(ns.name, PARTS)];
+    assert.deepEqual(await activeStates(want), want.map(() => 'active'), `${ns.name}: ${await journal(`vpnns-${ns.name}-*`)}`);
+    assert.equal((await c().exec(['systemctl', 'is-enabled', `vpnns-${ns.name}.target`])).stdout.trim(), 'enabled');
+  }
+});
+
+test('traffic through both namespaces\' proxies leaves through the VPN; names resolve with the VPN\'s resolver', async (t) => {
+  if (skipIfNeeded(t)) return;
+  const egress = world.addr.vpnPublic;
+  assert.equal(await curlVia(A.socks), egress, 'A: SOCKS with auth, published on the host');
+  assert.equal(await curlVia(A.http), egress, 'A: HTTP proxy on the namespace address');
+  assert.equal(await curlVia(B.socks), egress, 'B: SOCKS, published');
+  assert.equal(await curlVia(B.http), egress, 'B: HTTP, published');
+  await assert.rejects(curlVia('socks5h://127.0.0.1:1080'), 'A: SOCKS without the password is refused');
+  const vpnQueries = (await world.dnsQueries('vpn')).filter((q) => q.name === world.names.echo);
+  const ispQueries = (await world.dnsQueries('isp')).filter((q) => q.name === world.names.echo);
+  assert.ok(vpnQueries.length > 0, 'the daemons in the units asked the VPN resolver');
+  assert.deepEqual(ispQueries, [], 'the ISP resolver saw nothing');
+  assert.match(await journal(`vpnns-${A.name}-vpn.service`), /"msg":"connected"/, 'the runner logs to the journal');
+});
+
+test('systemctl kill of the VPN unit: systemd restarts it, and the proxies follow the new tunnel', { timeout: 120_000 }, async (t) => {
+  if (skipIfNeeded(t)) return;
+  const vpn = `vpnns-${A.name}-vpn.service`;
+  const show = async () => {
+    const out = (await c().exec(['systemctl', 'show', '-p', 'NRestarts,MainPID,ActiveState', vpn])).stdout;
+    return Object.fromEntries(out.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+  };
+  for (const how of [['--signal=SIGTERM'], ['--kill-who=main', '--signal=SIGKILL']]) {
+    const before = await show();
+    const k = await c().exec(['systemctl', 'kill', ...how, vpn]);
+    assert.equal(k.code, 0, k.stderr);
+    await waitFor(`${vpn} to be restarted after kill ${how.join(' ')}`, async () => {
+      const s = await show();
+      return Number(s.NRestarts) > Number(before.NRestarts) && s.ActiveState === 'active' && s.MainPID !== before.MainPID ? s : undefined;
+    });
+    // Dante pinned the old tunnel: the runner restarts it; traffic flows again.
+    assert.equal(await waitFor('SOCKS through the new tunnel', () => curlVia(A.socks), 30_000), world.addr.vpnPublic);
+    assert.equal(await curlVia(A.http), world.addr.vpnPublic);
+  }
+  assert.equal(await curlVia(B.socks), world.addr.vpnPublic, 'the other namespace was not touched');
+});
+
+test('systemctl stop of one target removes every trace of it; the other keeps working', { timeout: 120_000 }, async (t) => {
+  if (skipIfNeeded(t)) return;
+  const r = await c().exec(['systemctl', 'stop', `vpnns-${A.name}.target`], { timeoutMs: 90_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(await traces(A.name), []);
+  assert.equal(await curlVia(B.socks), world.addr.vpnPublic);
+  assert.deepEqual(await activeStates(units(B.name, PARTS)), units(B.name, PARTS).map(() => 'active'));
+});
+
+test('enabled targets start at boot; a clean shutdown runs `vpnns down`', { timeout: 180_000 }, async (t) => {
+  if (skipIfNeeded(t)) return;
+  await c().stop();
+  box = undefined;
+  // Shutdown stopped B's units: its veth is gone from the world's host namespace.
+  const links = (await world.inHost(['ip', '-o', 'link', 'show'])).stdout;
+  assert.ok(!links.includes(`-${B.name}`), `B's veth survived the shutdown:\n${links}`);
+  await boot();
+  for (const ns of [A, B]) {
+    await waitFor(`${ns.name} to come up at boot`, async () => ((await activeStates(units(ns.name, PARTS))).every((s) => s === 'active') ? true : undefined), 60_000).catch(async (e) => {
+      throw new Error(`${(e as Error).message}\n${await journal(`vpnns-${ns.name}-*`)}`);
+    });
+  }
+  assert.equal(await curlVia(A.socks), world.addr.vpnPublic);
+  assert.equal(await curlVia(B.http), world.addr.vpnPublic);
+});
+
+test('uninstall stops and removes both namespaces\' units, config copies and every trace', { timeout: 120_000 }, async (t) => {
+  if (skipIfNeeded(t)) return;
+  for (const ns of [A, B]) {
+    const r = await c().exec([...VPNNS, 'systemd', 'uninstall', '--namespace', ns.name], { timeoutMs: 90_000 });
+    assert.equal(r.code, 0, `${r.stdout}${r.stderr}`);
+    assert.deepEqual(await traces(ns.name), []);
+  }
+  const left = (await c().exec(['sh', '-c', 'ls /etc/systemd/system /etc/systemd/system/multi-user.target.wants /etc/vpnns'])).stdout;
+  assert.ok(!/vpnns-/.test(left), left);
+  assert.ok(!new RegExp(`^${A.name}\\.yaml$`, 'm').test(left) && !new RegExp(`^${B.name}\\.yaml$`, 'm').test(left), left);
+});
