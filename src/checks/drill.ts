@@ -121,7 +121,7 @@ export async function runDrill(ctx: CheckContext, egressBefore: EchoMeasurement[
     const quick: typeof ctx = { ...ctx, timeoutMs: 2000 };
     const [http, http6, dns, getent] = await Promise.all([
       measureEcho(quick, ctx.cfg.check.echoUrl, { inside: true, family: 4 }),
-      measureEcho(quick, ctx.cfg.check.echoUrl6, { inside: true, family: 6 }),
+      measureEcho(quick, [...new Set([...ctx.cfg.check.echoUrl6, ...ctx.cfg.check.echoUrl])], { inside: true, family: 6 }),
       dnsInside(quick, servers.map((server) => ({ server, name: expandWhoami(ctx.cfg.check.dnsWhoami), type: 'A' as const }))),
       getentInside(quick, expandWhoami(ctx.cfg.check.dnsWhoami)),
     ]);

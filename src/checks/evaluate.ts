@@ -155,6 +155,8 @@ export interface DnsEvidence {
   /** `getent ahosts WHOAMI` inside: the path every program takes (nsswitch, resolv.conf). */
   getent: { addresses?: string[]; error?: string };
   host: ResolverProbe[];
+  /** Where the host's resolvers came from (check.hostDns, vpn.resolveWith, a resolv.conf). */
+  hostSource?: string;
 }
 
 const identity = (p: ResolverProbe): string[] => uniq([...(p.txt ?? []), ...(p.a ?? [])]);
@@ -173,6 +175,7 @@ export function evaluateDns(e: DnsEvidence): Check {
     resolversInside: e.inside.map(probeText),
     getent: e.getent.addresses ?? `error: ${e.getent.error ?? 'no answer'}`,
     resolversHost: e.host.map(probeText),
+    hostResolversFrom: e.hostSource,
   };
   const reachedInside = e.inside.filter((p) => !p.error);
   for (const p of reachedInside) {
@@ -184,18 +187,18 @@ export function evaluateDns(e: DnsEvidence): Check {
   for (const p of reachedInside) {
     if (p.dev && p.dev !== 'lo' && p.dev !== e.tunnel) return check('dns', 'leak', `resolver ${p.server} answered, routed outside the tunnel (via ${p.dev})`, ev);
   }
-  const insideIds = reachedInside.flatMap(identity);
-  if (!hostIds.size || !insideIds.length) {
-    // Without whoami answers on both sides the only evidence left is the address itself.
-    const shared = reachedInside.filter((p) => hostServers.has(p.server));
-    if (shared.length) return check('dns', 'leak', `the namespace asks the host's own resolver ${shared.map((p) => p.server).join(', ')}`, ev);
-  }
-  if (!reachedInside.length && !e.getent.addresses?.length) {
+  // Where whoami cannot tell two resolvers apart, the address is the evidence: the host's own resolver.
+  const shared = reachedInside.filter((p) => hostServers.has(p.server) && (!identity(p).length || !hostIds.size));
+  if (shared.length) return check('dns', 'leak', `the namespace asks the host's own resolver ${shared.map((p) => p.server).join(', ')}`, ev);
+  if (!reachedInside.length) {
+    if (e.getent.addresses?.length) return check('dns', 'fail', `lookups answer (getent) but no nameserver of the namespace's resolv.conf does: names are resolved by another path`, ev);
     return check('dns', 'fail', `no resolver answered from inside (${e.inside[0]?.error ?? e.getent.error ?? 'no nameserver in the namespace resolv.conf'})`, ev);
   }
-  if (!insideIds.length) return check('dns', 'fail', `the resolvers inside gave no answer for ${e.whoami}; set check.dnsWhoami to a name that identifies the resolver`, ev);
-  if (!hostIds.size) return check('dns', 'fail', `the host's resolvers (${[...hostServers].join(', ') || 'none found'}) gave no answer for ${e.whoami} to compare with; set check.hostDns`, ev);
-  return check('dns', 'pass', `resolvers seen inside: ${uniq(insideIds).join(', ')}; the host's: ${[...hostIds].join(', ')}`, ev);
+  const insideIds = uniq(reachedInside.flatMap(identity));
+  if (insideIds.length && hostIds.size) return check('dns', 'pass', `resolvers seen inside: ${insideIds.join(', ')}; the host's: ${[...hostIds].join(', ')}`, ev);
+  const missing = !insideIds.length ? 'inside' : 'on the host';
+  const routes = reachedInside.map((p) => `${p.server}${p.dev ? ` via ${p.dev}` : ''}`).join(', ');
+  return check('dns', 'pass', `resolvers ${routes} answer through the tunnel and are not the host's; ${e.whoami} gave no identity ${missing}, so only addresses and routes were compared`, ev);
 }
 
 // ---- IPv6 ----

@@ -1,11 +1,12 @@
 // The measuring half of `vpnns check`: curl and DNS questions from inside the namespace (ip netns
 // exec, so its resolv.conf applies) and from the host, and the kernel's view of routes and
 // addresses. Nothing here judges; evaluate.ts does.
+import { readdir, stat } from 'node:fs/promises';
 import { connect, isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/types.js';
 import { parseHostPort } from '../config/net-utils.js';
-import type { Names } from '../plan/names.js';
+import { ETC_NETNS, type Names } from '../plan/names.js';
 import type { State } from '../plan/state.js';
 import type { SupervisorStatus } from '../supervisor/status.js';
 import type { StatusReport } from '../cli/status-data.js';
@@ -77,11 +78,34 @@ export function measureEcho(ctx: CheckContext, urls: readonly string[], o: CurlO
 
 // ---- the host's resolvers ----
 
-/** check.hostDns, else vpn.resolveWith (the resolver the host uses for the VPN server), else /etc/resolv.conf. */
-export async function hostResolvers(ctx: Pick<CheckContext, 'cfg' | 'used'>): Promise<{ servers: string[]; explicit: boolean }> {
-  const explicit = ctx.cfg.check.hostDns ?? ('resolveWith' in ctx.used.vpn ? ctx.used.vpn.resolveWith : undefined);
-  if (explicit?.length) return { servers: explicit, explicit: true };
-  return { servers: nameservers((await readText('/etc/resolv.conf')) ?? ''), explicit: false };
+/**
+ * The host's resolvers: check.hostDns, else vpn.resolveWith (what the host resolves the VPN server
+ * with), else the resolv.conf that applies to the network namespace vpnns runs in — /etc/netns/X/
+ * when that namespace is a named one (as `ip netns exec X` would apply), else /etc/resolv.conf.
+ * `explicit`: not what libc in this process would use by itself.
+ */
+export async function hostResolvers(ctx: Pick<CheckContext, 'cfg' | 'used'>): Promise<{ servers: string[]; explicit: boolean; source: string }> {
+  if (ctx.cfg.check.hostDns?.length) return { servers: ctx.cfg.check.hostDns, explicit: true, source: 'check.hostDns' };
+  const rw = 'resolveWith' in ctx.used.vpn ? ctx.used.vpn.resolveWith : undefined;
+  if (rw?.length) return { servers: rw, explicit: true, source: 'vpn.resolveWith' };
+  const own = await ownNetnsName();
+  const named = own ? await readText(`${ETC_NETNS}/${own}/resolv.conf`) : undefined;
+  if (named !== undefined) return { servers: nameservers(named), explicit: true, source: `${ETC_NETNS}/${own}/resolv.conf` };
+  return { servers: nameservers((await readText('/etc/resolv.conf')) ?? ''), explicit: false, source: '/etc/resolv.conf' };
+}
+
+/** The name of the network namespace this process runs in, when it is a named one (`ip netns identify`). */
+async function ownNetnsName(): Promise<string | undefined> {
+  try {
+    const self = await stat('/proc/self/ns/net');
+    for (const name of await readdir('/run/netns')) {
+      const s = await stat(`/run/netns/${name}`).catch(() => undefined);
+      if (s && s.ino === self.ino && s.dev === self.dev) return name;
+    }
+  } catch {
+    /* no named namespaces at all */
+  }
+  return undefined;
 }
 
 export function nameservers(resolvConf: string): string[] {
@@ -199,7 +223,7 @@ export async function gatherDns(ctx: CheckContext): Promise<DnsEvidence> {
   const whoami = ctx.cfg.check.dnsWhoami;
   const tunnel = tunnelName(ctx);
   const servers = await nsNameservers(ctx);
-  const { servers: hostServers } = await hostResolvers(ctx);
+  const { servers: hostServers, source: hostSource } = await hostResolvers(ctx);
   const [insideResults, devs, getent, hostResults] = await Promise.all([
     dnsInside(ctx, whoamiQuestions(servers, whoami)),
     Promise.all(servers.map((s) => routeDev(ctx, s))),
@@ -212,6 +236,7 @@ export async function gatherDns(ctx: CheckContext): Promise<DnsEvidence> {
     inside: servers.map((s, i) => toProbe(s, insideResults, devs[i])),
     getent,
     host: hostServers.map((s) => toProbe(s, hostResults)),
+    hostSource,
   };
 }
 

@@ -61,11 +61,13 @@ export async function runChecks(ctx: CheckContext, opts: CheckOptions = {}): Pro
   }));
 
   const c = ctx.cfg.check;
+  // Dual-stack echo names count too: any IPv6 connection out of a namespace with a v4-only tunnel is a leak.
+  const urls6 = [...new Set([...c.echoUrl6, ...c.echoUrl])];
   const [inside4, host4, inside6, host6, addrs, dns, route6, published] = await Promise.all([
     measureEcho(ctx, c.echoUrl, { inside: true, family: 4 }),
     measureEcho(ctx, c.echoUrl, { family: 4 }),
-    measureEcho(ctx, c.echoUrl6, { inside: true, family: 6 }),
-    measureEcho(ctx, c.echoUrl6, { family: 6 }),
+    measureEcho(ctx, urls6, { inside: true, family: 6 }),
+    measureEcho(ctx, urls6, { family: 6 }),
     hostAddresses(ctx.sys),
     gatherDns(ctx),
     defaultRouteDev6(ctx),

@@ -1,3 +1,4 @@
 // Every module that contributes supervised services registers itself on import; importing this one
 // file is how the supervisor (and the systemd renderer) see all of them.
 import './proxies.js';
+import './publish.js';

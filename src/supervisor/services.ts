@@ -8,8 +8,10 @@ import type { System } from '../sys/system.js';
 export interface ServiceSpec {
   name: string;
   process: ProcessSpec;
-  /** Start only while the tunnel is up and restart when it is recreated (Dante binds the tunnel). */
+  /** Start only once the tunnel is up. */
   needsTunnel: boolean;
+  /** Also stop when the tunnel goes down and start again with the new one (Dante binds the tunnel); default: needsTunnel. Apps say false: a VPN restart must not kill them. */
+  followsTunnel?: boolean;
   /** Write config files etc. before each start. */
   prepare?: (sys: System, ctx: { tunnel?: string }) => Promise<void>;
   logFile?: string;

@@ -238,7 +238,7 @@ export class Supervisor {
       this.running.set(spec.name, proc);
       this.set(spec.name, { state: 'running', pid: proc.pid, restarts });
       slog('info', 'started', { pid: proc.pid });
-      const tunnelDown = spec.needsTunnel ? new Promise<string>((r) => this.events.once('tunnel-down', () => r('tunnel went down'))) : new Promise<string>(() => {});
+      const tunnelDown = (spec.followsTunnel ?? spec.needsTunnel) ? new Promise<string>((r) => this.events.once('tunnel-down', () => r('tunnel went down'))) : new Promise<string>(() => {});
       const why = await Promise.race([proc.exited.then((r) => `exited (${r.signal ?? `code ${r.code}`})`), tunnelDown, this.stopped()]);
       this.running.delete(spec.name);
       if (why === 'stop') break;

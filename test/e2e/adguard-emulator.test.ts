@@ -113,6 +113,16 @@ describe('AdGuard VPN CLI EMULATOR (not the real closed-source client)', () => {
     assert.match(strip(r.stderr), /authentication error/);
   });
 
+  it('fails to connect, leaving nothing behind, when ADGUARD_EMULATOR_FAIL=handshake', async () => {
+    const home = await loggedInHome();
+    const r = await cli(home, ['connect', '--no-fork', '-y'], { ADGUARD_EMULATOR_FAIL: 'handshake', ADGUARD_EMULATOR_HANDSHAKE_TIMEOUT_MS: '1500' });
+    assert.equal(r.code, 1);
+    assert.match(strip(r.stderr), /Failed to connect to FRANKFURT: connection timed out/);
+    assert.equal(await tunExists(), false);
+    assert.equal((await run(['ip', '-n', ns, 'route', 'show', '10.0.0.0/8'])).stdout.trim(), '');
+    assert.equal(strip(await cliOk(home, ['status'])).trim(), 'VPN is disconnected');
+  });
+
   it('lists locations sorted by ping', async () => {
     const home = newHome();
     const lines = strip(await cliOk(home, ['list-locations'])).split('\n');

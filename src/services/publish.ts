@@ -1,0 +1,52 @@
+// Published ports: each `publish` entry becomes a forwarder on the host, from its host address
+// (loopback unless written otherwise) to the same or another port on the namespace address.
+import type { Config, PublishConfig } from '../config/types.js';
+import type { Names } from '../plan/names.js';
+import type { ServiceSpec } from '../supervisor/services.js';
+import { registerServices } from '../supervisor/services.js';
+import { isLoopback } from '../config/net-utils.js';
+import { forwardProcess, parseHostPort, type HostPort } from './forward.js';
+
+export interface Publication {
+  name: string;
+  listen: HostPort;
+  target: HostPort;
+  /** Who asked: "publish[0]", "apps.code-server", "proxies.socks". */
+  origin: string;
+}
+
+export function publication(p: PublishConfig, names: Pick<Names, 'nsAddr'>, origin: string): Publication {
+  const target = p.target ?? p.port!;
+  const listen = parseHostPort(p.host ?? `127.0.0.1:${p.port ?? target}`);
+  return { name: `forward-${listen.port}`, listen, target: { host: names.nsAddr, port: target }, origin };
+}
+
+/** Every host port vpnns will listen on for this config (publish entries and apps' ports). */
+export function publications(cfg: Config, names: Pick<Names, 'nsAddr'>): Publication[] {
+  const out = cfg.publish.map((p, i) => publication(p, names, `publish[${i}]`));
+  for (const [app, a] of Object.entries(cfg.apps)) {
+    a.publish.forEach((p, i) => out.push(publication(p, names, `apps.${app}.publish[${i}]`)));
+  }
+  return out;
+}
+
+/** One sentence per publication bound beyond loopback: those are reachable from the network. */
+export function exposureWarnings(pubs: Publication[]): string[] {
+  return pubs
+    .filter((p) => !isLoopback(p.listen.host))
+    .map(
+      (p) =>
+        `${p.origin} listens on ${p.listen.host}:${p.listen.port}, which other machines on the network can reach; use 127.0.0.1 unless that is what you want.`,
+    );
+}
+
+export function publishServices(cfg: Config, names: Names): ServiceSpec[] {
+  return publications(cfg, names).map((p) => ({
+    name: p.name,
+    process: forwardProcess({ name: p.name, listen: p.listen, target: p.target }),
+    // Host side, independent of the tunnel: a connection while the app is down is simply closed.
+    needsTunnel: false,
+  }));
+}
+
+registerServices(publishServices);
