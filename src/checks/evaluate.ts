@@ -21,6 +21,8 @@ export interface EchoMeasurement {
   url: string;
   ip?: string;
   error?: string;
+  /** How it was measured when not plainly (e.g. at an address resolved on the host). */
+  note?: string;
 }
 
 const uniq = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
@@ -55,7 +57,7 @@ export function normalizeIp(ip: string): string {
 }
 
 function describe(ms: readonly EchoMeasurement[]): string[] {
-  return ms.map((m) => `${m.url} -> ${m.ip ?? `error: ${m.error ?? 'no answer'}`}`);
+  return ms.map((m) => `${m.url}${m.note ? ` ${m.note}` : ''} -> ${m.ip ?? `error: ${m.error ?? 'no answer'}`}`);
 }
 
 // ---- namespace and kill switch ----
@@ -157,6 +159,7 @@ export interface DnsEvidence {
   host: ResolverProbe[];
   /** Where the host's resolvers came from (check.hostDns, vpn.resolveWith, a resolv.conf). */
   hostSource?: string;
+  killSwitchLoaded: boolean;
 }
 
 const identity = (p: ResolverProbe): string[] => uniq([...(p.txt ?? []), ...(p.a ?? [])]);
@@ -184,8 +187,15 @@ export function evaluateDns(e: DnsEvidence): Check {
   }
   const viaGetent = (e.getent.addresses ?? []).filter((a) => hostIds.has(a));
   if (viaGetent.length) return check('dns', 'leak', `lookups through the system resolver (getent) reach the host's resolver (${viaGetent.join(', ')})`, ev);
+  const outside = (p: ResolverProbe) => p.dev !== undefined && p.dev !== 'lo' && p.dev !== e.tunnel;
   for (const p of reachedInside) {
-    if (p.dev && p.dev !== 'lo' && p.dev !== e.tunnel) return check('dns', 'leak', `resolver ${p.server} answered, routed outside the tunnel (via ${p.dev})`, ev);
+    if (outside(p)) return check('dns', 'leak', `resolver ${p.server} answered, routed outside the tunnel (via ${p.dev})`, ev);
+  }
+  // Unanswered is not unsent: with no kill switch the query itself goes out in the clear.
+  const unguarded = e.killSwitchLoaded ? [] : e.inside.filter(outside);
+  if (unguarded.length) {
+    const p = unguarded[0]!;
+    return check('dns', 'leak', `queries to ${p.server} leave outside the tunnel (via ${p.dev}) and no kill switch stops them${p.error ? ` (unanswered: ${p.error})` : ''}`, ev);
   }
   // Where whoami cannot tell two resolvers apart, the address is the evidence: the host's own resolver.
   const shared = reachedInside.filter((p) => hostServers.has(p.server) && (!identity(p).length || !hostIds.size));
@@ -230,7 +240,10 @@ export function evaluateIpv6(e: Ipv6Evidence): Check {
   if (outside && !e.killSwitchLoaded && !e.tunnelCarriesV6) {
     return check('ipv6', 'fail', `no IPv6 echo answered, but an IPv6 default route leaves outside the tunnel (via ${e.defaultRouteDev}) with no kill switch: a leak cannot be ruled out`, ev);
   }
-  return check('ipv6', 'pass', `no IPv6 egress from inside (${e.inside.map((m) => m.error).filter(Boolean)[0] ?? 'no IPv6 echo URL configured'})`, ev);
+  // The most telling error: one from a name that resolved, where the connection itself failed.
+  const errors = e.inside.map((m) => m.error).filter((x): x is string => !!x);
+  const why = errors.find((x) => !/resolv/i.test(x)) ?? errors[0] ?? 'no IPv6 echo URL configured';
+  return check('ipv6', 'pass', `no IPv6 egress from inside (${why})`, ev);
 }
 
 // ---- proxies, published ports, apps ----

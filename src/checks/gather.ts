@@ -54,22 +54,38 @@ export interface CurlOptions {
 }
 
 export async function curlEcho(ctx: CheckContext, url: string, o: CurlOptions = {}): Promise<EchoMeasurement> {
+  let pin = !o.inside && !o.extra ? await hostResolveArgs(ctx, url, o.family ?? 4, true) : [];
+  let m = await curlOnce(ctx, url, o, pin);
+  if (o.inside && (m.code === 6 || /^Resolving timed out/.test(m.error ?? ''))) {
+    // The name does not resolve inside (a dead tunnel takes its resolver along). Where IP traffic
+    // goes is a separate question from DNS: ask again at the address the host resolves.
+    pin = await hostResolveArgs(ctx, url, o.family ?? 4, false);
+    if (pin.length) {
+      const again = await curlOnce(ctx, url, o, pin);
+      m = { ...again, url, note: `at ${pin[1]!.split(':').slice(2).join(':')} (the name did not resolve inside; address from the host's resolver)` };
+    }
+  }
+  const { code: _code, ...rest } = m;
+  return rest;
+}
+
+async function curlOnce(ctx: CheckContext, url: string, o: CurlOptions, pin: string[]): Promise<EchoMeasurement & { code: number }> {
   const secs = String(Math.max(1, Math.round(ctx.timeoutMs / 1000)));
   const argv = [
-    'curl', '-sS', '--max-time', secs, '--max-filesize', '65536',
+    'curl', '-sS', '--fail', '--max-time', secs, '--max-filesize', '65536',
     ...(o.family ? [`-${o.family}`] : []),
     // A proxy in root's environment would answer for the wrong path.
     ...(o.extra ?? ['--noproxy', '*']),
     ...(o.config !== undefined ? ['-K', '-'] : []),
+    ...pin,
+    url,
   ];
-  if (!o.inside && !o.extra) argv.push(...(await hostResolveArgs(ctx, url, o.family ?? 4)));
-  argv.push(url);
   const r = await ctx.sys.query(o.inside ? inside(ctx, argv) : argv, { allowFail: true, timeoutMs: ctx.timeoutMs + 3000, input: o.config });
   if (r.code !== 0) {
     const last = r.stderr.trim().split('\n').at(-1) ?? '';
-    return { url, error: last.replace(/^curl: (\(\d+\) )?/, '') || `curl exit ${r.code}` };
+    return { url, code: r.code, error: last.replace(/^curl: (\(\d+\) )?/, '') || `curl exit ${r.code}` };
   }
-  return { url, ...parseEcho(r.stdout) };
+  return { url, code: 0, ...parseEcho(r.stdout) };
 }
 
 export function measureEcho(ctx: CheckContext, urls: readonly string[], o: CurlOptions = {}): Promise<EchoMeasurement[]> {
@@ -116,15 +132,16 @@ export function nameservers(resolvConf: string): string[] {
 }
 
 /**
- * When the host's resolvers are named in the config, the host-side curl resolves the echo name with
- * them (`--resolve`): the configured resolver is then the one measured, not whatever libc picks.
+ * `--resolve` arguments that make curl use the address the host's resolvers give for the URL's
+ * name. On the host only when those resolvers are not libc's own (`onlyExplicit`), so the
+ * configured resolver is the one measured.
  */
-async function hostResolveArgs(ctx: CheckContext, url: string, family: 4 | 6): Promise<string[]> {
+async function hostResolveArgs(ctx: CheckContext, url: string, family: 4 | 6, onlyExplicit: boolean): Promise<string[]> {
   const u = new URL(url);
   const host = u.hostname.replace(/^\[|\]$/g, '');
   if (isIP(host)) return [];
   const { servers, explicit } = await hostResolvers(ctx);
-  if (!explicit) return [];
+  if (onlyExplicit && !explicit) return [];
   const type = family === 6 ? 'AAAA' : 'A';
   for (const server of servers) {
     const [r] = await queryAll([{ server, name: host, type }], Math.min(ctx.timeoutMs, 3000));
@@ -237,6 +254,7 @@ export async function gatherDns(ctx: CheckContext): Promise<DnsEvidence> {
     getent,
     host: hostServers.map((s) => toProbe(s, hostResults)),
     hostSource,
+    killSwitchLoaded: ctx.report.firewall.killSwitch,
   };
 }
 

@@ -11,8 +11,9 @@ import { adguardCommand } from './adguard.js';
 import { checkCommand } from './check.js';
 import { systemdCommand } from './systemd.js';
 import { runCommand } from './run.js';
+import { logsCommand } from './logs.js';
 
-const COMMANDS: Command[] = [upCommand, downCommand, statusCommand, checkCommand, execCommand, adguardCommand, superviseCommand, systemdCommand, runCommand];
+const COMMANDS: Command[] = [upCommand, downCommand, statusCommand, logsCommand, checkCommand, execCommand, adguardCommand, superviseCommand, systemdCommand, runCommand];
 
 function help(): string {
   const rows = COMMANDS.filter((c) => !c.hidden).map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);

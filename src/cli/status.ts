@@ -1,5 +1,7 @@
-import { configFrom, type Command } from './command.js';
+import { configFrom, type Command, type Io } from './command.js';
 import { gatherStatus, type StatusReport } from './status-data.js';
+import type { Config } from '../config/types.js';
+import { UsageError } from '../errors.js';
 
 function ago(iso: string): string {
   const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
@@ -30,6 +32,12 @@ export function renderStatus(r: StatusReport): string {
     lines.push(
       `vpn:        ${v.type}${v.detail ? ` (${v.detail})` : ''} ${v.connected ? 'CONNECTED' : 'NOT CONNECTED'} on ${v.tunnel ?? '-'}${v.endpoint ? ` to ${v.endpoint}` : ''}${hs}, rx ${bytes(v.rxBytes)} tx ${bytes(v.txBytes)}`,
     );
+    const probe = r.components.vpn?.detail;
+    if (probe && typeof probe.probedAt === 'string') {
+      const egress = typeof probe.egressIp === 'string' && !probe.probeError ? `egress ${probe.egressIp}` : `FAILED (${String(probe.probeError ?? 'no address')})`;
+      const ms = typeof probe.probeLatencyMs === 'number' && !probe.probeError ? ` in ${probe.probeLatencyMs} ms` : '';
+      lines.push(`probe:      ${egress}${ms}, ${ago(probe.probedAt)} ago`);
+    }
   } else lines.push('vpn:        none (traffic leaves through the host)');
   if (r.supervisor) lines.push(`supervisor: pid ${r.supervisor.pid} ${r.supervisor.alive ? 'running' : 'DEAD (run `sudo vpnns up` to restart it)'}`);
   const comps = Object.entries(r.components);
@@ -50,12 +58,17 @@ export function renderStatus(r: StatusReport): string {
 export const statusCommand: Command = {
   name: 'status',
   summary: 'show what exists: namespace, addresses, DNS, firewall, VPN, components',
-  usage: `vpnns status [--config FILE] [--json]
+  usage: `vpnns status [--config FILE] [--json] [--watch [--interval SECONDS]]
+
+  --json      the same as one JSON document
+  --watch     refresh every 2 s (or --interval) until Ctrl-C; with --json, one JSON document a line
 
 Exit code 0 when the namespace is up (and the VPN connected, if one is configured), 1 otherwise.`,
-  options: { json: {}, namespace: { value: true } },
+  options: { json: {}, watch: {}, interval: { value: true }, namespace: { value: true } },
   async run(args, io) {
     const cfg = await configFrom(args);
+    if (args.opts.watch === true) return watch(cfg, io, args.opts.json === true, intervalMs(args.opts.interval));
+    if (args.opts.interval !== undefined) throw new UsageError('--interval goes with --watch; e.g. `vpnns status --watch --interval 5`.');
     const report = await gatherStatus(cfg);
     if (args.opts.json === true) io.out(JSON.stringify(report, null, 2));
     else io.out(renderStatus(report));
@@ -63,3 +76,45 @@ Exit code 0 when the namespace is up (and the VPN connected, if one is configure
     return healthy ? 0 : 1;
   },
 };
+
+function intervalMs(v: string | boolean | undefined): number {
+  if (v === undefined) return 2000;
+  const n = Number(v);
+  if (typeof v !== 'string' || !Number.isFinite(n) || n < 0.1 || n > 3600) throw new UsageError(`--interval expects seconds from 0.1 to 3600, got "${String(v)}".`);
+  return Math.round(n * 1000);
+}
+
+/** Until Ctrl-C: the table redrawn in place on a terminal (appended otherwise), or JSON lines. */
+async function watch(cfg: Config, io: Io, json: boolean, everyMs: number): Promise<number> {
+  let stopped = false;
+  let wake: () => void = () => {};
+  const stop = () => {
+    stopped = true;
+    wake();
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  try {
+    while (!stopped) {
+      const report = await gatherStatus(cfg);
+      if (stopped) break;
+      if (json) io.out(JSON.stringify({ time: new Date().toISOString(), ...report }));
+      else {
+        const head = `every ${everyMs / 1000}s: vpnns status   ${new Date().toISOString()}   (Ctrl-C to stop)`;
+        // Home and clear-to-end instead of a full clear: no flicker on a terminal.
+        io.out(io.isTTY ? `\x1b[H\x1b[J${head}\n\n${renderStatus(report)}` : `${head}\n${renderStatus(report)}\n`);
+      }
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, everyMs);
+        wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+    }
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+  return 0;
+}

@@ -24,6 +24,8 @@ client (vpnns-<ns>-vpn.service), each proxy, forward and app (vpnns-<ns>-<name>.
   uninstall   stop and disable the target, remove the units and the config copy
 
 Install again after changing the config: the units run the copy taken at install time.
+\`systemctl stop vpnns-<ns>.target\` returns before the parts are down; stopping
+vpnns-<ns>-netns.service as well waits until everything is removed.
 Examples:
   sudo vpnns systemd install --config ./vpnns.yaml --enable --now
   systemctl status vpnns-vpn-ns.target; journalctl -u 'vpnns-vpn-ns-*'

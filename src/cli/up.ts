@@ -2,6 +2,8 @@ import { up } from '../plan/engine.js';
 import { System } from '../sys/system.js';
 import { requireTools } from '../sys/tools.js';
 import { preflight } from '../plan/preflight.js';
+import { exposureWarnings, publications } from '../services/publish.js';
+import { namesFor } from '../plan/names.js';
 import { configFrom, requireRoot, type Command } from './command.js';
 import { runForeground } from './foreground.js';
 
@@ -26,6 +28,7 @@ again changes nothing. --dry-run prints every command and file it would run or w
     }
     const sys = new System(dryRun);
     await preflight(cfg, sys);
+    for (const w of exposureWarnings(publications(cfg, namesFor(cfg)))) io.err(`WARNING: ${w}`);
     const foreground = args.opts.foreground === true;
     const noSupervisor = args.opts['no-supervisor'] === true;
     const result = await up(cfg, { sys, say: (l) => !dryRun && io.out(l), foreground, noSupervisor });

@@ -62,7 +62,9 @@ ${client}		counter name "blocked" reject with icmpx admin-prohibited comment "fa
 
 export function killSwitchSpec(ctx: Parameters<Resource['check']>[0]): KillSwitchSpec {
   const client = (ctx.state.runtime.clientTraffic as ClientTraffic[] | undefined) ?? [];
-  return { table: ctx.names.nsTable, vethNs: ctx.names.vethNs, hostAddr: ctx.names.hostAddr, tunnel: ctx.names.tunnel, client };
+  // The provider names the tunnel (AdGuard makes its own tunN: a prefix pattern).
+  const tunnel = (ctx.state.runtime.tunnel as string | undefined) ?? ctx.names.tunnel;
+  return { table: ctx.names.nsTable, vethNs: ctx.names.vethNs, hostAddr: ctx.names.hostAddr, tunnel, client };
 }
 
 export const killSwitchResource: Resource = {

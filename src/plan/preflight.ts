@@ -8,6 +8,10 @@ import type { System } from '../sys/system.js';
 import { namesFor } from './names.js';
 import { providerFor } from '../vpn/registry.js';
 import { requireTools } from '../sys/tools.js';
+import { createServer } from 'node:net';
+import { readState } from './state.js';
+import { publications } from '../services/publish.js';
+import { isOurSupervisor, supervisorPid } from '../supervisor/resource.js';
 
 export interface UsedRange {
   cidr: string;
@@ -55,4 +59,33 @@ export async function preflight(cfg: Config, sys: System): Promise<void> {
     );
   }
   if (cfg.vpn.type !== 'none') await requireTools(providerFor(cfg.vpn).tools());
+  await checkPortsFree(cfg, names);
+}
+
+/** Can we listen there? Only a real bind answers that (another program, another vpnns namespace). */
+export function canListen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+async function checkPortsFree(cfg: Config, names: ReturnType<typeof namesFor>): Promise<void> {
+  // Our own forwarders hold these ports while the namespace is up: a second `up` is fine.
+  const state = await readState(names);
+  if (state && (await isOurSupervisor(supervisorPid(state), names.ns))) return;
+  const wanted = [...publications(cfg, names)];
+  for (const [key, p] of [['socks', cfg.proxies.socks], ['http', cfg.proxies.http]] as const) {
+    if (cfg.vpn.type !== 'none' && p.enabled && p.publish) wanted.push({ name: key, listen: { host: '127.0.0.1', port: p.port }, target: { host: names.nsAddr, port: p.port }, origin: `proxies.${key}` });
+  }
+  const seen = new Set<string>();
+  for (const p of wanted) {
+    const key = `${p.listen.host}:${p.listen.port}`;
+    if (seen.has(key)) throw new UsageError(`${p.origin} publishes ${key} a second time; give each publication its own host port.`);
+    seen.add(key);
+    if (!(await canListen(p.listen.host, p.listen.port))) {
+      throw new UsageError(`port ${key} (${p.origin}) is already in use on the host; free it or choose another host port.`);
+    }
+  }
 }

@@ -22,7 +22,7 @@ export function supervisorPid(state: { runtime: Record<string, unknown> }): numb
   return typeof pid === 'number' ? pid : undefined;
 }
 
-async function isOurSupervisor(pid: number | undefined, ns: string): Promise<boolean> {
+export async function isOurSupervisor(pid: number | undefined, ns: string): Promise<boolean> {
   if (!pid || !isAlive(pid)) return false;
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
   return cmdline.includes('supervise') && cmdline.includes(ns);

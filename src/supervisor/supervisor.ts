@@ -16,6 +16,7 @@ import { probeHost, probeInside } from './probe.js';
 import { createLogger, logDirFor, type Logger } from './log.js';
 import { writeStatusSync, type ComponentStatus, type SupervisorStatus } from './status.js';
 import { serviceSpecs, type ServiceSpec } from './services.js';
+import { renderMetrics, serveMetrics, type MetricsServer } from './metrics.js';
 import '../services/index.js';
 
 export class Supervisor {
@@ -34,6 +35,7 @@ export class Supervisor {
   private probes = 0;
   /** Numbers for the metrics endpoint that are not in the status file. */
   readonly metrics: { probeLatencyMs?: number } = {};
+  private metricsServer: MetricsServer | undefined;
 
   constructor(
     readonly cfg: Config,
@@ -59,6 +61,7 @@ export class Supervisor {
   /** Runs until stop(). Rejects only if the very first VPN connection fails (so `up` can report and roll back). */
   async run(): Promise<void> {
     this.log('info', 'supervisor starting', { namespace: this.names.ns, vpn: this.cfg.vpn.type });
+    await this.startMetrics();
     const loops: Promise<void>[] = [];
     const firstConnect = this.cfg.vpn.type !== 'none' ? this.vpnLoop() : Promise.resolve();
     try {
@@ -74,6 +77,19 @@ export class Supervisor {
     await Promise.all(loops);
   }
 
+  /** Metrics are an extra: a port already taken is logged, never fatal to the VPN. */
+  private async startMetrics(): Promise<void> {
+    if (!this.cfg.metrics.enabled) return;
+    try {
+      this.metricsServer = await serveMetrics(this.cfg.metrics.listen, () =>
+        renderMetrics({ status: this.status, namespace: this.names.ns, vpnType: this.cfg.vpn.type, probeLatencyMs: this.metrics.probeLatencyMs }),
+      );
+      this.log('info', 'metrics served', { url: `http://${this.metricsServer.address}/metrics` });
+    } catch (e) {
+      this.log('error', 'could not serve metrics', { listen: this.cfg.metrics.listen, error: (e as Error).message });
+    }
+  }
+
   private waitConnectedOnce(): Promise<void> {
     if (this.cfg.vpn.type === 'none') return Promise.resolve();
     return new Promise((resolve) => this.events.once('tunnel-up', () => resolve()));
@@ -84,6 +100,7 @@ export class Supervisor {
     this.stopping = true;
     this.log('info', 'supervisor stopping');
     for (const w of this.stopWaiters) w();
+    await this.metricsServer?.close();
     await Promise.all([...this.running.values()].map((r) => r.stop(3000)));
     await this.vpnSession?.stop().catch(() => {});
     for (const name of Object.keys(this.status.components)) this.set(name, { state: 'stopped', pid: undefined });

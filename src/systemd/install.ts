@@ -129,8 +129,10 @@ export async function uninstall(sys: System, ns: string, opts: { unitDir: string
   const units = await ownedUnits(opts.unitDir, ns);
   const target = unitNames.target(ns);
   if (systemd && units.length) {
-    // Stopping the target stops every part (PartOf=); the netns unit's stop runs `vpnns down`.
-    await sys.change(['systemctl', 'disable', '--now', target], { timeoutMs: 300_000, allowFail: true });
+    await sys.change(['systemctl', 'disable', target], { allowFail: true });
+    // A target's stop job finishes before its parts stop; the netns unit's stop job finishes only
+    // after every part is down and `vpnns down` has run, so wait for it before the files go.
+    await sys.change(['systemctl', 'stop', target, unitNames.netns(ns)], { timeoutMs: 300_000, allowFail: true });
   }
   // Failed units stay listed after their files are gone unless forgotten now.
   if (systemd && units.length) await sys.change(['systemctl', 'reset-failed', ...units], { allowFail: true });

@@ -6,8 +6,8 @@
 //   vpnns-<ns>-vpn.service      Type=notify: `vpnns run vpn` (connect, health check, reconnect)
 //   vpnns-<ns>-<name>.service   one per ServiceSpec (proxies, forwards, apps)
 //
-// Stopping the netns unit stops everything (BindsTo=); a dead VPN unit stops what needs the tunnel;
-// stopping the target stops all (PartOf=).
+// Stopping the netns unit stops everything (BindsTo=); a dead VPN unit stops what follows the
+// tunnel (proxies), while apps only wait for it (Requires=); stopping the target stops all (PartOf=).
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/types.js';
 import type { Names } from '../plan/names.js';
@@ -198,11 +198,14 @@ function vpnUnit(inp: UnitInput): RenderedFile {
   const { node, vpnns } = inp.runtime;
   const netns = unitNames.netns(ns);
   const connect = 'connectTimeout' in inp.cfg.vpn ? inp.cfg.vpn.connectTimeout : 30;
+  const followers = tunnelDependents(ns, inp.specs);
   const text =
     header(ns) +
     unitSection(ns, `vpnns ${ns}: VPN client (${inp.cfg.vpn.type})`, [
       ['BindsTo', netns],
       ['After', netns],
+      // BindsTo= stops the proxies when this unit goes down; this brings them back when systemd restarts it.
+      ...(followers.length ? ([['Wants', followers.join(' ')]] as Entry[]) : []),
       ['PartOf', unitNames.target(ns)],
       ...START_LIMIT,
     ]) +
@@ -243,8 +246,10 @@ function serviceUnit(inp: UnitInput, spec: ServiceSpec, hasVpn: boolean): Render
   const netns = unitNames.netns(ns);
   const after = [netns];
   const binds = [netns];
+  const requires: string[] = [];
   if (spec.needsTunnel && hasVpn) {
-    binds.push(unitNames.vpn(ns));
+    // Followers stop with the VPN unit; the others (apps) only wait for it, and a VPN restart leaves them be.
+    (follows(spec) ? binds : requires).push(unitNames.vpn(ns));
     after.push(unitNames.vpn(ns));
   }
   const what = kind === 'forward' ? 'host-side forwarder' : kind === 'app' ? `app, as ${p.user}` : 'inside the namespace';
@@ -269,6 +274,7 @@ function serviceUnit(inp: UnitInput, spec: ServiceSpec, hasVpn: boolean): Render
     header(ns) +
     unitSection(ns, `vpnns ${ns}: ${spec.name} (${what})`, [
       ['BindsTo', binds.join(' ')],
+      ...(requires.length ? ([['Requires', requires.join(' ')]] as Entry[]) : []),
       ['After', after.join(' ')],
       ['PartOf', unitNames.target(ns)],
       ...START_LIMIT,
@@ -292,7 +298,12 @@ export function renderUnits(inp: UnitInput): RenderedFile[] {
   return [targetUnit(inp, parts.map((u) => u.name)), ...parts];
 }
 
+/** Stops and starts with the tunnel (the supervisor's rule). */
+function follows(spec: ServiceSpec): boolean {
+  return spec.needsTunnel && (spec.followsTunnel ?? spec.needsTunnel);
+}
+
 /** Unit names of the services that must be restarted when the tunnel is recreated (Dante binds it). */
 export function tunnelDependents(ns: string, specs: readonly ServiceSpec[]): string[] {
-  return specs.filter((s) => s.needsTunnel).map((s) => unitNames.service(ns, s.name));
+  return specs.filter(follows).map((s) => unitNames.service(ns, s.name));
 }

@@ -27,8 +27,14 @@ function checkSection(w: World): Record<string, unknown> {
   };
 }
 
-async function wireguardConfig(h: Harness, extra: Record<string, unknown> = {}): Promise<string> {
+/**
+ * A WireGuard config. `plain`: as a user would write it with no `check:` tuning — the endpoint by
+ * address (no vpn.resolveWith), only the harness's echo URL by name — so the host's resolver must be
+ * found the way the check finds it by default (the resolv.conf of the namespace vpnns runs in).
+ */
+async function wireguardConfig(h: Harness, extra: Record<string, unknown> = {}, plain = false): Promise<string> {
   const w = h.world;
+  if (plain) return h.config({ vpn: { type: 'wireguard', config: await w.wireguard!.writeClientConfig(), connectTimeout: 10 }, ...extra });
   const file = await w.wireguard!.writeClientConfig(undefined, { endpointHost: w.names.vpn });
   return h.config({
     vpn: { type: 'wireguard', config: file, connectTimeout: 10, resolveWith: [w.addr.ispResolver] },
@@ -131,7 +137,8 @@ describe('vpnns check', { skip: !canRun && 'needs root' }, () => {
     let cfg: string;
     before(async () => {
       h = await startHarness({ openvpn: false }, 'ck');
-      cfg = await wireguardConfig(h, { killSwitch: false, dns: [h.world.addr.ispResolver] });
+      // Only the whoami name is set: the host's resolver and the echo name are found by default.
+      cfg = await wireguardConfig(h, { killSwitch: false, dns: [h.world.addr.ispResolver], check: { echoUrl: `http://${h.world.names.echo}/`, dnsWhoami: h.world.names.whoami } }, true);
       const up = await h.vpnns(['up', '--config', cfg]);
       assert.equal(up.code, 0, up.stderr);
     });
@@ -158,7 +165,7 @@ describe('vpnns check', { skip: !canRun && 'needs root' }, () => {
     let cfg: string;
     before(async () => {
       h = await startHarness({ openvpn: false }, 'ck');
-      cfg = await wireguardConfig(h, { killSwitch: false });
+      cfg = await wireguardConfig(h, { killSwitch: false }, true);
       const up = await h.vpnns(['up', '--config', cfg]);
       assert.equal(up.code, 0, up.stderr);
     });
@@ -179,6 +186,12 @@ describe('vpnns check', { skip: !canRun && 'needs root' }, () => {
         const egress = byName(checks, 'egress');
         assert.equal(egress.result, 'leak', egress.reason);
         assert.deepEqual(egress.evidence.inside, [h.world.addr.hostPublic]);
+        // The echo name no longer resolves inside (the VPN resolver went with the tunnel): the check
+        // asked again at the address the host resolves, and says so.
+        assert.match(JSON.stringify(egress.evidence.measurements), /the name did not resolve inside/);
+        const dns = byName(checks, 'dns');
+        assert.equal(dns.result, 'leak', dns.reason);
+        assert.match(dns.reason, /queries to 10\.66\.0\.1 leave outside the tunnel .* no kill switch/);
         assert.equal(byName(checks, 'tunnel').result, 'fail');
         assert.equal(byName(checks, 'namespace').result, 'fail', 'the kill switch is off');
       } finally {

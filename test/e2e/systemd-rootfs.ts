@@ -120,7 +120,10 @@ export class Container {
       '--resolv-conf=off', '--timezone=off', '--console=read-only',
       ...opts.bindRo.map((p) => `--bind-ro=${p}`),
     ];
-    const child = spawn('systemd-nspawn', argv, { stdio: ['ignore', out, out] });
+    // /proc/sys stays read-only unless nspawn made the network itself; vpnns sets sysctls in the
+    // namespaces it makes (disable_ipv6) and in the container's (ip_forward).
+    const env = { ...process.env, SYSTEMD_NSPAWN_API_VFS_WRITABLE: 'network' };
+    const child = spawn('systemd-nspawn', argv, { stdio: ['ignore', out, out], env });
     closeSync(out);
     KILL_ON_EXIT.add(child);
     let leader: number | undefined;

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { startHarness, leftovers, type Harness } from './harness.js';
 import type { World, WorldOptions } from '../world/world.js';
 import type { Capture } from '../world/capture.js';
+import { startUplinkCapture, unexpected } from './leak.js';
 
 export interface VpnCase {
   /** Shown in test names. */
@@ -19,6 +20,10 @@ export interface VpnCase {
   resolver(world: World): string;
   /** A tcpdump line of the client's own encrypted flow (allowed on the uplink). */
   isClientFlow(line: string, world: World): boolean;
+  /** Environment for every vpnns command (the supervisor and the client inherit it). */
+  env?(world: World): NodeJS.ProcessEnv;
+  /** Run before `up` (e.g. log in). */
+  beforeUp?(h: Harness, cfg: string): Promise<void>;
   /** Kill the client the way a crash would. */
   clientPid(status: StatusJson): number | undefined;
 }
@@ -35,7 +40,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Packets from the host's public addresses that are not the VPN client's own flow. */
 export function leaks(lines: string[], c: VpnCase, w: World): string[] {
-  return lines.filter((l) => !c.isClientFlow(l, w));
+  return unexpected(lines, (l) => c.isClientFlow(l, w));
 }
 
 export function vpnSuite(c: VpnCase): void {
@@ -56,13 +61,8 @@ export function vpnSuite(c: VpnCase): void {
   const curlEcho = (extra: string[] = [], url = `http://${h.world.names.echo}/`) =>
     h.inVpn(['curl', '-sS', '--max-time', '3', ...extra, url], { timeoutMs: 10_000 });
   const startCapture = async () => {
-    const w = h.world;
     // IP packets from the host's public addresses, minus the host kernel's own neighbour discovery.
-    capture = await w.capture(
-      w.ns.wan,
-      w.wanIface,
-      `(ip and src host ${w.addr.hostPublic}) or (ip6 and src host ${w.addr.hostPublic6} and not (icmp6 and ip6[40] >= 133 and ip6[40] <= 137))`,
-    );
+    capture = await startUplinkCapture(h.world);
   };
   const stopCapture = async () => {
     const lines = (await capture?.stop()) ?? [];
@@ -75,6 +75,12 @@ export function vpnSuite(c: VpnCase): void {
     // No probes from the supervisor here: its host-side measurement is the host's own traffic and
     // would blur the capture, which must show nothing but the client's flow. (supervision.test.ts covers probes.)
     cfg = h.config({ supervisor: { probeInterval: 0 }, ...(await c.config(h.world)) });
+    if (c.env) {
+      const env = { ...process.env, ...c.env(h.world) };
+      const plain = h.vpnns;
+      h.vpnns = (args, o = {}) => plain(args, { env, ...o });
+    }
+    await c.beforeUp?.(h, cfg);
     const r = await h.vpnns(['up', '--config', cfg]);
     assert.equal(r.code, 0, `up failed: ${r.stderr}`);
   });
@@ -125,6 +131,14 @@ export function vpnSuite(c: VpnCase): void {
     assert.notEqual(byName.code, 0);
     const lines = await stopCapture();
     assert.deepEqual(lines.filter((l) => l.includes('IP6')), []);
+  });
+
+  test(`${c.label}: the host's LAN and the host itself are not reachable from inside`, async () => {
+    // Private ranges are what a client's "keep LAN off the tunnel" routing would send out the veth.
+    for (const [host, port] of [[h.world.addr.lanNeighbour, 22], [h.world.addr.hostLan, 22], ['10.0.0.1', 22]] as const) {
+      const p = await h.world.probeTcp(h.ns, host, port, 1500);
+      assert.ok(p === 'unreachable' || p === 'timeout', `${host}:${port} from inside: ${p}`);
+    }
   });
 
   test(`${c.label}: SIGKILL of the client, deletion of the tunnel, restart: 0 leaked packets, recovery`, async () => {

@@ -27,6 +27,7 @@ vpn: { type: wireguard, config: /etc/vpnns/work-wg.conf }
 proxies:
   socks: { port: 1080, publish: true }
   http: { port: 1090 }
+publish: [8080]
 apps:
   sleeper: { command: [/usr/bin/sleep, infinity], user: alice, env: { GREETING: hello } }
 `;
@@ -51,6 +52,7 @@ function specsFor(cfg: Config, names: Names): ServiceSpec[] {
     name: `app-${name}`,
     process: { name: `app-${name}`, argv: a.command ?? [], netns: names.ns, user: a.user, env: a.env },
     needsTunnel: a.requireVpn,
+    followsTunnel: false,
   }));
   return [...specs, ...apps];
 }
@@ -103,8 +105,11 @@ describe('systemd units', () => {
     assert.deepEqual(tunnelDependents('work', specsFor(parseConfig(CONFIG_A), namesFor(parseConfig(CONFIG_A)))), [
       'vpnns-work-socks.service',
       'vpnns-work-http.service',
-      'vpnns-work-app-sleeper.service',
     ]);
+    const app = get('vpnns-work-app-sleeper.service');
+    assert.match(app, /^BindsTo=vpnns-work-netns\.service$/m, 'a VPN restart must not stop an app');
+    assert.match(app, /^Requires=vpnns-work-vpn\.service$/m);
+    assert.match(app, /^After=vpnns-work-netns\.service vpnns-work-vpn\.service$/m);
   });
 
   test('units inside get the namespace and its resolver, never the host resolver; host-side ones do not', () => {

@@ -1,0 +1,112 @@
+// Published ports: a host address forwards into the namespace, carries long-lived connections,
+// survives the app behind it restarting, is loopback-only unless written otherwise, and a port
+// already taken on the host is a clear error.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { startHarness, leftovers, type Harness } from './harness.js';
+
+let h: Harness;
+let cfg: string;
+let app: ChildProcess | undefined;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// A tiny app inside the namespace: HTTP on 3000 and a line echo on 3001 (long-lived connections).
+const APP = `
+const http = require('node:http'), net = require('node:net');
+http.createServer((q, s) => s.end('hello from inside ' + q.socket.remoteAddress + '\\n')).listen(3000, '10.0.0.2');
+net.createServer((c) => c.pipe(c)).listen(3001, '10.0.0.2');
+`;
+function startApp(): ChildProcess {
+  const c = spawn('ip', ['netns', 'exec', h.ns, process.execPath, '-e', APP], { stdio: 'ignore' });
+  return c;
+}
+async function stopApp(): Promise<void> {
+  if (!app || app.exitCode !== null) return;
+  app.kill('SIGKILL');
+  await new Promise((r) => app!.once('exit', r));
+}
+
+before(async () => {
+  h = await startHarness({ openvpn: false });
+  const file = await h.world.wireguard!.writeClientConfig();
+  cfg = h.config({
+    vpn: { type: 'wireguard', config: file },
+    proxies: { socks: { enabled: false }, http: { enabled: false } },
+    publish: [{ host: '127.0.0.1:19000', target: 3000 }, { port: 3001 }],
+  });
+  const r = await h.vpnns(['up', '--config', cfg]);
+  assert.equal(r.code, 0, r.stderr);
+  app = startApp();
+  await sleep(500);
+});
+after(async () => {
+  await stopApp();
+  await h?.cleanup();
+});
+
+const curl = (url: string) => h.world.inHost(['curl', '-sS', '--max-time', '3', url], { timeoutMs: 10_000 });
+
+test('the host reaches the app inside through 127.0.0.1 (host port and target may differ)', async () => {
+  let r = await curl('http://127.0.0.1:19000/');
+  for (let i = 0; i < 20 && r.code !== 0; i++) {
+    await sleep(200);
+    r = await curl('http://127.0.0.1:19000/');
+  }
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'hello from inside 10.0.0.1');
+});
+
+test('a long-lived connection through the forward carries data for seconds', async () => {
+  // 15 lines, 200 ms apart, over one connection; every line must come back.
+  const script = `
+const s = require('node:net').connect(3001, '127.0.0.1'); let got = ''; let n = 0;
+s.on('data', (d) => { got += d; });
+const t = setInterval(() => { if (n < 15) s.write('ping ' + (n++) + '\\n'); else { clearInterval(t); setTimeout(() => { s.end(); console.log(got.split('\\n').filter(Boolean).length); }, 300); } }, 200);
+s.on('error', (e) => { console.log('error ' + e.message); process.exit(1); });`;
+  const r = await h.world.inHost([process.execPath, '-e', script], { timeoutMs: 15_000 });
+  assert.equal(r.stdout.trim(), '15', r.stderr);
+});
+
+test('the forward survives the app restarting: closed while it is down, working again after', async () => {
+  await stopApp();
+  await sleep(200);
+  const down = await curl('http://127.0.0.1:19000/');
+  assert.notEqual(down.code, 0, 'no app: the connection is closed');
+  app = startApp();
+  let r = await curl('http://127.0.0.1:19000/');
+  for (let i = 0; i < 25 && r.code !== 0; i++) {
+    await sleep(200);
+    r = await curl('http://127.0.0.1:19000/');
+  }
+  assert.equal(r.code, 0, r.stderr);
+  const s = JSON.parse((await h.vpnns(['status', '--config', cfg, '--json'])).stdout) as { components: Record<string, { restarts: number; state: string }> };
+  assert.equal(s.components['forward-19000']?.restarts, 0, 'the forwarder itself did not need a restart');
+});
+
+test('a LAN neighbour cannot reach published ports (loopback by default)', async () => {
+  for (const [host, port] of [[h.world.addr.hostLan, 19000], [h.world.addr.hostLan, 3001], ['10.0.0.2', 3000]] as const) {
+    const p = await h.world.probeTcp(h.world.ns.lan, host, port, 1500);
+    assert.notEqual(p, 'open', `${host}:${port}: ${p}`);
+  }
+});
+
+test('a bind beyond loopback must be written out and is warned about', async () => {
+  const file = h.config({ vpn: { type: 'wireguard', config: await h.world.wireguard!.writeClientConfig() }, publish: [{ host: '0.0.0.0:19500', target: 3000 }] }, `${h.world.dir}/exposed.yaml`);
+  const r = await h.vpnns(['up', '--config', file, '--dry-run']);
+  assert.match(r.stderr, /WARNING: publish\[0\] listens on 0\.0\.0\.0:19500, which other machines on the network can reach/);
+});
+
+test('a host port already in use: one sentence, exit 2, nothing made', async () => {
+  await h.vpnns(['down', '--config', cfg]);
+  const blocker = spawn('nsenter', [`--net=/run/netns/${h.world.ns.host}`, process.execPath, '-e', "require('node:net').createServer().listen(19000, '127.0.0.1')"], { stdio: 'ignore' });
+  try {
+    await sleep(500);
+    const r = await h.vpnns(['up', '--config', cfg]);
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /port 127\.0\.0\.1:19000 \(publish\[0\]\) is already in use on the host; free it or choose another host port\./);
+    assert.deepEqual(await leftovers(h), []);
+  } finally {
+    blocker.kill('SIGKILL');
+  }
+});

@@ -1,0 +1,15 @@
+import { vpnSuite } from './vpn-suite.js';
+
+// Another server shape: OpenVPN over TCP on 443, reached by a hostname endpoint.
+vpnSuite({
+  label: 'OpenVPN (TCP 443, hostname endpoint)',
+  worldOptions: { wireguard: false, openvpn: { proto: 'tcp', port: 443 } },
+  async config(w) {
+    const file = await w.openvpn!.writeClientConfig(undefined, { endpointHost: w.names.vpn });
+    return { vpn: { type: 'openvpn', config: file, connectTimeout: 15, resolveWith: [w.addr.ispResolver] } };
+  },
+  egress: (w) => w.addr.ovpnPublic,
+  resolver: (w) => w.addr.ovpnResolver,
+  isClientFlow: (l, w) => new RegExp(`^\\S+ IP ${w.addr.hostPublic.replaceAll('.', '\\.')}\\.\\d+ > ${w.addr.vpnPublic.replaceAll('.', '\\.')}\\.443: `).test(l),
+  clientPid: (s) => s.components.vpn?.pid,
+});
