@@ -96,6 +96,7 @@ async function watch(cfg: Config, io: Io, json: boolean, everyMs: number): Promi
   process.on('SIGTERM', stop);
   try {
     while (!stopped) {
+      const started = Date.now();
       const report = await gatherStatus(cfg);
       if (stopped) break;
       if (json) io.out(JSON.stringify({ time: new Date().toISOString(), ...report }));
@@ -105,7 +106,8 @@ async function watch(cfg: Config, io: Io, json: boolean, everyMs: number): Promi
         io.out(io.isTTY ? `\x1b[H\x1b[J${head}\n\n${renderStatus(report)}` : `${head}\n${renderStatus(report)}\n`);
       }
       await new Promise<void>((r) => {
-        const t = setTimeout(r, everyMs);
+        // A fixed period, not a fixed pause: gathering takes a while on a busy machine.
+        const t = setTimeout(r, Math.max(0, everyMs - (Date.now() - started)));
         wake = () => {
           clearTimeout(t);
           r();

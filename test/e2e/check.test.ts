@@ -158,6 +158,16 @@ describe('vpnns check', { skip: !canRun && 'needs root' }, () => {
       assert.equal(table.code, 3);
       assert.match(table.stdout, /^LEAK found by: dns/m);
     });
+
+    test('--drill without a kill switch: the packets that escape while the client is down are the evidence', async () => {
+      const { code, checks } = await runCheck(h, cfg, ['--drill']);
+      assert.equal(code, 3, summary(checks));
+      const drill = byName(checks, 'drill');
+      assert.equal(drill.result, 'leak', drill.reason);
+      assert.ok((drill.evidence.leakedPackets as number) > 0);
+      assert.match((drill.evidence.leaked as string[])[0]!, /^IP 10\.0\.0\.2\.\d+ > /);
+      assert.equal(drill.evidence.restored, true, 'the tunnel is restored even when the drill finds a leak');
+    });
   });
 
   describe('the tunnel is down and there is no kill switch', () => {
