@@ -103,14 +103,21 @@ export async function runDrill(ctx: CheckContext, egressBefore: EchoMeasurement[
   const oldSince = vpn.since;
   const e: DrillEvidence = { ...base, clientPid, tunnel };
 
-  const capture = await startCapture(n.vethHost);
+  let capture: Capture;
+  try {
+    capture = await startCapture(n.vethHost);
+  } catch (err) {
+    return { ...e, restored: true, error: `could not capture on ${n.vethHost}: ${(err as Error).message}` };
+  }
   let capturing = true;
+  let killed = false;
   e.counterBefore = await blockedCounter(ctx);
   const release = guardThaw(supervisor);
   const started = Date.now();
   try {
     process.kill(supervisor, 'SIGSTOP');
     process.kill(clientPid, 'SIGKILL');
+    killed = true;
     // A userspace client's tunnel dies with it; a kernel one stays until deleted.
     for (let i = 0; i < 10 && (await tunnelLinkExists(ctx, tunnel)); i++) await sleep(100);
     if (await tunnelLinkExists(ctx, tunnel)) await ctx.sys.change(['ip', '-n', n.ns, 'link', 'del', tunnel], { allowFail: true });
@@ -140,6 +147,7 @@ export async function runDrill(ctx: CheckContext, egressBefore: EchoMeasurement[
     release();
   }
 
+  if (!killed) return { ...e, restored: true };
   // The supervisor reaps the dead client and reconnects with its backoff; wait for a new session.
   const deadline = started + ((('connectTimeout' in ctx.used.vpn ? ctx.used.vpn.connectTimeout : 30) + 20) * 1000);
   for (;;) {

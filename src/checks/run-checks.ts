@@ -17,13 +17,16 @@ import { runDrill } from './drill.js';
 
 export interface CheckOptions {
   drill?: boolean;
+  /** The drill is the one part that changes something (it kills the client): only say what it would do. */
+  dryRun?: boolean;
 }
 
 export async function buildContext(cfg: Config): Promise<CheckContext> {
   const state = await readState(namesFor(cfg));
   const used = state?.config ?? cfg;
   const names = namesFor(used);
-  const [report, status] = await Promise.all([gatherStatus(cfg), readStatus(names)]);
+  // No egress probe there: the checks measure egress themselves, from every echo URL.
+  const [report, status] = await Promise.all([gatherStatus(cfg, { probe: false }), readStatus(names)]);
   return { sys: new System(false), cfg, used, names, state, status, report, timeoutMs: cfg.check.timeout * 1000 };
 }
 
@@ -87,7 +90,9 @@ export async function runChecks(ctx: CheckContext, opts: CheckOptions = {}): Pro
     killSwitchLoaded: report.firewall.killSwitch,
   }));
 
-  if (opts.drill) checks.push(evaluateDrill(await runDrill(ctx, inside4, [...hostEgress, ...addrs.v4])));
+  if (opts.drill && opts.dryRun) {
+    checks.push({ name: 'drill', result: 'skip', reason: '--dry-run: the drill would freeze the supervisor, kill the VPN client, capture the veth and restore the tunnel', evidence: {} });
+  } else if (opts.drill) checks.push(evaluateDrill(await runDrill(ctx, inside4, [...hostEgress, ...addrs.v4])));
 
   // After the drill, so the proxies are judged on the restored tunnel (they follow it down and up).
   const insideEgress = agreedEgress(inside4);

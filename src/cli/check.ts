@@ -30,7 +30,7 @@ Exit code 0 when every check passes (skips allowed), 3 when a leak is found, 1 o
     requireRoot('check');
     const cfg = await configFrom(args);
     const ctx = await buildContext(cfg);
-    const checks = await runChecks(ctx, { drill: args.opts.drill === true });
+    const checks = await runChecks(ctx, { drill: args.opts.drill === true, dryRun: args.opts['dry-run'] === true });
     if (args.opts.json === true) io.out(JSON.stringify(checks, null, 2));
     else io.out(renderChecks(checks, { evidence: args.opts.brief !== true }));
     return exitCodeFor(checks);

@@ -15,6 +15,8 @@ export interface Command {
   usage: string;
   options?: Record<string, OptionSpec>;
   hidden?: boolean;
+  /** Its own argument parser (for commands that hand arguments on to another program, like `kilo`). */
+  parse?(argv: string[]): Parsed;
   run(args: Parsed, io: Io): Promise<number>;
 }
 

@@ -12,8 +12,12 @@ import { checkCommand } from './check.js';
 import { systemdCommand } from './systemd.js';
 import { runCommand } from './run.js';
 import { logsCommand } from './logs.js';
+import { demoCommand } from './demo.js';
+import { appCommand } from './app.js';
+import { kiloCommand } from './kilo.js';
+import { doctorCommand } from './doctor.js';
 
-const COMMANDS: Command[] = [upCommand, downCommand, statusCommand, logsCommand, checkCommand, execCommand, adguardCommand, superviseCommand, systemdCommand, runCommand];
+const COMMANDS: Command[] = [upCommand, downCommand, statusCommand, logsCommand, checkCommand, execCommand, appCommand, kiloCommand, doctorCommand, adguardCommand, superviseCommand, systemdCommand, runCommand, demoCommand];
 
 function help(): string {
   const rows = COMMANDS.filter((c) => !c.hidden).map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
@@ -50,7 +54,7 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
     return EXIT.usage;
   }
   try {
-    const args = parseArgs(rest, cmd.options ?? {}, cmd.name);
+    const args = cmd.parse ? cmd.parse(rest) : parseArgs(rest, cmd.options ?? {}, cmd.name);
     if (args.opts.help) {
       io.out(cmd.usage);
       return 0;

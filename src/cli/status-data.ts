@@ -11,6 +11,7 @@ import { vpnContext } from '../vpn/prepare-resource.js';
 import type { PreparedVpn, VpnStatus } from '../vpn/provider.js';
 import { isAlive } from '../sys/process.js';
 import { supervisorPid } from '../supervisor/resource.js';
+import { probeInside } from '../supervisor/probe.js';
 
 export interface StatusReport {
   namespace: string;
@@ -20,13 +21,13 @@ export interface StatusReport {
   routes: string[];
   dns: string[];
   firewall: { hostTable: boolean; killSwitch: boolean; killSwitchBlocked?: number };
-  vpn?: { type: string } & Partial<VpnStatus> & { implementation?: unknown };
+  vpn?: { type: string } & Partial<VpnStatus> & { implementation?: unknown; egressIp?: string; egressMeasuredAt?: string; egressError?: string };
   supervisor?: { pid: number; alive: boolean };
   components: Record<string, ComponentStatus>;
   processes: Array<{ pid: number; command: string }>;
 }
 
-export async function gatherStatus(cfg: Config): Promise<StatusReport> {
+export async function gatherStatus(cfg: Config, opts: { probe?: boolean } = {}): Promise<StatusReport> {
   const sys = new System(false);
   const state = await readState(namesFor(cfg));
   const used = state?.config ?? cfg;
@@ -77,6 +78,14 @@ export async function gatherStatus(cfg: Config): Promise<StatusReport> {
       .status(vpnContext({ sys, cfg: used, names: n }), prepared)
       .catch((e: Error) => ({ connected: false, detail: e.message }) as VpnStatus);
     report.vpn = { type: used.vpn.type, ...live, implementation: prepared.info.implementation };
+    // The egress address: the supervisor's last probe if recent, else one request now.
+    const d = report.components.vpn?.detail as { egressIp?: string; probedAt?: string } | undefined;
+    const fresh = d?.probedAt && Date.now() - Date.parse(d.probedAt) < Math.max(2 * used.supervisor.probeInterval, 30) * 1000;
+    if (d?.egressIp && fresh) Object.assign(report.vpn, { egressIp: d.egressIp, egressMeasuredAt: d.probedAt });
+    else if (opts.probe !== false && live.connected && used.check.echoUrl[0]) {
+      const p = await probeInside(sys, n.ns, used.check.echoUrl[0], used.check.timeout);
+      Object.assign(report.vpn, p.ok ? { egressIp: p.ip, egressMeasuredAt: new Date().toISOString() } : { egressError: p.error });
+    }
   } else report.vpn = { type: used.vpn.type };
   return report;
 }

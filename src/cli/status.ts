@@ -38,6 +38,7 @@ export function renderStatus(r: StatusReport): string {
       const ms = typeof probe.probeLatencyMs === 'number' && !probe.probeError ? ` in ${probe.probeLatencyMs} ms` : '';
       lines.push(`probe:      ${egress}${ms}, ${ago(probe.probedAt)} ago`);
     }
+    lines.push(`egress:     ${v.egressIp ?? (v.egressError ? `unknown (${v.egressError})` : '-')}`);
   } else lines.push('vpn:        none (traffic leaves through the host)');
   if (r.supervisor) lines.push(`supervisor: pid ${r.supervisor.pid} ${r.supervisor.alive ? 'running' : 'DEAD (run `sudo vpnns up` to restart it)'}`);
   const comps = Object.entries(r.components);
@@ -63,13 +64,15 @@ export const statusCommand: Command = {
   --json      the same as one JSON document
   --watch     refresh every 2 s (or --interval) until Ctrl-C; with --json, one JSON document a line
 
+Shows the egress address the echo service sees (check.echoUrl), from the supervisor's last probe
+or, with none recent, from one request now (--no-probe skips it).
 Exit code 0 when the namespace is up (and the VPN connected, if one is configured), 1 otherwise.`,
-  options: { json: {}, watch: {}, interval: { value: true }, namespace: { value: true } },
+  options: { json: {}, watch: {}, interval: { value: true }, namespace: { value: true }, 'no-probe': {} },
   async run(args, io) {
     const cfg = await configFrom(args);
     if (args.opts.watch === true) return watch(cfg, io, args.opts.json === true, intervalMs(args.opts.interval));
     if (args.opts.interval !== undefined) throw new UsageError('--interval goes with --watch; e.g. `vpnns status --watch --interval 5`.');
-    const report = await gatherStatus(cfg);
+    const report = await gatherStatus(cfg, { probe: args.opts['no-probe'] !== true });
     if (args.opts.json === true) io.out(JSON.stringify(report, null, 2));
     else io.out(renderStatus(report));
     const healthy = report.up && (report.vpn?.type === 'none' || report.vpn?.connected === true);
@@ -97,7 +100,8 @@ async function watch(cfg: Config, io: Io, json: boolean, everyMs: number): Promi
   try {
     while (!stopped) {
       const started = Date.now();
-      const report = await gatherStatus(cfg);
+      // Watching relies on the supervisor's probes; it never adds requests of its own.
+      const report = await gatherStatus(cfg, { probe: false });
       if (stopped) break;
       if (json) io.out(JSON.stringify({ time: new Date().toISOString(), ...report }));
       else {

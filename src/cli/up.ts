@@ -6,6 +6,8 @@ import { exposureWarnings, publications } from '../services/publish.js';
 import { namesFor } from '../plan/names.js';
 import { configFrom, requireRoot, type Command } from './command.js';
 import { runForeground } from './foreground.js';
+import { invokingUser } from './invoker.js';
+import { resolveAppUsers } from '../services/apps.js';
 
 export const upCommand: Command = {
   name: 'up',
@@ -29,6 +31,8 @@ again changes nothing. --dry-run prints every command and file it would run or w
     const sys = new System(dryRun);
     await preflight(cfg, sys);
     for (const w of exposureWarnings(publications(cfg, namesFor(cfg)))) io.err(`WARNING: ${w}`);
+    // Apps run as whoever ran `sudo vpnns up`: resolved now, saved with the state the supervisor reads.
+    for (const w of resolveAppUsers(cfg, invokingUser())) io.err(`WARNING: ${w}`);
     const foreground = args.opts.foreground === true;
     const noSupervisor = args.opts['no-supervisor'] === true;
     const result = await up(cfg, { sys, say: (l) => !dryRun && io.out(l), foreground, noSupervisor });

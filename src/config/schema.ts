@@ -172,8 +172,11 @@ const proxy = (name: string, dfltPort: number, extra: Record<string, Schema> = {
     ...extra,
   }, { refine });
 
+export const APP_PROFILES = ['code-server', 'kilo'] as const;
+
 const app = obj('An application run in the namespace.', {
-  command: argv('Command to run; default: the profile\'s command for known names (code-server, kilo).'),
+  command: argv('Command to run; for a profile app, the program the profile adds its options to (default: `code-server`, `kilocode` or `kilo` found on the PATH).'),
+  profile: str('Built-in profile: `code-server` (web editor, published, password) or `kilo` (Kilo CLI, run by `vpnns kilo`); default: the app\'s name when it names one.', { enum: APP_PROFILES }),
   user: str('User to run as; default: the user who invoked vpnns.', { pattern: /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}\$?$/, hint: 'a user name or uid' }),
   env: map(str('Value.'), 'Environment variables added for the app.', { default: {}, keyPattern: /^[A-Za-z_][A-Za-z0-9_]*$/, keyHint: 'a variable name of letters, digits and `_`', docType: 'map of strings' }),
   publish: publishList('Ports of this app published on the host.'),
@@ -182,6 +185,28 @@ const app = obj('An application run in the namespace.', {
   port: port('Port the app listens on (profile option).'),
   auth: str('Authentication of the app\'s web UI (profile option).', { enum: ['password', 'none'] }),
 });
+
+/** code-server listens on `port` (8080) with a password and is published on the host's 127.0.0.1 at the same port. */
+function normalizeApps(apps: Record<string, Record<string, unknown>>): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [name, a] of Object.entries(apps)) {
+    const profile = a.profile ?? ((APP_PROFILES as readonly string[]).includes(name) ? name : undefined);
+    if (profile !== 'code-server') {
+      out[name] = a;
+      continue;
+    }
+    const port = (a.port as number | undefined) ?? 8080;
+    const publish = (a.publish as Array<{ target?: number }> | undefined) ?? [];
+    const published = publish.some((p) => p.target === port);
+    out[name] = {
+      ...a,
+      port,
+      auth: a.auth ?? 'password',
+      publish: published ? publish : [...publish, { port, host: `127.0.0.1:${port}`, target: port }],
+    };
+  }
+  return out;
+}
 
 export const configSchema: ObjectSchema = obj('vpnns configuration.', {
   namespace: str('Network namespace name; also names its interfaces, state and units.', {
@@ -228,7 +253,9 @@ export const configSchema: ObjectSchema = obj('vpnns configuration.', {
       default: 'whoami.akamai.net', pattern: /^(\{random\}\.)?[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*\.?$/,
       hint: 'a DNS name such as whoami.akamai.net, optionally starting with `{random}.`', docType: 'DNS name',
     }),
-    hostDns: ipList('Resolvers the host uses, asked the same whoami question for comparison; default: `vpn.resolveWith`, else the host\'s /etc/resolv.conf.', { minItems: 1 }),
+    hostDns: ipList('Resolvers the host uses, asked the same whoami question for comparison (and used to resolve echo names on the host).', {
+      minItems: 1, docDefault: '`vpn.resolveWith`, else the host\'s resolv.conf',
+    }),
     timeout: int('Seconds each measurement may take.', { min: 1, max: 60, default: 5 }),
   }),
   supervisor: obj('Supervision of the processes vpnns runs.', {
@@ -241,6 +268,8 @@ export const configSchema: ObjectSchema = obj('vpnns configuration.', {
     listen: str('Loopback ADDR:PORT to serve them on (127.0.0.0/8 or [::1]).', { default: '127.0.0.1:9477', check: checkLoopbackListen, docType: 'ADDR:PORT' }),
   }),
   logDir: str('Directory for the logs of the daemons vpnns runs.', { default: '/var/log/vpnns', pattern: /^\//, hint: 'an absolute path', docType: 'path' }),
+}, {
+  normalize: (v) => ({ ...v, apps: normalizeApps(v.apps as Record<string, Record<string, unknown>>) }),
 });
 
 // ---- JSON Schema (draft 2020-12) ----

@@ -65,8 +65,14 @@ export interface PublishConfig {
   target?: number;
 }
 
+export type AppProfile = 'code-server' | 'kilo';
+
 export interface AppConfig {
+  /** The program (for a profile app: the program the profile adds its options to). */
   command?: string[];
+  /** Built-in profile; unset means the app's name when it names one. */
+  profile?: AppProfile;
+  /** Unset in the file means the invoking user; `up` fills it in before saving its state. */
   user?: string;
   env: Record<string, string>;
   publish: PublishConfig[];

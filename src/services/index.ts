@@ -2,3 +2,4 @@
 // file is how the supervisor (and the systemd renderer) see all of them.
 import './proxies.js';
 import './publish.js';
+import './apps.js';

@@ -12,6 +12,10 @@ export interface ServiceSpec {
   needsTunnel: boolean;
   /** Also stop when the tunnel goes down and start again with the new one (Dante binds the tunnel); default: needsTunnel. Apps say false: a VPN restart must not kill them. */
   followsTunnel?: boolean;
+  /** Not started with the supervisor, only on request (`vpnns app start`; apps without autostart). */
+  manual?: boolean;
+  /** How long SIGTERM has before SIGKILL (default 2 s). */
+  stopGraceMs?: number;
   /** Write config files etc. before each start. */
   prepare?: (sys: System, ctx: { tunnel?: string }) => Promise<void>;
   logFile?: string;

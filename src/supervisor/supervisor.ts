@@ -16,6 +16,7 @@ import { probeHost, probeInside } from './probe.js';
 import { createLogger, logDirFor, type Logger } from './log.js';
 import { writeStatusSync, type ComponentStatus, type SupervisorStatus } from './status.js';
 import { serviceSpecs, type ServiceSpec } from './services.js';
+import { readWanted } from './wanted.js';
 import { renderMetrics, serveMetrics, type MetricsServer } from './metrics.js';
 import '../services/index.js';
 
@@ -33,6 +34,11 @@ export class Supervisor {
   private tunnel: string | undefined;
   private hostEgress: string | undefined;
   private probes = 0;
+  /** The services this supervisor may run, and the loops running now (stoppable one by one). */
+  private specs: ServiceSpec[] | undefined;
+  private readonly loops = new Map<string, { halt: () => void; done: Promise<void> }>();
+  private reconciling: Promise<void> = Promise.resolve();
+  private readonly onReconcileSignal = () => void this.reconcile();
   /** Numbers for the metrics endpoint that are not in the status file. */
   readonly metrics: { probeLatencyMs?: number } = {};
   private metricsServer: MetricsServer | undefined;
@@ -72,9 +78,47 @@ export class Supervisor {
       this.log('error', 'first connection failed', { error: (e as Error).message });
       throw e;
     }
-    if (this.opts.only !== 'vpn') for (const spec of serviceSpecs(this.cfg, this.names)) loops.push(this.serviceLoop(spec));
+    if (this.opts.only !== 'vpn') {
+      this.specs = serviceSpecs(this.cfg, this.names);
+      const wanted = await readWanted(this.names);
+      for (const spec of this.specs) {
+        if ((wanted[spec.name] ?? (spec.manual ? 'stop' : 'start')) === 'start') loops.push(this.startLoop(spec));
+        else this.set(spec.name, { state: 'stopped' });
+      }
+      // `vpnns app start|stop` writes what it wants under wanted/ and sends SIGUSR1.
+      process.on('SIGUSR1', this.onReconcileSignal);
+    }
     loops.push(firstConnect);
     await Promise.all(loops);
+    // Services started later on request end only with the supervisor.
+    if (!this.stopping && this.specs?.some((s) => s.manual)) await this.stopped();
+  }
+
+  /** Starts and stops services to match wanted/ (else the config: autostart or not). Serialized. */
+  reconcile(): Promise<void> {
+    this.reconciling = this.reconciling.then(async () => {
+      if (!this.specs || this.stopping) return;
+      const wanted = await readWanted(this.names);
+      for (const spec of this.specs) {
+        const want = wanted[spec.name] ?? (spec.manual ? 'stop' : 'start');
+        const loop = this.loops.get(spec.name);
+        if (want === 'stop' && loop) {
+          loop.halt();
+          await loop.done;
+        } else if (want === 'start' && !loop) {
+          void this.startLoop(spec);
+        }
+      }
+    }).catch((e: unknown) => this.log('error', 'reconcile failed', { error: (e as Error).message }));
+    return this.reconciling;
+  }
+
+  private startLoop(spec: ServiceSpec): Promise<void> {
+    let halt!: () => void;
+    const halted = new Promise<'stop'>((r) => (halt = () => r('stop')));
+    const done = this.serviceLoop(spec, halted).finally(() => this.loops.delete(spec.name));
+    this.loops.set(spec.name, { halt, done });
+    return done;
   }
 
   /** Metrics are an extra: a port already taken is logged, never fatal to the VPN. */
@@ -98,6 +142,7 @@ export class Supervisor {
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    process.off('SIGUSR1', this.onReconcileSignal);
     this.log('info', 'supervisor stopping');
     for (const w of this.stopWaiters) w();
     await this.metricsServer?.close();
@@ -228,14 +273,17 @@ export class Supervisor {
   }
 
   /** A daemon that hangs off the tunnel (or not): started when allowed, restarted with backoff when it dies. */
-  private async serviceLoop(spec: ServiceSpec): Promise<void> {
+  private async serviceLoop(spec: ServiceSpec, halted: Promise<'stop'>): Promise<void> {
     const slog = this.log.child(spec.name);
     const backoff = new Backoff();
     let restarts = 0;
-    while (!this.stopping) {
+    let halt = false;
+    void halted.then(() => (halt = true));
+    const stopOrHalt = () => Promise.race([this.stopped(), halted]);
+    while (!this.stopping && !halt) {
       if (spec.needsTunnel && !this.tunnelUp) {
         this.set(spec.name, { state: 'waiting', pid: undefined, detail: { waitingFor: 'tunnel' } });
-        await Promise.race([new Promise((r) => this.events.once('tunnel-up', r)), this.stopped()]);
+        await Promise.race([new Promise((r) => this.events.once('tunnel-up', r)), stopOrHalt()]);
         continue;
       }
       this.set(spec.name, { state: 'starting', restarts });
@@ -248,7 +296,7 @@ export class Supervisor {
         const delay = Math.max(1000, backoff.next());
         slog('error', 'could not prepare', { error: (e as Error).message, retryInMs: delay });
         this.set(spec.name, { state: 'backoff', lastError: (e as Error).message, restarts, detail: { retryInMs: delay } });
-        await this.interruptibleSleep(delay);
+        await Promise.race([sleep(delay), stopOrHalt()]);
         continue;
       }
       const proc = startProcess(spec.process, { logFile: spec.logFile ?? `${logDirFor(this.cfg)}/${spec.name}.log` });
@@ -256,10 +304,14 @@ export class Supervisor {
       this.set(spec.name, { state: 'running', pid: proc.pid, restarts });
       slog('info', 'started', { pid: proc.pid });
       const tunnelDown = (spec.followsTunnel ?? spec.needsTunnel) ? new Promise<string>((r) => this.events.once('tunnel-down', () => r('tunnel went down'))) : new Promise<string>(() => {});
-      const why = await Promise.race([proc.exited.then((r) => `exited (${r.signal ?? `code ${r.code}`})`), tunnelDown, this.stopped()]);
+      const why = await Promise.race([proc.exited.then((r) => `exited (${r.signal ?? `code ${r.code}`})`), tunnelDown, this.stopped(), halted]);
+      if (why === 'stop' && this.stopping) {
+        this.running.delete(spec.name);
+        break;
+      }
+      await proc.stop(spec.stopGraceMs ?? 2000);
       this.running.delete(spec.name);
-      if (why === 'stop') break;
-      await proc.stop(2000);
+      if (halt || why === 'stop') break;
       if (why === 'tunnel went down') {
         // Not a failure: it follows the tunnel and comes back with it.
         slog('info', 'stopped with the tunnel');
@@ -270,7 +322,11 @@ export class Supervisor {
       slog('warn', 'died; restarting', { reason: why, restarts, retryInMs: delay });
       if (backoff.storm) slog('error', 'restart storm', { restartsInWindow: backoff.restartsInWindow });
       this.set(spec.name, { state: 'backoff', lastError: why, restarts, pid: undefined, detail: { retryInMs: delay, storm: backoff.storm } });
-      await this.interruptibleSleep(Math.max(delay, 200));
+      await Promise.race([sleep(Math.max(delay, 200)), stopOrHalt()]);
+    }
+    if (halt && !this.stopping) {
+      slog('info', 'stopped on request');
+      this.set(spec.name, { state: 'stopped', pid: undefined, detail: undefined });
     }
   }
 }

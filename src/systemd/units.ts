@@ -98,8 +98,9 @@ const COMMON_HARDENING: Entry[] = [
 
 type Kind = 'daemon' | 'forward' | 'app';
 
+/** Apps are the user's programs (named app-<name>, also when they run as root); daemons are vpnns's own. */
 function kindOf(spec: ServiceSpec): Kind {
-  if (spec.process.user) return 'app';
+  if (spec.process.user || spec.name.startsWith('app-')) return 'app';
   return spec.process.netns ? 'daemon' : 'forward';
 }
 
@@ -148,7 +149,9 @@ function hardening(kind: Kind, spec: ServiceSpec, cfg: Config, names: Names): En
 function targetUnit(inp: UnitInput, parts: string[]): RenderedFile {
   const { ns } = inp.names;
   const netns = unitNames.netns(ns);
-  const rest = parts.filter((p) => p !== netns);
+  // Apps without autostart are installed but started only on request (systemctl start).
+  const manual = new Set(inp.specs.filter((s) => s.manual).map((s) => unitNames.service(ns, s.name)));
+  const rest = parts.filter((p) => p !== netns && !manual.has(p));
   const text =
     header(ns) +
     section('Unit', [
@@ -252,7 +255,7 @@ function serviceUnit(inp: UnitInput, spec: ServiceSpec, hasVpn: boolean): Render
     (follows(spec) ? binds : requires).push(unitNames.vpn(ns));
     after.push(unitNames.vpn(ns));
   }
-  const what = kind === 'forward' ? 'host-side forwarder' : kind === 'app' ? `app, as ${p.user}` : 'inside the namespace';
+  const what = kind === 'forward' ? 'host-side forwarder' : kind === 'app' ? `app, as ${p.user ?? 'root'}` : 'inside the namespace';
   const env: Entry[] = p.env && Object.keys(p.env).length ? [['EnvironmentFile', unitPath(envFilePath(names, spec.name))]] : [];
   const service: Entry[] = [
     ['Type', 'simple'],
@@ -267,7 +270,7 @@ function serviceUnit(inp: UnitInput, spec: ServiceSpec, hasVpn: boolean): Render
     // Daemons never exit on their own; an app that exits cleanly is left alone.
     ['Restart', kind === 'app' ? 'on-failure' : 'always'],
     ['RestartSec', '2s'],
-    ['TimeoutStopSec', '15s'],
+    ['TimeoutStopSec', `${Math.max(15, Math.ceil((spec.stopGraceMs ?? 0) / 1000))}s`],
     ...hardening(kind, spec, cfg, names),
   ];
   const text =

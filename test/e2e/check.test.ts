@@ -3,7 +3,9 @@
 // tunnel. Each world is built, checked and removed in turn.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, type Harness } from './harness.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startHarness, RUN_DIR, type Harness } from './harness.js';
 import type { World } from '../world/world.js';
 
 interface CheckJson {
@@ -61,13 +63,13 @@ const byName = (checks: CheckJson[], name: string): CheckJson => {
 };
 const summary = (checks: CheckJson[]) => checks.map((c) => `${c.name}=${c.result}: ${c.reason}`).join('\n');
 
+/** The supervisor's status.json, read directly: the check is under test here, not `vpnns status`. */
 interface StatusJson {
-  supervisor?: { pid: number };
-  components: Record<string, { state: string; pid?: number }>;
-  vpn?: { connected?: boolean; tunnel?: string };
+  pid: number;
+  components: Record<string, { state: string; pid?: number; detail?: { tunnel?: string } }>;
 }
-async function status(h: Harness, cfg: string): Promise<StatusJson> {
-  return JSON.parse((await h.vpnns(['status', '--config', cfg, '--json'])).stdout) as StatusJson;
+function status(h: Harness): StatusJson {
+  return JSON.parse(readFileSync(join(RUN_DIR, h.ns, 'status.json'), 'utf8')) as StatusJson;
 }
 
 describe('vpnns check', { skip: !canRun && 'needs root' }, () => {
@@ -114,7 +116,7 @@ describe('vpnns check', { skip: !canRun && 'needs root' }, () => {
     });
 
     test('--drill: the client is killed, nothing leaves, the kill switch counts, the tunnel comes back', async () => {
-      const before = await status(h, cfg);
+      const before = status(h);
       const { code, checks } = await runCheck(h, cfg, ['--drill']);
       assert.equal(code, 0, summary(checks));
       const drill = byName(checks, 'drill');
@@ -123,11 +125,11 @@ describe('vpnns check', { skip: !canRun && 'needs root' }, () => {
       assert.ok((drill.evidence.killSwitchBlocked as number) > 0, 'the kill switch counted the drill traffic');
       assert.equal(drill.evidence.restored, true);
       assert.deepEqual(drill.evidence.egressAfter, [h.world.addr.vpnPublic]);
-      const after = await status(h, cfg);
+      const after = status(h);
       assert.notEqual(after.components.vpn?.pid, before.components.vpn?.pid, 'a new client runs');
       assert.equal(after.components.vpn?.state, 'running');
       // The supervisor was thawed: it is not left stopped.
-      const st = (await h.world.inHost(['ps', '-o', 'stat=', '-p', String(after.supervisor!.pid)])).stdout.trim();
+      const st = (await h.world.inHost(['ps', '-o', 'stat=', '-p', String(after.pid)])).stdout.trim();
       assert.doesNotMatch(st, /T/, `supervisor state ${st}`);
     });
   });
@@ -184,13 +186,14 @@ describe('vpnns check', { skip: !canRun && 'needs root' }, () => {
     });
 
     test('check exits 3: traffic from inside leaves as the host', async () => {
-      const s = await status(h, cfg);
-      const sup = s.supervisor!.pid;
+      const s = status(h);
+      const sup = s.pid;
+      const tunnel = s.components.vpn!.detail!.tunnel!;
       // Freeze the supervisor so it does not reconnect, then kill the client: the tunnel vanishes.
       process.kill(sup, 'SIGSTOP');
       try {
         process.kill(s.components.vpn!.pid!, 'SIGKILL');
-        for (let i = 0; i < 20 && (await h.inVpn(['ip', 'link', 'show', s.vpn!.tunnel!])).code === 0; i++) await sleep(100);
+        for (let i = 0; i < 20 && (await h.inVpn(['ip', 'link', 'show', tunnel])).code === 0; i++) await sleep(100);
         const { code, checks } = await runCheck(h, cfg);
         assert.equal(code, 3, summary(checks));
         const egress = byName(checks, 'egress');

@@ -359,14 +359,20 @@ test('metrics after the faults: restarts counted, connected again; nothing liste
 });
 
 test('status --watch: JSON lines until Ctrl-C; the table redrawn', async () => {
+  // Until a few refreshes were seen (a status takes ~0.5-2 s on a busy 2-core machine).
+  const until = async (p: { output(): string }, enough: (out: string) => boolean) => {
+    const deadline = Date.now() + 30_000;
+    while (!enough(p.output()) && Date.now() < deadline) await sleep(200);
+  };
   const json = background(['status', '--watch', '--json', '--interval', '0.5', '--config', cfg]);
-  await sleep(4000);
-  assert.equal(await json.interrupt(), 0);
+  await until(json, (o) => o.split('\n').length > 3);
+  assert.equal(await json.interrupt(), 0, 'Ctrl-C ends --watch cleanly');
   const docs = json.output().trim().split('\n').map((l) => JSON.parse(l) as St & { time: string });
-  assert.ok(docs.length >= 2, `several documents: ${json.output()}`);
+  assert.ok(docs.length >= 3, `several documents: ${json.output()}`);
   assert.ok(docs.every((d) => d.up && typeof d.time === 'string' && d.components.vpn !== undefined));
+  assert.ok(new Set(docs.map((d) => d.time)).size === docs.length, 'a fresh document each time');
   const table = background(['status', '--watch', '--interval', '0.5', '--config', cfg]);
-  await sleep(4000);
+  await until(table, (o) => (o.match(/every 0\.5s: vpnns status/g) ?? []).length >= 2 && /RESTARTS[\s\S]*every 0\.5s[\s\S]*RESTARTS/.test(o));
   assert.equal(await table.interrupt(), 0);
   assert.ok((table.output().match(/every 0\.5s: vpnns status/g) ?? []).length >= 2);
   assert.match(table.output(), /COMPONENT +STATE +UPTIME +RESTARTS/);

@@ -7,7 +7,7 @@ import {
 } from '../../src/checks/evaluate.js';
 import { buildQuery, expandWhoami, parseResponse } from '../../src/checks/dns-wire.js';
 import { curlProxyUserConfig, nameservers, replyPorts } from '../../src/checks/gather.js';
-import { defaultConfig } from '../../src/config/load.js';
+import { defaultConfig, parseConfig } from '../../src/config/load.js';
 
 const VPN = '198.51.100.10';
 const HOST = '203.0.113.10';
@@ -283,4 +283,16 @@ test('helpers: resolv.conf nameservers, curl proxy-user quoting, ports whose rep
   const cfg = defaultConfig();
   cfg.publish = [{ port: 8080, host: '127.0.0.1:8080', target: 8080 }];
   assert.deepEqual(replyPorts(cfg).sort((a, b) => a - b), [1080, 1090, 8080]);
+});
+
+test('config: the check keys and their defaults', () => {
+  const d = defaultConfig().check;
+  assert.deepEqual(d, { echoUrl: ['https://api.ipify.org', 'https://ifconfig.me/ip'], echoUrl6: ['https://api6.ipify.org'], dnsWhoami: 'whoami.akamai.net', timeout: 5 });
+  const c = parseConfig('check:\n  echoUrl6: http://[2001:db8::80]/\n  dnsWhoami: "{random}.whoami.example.test"\n  hostDns: [198.51.100.53]\n  timeout: 2\n').check;
+  assert.deepEqual(c.echoUrl6, ['http://[2001:db8::80]/']);
+  assert.equal(c.dnsWhoami, '{random}.whoami.example.test');
+  assert.deepEqual(c.hostDns, ['198.51.100.53']);
+  assert.throws(() => parseConfig('check:\n  dnsWhoami: "not a name!"\n'), /check\.dnsWhoami/);
+  assert.throws(() => parseConfig('check:\n  hostDns: [resolver.example]\n'), /check\.hostDns/);
+  assert.throws(() => parseConfig('check:\n  timeout: 0\n'), /check\.timeout/);
 });

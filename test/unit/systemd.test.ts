@@ -30,6 +30,7 @@ proxies:
 publish: [8080]
 apps:
   sleeper: { command: [/usr/bin/sleep, infinity], user: alice, env: { GREETING: hello } }
+  later: { command: [/usr/bin/sleep, "1000"], user: root, autostart: false, requireVpn: false }
 `;
 
 const CONFIG_B = `
@@ -41,21 +42,7 @@ proxies:
   http: { port: 1091, publish: true }
 `;
 
-/**
- * The real contributors' specs; plus, while no app contributor is registered yet, the spec an app
- * gets (argv, user, env, in the namespace, needs the tunnel), so the app unit shape is covered.
- */
-function specsFor(cfg: Config, names: Names): ServiceSpec[] {
-  const specs = serviceSpecs(cfg, names);
-  if (specs.some((s) => s.name.startsWith('app-'))) return specs;
-  const apps = Object.entries(cfg.apps).map(([name, a]): ServiceSpec => ({
-    name: `app-${name}`,
-    process: { name: `app-${name}`, argv: a.command ?? [], netns: names.ns, user: a.user, env: a.env },
-    needsTunnel: a.requireVpn,
-    followsTunnel: false,
-  }));
-  return [...specs, ...apps];
-}
+const specsFor = (cfg: Config, names: Names): ServiceSpec[] => serviceSpecs(cfg, names);
 
 function render(text: string, runtime: UnitRuntime): { cfg: Config; names: Names; units: RenderedFile[] } {
   const cfg = parseConfig(text);
@@ -110,6 +97,11 @@ describe('systemd units', () => {
     assert.match(app, /^BindsTo=vpnns-work-netns\.service$/m, 'a VPN restart must not stop an app');
     assert.match(app, /^Requires=vpnns-work-vpn\.service$/m);
     assert.match(app, /^After=vpnns-work-netns\.service vpnns-work-vpn\.service$/m);
+    // An app without autostart is installed but not pulled in by the target; one as root is still an app.
+    assert.doesNotMatch(target, /^Wants=.*app-later/m);
+    const later = get('vpnns-work-app-later.service');
+    assert.doesNotMatch(later, /ProtectSystem|Requires=/);
+    assert.match(later, /^BindsTo=vpnns-work-netns\.service$/m);
   });
 
   test('units inside get the namespace and its resolver, never the host resolver; host-side ones do not', () => {

@@ -350,7 +350,9 @@ async function makeTopology(o: ResolvedOptions, ns: Namespaces): Promise<void> {
   await Promise.all(Object.values(ns).map((n) => runOk(['ip', 'netns', 'add', n])));
   const { first, rest } = planTopology(o);
   await applyPlan(first);
-  await Promise.all(rest.map(applyPlan));
+  // In order: host creates the veth whose far end the lan plan configures (in parallel, the lan
+  // plan sometimes ran before its eth0 existed).
+  for (const p of rest) await applyPlan(p);
   // ip netns exec users (and vpnns's own checks) see the ISP resolver, not this machine's.
   await Promise.all(
     Object.values(ns).map(async (n) => {

@@ -1,0 +1,100 @@
+// `vpnns kilo [ARGS]`: Kilo CLI in the current directory, inside the namespace, as the user, with
+// the terminal passed through; refused while the namespace is down or the VPN is not connected.
+import type { Config } from '../config/types.js';
+import { UsageError, VpnnsError } from '../errors.js';
+import { namesFor } from '../plan/names.js';
+import { readState } from '../plan/state.js';
+import { netnsExists } from '../net/ip.js';
+import { run } from '../sys/exec.js';
+import { System } from '../sys/system.js';
+import { findProgramSync, lookupUser, profileOf } from '../services/apps.js';
+import { KILO_PROGRAMS, kiloArgv, kiloInstallHint } from '../services/profiles/kilo.js';
+import type { Parsed } from './args.js';
+import { configFrom, requireRoot, type Command } from './command.js';
+import { assertTunnelUp, execArgv, spawnForeground } from './exec.js';
+import { invokingUser, userExists } from './invoker.js';
+
+/**
+ * vpnns's own options come first; everything from the first other argument on (or after `--`) is
+ * Kilo's, so `vpnns kilo run --format json "..."` needs no `--`.
+ */
+export function parseKiloArgs(argv: readonly string[]): Parsed {
+  const opts: Parsed['opts'] = {};
+  const withValue: Record<string, string> = { '-c': 'config', '--config': 'config', '--namespace': 'namespace', '-u': 'user', '--user': 'user' };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      i++;
+      break;
+    }
+    const [flag, inline] = a.startsWith('--') ? (a.split(/=(.*)/s, 2) as [string, string | undefined]) : [a, undefined];
+    const key = withValue[flag];
+    if (key) {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new UsageError(`${flag} needs a value; e.g. \`vpnns kilo ${flag} VALUE\`.`);
+      opts[key] = v;
+      continue;
+    }
+    if (i === 0 && (a === '-h' || a === '--help')) {
+      opts.help = true;
+      continue;
+    }
+    break;
+  }
+  return { opts, positional: [], rest: argv.slice(i) };
+}
+
+/** The kilo app of the config (named `kilo`, or with `profile: kilo`), if any. */
+function kiloApp(cfg: Config) {
+  return Object.entries(cfg.apps).find(([name, a]) => profileOf(name, a) === 'kilo')?.[1];
+}
+
+/** kilocode/kilo as the user finds it: their login shell's PATH (e.g. ~/.local/bin added by .profile). */
+async function findInLoginShell(user: string): Promise<string | undefined> {
+  const script = KILO_PROGRAMS.map((p) => `command -v ${p}`).join(' || ');
+  const r = await run(['/usr/sbin/runuser', '-l', user, '-c', script], { allowFail: true, timeoutMs: 10_000 });
+  return r.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('/')).pop();
+}
+
+export const kiloCommand: Command = {
+  name: 'kilo',
+  summary: 'run Kilo CLI here, inside the namespace, as you (refused while the VPN is down)',
+  usage: `vpnns kilo [--user USER] [--config FILE] [ARGS...]
+
+Runs Kilo CLI (\`kilocode\`, else \`kilo\`; or apps.kilo.command) in the current directory inside the
+namespace, as the invoking user (SUDO_USER under sudo, --user, or apps.kilo.user), with the terminal
+passed through. Everything after vpnns's own options goes to Kilo: \`sudo vpnns kilo run "fix the tests"\`;
+use \`vpnns kilo -- --help\` for Kilo's help. Refuses (exit 1) while the namespace is down or the VPN
+is not connected, so Kilo never talks to its provider from your real address.`,
+  parse: parseKiloArgs,
+  async run(args, io) {
+    requireRoot('kilo');
+    const file = await configFrom(args);
+    const state = await readState(namesFor(file));
+    const cfg = state?.config ?? file;
+    const ns = cfg.namespace;
+    const sys = new System(false);
+    if (!state || !(await netnsExists(sys, ns))) {
+      throw new VpnnsError(`namespace ${ns} is not up, so Kilo would not be confined; run \`sudo vpnns up\` first.`);
+    }
+    await assertTunnelUp(ns, sys, cfg.vpn.type);
+    // The user asked for now, or written in the file; not the one `up` was run by.
+    const app = kiloApp(file) ?? kiloApp(cfg);
+    const who = typeof args.opts.user === 'string' ? { user: args.opts.user, source: '--user' } : kiloApp(file)?.user ? { user: kiloApp(file)!.user!, source: 'apps.kilo.user' } : invokingUser();
+    if (!userExists(who.user)) throw new UsageError(`user "${who.user}" does not exist on this machine; pass an existing one with --user.`);
+    if (who.user === 'root' && who.source === 'default') {
+      io.err('vpnns: warning: running Kilo as root (no SUDO_USER and no --user); pass --user NAME to run it as a normal user.');
+    }
+    const home = lookupUser(who.user)?.home;
+    let program = app?.command;
+    if (!program?.length) {
+      const found = findProgramSync(KILO_PROGRAMS, home) ?? (who.user === 'root' ? undefined : await findInLoginShell(who.user));
+      if (!found) throw new UsageError(`Kilo CLI (kilocode or kilo) is not installed for ${who.user}; ${kiloInstallHint()}.`);
+      program = [found];
+    }
+    // The app's environment (e.g. provider settings) on top of the caller's.
+    Object.assign(process.env, app?.env ?? {});
+    return spawnForeground(execArgv(ns, who.user, kiloArgv(program, args.rest)), io);
+  },
+};

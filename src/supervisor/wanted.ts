@@ -1,0 +1,37 @@
+// What the user asked for at run time (`vpnns app start|stop NAME`), one file per service under
+// /run/vpnns/<ns>/wanted/, so the supervisor finds it again after a signal or a restart of its own.
+// It lives under the state dir on purpose: `down` removes it, and the next `up` starts from the config.
+import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import type { Names } from '../plan/names.js';
+
+export type Wanted = 'start' | 'stop';
+
+export function wantedDir(n: Pick<Names, 'stateDir'>): string {
+  return `${n.stateDir}/wanted`;
+}
+
+export async function readWanted(n: Pick<Names, 'stateDir'>): Promise<Record<string, Wanted>> {
+  const dir = wantedDir(n);
+  const out: Record<string, Wanted> = {};
+  let files: string[];
+  try {
+    files = await readdir(dir);
+  } catch {
+    return out;
+  }
+  for (const f of files) {
+    if (f.includes('.tmp-')) continue;
+    const v = (await readFile(`${dir}/${f}`, 'utf8').catch(() => '')).trim();
+    if (v === 'start' || v === 'stop') out[f] = v;
+  }
+  return out;
+}
+
+export async function writeWanted(n: Pick<Names, 'stateDir'>, service: string, want: Wanted): Promise<void> {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(service)) throw new Error(`bad service name ${JSON.stringify(service)}`);
+  const dir = wantedDir(n);
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  const tmp = `${dir}/${service}.tmp-${process.pid}`;
+  await writeFile(tmp, `${want}\n`, { mode: 0o644 });
+  await rename(tmp, `${dir}/${service}`);
+}

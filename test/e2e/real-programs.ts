@@ -1,0 +1,86 @@
+// Where the end-to-end tests find the real programs they drive (code-server, Kilo CLI, Chromium),
+// and a throwaway login user to run them as. scripts/bootstrap installs the programs into a cache
+// outside the repository (/var/cache/vpnns-test), keyed by version, so a warm machine skips the
+// ≈3 minute code-server build. A test whose program is missing skips with the command that fixes it.
+import { execFileSync } from 'node:child_process';
+import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { CODE_SERVER_VERSION } from '../../src/services/profiles/code-server.js';
+import { KILO_VERSION } from '../../src/services/profiles/kilo.js';
+
+export const TEST_CACHE = process.env.VPNNS_TEST_CACHE ?? '/var/cache/vpnns-test';
+export const CODE_SERVER_DIR = `${TEST_CACHE}/code-server-${CODE_SERVER_VERSION}-node${process.versions.node.split('.')[0]}-${process.arch}`;
+export const KILO_DIR = `${TEST_CACHE}/kilo-${KILO_VERSION}`;
+export const CHROMIUM = '/usr/bin/chromium';
+
+function executable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function codeServerBinary(): string | undefined {
+  const p = `${CODE_SERVER_DIR}/node_modules/.bin/code-server`;
+  return executable(p) ? p : undefined;
+}
+
+export function kiloBinary(): string | undefined {
+  const p = `${KILO_DIR}/node_modules/.bin/kilo`;
+  return executable(p) ? p : undefined;
+}
+
+/** Why the code-server browser test cannot run here, or undefined. */
+export function codeServerSkip(): string | undefined {
+  if (!codeServerBinary()) return `code-server ${CODE_SERVER_VERSION} is not in ${CODE_SERVER_DIR}; run \`sudo ./scripts/bootstrap\` (or \`sudo ./bin/vpnns app install code-server --prefix ${CODE_SERVER_DIR} --no-link\`)`;
+  if (!executable(CHROMIUM)) return `${CHROMIUM} is missing; run \`sudo ./scripts/bootstrap\` (or \`apt-get install chromium\`)`;
+  try {
+    createRequire(import.meta.url).resolve('playwright-core');
+  } catch {
+    return 'playwright-core is not installed; run `npm ci`';
+  }
+  return undefined;
+}
+
+export function kiloSkip(): string | undefined {
+  return kiloBinary() ? undefined : `Kilo CLI ${KILO_VERSION} is not in ${KILO_DIR}; run \`sudo ./scripts/bootstrap\` (or \`npm install --prefix ${KILO_DIR} @kilocode/cli@${KILO_VERSION}\`)`;
+}
+
+export interface TestUser {
+  name: string;
+  home: string;
+  uid: number;
+  remove(): void;
+}
+
+/** A login user with a home, removed (with its home and processes) by remove(). */
+export function addTestUser(name: string): TestUser {
+  execFileSync('useradd', ['-m', '-s', '/bin/bash', name]);
+  const uid = Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
+  return {
+    name,
+    home: `/home/${name}`,
+    uid,
+    remove() {
+      // Whatever still runs as this throwaway user was started by the test: end it, PID by PID.
+      for (const pid of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+        try {
+          if (statSync(`/proc/${pid}`).uid === uid) process.kill(Number(pid), 'SIGKILL');
+        } catch {
+          /* exited meanwhile */
+        }
+      }
+      try {
+        execFileSync('userdel', ['-r', name], { stdio: 'ignore' });
+      } catch {
+        /* already gone */
+      }
+    },
+  };
+}
+
+export function exists(p: string): boolean {
+  return existsSync(p);
+}
