@@ -61,7 +61,7 @@ export const dnsFilesResource: Resource = {
   },
   async apply(ctx) {
     const dir = ctx.names.etcDir;
-    await ctx.sys.writeFile(`${dir}/resolv.conf`, await desiredResolv(ctx));
+    await ctx.sys.writeFile(`${dir}/resolv.conf`, await desiredResolv(ctx), { inPlace: true });
     await ctx.sys.writeFile(`${dir}/nsswitch.conf`, renderNsswitch(await readText('/etc/nsswitch.conf')));
   },
   async remove({ sys, names }) {
@@ -75,5 +75,5 @@ export const dnsFilesResource: Resource = {
 
 /** Rewrite the namespace resolv.conf at run time (the VPN pushed its DNS). */
 export async function writeNamespaceResolv(sys: import('../sys/system.js').System, etcDir: string, servers: readonly string[], source: string): Promise<void> {
-  await sys.writeFile(`${etcDir}/resolv.conf`, renderResolvConf(servers, source));
+  await sys.writeFile(`${etcDir}/resolv.conf`, renderResolvConf(servers, source), { inPlace: true });
 }

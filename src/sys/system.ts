@@ -1,6 +1,6 @@
 // The executor: every change vpnns makes to the machine goes through here, so `--dry-run`
 // is one flag and the log of what was done is one list.
-import { mkdir, readFile, rename, rm, writeFile, chmod, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile, chmod, stat, truncate } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { run, formatArgv, type RunOptions, type RunResult } from './exec.js';
 
@@ -8,6 +8,11 @@ export interface FileOptions {
   mode?: number;
   /** Never print the content (keys, passwords). */
   secret?: boolean;
+  /**
+   * Rewrite the existing file rather than replace it: bind mounts of it (systemd BindReadOnlyPaths=
+   * in running units) keep pointing at the same inode and see the new content.
+   */
+  inPlace?: boolean;
 }
 
 export class System {
@@ -39,6 +44,11 @@ export class System {
     this.record(`write ${path} (mode ${mode.toString(8)})\n${shown}`);
     if (this.dryRun) return;
     await mkdir(dirname(path), { recursive: true });
+    if (opts.inPlace && (await exists(path))) {
+      await writeFile(path, content, { mode, flag: 'r+' });
+      await truncate(path, Buffer.byteLength(content));
+      return;
+    }
     // Write then rename so a reader never sees half a file, and a secret never exists with a wider mode.
     const tmp = `${path}.tmp-${process.pid}`;
     await writeFile(tmp, content, { mode });

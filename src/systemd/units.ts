@@ -256,7 +256,8 @@ function serviceUnit(inp: UnitInput, spec: ServiceSpec, hasVpn: boolean): Render
     after.push(unitNames.vpn(ns));
   }
   const what = kind === 'forward' ? 'host-side forwarder' : kind === 'app' ? `app, as ${p.user ?? 'root'}` : 'inside the namespace';
-  const env: Entry[] = p.env && Object.keys(p.env).length ? [['EnvironmentFile', unitPath(envFilePath(names, spec.name))]] : [];
+  // `-`: systemd loads environment files for ExecStartPre= too, before `run prepare` has written it.
+  const env: Entry[] = p.env && Object.keys(p.env).length ? [['EnvironmentFile', `-${unitPath(envFilePath(names, spec.name))}`]] : [];
   const service: Entry[] = [
     ['Type', 'simple'],
     // `+`: preparation writes under /run/vpnns as root, whatever User= and the sandbox say.

@@ -7,6 +7,9 @@ import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:f
 import { createRequire } from 'node:module';
 import { CODE_SERVER_VERSION } from '../../src/services/profiles/code-server.js';
 import { KILO_VERSION } from '../../src/services/profiles/kilo.js';
+import { fileURLToPath } from 'node:url';
+import type { World, WorldOptions } from '../world/world.js';
+import type { MockGeminiLog } from '../world/mock-gemini.js';
 
 export const TEST_CACHE = process.env.VPNNS_TEST_CACHE ?? '/var/cache/vpnns-test';
 export const CODE_SERVER_DIR = `${TEST_CACHE}/code-server-${CODE_SERVER_VERSION}-node${process.versions.node.split('.')[0]}-${process.arch}`;
@@ -83,4 +86,42 @@ export function addTestUser(name: string): TestUser {
 
 export function exists(p: string): boolean {
   return existsSync(p);
+}
+
+// ---- Kilo against a mock Gemini API in the world's wan ----
+
+export const GEMINI_HOST = 'generativelanguage.googleapis.com';
+const GEMINI_ADDR = '198.51.100.90';
+export const GEMINI_REPLY = 'MOCK-GEMINI says: the tunnel works 7f3a';
+const MOCK = fileURLToPath(new URL('../world/mock-gemini.js', import.meta.url));
+
+/** Kilo headless against the google provider at the given base URL; nothing else it could reach for. */
+export function kiloEnv(baseURL: string, caFile: string, tmp: string): Record<string, string> {
+  return {
+    KILO_CONFIG_CONTENT: JSON.stringify({
+      disabled_providers: ['kilo'],
+      model: 'google/gemini-2.5-flash',
+      provider: { google: { options: { baseURL, apiKey: 'test-key-not-secret' } } },
+    }),
+    NODE_EXTRA_CA_CERTS: caFile,
+    SSL_CERT_FILE: caFile,
+    KILO_TELEMETRY_LEVEL: 'off',
+    KILO_DISABLE_MODELS_FETCH: '1',
+    KILO_DISABLE_AUTOUPDATE: '1',
+    KILO_DISABLE_DEFAULT_PLUGINS: '1',
+    // Each run leaves a native library in $TMPDIR: keep it in the user's home, removed with the user.
+    TMPDIR: tmp,
+  };
+}
+
+export const geminiWorld: Pick<WorldOptions, 'extraWanAddresses' | 'extraRecords' | 'extraServices'> = {
+  extraWanAddresses: [GEMINI_ADDR],
+  extraRecords: { [GEMINI_HOST]: { A: [GEMINI_ADDR] } },
+  extraServices: [{ name: 'gemini', module: MOCK, listen: [{ host: GEMINI_ADDR, port: 443, tls: true }], options: { reply: GEMINI_REPLY } }],
+};
+
+
+/** The API calls the mock logged (not the generic request lines). */
+export async function geminiCalls(w: World): Promise<MockGeminiLog[]> {
+  return ((await w.serviceRequests('gemini')) as unknown[]).filter((e) => (e as MockGeminiLog).kind === 'gemini') as MockGeminiLog[];
 }

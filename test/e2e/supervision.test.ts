@@ -36,9 +36,20 @@ let nsServer: number | undefined;
 let hammer: { stop(): Promise<number> } | undefined;
 let supervisorRestartUp: { code: number; stderr: string } | undefined;
 
+/** `vpnns status --json`; a failed call is retried (and reported at the end), three strikes fail. */
+const statusHiccups: string[] = [];
 const status = async (): Promise<St> => {
-  const r = await h.vpnns(['status', '--config', cfg, '--json']);
-  return JSON.parse(r.stdout) as St;
+  for (let i = 0; ; i++) {
+    const r = await h.vpnns(['status', '--config', cfg, '--json']);
+    try {
+      return JSON.parse(r.stdout) as St;
+    } catch {
+      const why = `exit ${r.code}: ${r.stderr.trim().split('\n').slice(0, 3).join(' | ')}`;
+      statusHiccups.push(why);
+      if (i >= 2) throw new Error(`vpnns status --json failed three times; last: ${why}`);
+      await sleep(300);
+    }
+  }
 };
 
 async function waitStatus(what: string, ok: (s: St) => boolean, ms = 20_000): Promise<St> {
@@ -424,6 +435,7 @@ test('throughout: 0 leaked packets; the host sent nothing but its own probe traf
   const own = (await hostOwn!.stop()) ?? [];
   forwarded = hostOwn = undefined;
   t.diagnostic(`${attempts} rounds of escape attempts from inside; ${fwd.length} routed packets, ${own.length} host packets captured`);
+  if (statusHiccups.length) t.diagnostic(`vpnns status --json failed and was retried ${statusHiccups.length} time(s): ${statusHiccups.join('; ')}`);
   assert.ok(fwd.some((l) => isWireguardFlow(l, h.world)), 'the capture saw the tunnel (TTL 63: routed by the host)');
   assert.deepEqual(unexpected(fwd, (l) => isWireguardFlow(l, h.world)), [], 'routed packets: only the WireGuard flow');
   const w = h.world;

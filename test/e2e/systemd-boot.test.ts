@@ -129,7 +129,7 @@ before(async () => {
   writeFileSync(join(root, 'etc', 'resolv.conf'), `nameserver ${world.addr.ispResolver}\n`);
   // The probe URL by address: vpnns's own host-side probes must not put names in the resolvers' logs.
   const common = { logDir: '/var/log/vpnns', check: { echoUrl: [`http://${world.addr.echo}/`] } };
-  const apps = { sleeper: { command: ['/usr/bin/sleep', 'infinity'], user: 'nobody' } };
+  const apps = { sleeper: { command: ['/usr/bin/sleep', 'infinity'], user: 'daemon', autostart: true } };
   for (const [ns, client, proxies, extra] of [
     [A, 0, { socks: { port: 1080, publish: true, username: 'tester', password: 'pw-a' }, http: { port: 1090 } }, { apps }],
     [B, 1, { socks: { port: 1081, publish: true }, http: { port: 1091, publish: true } }, {}],
@@ -182,14 +182,14 @@ test('traffic through both namespaces\' proxies leaves through the VPN; names re
   assert.match(await journal(`vpnns-${A.name}-vpn.service`), /"msg":"connected"/, 'the runner logs to the journal');
 });
 
-test('the app runs as its user inside the namespace, with the namespace resolver and no way to the host resolver', async (t) => {
+test('the app runs as its user inside the namespace, with the namespace resolv.conf and nsswitch.conf', async (t) => {
   if (skipIfNeeded(t)) return;
   const unit = `vpnns-${A.name}-app-sleeper.service`;
   const pid = (await c().exec(['systemctl', 'show', '-p', 'MainPID', '--value', unit])).stdout.trim();
   assert.ok(Number(pid) > 0, `${unit} has a main process`);
   const inode = async (path: string) => (await c().execOk(['stat', '-L', '-c', '%i', path])).stdout.trim();
   assert.equal(await inode(`/proc/${pid}/ns/net`), await inode(`/run/netns/${A.name}`), 'in the namespace');
-  assert.equal((await c().execOk(['ps', '-o', 'user=', '-p', pid])).stdout.trim(), 'nobody');
+  assert.equal((await c().execOk(['ps', '-o', 'user=', '-p', pid])).stdout.trim(), 'daemon');
   const resolv = (await c().execOk(['nsenter', '-t', pid, '-m', 'cat', '/etc/resolv.conf'])).stdout;
   assert.match(resolv, new RegExp(`^nameserver ${world.addr.vpnResolver.replaceAll('.', '\\.')}$`, 'm'), resolv);
   assert.match((await c().execOk(['nsenter', '-t', pid, '-m', 'cat', '/etc/nsswitch.conf'])).stdout, /^hosts: files dns$/m);

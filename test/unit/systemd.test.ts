@@ -29,7 +29,7 @@ proxies:
   http: { port: 1090 }
 publish: [8080]
 apps:
-  sleeper: { command: [/usr/bin/sleep, infinity], user: alice, env: { GREETING: hello } }
+  sleeper: { command: [/usr/bin/sleep, infinity], user: alice, autostart: true, env: { GREETING: hello } }
   later: { command: [/usr/bin/sleep, "1000"], user: root, autostart: false, requireVpn: false }
 `;
 
@@ -99,6 +99,7 @@ describe('systemd units', () => {
     assert.match(app, /^After=vpnns-work-netns\.service vpnns-work-vpn\.service$/m);
     // An app without autostart is installed but not pulled in by the target; one as root is still an app.
     assert.doesNotMatch(target, /^Wants=.*app-later/m);
+    assert.match(target, /^Wants=.*app-sleeper/m);
     const later = get('vpnns-work-app-later.service');
     assert.doesNotMatch(later, /ProtectSystem|Requires=/);
     assert.match(later, /^BindsTo=vpnns-work-netns\.service$/m);
@@ -120,7 +121,7 @@ describe('systemd units', () => {
     assert.match(app.text, /^User=alice$/m);
     assert.match(app.text, /^ExecStart=\/usr\/bin\/sleep infinity$/m);
     // The environment goes in a 0600 file written by `run prepare`, not in the world-readable unit.
-    assert.match(app.text, /^EnvironmentFile=\/run\/vpnns\/work\/units\/app-sleeper\.env$/m);
+    assert.match(app.text, /^EnvironmentFile=-\/run\/vpnns\/work\/units\/app-sleeper\.env$/m);
     assert.doesNotMatch(app.text, /GREETING/);
     assert.doesNotMatch(app.text, /NoNewPrivileges/, 'apps may run sudo in a terminal');
   });

@@ -55,7 +55,7 @@ export default async function mockGemini(req: IncomingMessage, res: ServerRespon
   const { reply } = (ctx.options ?? { reply: 'hello from the mock' }) as MockGeminiOptions;
   const url = new URL(req.url ?? '/', 'https://x');
   const body = await readBody(req);
-  const m = /^\/v1(?:beta)?\/models\/([^/:]+):(generateContent|streamGenerateContent)$/.exec(url.pathname);
+  const m = /^(?:\/v1(?:beta)?)?\/models\/([^/:]+):(generateContent|streamGenerateContent)$/.exec(url.pathname);
   const apiKey = Boolean(req.headers['x-goog-api-key'] ?? url.searchParams.get('key'));
   const entry: MockGeminiLog = { kind: 'gemini', from: ctx.from, method: req.method ?? 'GET', path: url.pathname, apiKey, ...(m && { model: m[1] }) };
   const prompt = firstUserText(body);

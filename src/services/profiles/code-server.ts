@@ -4,6 +4,7 @@
 // code-server the user runs outside the namespace (its session socket is in the user-data-dir).
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { System } from '../../sys/system.js';
 
 export const CODE_SERVER_VERSION = '4.100.3';
@@ -66,6 +67,7 @@ export async function ensurePassword(sys: System, file: string): Promise<string>
   const existing = (await readFile(file, 'utf8').catch(() => '')).trim();
   if (existing) return existing;
   const pw = newPassword();
+  await sys.mkdir(dirname(file), 0o700);
   await sys.writeFile(file, `${pw}\n`, { mode: 0o600, secret: true });
   return pw;
 }
