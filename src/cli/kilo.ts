@@ -95,6 +95,8 @@ is not connected, so Kilo never talks to its provider from your real address.`,
     }
     // The app's environment (e.g. provider settings) on top of the caller's.
     Object.assign(process.env, app?.env ?? {});
+    // Kilo takes its working directory from $PWD, which sudo and other callers may leave stale.
+    process.env.PWD = process.cwd();
     return spawnForeground(execArgv(ns, who.user, kiloArgv(program, args.rest)), io);
   },
 };

@@ -3,7 +3,7 @@
 // outside the repository (/var/cache/vpnns-test), keyed by version, so a warm machine skips the
 // ≈3 minute code-server build. A test whose program is missing skips with the command that fixes it.
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { CODE_SERVER_VERSION } from '../../src/services/profiles/code-server.js';
 import { KILO_VERSION } from '../../src/services/profiles/kilo.js';
@@ -124,4 +124,14 @@ export const geminiWorld: Pick<WorldOptions, 'extraWanAddresses' | 'extraRecords
 /** The API calls the mock logged (not the generic request lines). */
 export async function geminiCalls(w: World): Promise<MockGeminiLog[]> {
   return ((await w.serviceRequests('gemini')) as unknown[]).filter((e) => (e as MockGeminiLog).kind === 'gemini') as MockGeminiLog[];
+}
+
+/** Alive and not a zombie (runuser leaves its exited child to PID 1, which may reap it late). */
+export function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
 }
