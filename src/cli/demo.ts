@@ -36,19 +36,23 @@ const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 /** Progress lines: on a terminal the label shows while the step runs; in a pipe, whole lines only. */
 class Progress {
   private open = '';
+  /** The running step's half line was ended by another message: reprint it whole at the end. */
+  private broken = false;
   constructor(private readonly io: Io) {}
   begin(label: string): void {
     this.open = `${label}... `;
+    this.broken = false;
     if (this.io.isTTY) process.stdout.write(this.open);
   }
   end(result: string): void {
-    if (this.io.isTTY) process.stdout.write(`${result}\n`);
+    if (this.io.isTTY && !this.broken) process.stdout.write(`${result}\n`);
     else this.io.out(`${this.open}${result}`);
     this.open = '';
   }
   /** Ends a half-written line before something else is printed. */
   interrupt(): void {
-    if (this.open && this.io.isTTY) process.stdout.write('\n');
+    if (this.open && this.io.isTTY && !this.broken) process.stdout.write('\n');
+    this.broken = true;
   }
   details(lines: string[]): void {
     for (const l of lines) this.io.out(`      ${l}`);
@@ -62,6 +66,7 @@ async function runDemo(io: Io): Promise<number> {
   const progress = new Progress(io);
   const onSignal = (sig: NodeJS.Signals): void => {
     if (caught) {
+      progress.interrupt();
       io.err('vpnns demo: still removing everything; please wait (this takes a few seconds).');
       return;
     }

@@ -2,22 +2,33 @@
 import { parseArgs } from './args.js';
 import type { Command, Io } from './command.js';
 import { isUserError, EXIT } from '../errors.js';
-import { upCommand } from './up.js';
-import { downCommand } from './down.js';
-import { statusCommand } from './status.js';
-import { execCommand } from './exec.js';
-import { superviseCommand } from './supervise.js';
-import { adguardCommand } from './adguard.js';
-import { checkCommand } from './check.js';
-import { systemdCommand } from './systemd.js';
-import { runCommand } from './run.js';
-import { logsCommand } from './logs.js';
-import { demoCommand } from './demo.js';
-import { appCommand } from './app.js';
-import { kiloCommand } from './kilo.js';
-import { doctorCommand } from './doctor.js';
+/**
+ * Commands are loaded only when run: `vpnns exec` should not pay for parsing the check, systemd and
+ * demo code on every call (startup time is most of its cost).
+ */
+interface Entry {
+  name: string;
+  summary: string;
+  hidden?: boolean;
+  load(): Promise<Command>;
+}
 
-const COMMANDS: Command[] = [upCommand, downCommand, statusCommand, logsCommand, checkCommand, execCommand, appCommand, kiloCommand, doctorCommand, adguardCommand, superviseCommand, systemdCommand, runCommand, demoCommand];
+const COMMANDS: Entry[] = [
+  { name: 'up', summary: 'create the namespace, start the VPN and everything that hangs off it', load: async () => (await import('./up.js')).upCommand },
+  { name: 'down', summary: 'stop everything and remove every trace of the namespace', load: async () => (await import('./down.js')).downCommand },
+  { name: 'status', summary: 'show what exists: namespace, addresses, DNS, firewall, VPN, components', load: async () => (await import('./status.js')).statusCommand },
+  { name: 'logs', summary: "show the supervisor's and its components' logs (-f to follow)", load: async () => (await import('./logs.js')).logsCommand },
+  { name: 'check', summary: 'prove the setup works and leaks nothing (egress, DNS, IPv6, proxies, ports; --drill)', load: async () => (await import('./check.js')).checkCommand },
+  { name: 'exec', summary: 'run a program inside the namespace as you', load: async () => (await import('./exec.js')).execCommand },
+  { name: 'app', summary: 'start, stop, inspect apps such as code-server', load: async () => (await import('./app.js')).appCommand },
+  { name: 'kilo', summary: 'run Kilo CLI inside the namespace, in the current directory', load: async () => (await import('./kilo.js')).kiloCommand },
+  { name: 'doctor', summary: 'check that every program the config needs is installed', load: async () => (await import('./doctor.js')).doctorCommand },
+  { name: 'adguard', summary: "run an adguardvpn-cli subcommand with vpnns's data directory (login once)", load: async () => (await import('./adguard.js')).adguardCommand },
+  { name: 'systemd', summary: 'render, install or uninstall systemd units for every part', load: async () => (await import('./systemd.js')).systemdCommand },
+  { name: 'demo', summary: 'the whole system on a built-in simulated internet', load: async () => (await import('./demo.js')).demoCommand },
+  { name: 'supervise', summary: 'run the supervisor for a namespace (started by `up`)', hidden: true, load: async () => (await import('./supervise.js')).superviseCommand },
+  { name: 'run', summary: 'runners the systemd units call', hidden: true, load: async () => (await import('./run.js')).runCommand },
+];
 
 function help(): string {
   const rows = COMMANDS.filter((c) => !c.hidden).map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
@@ -39,8 +50,8 @@ Exit codes: 0 ok, 1 failure, 2 bad usage or config, 3 a check found a leak.`;
 export async function main(argv: string[], io: Io = defaultIo()): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === 'help' || name === '--help' || name === '-h') {
-    const target = rest[0] && COMMANDS.find((c) => c.name === rest[0]);
-    io.out(target ? target.usage : help());
+    const target = rest[0] ? COMMANDS.find((c) => c.name === rest[0]) : undefined;
+    io.out(target ? (await target.load()).usage : help());
     return 0;
   }
   if (name === '--version' || name === 'version') {
@@ -48,12 +59,13 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
     io.out((createRequire(import.meta.url)('../../../package.json') as { version: string }).version);
     return 0;
   }
-  const cmd = COMMANDS.find((c) => c.name === name);
-  if (!cmd) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
     io.err(`vpnns: unknown command "${name}"; run \`vpnns help\` to see the commands.`);
     return EXIT.usage;
   }
   try {
+    const cmd = await entry.load();
     const args = cmd.parse ? cmd.parse(rest) : parseArgs(rest, cmd.options ?? {}, cmd.name);
     if (args.opts.help) {
       io.out(cmd.usage);

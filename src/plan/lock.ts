@@ -3,18 +3,10 @@
 import { open, readFile, rename, unlink, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { VpnnsError } from '../errors.js';
+import { isAlive } from '../sys/process.js';
 
 export interface Lock {
   release(): Promise<void>;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export async function acquireLock(path: string, what: string, timeoutMs = 60_000): Promise<Lock> {
@@ -35,14 +27,14 @@ export async function acquireLock(path: string, what: string, timeoutMs = 60_000
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
     }
     const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-    if (!owner || !alive(owner)) {
+    if (!owner || !isAlive(owner)) {
       // Move the stale lock aside rather than unlinking it: if two processes race here, only one
       // rename succeeds, and the loser retries against whatever the winner created.
       const aside = `${path}.stale-${process.pid}`;
       try {
         await rename(path, aside);
         const moved = Number((await readFile(aside, 'utf8').catch(() => '')).trim());
-        if (moved && moved !== owner && alive(moved)) await rename(aside, path).catch(() => {});
+        if (moved && moved !== owner && isAlive(moved)) await rename(aside, path).catch(() => {});
         else await unlink(aside).catch(() => {});
       } catch {
         /* someone else took it over first */

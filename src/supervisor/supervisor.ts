@@ -67,6 +67,9 @@ export class Supervisor {
   /** Runs until stop(). Rejects only if the very first VPN connection fails (so `up` can report and roll back). */
   async run(): Promise<void> {
     this.log('info', 'supervisor starting', { namespace: this.names.ns, vpn: this.cfg.vpn.type });
+    // `vpnns app start|stop` writes what it wants under wanted/ and sends SIGUSR1. Listening from the
+    // start also keeps Node from taking an early SIGUSR1 as "open the inspector".
+    if (this.opts.only !== 'vpn') process.on('SIGUSR1', this.onReconcileSignal);
     await this.startMetrics();
     const loops: Promise<void>[] = [];
     const firstConnect = this.cfg.vpn.type !== 'none' ? this.vpnLoop() : Promise.resolve();
@@ -79,14 +82,15 @@ export class Supervisor {
       throw e;
     }
     if (this.opts.only !== 'vpn') {
-      this.specs = serviceSpecs(this.cfg, this.names);
+      const specs = serviceSpecs(this.cfg, this.names);
       const wanted = await readWanted(this.names);
-      for (const spec of this.specs) {
+      for (const spec of specs) {
         if ((wanted[spec.name] ?? (spec.manual ? 'stop' : 'start')) === 'start') loops.push(this.startLoop(spec));
         else this.set(spec.name, { state: 'stopped' });
       }
-      // `vpnns app start|stop` writes what it wants under wanted/ and sends SIGUSR1.
-      process.on('SIGUSR1', this.onReconcileSignal);
+      this.specs = specs;
+      // A request that came while we were connecting.
+      void this.reconcile();
     }
     loops.push(firstConnect);
     await Promise.all(loops);

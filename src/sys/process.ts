@@ -1,7 +1,7 @@
 // Long-running processes (VPN clients, proxies, forwarders, apps). One description — a ProcessSpec —
 // is what both vpnns's supervisor and the systemd units run, so the two never drift apart.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 
 export interface ProcessSpec {
@@ -97,12 +97,22 @@ export function startProcess(spec: ProcessSpec, opts: StartOptions = {}): Runnin
   return running;
 }
 
+/**
+ * Is there a live process with this PID? A zombie is not: an orphan whose init does not reap it
+ * (containers, some sandboxes) stays a zombie, and kill(pid, 0) still succeeds on it.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
+    if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    // The state is the field after the parenthesised command name (which may contain spaces).
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
   }
 }
 

@@ -84,6 +84,14 @@ test('exec runs as the invoking user with groups, environment, cwd and exit code
   }
 });
 
+test('exec passes the terminal through: the program inside sees a TTY and can read from it', async () => {
+  // `script` gives vpnns a pseudo-terminal, as an interactive shell would.
+  const inner = `${process.execPath} ${BIN} exec --config ${cfg} -- sh -c 'test -t 0 && test -t 1 && echo tty-ok; read line; echo "got:$line"'`;
+  const r = await h.world.inHost(['script', '-qec', inner, '/dev/null'], { input: 'hello\n', timeoutMs: 20_000 });
+  assert.match(r.stdout, /tty-ok/, r.stdout + r.stderr);
+  assert.match(r.stdout, /got:hello/);
+});
+
 test('exec forwards signals and returns 128+signal', async () => {
   const child = spawn('nsenter', [`--net=/run/netns/${h.world.ns.host}`, process.execPath, BIN, 'exec', '--config', cfg, '--', 'sleep', '30'], { stdio: 'ignore' });
   await new Promise((r) => setTimeout(r, 1500));

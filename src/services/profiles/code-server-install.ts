@@ -94,17 +94,24 @@ export async function installCodeServer(sys: System, opts: CodeServerInstallOpti
       const env = {
         ...process.env,
         TMPDIR: tmp,
+        // code-server's postinstall.sh refuses to run as root without it (npm itself no longer knows the setting).
+        npm_config_unsafe_perm: 'true',
         npm_config_build_from_source: 'true',
         npm_config_yes: 'true',
         npm_config_audit: 'false',
         npm_config_fund: 'false',
         npm_config_update_notifier: 'false',
       };
-      await sys.change(['npm', 'install', '--omit=dev', '--no-package-lock', `code-server@${CODE_SERVER_VERSION}`], { cwd: staging, env, timeoutMs: 40 * 60_000 });
-      const built = await installedVersion(codeServerBin(staging));
-      if (built !== CODE_SERVER_VERSION) throw new VpnnsError(`npm installed code-server but \`code-server --version\` does not answer ${CODE_SERVER_VERSION} (got ${built ?? 'nothing'}); see the npm output above.`);
-      await rm(prefix, { recursive: true, force: true });
-      await rename(staging, prefix);
+      try {
+        await sys.change(['npm', 'install', '--omit=dev', '--no-package-lock', `code-server@${CODE_SERVER_VERSION}`], { cwd: staging, env, timeoutMs: 40 * 60_000 });
+        const built = await installedVersion(codeServerBin(staging));
+        if (built !== CODE_SERVER_VERSION) throw new VpnnsError(`npm installed code-server but \`code-server --version\` does not answer ${CODE_SERVER_VERSION} (got ${built ?? 'nothing'}).`);
+        await rm(prefix, { recursive: true, force: true });
+        await rename(staging, prefix);
+      } catch (e) {
+        await rm(staging, { recursive: true, force: true });
+        throw e;
+      }
     } finally {
       await rm(tmp, { recursive: true, force: true });
     }
