@@ -32,13 +32,13 @@ export function renderStatus(r: StatusReport): string {
     lines.push(
       `vpn:        ${v.type}${v.detail ? ` (${v.detail})` : ''} ${v.connected ? 'CONNECTED' : 'NOT CONNECTED'} on ${v.tunnel ?? '-'}${v.endpoint ? ` to ${v.endpoint}` : ''}${hs}, rx ${bytes(v.rxBytes)} tx ${bytes(v.txBytes)}`,
     );
+    // One line: the supervisor's last probe when there is one, else what status measured itself.
     const probe = r.components.vpn?.detail;
     if (probe && typeof probe.probedAt === 'string') {
-      const egress = typeof probe.egressIp === 'string' && !probe.probeError ? `egress ${probe.egressIp}` : `FAILED (${String(probe.probeError ?? 'no address')})`;
+      const egress = typeof probe.egressIp === 'string' && !probe.probeError ? `${probe.egressIp}` : `probe FAILED (${String(probe.probeError ?? 'no address')})`;
       const ms = typeof probe.probeLatencyMs === 'number' && !probe.probeError ? ` in ${probe.probeLatencyMs} ms` : '';
-      lines.push(`probe:      ${egress}${ms}, ${ago(probe.probedAt)} ago`);
-    }
-    lines.push(`egress:     ${v.egressIp ?? (v.egressError ? `unknown (${v.egressError})` : '-')}`);
+      lines.push(`egress:     ${egress}${ms}, probed ${ago(probe.probedAt)} ago`);
+    } else lines.push(`egress:     ${v.egressIp ?? (v.egressError ? `unknown (${v.egressError})` : '-')}`);
   } else lines.push('vpn:        none (traffic leaves through the host)');
   if (r.supervisor) lines.push(`supervisor: pid ${r.supervisor.pid} ${r.supervisor.alive ? 'running' : 'DEAD (run `sudo vpnns up` to restart it)'}`);
   const comps = Object.entries(r.components);

@@ -251,7 +251,7 @@ test('the probe through the tunnel: egress differs from the host\'s, latency in 
   assert.ok((sample(m, 'vpnns_tunnel_tx_bytes_total') ?? 0) > 0);
   assert.ok((sample(m, 'vpnns_wireguard_handshake_age_seconds') ?? -1) >= 0);
   const table = await h.vpnns(['status', '--config', cfg]);
-  assert.match(table.stdout, new RegExp(`probe: +egress ${h.world.addr.vpnPublic.replaceAll('.', '\\.')} in \\d+ ms`));
+  assert.match(table.stdout, new RegExp(`egress: +${h.world.addr.vpnPublic.replaceAll('.', '\\.')} in \\d+ ms, probed`));
 });
 
 test('SIGKILL of the VPN client: restarted, traffic through the tunnel again', async (t) => {
