@@ -14,7 +14,8 @@ import { logDirFor } from './log.js';
 const BIN = fileURLToPath(new URL('../../../bin/vpnns', import.meta.url));
 
 export function needsSupervisor(cfg: Config): boolean {
-  return cfg.vpn.type !== 'none' || cfg.publish.length > 0 || Object.values(cfg.apps).some((a) => a.autostart);
+  // Any app counts: `vpnns app start` asks the supervisor, autostart or not.
+  return cfg.vpn.type !== 'none' || cfg.publish.length > 0 || Object.keys(cfg.apps).length > 0;
 }
 
 export function supervisorPid(state: { runtime: Record<string, unknown> }): number | undefined {

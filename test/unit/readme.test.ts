@@ -15,5 +15,5 @@ test('the README config reference is generated from the schema and up to date (n
 test('the README first screen has the demo and the test command', () => {
   const first = readFileSync(README, 'utf8').split('\n').slice(0, 30).join('\n');
   assert.match(first, /sudo \.\/scripts\/bootstrap && sudo \.\/bin\/vpnns demo/);
-  assert.match(first, /sudo \.\/scripts\/bootstrap && sudo npm test/);
+  assert.match(first, /sudo \.\/scripts\/bootstrap --test && sudo npm test/);
 });
