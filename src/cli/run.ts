@@ -45,14 +45,19 @@ async function notifyReady(unit: string, status: string): Promise<void> {
 }
 
 /** Services bound to the tunnel that are running with the old one (Dante pins its interface). */
-async function restartTunnelDependents(units: string[], log: (l: string) => void): Promise<void> {
+async function restartTunnelDependents(units: string[], tunnelSinceUs: bigint, log: (l: string) => void): Promise<void> {
   if (!units.length || !process.env.NOTIFY_SOCKET) return;
-  const states = (await run(['systemctl', 'is-active', ...units], { allowFail: true, timeoutMs: 5000 })).stdout.trim().split('\n');
-  const active = units.filter((_, i) => states[i] === 'active');
-  if (!active.length) return;
-  log(`tunnel recreated: restarting ${active.join(' ')}`);
+  const stale: string[] = [];
+  for (const unit of units) {
+    const r = await run(['systemctl', 'show', '-p', 'ActiveState', '-p', 'ActiveEnterTimestampMonotonic', unit], { allowFail: true, timeoutMs: 5000 });
+    const props = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(/=(.*)/s, 2) as [string, string]));
+    // Both are CLOCK_MONOTONIC in microseconds.
+    if (props.ActiveState === 'active' && BigInt(props.ActiveEnterTimestampMonotonic || '0') < tunnelSinceUs) stale.push(unit);
+  }
+  if (!stale.length) return;
+  log(`tunnel recreated: restarting ${stale.join(' ')}`);
   // --no-block: this runs inside a unit; waiting on jobs from here can deadlock.
-  await run(['systemctl', 'try-restart', '--no-block', ...active], { allowFail: true, timeoutMs: 10_000 });
+  await run(['systemctl', 'try-restart', '--no-block', ...stale], { allowFail: true, timeoutMs: 10_000 });
 }
 
 async function runVpn(ns: string, io: Io): Promise<number> {
@@ -65,9 +70,12 @@ async function runVpn(ns: string, io: Io): Promise<number> {
     const status = `connected: tunnel ${tunnel}`;
     const first = !ready;
     ready = true;
-    // After a reconnect, and after systemd restarted this runner while the services kept running.
+    // Dependents that were already running when this tunnel appeared hold the old one (after a
+    // reconnect, or when systemd restarted this runner under them); ones started since are fine, and
+    // restarting them right after they start would only make them flap.
+    const tunnelSinceUs = process.hrtime.bigint() / 1000n;
     void (first ? notifyReady(unitNames.vpn(ns), status) : notify([`--status=${status}`])).then(() =>
-      restartTunnelDependents(dependents, (l) => io.err(l)),
+      restartTunnelDependents(dependents, tunnelSinceUs, (l) => io.err(l)),
     );
   });
   sup.events.on('tunnel-down', () => void notify(['--status=reconnecting']));

@@ -122,6 +122,22 @@ test('a VPN reconnect leaves the apps running', async () => {
   assert.equal((await status()).components['app-web']?.restarts, 0);
 });
 
+test('SIGKILL of an app: the supervisor starts it again, the published port answers again', async () => {
+  const before = await who(18080);
+  const restarts = (await status()).components['app-web']!.restarts;
+  process.kill(before.pid, 'SIGKILL');
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const c = (await status()).components['app-web'];
+    if (c?.state === 'running' && c.restarts > restarts) break;
+    if (Date.now() > deadline) throw new Error(`the app was not restarted: ${JSON.stringify(c)}`);
+    await sleep(200);
+  }
+  const after = await who(18080);
+  assert.notEqual(after.pid, before.pid);
+  assert.equal(after.user, user.name);
+});
+
 test('while the tunnel is down, a requireVpn app is refused', async () => {
   await h.vpnns(['app', 'stop', 'later', '--config', cfg]);
   const s = await status();
