@@ -1,7 +1,7 @@
 // Runs vpnns the way a user would — the real CLI, as root — inside the simulated world's "host"
 // namespace, and removes everything it made even when a test fails.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -58,8 +58,9 @@ export async function startHarness(opts: WorldOptions = {}, nsSuffix = 'v'): Pro
         /* fall through to the hard cleanup */
       }
       killSupervisors(ns);
-      await world.destroy();
       removeRunState(ns, world.ns.host);
+      await world.destroy();
+      sweepStaleRunState();
     },
   };
   return h;
@@ -86,6 +87,41 @@ export function killSupervisors(ns: string): void {
         }
       }
     }
+  }
+}
+
+/** Network namespace inodes that exist now (named ones and every process's). */
+function liveNetnsInodes(): Set<number> {
+  const out = new Set<number>();
+  const add = (p: string) => {
+    try {
+      out.add(statSync(p).ino);
+    } catch {
+      /* gone */
+    }
+  };
+  for (const n of readdirSync('/run/netns', { withFileTypes: true })) add(`/run/netns/${n.name}`);
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) add(`/proc/${pid}/ns/net`);
+  return out;
+}
+
+/**
+ * State a crashed test run left in /run/vpnns: records of ip_forward for host namespaces that no
+ * longer exist, and state of test namespaces (prefix vt) that are gone.
+ */
+export function sweepStaleRunState(): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(RUN_DIR);
+  } catch {
+    return;
+  }
+  const live = liveNetnsInodes();
+  for (const e of entries) {
+    const m = /^ip_forward\.net_(\d+)\.orig$/.exec(e);
+    if (m && !live.has(Number(m[1]))) rmSync(join(RUN_DIR, e), { force: true });
+    const t = /^(v[td][0-9a-f]{4}-[a-z0-9-]+?)(\.lock)?$/.exec(e);
+    if (t && !existsSync(`/run/netns/${t[1]}`)) rmSync(join(RUN_DIR, e), { recursive: true, force: true });
   }
 }
 
