@@ -11,7 +11,6 @@ import type { VpnAdguard } from '../config/types.js';
 
 export const adguardCommand: Command = {
   name: 'adguard',
-  summary: 'run an adguardvpn-cli subcommand with vpnns\'s data directory (login once)',
   usage: `vpnns adguard SUBCOMMAND [ARGS...]     e.g. vpnns adguard login, vpnns adguard list-locations 10
 
 Runs adguardvpn-cli as root with the HOME vpnns gives it, inside the namespace when it is up (so

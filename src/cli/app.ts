@@ -237,7 +237,6 @@ async function password(l: Loaded, name: string, io: Io): Promise<number> {
 
 export const appCommand: Command = {
   name: 'app',
-  summary: 'start, stop, inspect and install the apps that run in the namespace',
   usage: USAGE,
   options: { namespace: { value: true }, json: {}, lines: { value: true, short: 'n' }, timeout: { value: true }, prefix: { value: true }, 'no-link': {} },
   async run(args, io) {

@@ -4,7 +4,6 @@ import { buildContext, runChecks } from '../checks/run-checks.js';
 
 export const checkCommand: Command = {
   name: 'check',
-  summary: 'prove the traffic, DNS included, goes through the VPN (exit 3 on a leak)',
   usage: `vpnns check [--config FILE] [--json] [--drill] [--brief]
 
 Measures, from inside the namespace and from the host, and reports each check as

@@ -4,7 +4,6 @@ import { DemoSession, Interrupted, StepFailed, worldMissingMessage, WORLD_JS, AP
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'show vpnns working against a simulated internet, then remove it all (~20 s)',
   usage: `vpnns demo
 
 Builds a small simulated internet out of network namespaces (an echo service, an ISP resolver and a

@@ -102,7 +102,6 @@ export function renderDoctor(checks: readonly Check[]): { lines: string[]; ok: b
 
 export const doctorCommand: Command = {
   name: 'doctor',
-  summary: 'check that every program the config needs is installed, and say how to install what is not',
   usage: `vpnns doctor [--config FILE] [--json]
 
 Lists the programs this config needs (ip, nft, the VPN client, danted, tinyproxy, curl, and

@@ -5,7 +5,6 @@ import { configFrom, requireRoot, type Command } from './command.js';
 
 export const downCommand: Command = {
   name: 'down',
-  summary: 'stop everything and remove every trace of the namespace',
   usage: `vpnns down [--config FILE] [--dry-run]
 
 Stops the supervisor, the VPN client and services, and removes the namespace, veth pair, firewall

@@ -33,7 +33,6 @@ export async function assertTunnelUp(ns: string, sys: System, vpnType: string): 
 
 export const execCommand: Command = {
   name: 'exec',
-  summary: 'run a program inside the namespace as you',
   usage: `vpnns exec [--user USER] [--no-vpn-check] -- CMD [ARGS...]
 
 Runs CMD inside the namespace as the invoking user (SUDO_USER under sudo, or --user), with that

@@ -59,7 +59,6 @@ async function findInLoginShell(user: string): Promise<string | undefined> {
 
 export const kiloCommand: Command = {
   name: 'kilo',
-  summary: 'run Kilo CLI here, inside the namespace, as you (refused while the VPN is down)',
   usage: `vpnns kilo [--user USER] [--config FILE] [ARGS...]
 
 Runs Kilo CLI (\`kilocode\`, else \`kilo\`; or apps.kilo.command) in the current directory inside the

@@ -269,7 +269,6 @@ function parseLines(v: string | boolean | undefined, follow: boolean): number {
 
 export const logsCommand: Command = {
   name: 'logs',
-  summary: 'show the supervisor\'s log (and a component\'s own output); -f follows',
   usage: `vpnns logs [-f] [COMPONENT] [--json] [-n N|all] [--level LEVEL] [--config FILE]
 
 Shows what the supervisor did: connections, restarts, failed health checks and probes, one event a

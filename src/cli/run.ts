@@ -116,7 +116,6 @@ async function prepare(ns: string, service: string): Promise<number> {
 
 export const runCommand: Command = {
   name: 'run',
-  summary: 'run one part of a namespace in the foreground (used by the systemd units)',
   usage: `vpnns run vpn --namespace NS
 vpnns run prepare SERVICE --namespace NS
 

@@ -58,7 +58,6 @@ export function renderStatus(r: StatusReport): string {
 
 export const statusCommand: Command = {
   name: 'status',
-  summary: 'show what exists: namespace, addresses, DNS, firewall, VPN, components',
   usage: `vpnns status [--config FILE] [--json] [--watch [--interval SECONDS]]
 
   --json      the same as one JSON document

@@ -8,7 +8,6 @@ import { requireRoot, type Command } from './command.js';
 
 export const superviseCommand: Command = {
   name: 'supervise',
-  summary: 'run the supervisor for a namespace (started by `up`)',
   usage: 'vpnns supervise --namespace NS',
   hidden: true,
   options: { namespace: { value: true } },

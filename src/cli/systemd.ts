@@ -33,7 +33,6 @@ Examples:
 
 export const systemdCommand: Command = {
   name: 'systemd',
-  summary: 'render or install systemd units that run the namespace at boot',
   usage: USAGE,
   options: {
     out: { value: true },

@@ -11,7 +11,6 @@ import { resolveAppUsers } from '../services/apps.js';
 
 export const upCommand: Command = {
   name: 'up',
-  summary: 'create the namespace, start the VPN and everything that hangs off it',
   usage: `vpnns up [--config FILE] [--dry-run] [--foreground]
 
 Creates the namespace and its veth pair, NAT on the host, the kill switch, DNS files, and starts the

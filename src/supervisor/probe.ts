@@ -3,6 +3,7 @@
 import type { System } from '../sys/system.js';
 import { Resolver } from 'node:dns/promises';
 import { isIP } from '../config/net-utils.js';
+import { parseEcho } from '../checks/evaluate.js';
 
 export interface ProbeResult {
   ok: boolean;
@@ -10,23 +11,6 @@ export interface ProbeResult {
   ip?: string;
   ms: number;
   error?: string;
-}
-
-/** An echo answer: a bare address, or JSON with `ip`/`origin`/`address`. */
-export function parseEchoBody(body: string): string | undefined {
-  const text = body.trim();
-  if (isIP(text)) return text;
-  try {
-    const j = JSON.parse(text) as Record<string, unknown>;
-    for (const k of ['ip', 'origin', 'address', 'YourFuckingIPAddress']) {
-      const v = j[k];
-      if (typeof v === 'string' && isIP(v.trim())) return v.trim();
-    }
-  } catch {
-    /* not JSON */
-  }
-  const m = /\b(\d{1,3}(?:\.\d{1,3}){3})\b/.exec(text);
-  return m && isIP(m[1]!) ? m[1] : undefined;
 }
 
 function curlArgv(url: string, timeoutSec: number): string[] {
@@ -41,8 +25,8 @@ async function probe(sys: System, argv: string[]): Promise<ProbeResult> {
   if (r.code !== 0) return { ok: false, ms, error: r.stderr.trim().split('\n').at(-1) || `curl exit ${r.code}` };
   const lines = r.stdout.split('\n');
   const total = Number(lines.pop());
-  const ip = parseEchoBody(lines.join('\n'));
-  if (!ip) return { ok: false, ms, error: 'the echo service answered without an address' };
+  const { ip, error } = parseEcho(lines.join('\n'));
+  if (!ip) return { ok: false, ms, error: error ?? 'the echo service answered without an address' };
   return { ok: true, ip, ms: Number.isFinite(total) ? Math.round(total * 1000) : ms };
 }
 
