@@ -109,6 +109,11 @@ function makesMountNamespace(spec: ServiceSpec): boolean {
   return spec.process.argv[0] === '/usr/bin/unshare';
 }
 
+/** PrivateTmp= hides /tmp and /var/tmp: not for a unit whose own programs live there (a checkout in /tmp). */
+export function privateTmp(paths: readonly string[]): Entry[] {
+  return paths.some((p) => /^\/(var\/)?tmp\//.test(p)) ? [] : [['PrivateTmp', true]];
+}
+
 function hardening(kind: Kind, spec: ServiceSpec, cfg: Config, names: Names): Entry[] {
   if (kind === 'app') {
     // Apps are the user's programs (editors, terminals that may run sudo): only what cannot matter to them.
@@ -116,7 +121,7 @@ function hardening(kind: Kind, spec: ServiceSpec, cfg: Config, names: Names): En
   }
   const base: Entry[] = [
     ['NoNewPrivileges', true],
-    ['PrivateTmp', true],
+    ...privateTmp(spec.process.argv),
     ['PrivateDevices', true],
     ['ProtectSystem', 'strict'],
     ['ProtectKernelTunables', true],
@@ -229,7 +234,7 @@ function vpnUnit(inp: UnitInput): RenderedFile {
       ['TimeoutStopSec', '20s'],
       // The client needs /dev/net/tun, `ip netns exec` (mounts) and root: no PrivateDevices=, no capability limits.
       ['NoNewPrivileges', true],
-      ['PrivateTmp', true],
+      ...privateTmp([node, vpnns]),
       ['ProtectSystem', 'full'],
       // The runner rewrites the namespace resolv.conf with the DNS the VPN supplies.
       ['ReadWritePaths', `-${unitPath(inp.names.etcDir)}`],

@@ -254,3 +254,10 @@ describe('install and uninstall (scratch directories, no systemd)', () => {
     assert.deepEqual(readdirSync(unitDir).filter((f) => f !== 'multi-user.target.wants'), []);
   });
 });
+
+test('PrivateTmp= is left out when the unit runs programs from /tmp (a checkout there would vanish)', async () => {
+  const { privateTmp } = await import('../../src/systemd/units.js');
+  assert.deepEqual(privateTmp(['/usr/bin/node', '/opt/vpnns/bin/vpnns']), [['PrivateTmp', true]]);
+  assert.deepEqual(privateTmp(['/usr/bin/node', '/tmp/clone/bin/vpnns']), []);
+  assert.deepEqual(privateTmp(['/var/tmp/x/node']), []);
+});
