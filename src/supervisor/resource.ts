@@ -1,6 +1,7 @@
 // The supervisor as a resource of `up`: a detached `vpnns supervise` process (its own session, so it
 // survives the terminal closing), waited on until the VPN is connected or has failed.
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { openSync, closeSync, mkdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
@@ -29,27 +30,29 @@ export async function isOurSupervisor(pid: number | undefined, ns: string): Prom
   return cmdline.includes('supervise') && cmdline.includes(ns);
 }
 
+/** What the running supervisor was started with: a changed config needs a new one. */
+function configKey(cfg: Config): string {
+  return createHash('sha256').update(JSON.stringify({ ...cfg, source: undefined })).digest('hex').slice(0, 16);
+}
+
 export const supervisorResource: Resource = {
   id: 'supervisor',
   title: 'supervisor (VPN client and services)',
   async check(ctx) {
-    return isOurSupervisor(supervisorPid(ctx.state), ctx.names.ns);
+    if (!(await isOurSupervisor(supervisorPid(ctx.state), ctx.names.ns))) return false;
+    // Proxies, forwards or apps changed in the config: `up` restarts the supervisor to apply them
+    // (the kill switch stays loaded meanwhile).
+    return ctx.state.runtime.supervisorConfig === undefined || ctx.state.runtime.supervisorConfig === configKey(ctx.cfg);
   },
   async apply(ctx) {
     const { sys, names, cfg } = ctx;
     const argv = [process.execPath, BIN, 'supervise', '--namespace', names.ns];
     sys.actions.push(`$ ${argv.join(' ')} &  (detached)`);
     if (sys.dryRun) return;
-    // A supervisor that was SIGKILLed leaves its children (the VPN client, proxies, forwarders) in its
-    // process group: end them before starting over, so nothing runs twice or is stranded.
-    const old = supervisorPid(ctx.state);
-    if (old) {
-      try {
-        process.kill(-old, 'SIGKILL');
-      } catch {
-        /* nothing left of it */
-      }
-    }
+    // A running supervisor (the config changed) is stopped first; one that was SIGKILLed leaves its
+    // children (the VPN client, proxies, forwarders) in its process group: end them before starting
+    // over, so nothing runs twice or is stranded.
+    await supervisorResource.remove(ctx);
     await sys.remove(statusPath(names));
     sys.actions.pop();
     const logDir = logDirFor(cfg);
@@ -59,6 +62,7 @@ export const supervisorResource: Resource = {
     closeSync(out);
     child.unref();
     ctx.state.runtime.supervisorPid = child.pid;
+    ctx.state.runtime.supervisorConfig = configKey(cfg);
     await ctx.saveState();
     const timeoutMs = ('connectTimeout' in cfg.vpn ? cfg.vpn.connectTimeout : 10) * 1000 + 15_000;
     const deadline = Date.now() + timeoutMs;

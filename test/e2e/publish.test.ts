@@ -91,6 +91,26 @@ test('a LAN neighbour cannot reach published ports (loopback by default)', async
   }
 });
 
+test('`up` with a changed config applies it: a publication added while up answers after the next `up`', async () => {
+  const more = h.config({
+    vpn: { type: 'wireguard', config: await h.world.wireguard!.writeClientConfig() },
+    proxies: { socks: { enabled: false }, http: { enabled: false } },
+    publish: [{ host: '127.0.0.1:19000', target: 3000 }, { port: 3001 }, { host: '127.0.0.1:19002', target: 3000 }],
+  });
+  const r = await h.vpnns(['up', '--config', more]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^made supervisor/m, 'the supervisor was restarted with the new config');
+  let c = await curl('http://127.0.0.1:19002/');
+  for (let i = 0; i < 25 && c.code !== 0; i++) {
+    await sleep(200);
+    c = await curl('http://127.0.0.1:19002/');
+  }
+  assert.equal(c.stdout.trim(), 'hello from inside 10.0.0.1');
+  const again = await h.vpnns(['up', '--config', more]);
+  assert.match(again.stdout, /nothing changed/);
+  cfg = more;
+});
+
 test('a bind beyond loopback must be written out and is warned about', async () => {
   const file = h.config({ vpn: { type: 'wireguard', config: await h.world.wireguard!.writeClientConfig() }, publish: [{ host: '0.0.0.0:19500', target: 3000 }] }, `${h.world.dir}/exposed.yaml`);
   const r = await h.vpnns(['up', '--config', file, '--dry-run']);
