@@ -25,6 +25,8 @@ export interface StatusReport {
   supervisor?: { pid: number; alive: boolean };
   components: Record<string, ComponentStatus>;
   processes: Array<{ pid: number; command: string }>;
+  /** Set when not run as root: firewall, addresses, routes and the client's own status cannot be read. */
+  limited?: string;
 }
 
 export async function gatherStatus(cfg: Config, opts: { probe?: boolean } = {}): Promise<StatusReport> {
@@ -45,16 +47,19 @@ export async function gatherStatus(cfg: Config, opts: { probe?: boolean } = {}):
     processes: [],
   };
   if (!up) return report;
+  const st = await readStatus(n);
+  report.components = st?.components ?? {};
+  report.dns = ((await readText(`${n.etcDir}/resolv.conf`)) ?? '')
+    .split('\n')
+    .filter((l) => l.startsWith('nameserver '))
+    .map((l) => l.slice(11).trim());
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) return limitedReport(report, used);
   for (const l of await listAddrs(sys, n.ns)) {
     report.addresses[l.ifname] = (l.addr_info ?? []).map((a) => `${a.local}/${a.prefixlen}`);
   }
   report.routes = (await listRoutes(sys, n.ns)).filter((r) => (r as { type?: string }).type === undefined || (r as { type?: string }).type === 'unicast').map(
     (r) => `${r.dst}${r.gateway ? ` via ${r.gateway}` : ''}${r.dev ? ` dev ${r.dev}` : ''}`,
   );
-  report.dns = ((await readText(`${n.etcDir}/resolv.conf`)) ?? '')
-    .split('\n')
-    .filter((l) => l.startsWith('nameserver '))
-    .map((l) => l.slice(11).trim());
   const ks = await sys.query(['ip', 'netns', 'exec', n.ns, 'nft', '-j', 'list', 'counter', 'inet', n.nsTable, 'blocked'], { allowFail: true });
   report.firewall.killSwitch = ks.code === 0;
   if (ks.code === 0) {
@@ -66,8 +71,6 @@ export async function gatherStatus(cfg: Config, opts: { probe?: boolean } = {}):
     const comm = ((await readText(`/proc/${p}/cmdline`)) ?? '').split('\0').filter(Boolean).join(' ');
     report.processes.push({ pid: Number(p), command: comm.slice(0, 120) });
   }
-  const st = await readStatus(n);
-  report.components = st?.components ?? {};
   if (state) {
     const pid = supervisorPid(state);
     if (pid) report.supervisor = { pid, alive: isAlive(pid) };
@@ -87,5 +90,30 @@ export async function gatherStatus(cfg: Config, opts: { probe?: boolean } = {}):
       Object.assign(report.vpn, p.ok ? { egressIp: p.ip, egressMeasuredAt: new Date().toISOString() } : { egressError: p.error });
     }
   } else report.vpn = { type: used.vpn.type };
+  return report;
+}
+
+/**
+ * Without root, entering the namespace and listing nftables are refused: show the supervisor's own
+ * view (status.json is world-readable) and say plainly what is missing, rather than "MISSING".
+ */
+function limitedReport(report: StatusReport, used: Config): StatusReport {
+  report.limited = 'not run as root: firewall, addresses, routes and processes are not shown; `sudo vpnns status` shows everything';
+  const vpn = report.components.vpn;
+  const d = (vpn?.detail ?? {}) as Partial<VpnStatus> & { tunnel?: string; egressIp?: string; probedAt?: string };
+  report.vpn =
+    used.vpn.type === 'none'
+      ? { type: 'none' }
+      : {
+          type: used.vpn.type,
+          connected: vpn?.state === 'running' && d.connected !== false,
+          tunnel: d.tunnel,
+          endpoint: d.endpoint,
+          handshakeAge: d.handshakeAge,
+          rxBytes: d.rxBytes,
+          txBytes: d.txBytes,
+          egressIp: d.egressIp,
+          egressMeasuredAt: d.probedAt,
+        };
   return report;
 }

@@ -24,8 +24,9 @@ export function renderStatus(r: StatusReport): string {
   const lines: string[] = [];
   if (!r.up) return `namespace ${r.namespace}: down${r.firewall.hostTable ? ' (but its host firewall table is still loaded: run `sudo vpnns down`)' : ''}`;
   lines.push(`namespace ${r.namespace}: up   host ${r.names.hostAddr} (${r.names.vethHost}) <-> namespace ${r.names.nsAddr} (${r.names.vethNs})`);
+  if (r.limited) lines.push(`note:       ${r.limited}`);
   lines.push(`dns:        ${r.dns.join(', ') || '-'}`);
-  lines.push(`firewall:   host table ${r.firewall.hostTable ? 'loaded' : 'MISSING'}, kill switch ${r.firewall.killSwitch ? `loaded (${r.firewall.killSwitchBlocked ?? 0} packets blocked)` : 'off'}`);
+  if (!r.limited) lines.push(`firewall:   host table ${r.firewall.hostTable ? 'loaded' : 'MISSING'}, kill switch ${r.firewall.killSwitch ? `loaded (${r.firewall.killSwitchBlocked ?? 0} packets blocked)` : 'off'}`);
   if (r.vpn && r.vpn.type !== 'none') {
     const v = r.vpn;
     const hs = v.handshakeAge !== undefined ? `, handshake ${v.handshakeAge}s ago` : '';
@@ -50,6 +51,7 @@ export function renderStatus(r: StatusReport): string {
       );
     }
   }
+  if (r.limited) return lines.join('\n');
   lines.push('', 'addresses:  ' + Object.entries(r.addresses).map(([k, v]) => `${k} ${v.join(' ') || '-'}`).join('; '));
   lines.push('routes:     ' + (r.routes.join('; ') || '-'));
   lines.push(`processes:  ${r.processes.length ? r.processes.map((p) => `${p.pid} ${p.command.split(' ')[0]?.split('/').at(-1)}`).join(', ') : 'none'}`);

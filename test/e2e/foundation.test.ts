@@ -6,7 +6,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startHarness, leftovers, BIN, type Harness } from './harness.js';
+import { startHarness, leftovers, BIN, unprivilegedBin, type Harness } from './harness.js';
 
 let h: Harness;
 let cfg: string;
@@ -184,7 +184,7 @@ test('bad input: one sentence with the fix, exit 2, nothing left behind', async 
     assert.deepEqual(await leftovers(h), [], c.name);
   }
   // Not root.
-  const nr = await h.world.inHost(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, 'up', '--config', cfg]);
+  const nr = await h.world.inHost(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, unprivilegedBin(), 'up', '--config', cfg]);
   assert.equal(nr.code, 2);
   assert.match(nr.stderr, /must run as root.*sudo vpnns up/);
   // nft missing: hide it in a private mount namespace for this one command.

@@ -1,7 +1,7 @@
 // Runs vpnns the way a user would — the real CLI, as root — inside the simulated world's "host"
 // namespace, and removes everything it made even when a test fails.
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
@@ -11,6 +11,27 @@ import type { RunOptions, RunResult } from '../world/run.js';
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const BIN = join(REPO, 'bin', 'vpnns');
 export const RUN_DIR = '/run/vpnns';
+
+let unprivCopy: string | undefined;
+
+/**
+ * bin/vpnns for an unprivileged user (uid 65534). A checkout in a directory only root may enter
+ * (/root, a 0700 CI workspace) is unreadable to it, so it gets a copy of what the CLI needs, in a
+ * world-readable temporary directory removed at exit.
+ */
+export function unprivilegedBin(): string {
+  const probe = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'test', '-r', join(REPO, 'dist', 'src', 'cli', 'main.js')]);
+  if (probe.status === 0) return BIN;
+  if (unprivCopy) return join(unprivCopy, 'bin', 'vpnns');
+  const dir = mkdtempSync('/tmp/vpnns-unpriv-');
+  for (const part of ['bin', 'dist/src', 'libexec', 'package.json', 'node_modules/yaml']) {
+    cpSync(join(REPO, part), join(dir, part), { recursive: true });
+  }
+  spawnSync('chmod', ['-R', 'a+rX', dir]);
+  unprivCopy = dir;
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return join(dir, 'bin', 'vpnns');
+}
 
 export interface Harness {
   world: World;

@@ -3,7 +3,8 @@
 // (a capture on the world's side of the host's uplink is the judge).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startHarness, leftovers, type Harness } from './harness.js';
+import { copyFileSync, chmodSync, rmSync } from 'node:fs';
+import { startHarness, leftovers, unprivilegedBin, type Harness } from './harness.js';
 import type { World, WorldOptions } from '../world/world.js';
 import type { Capture } from '../world/capture.js';
 import { startUplinkCapture, unexpected } from './leak.js';
@@ -95,6 +96,22 @@ export function vpnSuite(c: VpnCase): void {
     assert.equal(s.vpn?.connected, true);
     assert.equal(s.firewall.killSwitch, true);
     assert.deepEqual(s.dns, [c.resolver(h.world)]);
+  });
+
+  test(`${c.label}: status without root shows the supervisor's view and says what it cannot show`, async () => {
+    // A readable copy of the config for an unprivileged reader (the harness keeps its own 0600).
+    const copy = `/tmp/vpnns-status-${h.world.prefix}.yaml`;
+    copyFileSync(cfg, copy);
+    chmodSync(copy, 0o644);
+    try {
+      const r = await h.world.inHost(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, unprivilegedBin(), 'status', '--config', copy]);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /CONNECTED/);
+      assert.doesNotMatch(r.stdout, /MISSING|NOT CONNECTED/);
+      assert.match(r.stdout, /not run as root: .*sudo vpnns status/);
+    } finally {
+      rmSync(copy, { force: true });
+    }
   });
 
   test(`${c.label}: the echo service sees the VPN's address over HTTP and HTTPS, by name`, async () => {
