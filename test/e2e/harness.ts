@@ -41,6 +41,8 @@ export interface Harness {
   config(extra?: Record<string, unknown>, file?: string): string;
   /** `vpnns ARGS` in the host namespace. */
   vpnns(args: string[], opts?: RunOptions): Promise<RunResult>;
+  /** `vpnns ARGS` with TOOL hidden (/dev/null bound over it in a private mount namespace): "not installed". */
+  vpnnsWithout(tool: string, args: string[]): Promise<RunResult>;
   /** A command inside the VPN namespace (ip netns exec: its resolv.conf applies). */
   inVpn(argv: string[], opts?: RunOptions): Promise<RunResult>;
   cleanup(): Promise<void>;
@@ -68,6 +70,11 @@ export async function startHarness(opts: WorldOptions = {}, nsSuffix = 'v'): Pro
     },
     vpnns(args, o = {}) {
       return world.inHost([process.execPath, BIN, ...args], { timeoutMs: 120_000, ...o });
+    },
+    vpnnsWithout(tool, args) {
+      // The tool's name is an argument of the script, never part of it.
+      const hide = 'tool=$1; shift; for d in /usr/sbin /sbin /usr/bin /bin /usr/local/sbin /usr/local/bin; do [ -e "$d/$tool" ] && [ ! -L "$d/$tool" ] && mount --bind /dev/null "$d/$tool"; done; exec "$@"';
+      return world.inHost(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', hide, 'sh', tool, process.execPath, BIN, ...args], { timeoutMs: 120_000 });
     },
     inVpn(argv, o = {}) {
       return world.inNs(ns, argv, { timeoutMs: 60_000, ...o });

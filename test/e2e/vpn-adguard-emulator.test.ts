@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { REPO } from './harness.js';
 import { vpnSuite } from './vpn-suite.js';
+import { isWireguardFlow } from './leak.js';
 
 const EMULATOR = join(REPO, 'test', 'adguard-emulator', 'adguardvpn-cli');
 
@@ -24,6 +25,6 @@ vpnSuite({
   egress: (w) => w.addr.vpnPublic,
   // AdGuard intercepts DNS inside its tunnel; vpnns keeps a public resolver in resolv.conf for it.
   resolver: () => '1.1.1.1',
-  isClientFlow: (l, w) => new RegExp(`^\\S+ IP ${w.addr.hostPublic.replaceAll('.', '\\.')}\\.\\d+ > ${w.addr.vpnPublic.replaceAll('.', '\\.')}\\.${w.wireguard!.port}: UDP`).test(l),
+  isClientFlow: isWireguardFlow,
   clientPid: (s) => s.components.vpn?.pid,
 });

@@ -1,6 +1,7 @@
 // The `command` provider: any client started by a command line that creates a named tunnel. Here
 // the command is plain OpenVPN with its server's endpoint given, so the kill switch lets exactly it out.
 import { vpnSuite } from './vpn-suite.js';
+import { isHostTo } from './leak.js';
 
 vpnSuite({
   label: 'custom command (openvpn run as a command)',
@@ -20,6 +21,6 @@ vpnSuite({
   },
   egress: (w) => w.addr.ovpnPublic,
   resolver: (w) => w.addr.ovpnResolver,
-  isClientFlow: (l, w) => new RegExp(`^\\S+ IP ${w.addr.hostPublic.replaceAll('.', '\\.')}\\.\\d+ > ${w.addr.vpnPublic.replaceAll('.', '\\.')}\\.${w.openvpn!.port}: `).test(l),
+  isClientFlow: (l, w) => isHostTo(l, w, w.addr.vpnPublic, w.openvpn!.port),
   clientPid: (s) => s.components.vpn?.pid,
 });

@@ -1,4 +1,5 @@
 import { vpnSuite } from './vpn-suite.js';
+import { isHostTo } from './leak.js';
 
 // Another server shape: OpenVPN over TCP on 443, reached by a hostname endpoint.
 vpnSuite({
@@ -10,6 +11,6 @@ vpnSuite({
   },
   egress: (w) => w.addr.ovpnPublic,
   resolver: (w) => w.addr.ovpnResolver,
-  isClientFlow: (l, w) => new RegExp(`^\\S+ IP ${w.addr.hostPublic.replaceAll('.', '\\.')}\\.\\d+ > ${w.addr.vpnPublic.replaceAll('.', '\\.')}\\.443: `).test(l),
+  isClientFlow: (l, w) => isHostTo(l, w, w.addr.vpnPublic, 443),
   clientPid: (s) => s.components.vpn?.pid,
 });

@@ -1,4 +1,5 @@
 import { vpnSuite } from './vpn-suite.js';
+import { isHostTo } from './leak.js';
 
 vpnSuite({
   label: 'OpenVPN (UDP)',
@@ -9,6 +10,6 @@ vpnSuite({
   },
   egress: (w) => w.addr.ovpnPublic,
   resolver: (w) => w.addr.ovpnResolver,
-  isClientFlow: (l, w) => new RegExp(`^\\S+ IP ${w.addr.hostPublic.replaceAll('.', '\\.')}\\.\\d+ > ${w.addr.vpnPublic.replaceAll('.', '\\.')}\\.${w.openvpn!.port}: `).test(l),
+  isClientFlow: (l, w) => isHostTo(l, w, w.addr.vpnPublic, w.openvpn!.port),
   clientPid: (s) => s.components.vpn?.pid,
 });

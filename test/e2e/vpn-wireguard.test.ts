@@ -1,4 +1,5 @@
 import { vpnSuite } from './vpn-suite.js';
+import { isWireguardFlow } from './leak.js';
 
 vpnSuite({
   label: 'WireGuard (wireguard-go)',
@@ -10,6 +11,6 @@ vpnSuite({
   },
   egress: (w) => w.addr.vpnPublic,
   resolver: (w) => w.addr.vpnResolver,
-  isClientFlow: (l, w) => new RegExp(`^\\S+ IP ${w.addr.hostPublic.replaceAll('.', '\\.')}\\.\\d+ > ${w.addr.vpnPublic.replaceAll('.', '\\.')}\\.${w.wireguard!.port}: UDP`).test(l),
+  isClientFlow: isWireguardFlow,
   clientPid: (s) => s.components.vpn?.pid,
 });
