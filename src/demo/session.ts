@@ -2,13 +2,14 @@
 // (test/world, compiled to dist/test/world). vpnns itself is always the real CLI, run as a child in
 // the world's "host" namespace exactly as the tests run it; nothing here touches this machine's own
 // namespace beyond creating and deleting the world's namespaces.
-import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { World, WorldOptions } from '../../test/world/world.js';
 import { runIsolated, sleep, startIsolated, type Ran } from './spawn.js';
+import { supervisorPidsOf } from '../supervisor/resource.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = join(REPO, 'bin', 'vpnns');
@@ -290,10 +291,9 @@ function ipForwardState(hostNs: string): string | undefined {
 
 /** Supervisors run detached; if `down` could not stop one, find it by its argv (`supervise ... NS`). */
 function killSupervisors(ns: string): void {
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+  for (const pid of supervisorPidsOf(ns)) {
     try {
-      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (argv.includes('supervise') && argv.includes(ns)) process.kill(Number(pid), 'SIGKILL');
+      process.kill(pid, 'SIGKILL');
     } catch {
       /* exited */
     }
@@ -306,13 +306,6 @@ export function leftovers(prefix: string, ns: string): string[] {
   if (existsSync('/run/netns')) for (const n of readdirSync('/run/netns')) if (n.startsWith(`${prefix}-`)) found.push(`namespace ${n}`);
   if (existsSync('/etc/netns')) for (const n of readdirSync('/etc/netns')) if (n.startsWith(`${prefix}-`)) found.push(`/etc/netns/${n}`);
   for (const p of [join(RUN_DIR, ns), join(RUN_DIR, `${ns}.lock`), `/run/vpnns-test/${prefix}.owner`]) if (existsSync(p)) found.push(p);
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (argv.includes('supervise') && argv.includes(ns)) found.push(`supervisor pid ${pid}`);
-    } catch {
-      /* exited */
-    }
-  }
+  for (const pid of supervisorPidsOf(ns)) found.push(`supervisor pid ${pid}`);
   return found;
 }

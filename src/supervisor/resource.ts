@@ -2,7 +2,7 @@
 // survives the terminal closing), waited on until the VPN is connected or has failed.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { openSync, closeSync, mkdirSync } from 'node:fs';
+import { openSync, closeSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/types.js';
@@ -22,6 +22,20 @@ export function needsSupervisor(cfg: Config): boolean {
 export function supervisorPid(state: { runtime: Record<string, unknown> }): number | undefined {
   const pid = state.runtime.supervisorPid;
   return typeof pid === 'number' ? pid : undefined;
+}
+
+/** Every `vpnns supervise` process of a namespace, found by its argv (for cleanups that have no state). */
+export function supervisorPidsOf(ns: string): number[] {
+  const out: number[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      if (argv.includes('supervise') && argv.includes(ns)) out.push(Number(pid));
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
 }
 
 export async function isOurSupervisor(pid: number | undefined, ns: string): Promise<boolean> {

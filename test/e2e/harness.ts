@@ -1,10 +1,11 @@
 // Runs vpnns the way a user would — the real CLI, as root — inside the simulated world's "host"
 // namespace, and removes everything it made even when a test fails.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { supervisorPidsOf } from '../../src/supervisor/resource.js';
 import { createWorld, type World, type WorldOptions } from '../world/world.js';
 import type { RunOptions, RunResult } from '../world/run.js';
 
@@ -96,23 +97,14 @@ export async function startHarness(opts: WorldOptions = {}, nsSuffix = 'v'): Pro
 
 /** Supervisors run detached, outside the world's PID list: find them by their argv. */
 export function killSupervisors(ns: string): void {
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    let cmd = '';
+  for (const pid of supervisorPidsOf(ns)) {
     try {
-      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      process.kill(-pid, 'SIGKILL');
     } catch {
-      continue;
-    }
-    const argv = cmd.split('\0');
-    if (argv.includes('supervise') && argv.includes(ns)) {
       try {
-        process.kill(-Number(pid), 'SIGKILL');
+        process.kill(pid, 'SIGKILL');
       } catch {
-        try {
-          process.kill(Number(pid), 'SIGKILL');
-        } catch {
-          /* gone */
-        }
+        /* gone */
       }
     }
   }
@@ -184,14 +176,7 @@ export async function leftovers(h: Harness): Promise<string[]> {
       /* gone, good */
     }
   }
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    try {
-      const cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (cmd.includes('supervise') && cmd.includes(ns)) found.push(`supervisor pid ${pid}`);
-    } catch {
-      /* exited */
-    }
-  }
+  for (const pid of supervisorPidsOf(ns)) found.push(`supervisor pid ${pid}`);
   return found;
 }
 
