@@ -3,6 +3,7 @@
 // 10.0.0.2), joined by veth 10.0.0.1 <-> 10.0.0.2.
 //   node dist/bench/forward.js [--seconds 1] [--rounds 3] [--only name,name] [--conns 500]
 // Needs root, iperf3 and socat. Prints a Markdown table with ratios against "direct".
+import { renderHostTable } from '../src/firewall/host-table.js';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -93,33 +94,25 @@ const CANDIDATES: Candidate[] = [
     start: processForwarders('node', (port, t) => forwardProcess({ name: 'bench', listen: { host: '127.0.0.1', port }, target: t }).argv),
   },
   {
-    name: 'nft-dnat',
-    why: 'kernel DNAT 127.0.0.1 -> 10.0.0.2 + SNAT, route_localnet=1 (in the bench host namespace only)',
+    name: 'kernel-dnat',
+    why: 'publish via: kernel: the host table vpnns renders (renderHostTable: DNAT 127.0.0.1 -> 10.0.0.2, masquerade into the veth, loopback guard), route_localnet=1 on the host veth',
     start: async (ctx, base) => {
       const iperfPort = base + 1;
       const echoPort = base + 2;
-      for (const iface of ['all', ctx.hostDev]) {
-        await ctx.world.run(ctx.host, ['sysctl', '-qw', `net.ipv4.conf.${iface}.route_localnet=1`]);
-      }
-      const ruleset = `table ip vnbfwd {
-  chain output { type nat hook output priority -100; policy accept;
-    ip daddr 127.0.0.1 tcp dport ${iperfPort} dnat to ${ctx.vpnAddr}:${IPERF_PORT}
-    ip daddr 127.0.0.1 tcp dport ${echoPort} dnat to ${ctx.vpnAddr}:${ECHO_PORT}
-  }
-  chain postrouting { type nat hook postrouting priority 100; policy accept;
-    oifname "${ctx.hostDev}" ip saddr 127.0.0.0/8 masquerade
-  }
-}
-`;
+      const table = 'vnbfwd';
+      const pub = (port: number, target: number, origin: string) => ({ listen: { host: '127.0.0.1', port }, target: { host: ctx.vpnAddr, port: target }, origin });
+      const ruleset = renderHostTable({ hostTable: table, vethHost: ctx.hostDev, nsAddr: ctx.vpnAddr, subnet: `${ctx.vpnAddr}/32` }, [
+        pub(iperfPort, IPERF_PORT, 'bench iperf'),
+        pub(echoPort, ECHO_PORT, 'bench echo'),
+      ]);
+      await ctx.world.run(ctx.host, ['sysctl', '-qw', `net.ipv4.conf.${ctx.hostDev}.route_localnet=1`]);
       await ctx.world.run(ctx.host, ['nft', '-f', '-'], { input: ruleset });
       return {
         iperf: { host: '127.0.0.1', port: iperfPort },
         echo: { host: '127.0.0.1', port: echoPort },
         stop: async () => {
-          await ctx.world.run(ctx.host, ['nft', 'delete', 'table', 'ip', 'vnbfwd']);
-          for (const iface of ['all', ctx.hostDev]) {
-            await ctx.world.run(ctx.host, ['sysctl', '-qw', `net.ipv4.conf.${iface}.route_localnet=0`]);
-          }
+          await ctx.world.run(ctx.host, ['nft', 'delete', 'table', 'inet', table]);
+          await ctx.world.run(ctx.host, ['sysctl', '-qw', `net.ipv4.conf.${ctx.hostDev}.route_localnet=0`]);
         },
       };
     },

@@ -40,9 +40,9 @@ const BENCHES: Bench[] = [
   {
     name: 'forward',
     script: 'forward.js',
-    args: ['--only', 'socat,socat-b128k,node-forwarder', '--rounds', '2', '--seconds', '1', '--conns', '100'],
+    args: ['--only', 'socat,socat-b128k,node-forwarder,kernel-dnat', '--rounds', '2', '--seconds', '1', '--conns', '100'],
     title: 'Published ports: throughput and latency',
-    what: 'A published port (the Node forwarder vpnns runs) against the direct veth path and socat (default and `-b 131072`): iperf3 throughput both ways, 64-byte request/reply latency, 100 held connections. Quick settings; `bench/RESULTS-forward.md` has full runs and the reading.',
+    what: 'A published port, both ways vpnns can carry it (the Node forwarder, the default, and `via: kernel`, nftables DNAT), against the direct veth path and socat (default and `-b 131072`): iperf3 throughput both ways, 64-byte request/reply latency, 100 held connections. Quick settings; `bench/RESULTS-forward.md` has full runs and the reading.',
   },
   {
     name: 'recovery',

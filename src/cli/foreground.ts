@@ -7,6 +7,7 @@ import type { Io } from './command.js';
 
 export async function runForeground(ctx: Context, io: Io): Promise<number> {
   const sup = new Supervisor(ctx.cfg, ctx.names, ctx.state, { logToStderr: true });
+  sup.exitOnCrash();
   let signalled = false;
   const onSignal = () => {
     if (signalled) return;

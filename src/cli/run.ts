@@ -64,6 +64,7 @@ async function runVpn(ns: string, io: Io): Promise<number> {
   const { state, names } = await loadState(ns);
   if (state.config.vpn.type === 'none') throw new UsageError(`namespace ${ns} has no VPN (vpn.type is none); there is nothing to run.`);
   const sup = new Supervisor(state.config, names, state, { only: 'vpn', logToStderr: true });
+  sup.exitOnCrash();
   const dependents = tunnelDependents(ns, serviceSpecs(state.config, names));
   let ready = false;
   sup.events.on('tunnel-up', (tunnel: string) => {

@@ -11,6 +11,8 @@ import { vpnContext } from '../vpn/prepare-resource.js';
 import type { PreparedVpn, VpnStatus } from '../vpn/provider.js';
 import { isAlive } from '../sys/process.js';
 import { supervisorPid } from '../supervisor/resource.js';
+import { publications } from '../services/publish.js';
+import { formatHostPort } from '../services/forward.js';
 import { probeInside } from '../supervisor/probe.js';
 
 export interface StatusReport {
@@ -22,8 +24,10 @@ export interface StatusReport {
   dns: string[];
   firewall: { hostTable: boolean; killSwitch: boolean; killSwitchBlocked?: number };
   vpn?: { type: string } & Partial<VpnStatus> & { implementation?: unknown; egressIp?: string; egressMeasuredAt?: string; egressError?: string };
-  supervisor?: { pid: number; alive: boolean };
+  supervisor?: { pid: number; alive: boolean; /** Why it ended, when it crashed. */ fatal?: string };
   components: Record<string, ComponentStatus>;
+  /** Every published port: `forwarder` ones also appear as components, `kernel` ones only here. */
+  published: Array<{ listen: string; target: string; via: string; origin: string }>;
   processes: Array<{ pid: number; command: string }>;
   /** Set when not run as root: firewall, addresses, routes and the client's own status cannot be read. */
   limited?: string;
@@ -44,11 +48,13 @@ export async function gatherStatus(cfg: Config, opts: { probe?: boolean } = {}):
     dns: [],
     firewall: { hostTable: await tableExists(sys, 'inet', n.hostTable), killSwitch: false },
     components: {},
+    published: publications(used, n).map((p) => ({ listen: formatHostPort(p.listen), target: formatHostPort(p.target), via: p.via, origin: p.origin })),
     processes: [],
   };
   if (!up) return report;
   const st = await readStatus(n);
   report.components = st?.components ?? {};
+  const fatal = st?.fatal;
   report.dns = ((await readText(`${n.etcDir}/resolv.conf`)) ?? '')
     .split('\n')
     .filter((l) => l.startsWith('nameserver '))
@@ -73,7 +79,7 @@ export async function gatherStatus(cfg: Config, opts: { probe?: boolean } = {}):
   }
   if (state) {
     const pid = supervisorPid(state);
-    if (pid) report.supervisor = { pid, alive: isAlive(pid) };
+    if (pid) report.supervisor = { pid, alive: isAlive(pid), ...(fatal ? { fatal } : {}) };
   }
   if (used.vpn.type !== 'none' && state?.runtime.vpn) {
     const prepared = state.runtime.vpn as PreparedVpn;

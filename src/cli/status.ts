@@ -41,7 +41,11 @@ export function renderStatus(r: StatusReport): string {
       lines.push(`egress:     ${egress}${ms}, probed ${ago(probe.probedAt)} ago`);
     } else lines.push(`egress:     ${v.egressIp ?? (v.egressError ? `unknown (${v.egressError})` : '-')}`);
   } else lines.push('vpn:        none (traffic leaves through the host)');
-  if (r.supervisor) lines.push(`supervisor: pid ${r.supervisor.pid} ${r.supervisor.alive ? 'running' : 'DEAD (run `sudo vpnns up` to restart it)'}`);
+  for (const p of r.published) lines.push(`published:  ${p.listen} -> ${p.target} (${p.via === 'kernel' ? 'kernel DNAT' : 'forwarder'}, ${p.origin})`);
+  if (r.supervisor) {
+    const dead = `DEAD${r.supervisor.fatal ? `: ${r.supervisor.fatal}` : ''} (run \`sudo vpnns up\` to restart it)`;
+    lines.push(`supervisor: pid ${r.supervisor.pid} ${r.supervisor.alive ? 'running' : dead}`);
+  }
   const comps = Object.entries(r.components);
   if (comps.length) {
     lines.push('', 'COMPONENT        STATE      UPTIME  RESTARTS  PID      LAST ERROR');

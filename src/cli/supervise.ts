@@ -19,6 +19,7 @@ export const superviseCommand: Command = {
     if (!state) throw new UsageError(`namespace ${ns} is not up; run \`vpnns up\` first.`);
     const names = namesFor(state.config);
     const sup = new Supervisor(state.config, names, state);
+    sup.exitOnCrash();
     const stop = () => void sup.stop().then(() => process.exit(0));
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);

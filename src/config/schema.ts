@@ -119,10 +119,20 @@ const publishEntry = obj(
     port: port('Port inside the namespace, and on the host when `host` is not set.'),
     host: str('Host address to listen on, ADDR:PORT ([v6]:PORT for IPv6).', { check: checkBindAddress, docDefault: '`127.0.0.1:<port>`', docType: 'ADDR:PORT', json: { pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[0-9.]+):[0-9]{1,5}$' } }),
     target: int('Port inside the namespace when it differs from `port`.', { min: 1, max: 65535, docDefault: '`port`' }),
+    via: str(
+      'What carries the connections: `forwarder` (a supervised vpnns process; IPv4 and IPv6 binds) or `kernel` (nftables DNAT, no process, near the direct path\'s throughput; IPv4 binds only, and a host program later listening on the same address and port is shadowed).',
+      { enum: ['forwarder', 'kernel'], default: 'forwarder' },
+    ),
   },
   {
     shorthand: 'port',
-    refine: (v) => (v.port === undefined && v.target === undefined ? { detail: 'expected `port` or `target` to be set; add e.g. `port: 8080`' } : undefined),
+    refine: (v) => {
+      if (v.port === undefined && v.target === undefined) return { detail: 'expected `port` or `target` to be set; add e.g. `port: 8080`' };
+      if (v.via === 'kernel' && typeof v.host === 'string' && v.host.startsWith('[')) {
+        return { key: 'host', detail: `via: kernel publishes IPv4 addresses only (the kernel cannot NAT [::1] into the namespace), got ${v.host}; use 127.0.0.1 or via: forwarder` };
+      }
+      return undefined;
+    },
     normalize: (v) => {
       const target = (v.target ?? v.port) as number;
       return { ...v, host: v.host ?? `127.0.0.1:${v.port ?? target}`, target };
@@ -202,7 +212,7 @@ function normalizeApps(apps: Record<string, Record<string, unknown>>): Record<st
       ...a,
       port,
       auth: a.auth ?? 'password',
-      publish: published ? publish : [...publish, { port, host: `127.0.0.1:${port}`, target: port }],
+      publish: published ? publish : [...publish, { port, host: `127.0.0.1:${port}`, target: port, via: 'forwarder' }],
     };
   }
   return out;

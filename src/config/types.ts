@@ -63,7 +63,11 @@ export interface PublishConfig {
   host?: string;
   /** Port inside the namespace; default `port`. */
   target?: number;
+  /** A vpnns forwarder process (default) or nftables DNAT in the kernel. */
+  via?: PublishVia;
 }
+
+export type PublishVia = 'forwarder' | 'kernel';
 
 export type AppProfile = 'code-server' | 'kilo';
 

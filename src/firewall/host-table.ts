@@ -1,36 +1,99 @@
-// The host side: NAT for the namespace's subnet and forwarding rules for its veth, in a table of
-// vpnns's own so it never edits anyone else's rules.
+// The host side: NAT for the namespace's subnet, forwarding rules for its veth, and the ports
+// published `via: kernel`, in a table of vpnns's own so it never edits anyone else's rules.
+import { createHash } from 'node:crypto';
 import type { Resource } from '../plan/resource.js';
 import type { Names } from '../plan/names.js';
 import { deleteTable, loadTable, tableExists, q } from './nft.js';
+import { isLoopback } from '../config/net-utils.js';
+import { readText } from '../sys/system.js';
+import { kernelPublications, type Publication } from '../services/publish.js';
 
-export function renderHostTable(n: Pick<Names, 'hostTable' | 'vethHost' | 'nsAddr' | 'subnet'>): string {
+type HostNames = Pick<Names, 'hostTable' | 'vethHost' | 'nsAddr' | 'subnet'>;
+
+/** nft's match for a listen address: 0.0.0.0 means every address of the host. */
+function daddrMatch(host: string): string {
+  return host === '0.0.0.0' ? 'fib daddr type local' : `ip daddr ${host}`;
+}
+
+function dnatRule(p: Pick<Publication, 'listen' | 'target' | 'origin'>): string {
+  return `${daddrMatch(p.listen.host)} tcp dport ${p.listen.port} dnat ip to ${p.target.host}:${p.target.port} comment "${p.origin.replace(/[^\w.[\]-]/g, '_')}"`;
+}
+
+/** Loopback publications DNAT a packet whose source is 127.0.0.1 out of the veth: the kernel allows that only with route_localnet. */
+export function needsRouteLocalnet(pubs: Array<Pick<Publication, 'listen'>>): boolean {
+  return pubs.some((p) => p.listen.host === '0.0.0.0' || isLoopback(p.listen.host));
+}
+
+export function renderHostTable(n: HostNames, pubs: Array<Pick<Publication, 'listen' | 'target' | 'origin'>> = []): string {
   const veth = q(n.vethHost);
+  const fromOutside = pubs.filter((p) => !isLoopback(p.listen.host));
+  const published = pubs.length
+    ? `
+	chain publish_local {
+		type nat hook output priority -100; policy accept;
+${pubs.map((p) => `\t\t${dnatRule(p)}`).join('\n')}
+	}${
+      fromOutside.length
+        ? `
+	chain publish_in {
+		type nat hook prerouting priority dstnat; policy accept;
+		iifname ${veth} return comment "the namespace never reaches published ports through the host"
+${fromOutside.map((p) => `\t\t${dnatRule(p)}`).join('\n')}
+	}`
+        : ''
+    }`
+    : '';
+  const localnet = needsRouteLocalnet(pubs)
+    ? `
+	chain input {
+		type filter hook input priority filter - 5; policy accept;
+		iifname ${veth} ip daddr 127.0.0.0/8 ct direction original counter drop comment "route_localnet is on for published ports: the namespace still must not reach the host's loopback"
+	}`
+    : '';
   return `table inet ${n.hostTable} {
 	chain forward {
 		type filter hook forward priority filter - 5; policy accept;
 		iifname ${veth} ip saddr ${n.nsAddr} accept comment "out of the namespace"
 		iifname ${veth} drop comment "spoofed source from the namespace"
-		oifname ${veth} ct state established,related accept comment "replies into the namespace"
+		oifname ${veth} ct state established,related accept comment "replies into the namespace"${
+      fromOutside.length ? `\n\t\toifname ${veth} ip daddr ${n.nsAddr} ct status dnat accept comment "published ports (via: kernel)"` : ''
+    }
 		oifname ${veth} drop comment "nobody but the host itself opens connections into the namespace"
 	}
 	chain postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
-		ip saddr ${n.subnet} oifname != ${veth} masquerade
-	}
+		ip saddr ${n.subnet} oifname != ${veth} masquerade${
+      pubs.length ? `\n\t\toifname ${veth} ct status dnat masquerade comment "published ports arrive from the host's end, as through a forwarder"` : ''
+    }
+	}${published}${localnet}
 }
 `;
 }
 
+function rendered(ctx: Parameters<Resource['check']>[0]): { text: string; key: string; localnet: boolean } {
+  const pubs = kernelPublications(ctx.cfg, ctx.names);
+  const text = renderHostTable(ctx.names, pubs);
+  return { text, key: createHash('sha256').update(text).digest('hex').slice(0, 16), localnet: needsRouteLocalnet(pubs) };
+}
+
 export const hostTableResource: Resource = {
   id: 'host-nft',
-  title: 'host NAT and forwarding (nftables)',
-  async check({ sys, names }) {
-    // Content drift is repaired by the next `up`, which reloads atomically; presence is what we check.
-    return tableExists(sys, 'inet', names.hostTable);
+  title: 'host NAT, forwarding and kernel-published ports (nftables)',
+  async check(ctx) {
+    // Published ports change with the config: the table is right only if it is the one we rendered.
+    // A recreated veth starts with route_localnet off again.
+    const r = rendered(ctx);
+    const localnet = (await readText(`/proc/sys/net/ipv4/conf/${ctx.names.vethHost}/route_localnet`))?.trim() === '1';
+    return (await tableExists(ctx.sys, 'inet', ctx.names.hostTable)) && ctx.state.runtime.hostTable === r.key && localnet === r.localnet;
   },
-  async apply({ sys, names }) {
-    await loadTable(sys, 'inet', names.hostTable, renderHostTable(names));
+  async apply(ctx) {
+    const { sys, names } = ctx;
+    const r = rendered(ctx);
+    // Before the DNAT rules exist: the veth is ours, so the setting goes away with it.
+    await sys.change(['sysctl', '-q', '-w', `net.ipv4.conf.${names.vethHost}.route_localnet=${r.localnet ? 1 : 0}`]);
+    await loadTable(sys, 'inet', names.hostTable, r.text);
+    ctx.state.runtime.hostTable = r.key;
+    await ctx.saveState();
   },
   async remove({ sys, names }) {
     return deleteTable(sys, 'inet', names.hostTable);

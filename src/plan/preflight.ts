@@ -80,7 +80,7 @@ async function checkPortsFree(cfg: Config, names: ReturnType<typeof namesFor>): 
   if (pid && groupAlive(pid)) return;
   const wanted = [...publications(cfg, names)];
   for (const [key, p] of [['socks', cfg.proxies.socks], ['http', cfg.proxies.http]] as const) {
-    if (cfg.vpn.type !== 'none' && p.enabled && p.publish) wanted.push({ name: key, listen: { host: '127.0.0.1', port: p.port }, target: { host: names.nsAddr, port: p.port }, origin: `proxies.${key}` });
+    if (cfg.vpn.type !== 'none' && p.enabled && p.publish) wanted.push({ name: key, listen: { host: '127.0.0.1', port: p.port }, target: { host: names.nsAddr, port: p.port }, origin: `proxies.${key}`, via: 'forwarder' });
   }
   const seen = new Set<string>();
   for (const p of wanted) {

@@ -1,12 +1,12 @@
 // Published ports: the process spec of the forwarder that carries host connections into the
 // namespace. The supervisor and the systemd unit both run exactly this argv.
 //
-// The forwarder is our own single-process Node relay (forwarder-main.ts). socat moves bulk data
-// with less CPU (`-b 1048576`: 0.6-0.8x of the direct veth vs 0.2-0.5x for Node), but forks per
-// connection (new connections 7-21x slower than direct vs 2-6x, 500 connections = 501
+// The forwarder is our own single-process Node relay (forwarder-main.ts), the default. socat moves
+// bulk data with less CPU (`-b 1048576`: 0.6-0.8x of the direct veth vs 0.2-0.5x for Node), but
+// forks per connection (new connections 7-21x slower than direct vs 2-6x, 500 connections = 501
 // processes, default backlog 5 strands bursts) and cuts half-closed streams after 0.5 s.
-// nftables DNAT from 127.0.0.1 is near line rate but needs route_localnet=1 on the host veth,
-// which lets the namespace reach the host's loopback services; it has no [::1] either.
+// For bulk throughput a publication can say `via: kernel` instead: nftables DNAT in the host table
+// (firewall/host-table.ts), ~1x the direct path, IPv4 only, nothing to supervise.
 // Published ports carry app UIs and WebSockets, where connection latency matters more than
 // multi-Gbit/s bulk. Numbers: bench/RESULTS-forward.md.
 import { fileURLToPath } from 'node:url';

@@ -1,6 +1,6 @@
 // Published ports: each `publish` entry becomes a forwarder on the host, from its host address
 // (loopback unless written otherwise) to the same or another port on the namespace address.
-import type { Config, PublishConfig } from '../config/types.js';
+import type { Config, PublishConfig, PublishVia } from '../config/types.js';
 import type { Names } from '../plan/names.js';
 import type { ServiceSpec } from '../supervisor/services.js';
 import { registerServices } from '../supervisor/services.js';
@@ -13,12 +13,13 @@ export interface Publication {
   target: HostPort;
   /** Who asked: "publish[0]", "apps.code-server", "proxies.socks". */
   origin: string;
+  via: PublishVia;
 }
 
 export function publication(p: PublishConfig, names: Pick<Names, 'nsAddr'>, origin: string): Publication {
   const target = p.target ?? p.port!;
   const listen = parseHostPort(p.host ?? `127.0.0.1:${p.port ?? target}`);
-  return { name: `forward-${listen.port}`, listen, target: { host: names.nsAddr, port: target }, origin };
+  return { name: `forward-${listen.port}`, listen, target: { host: names.nsAddr, port: target }, origin, via: p.via ?? 'forwarder' };
 }
 
 /** Every host port vpnns will listen on for this config (publish entries and apps' ports). */
@@ -40,8 +41,13 @@ export function exposureWarnings(pubs: Publication[]): string[] {
     );
 }
 
+/** The publications the kernel carries (nftables DNAT in the host table): no process of their own. */
+export function kernelPublications(cfg: Config, names: Pick<Names, 'nsAddr'>): Publication[] {
+  return publications(cfg, names).filter((p) => p.via === 'kernel');
+}
+
 export function publishServices(cfg: Config, names: Names): ServiceSpec[] {
-  return publications(cfg, names).map((p) => ({
+  return publications(cfg, names).filter((p) => p.via === 'forwarder').map((p) => ({
     name: p.name,
     process: forwardProcess({ name: p.name, listen: p.listen, target: p.target }),
     // Host side, independent of the tunnel: a connection while the app is down is simply closed.

@@ -55,6 +55,27 @@ export class Supervisor {
     this.events.setMaxListeners(100);
   }
 
+  /**
+   * A bug must not end the supervisor silently: what crashed it goes to the log and the status file
+   * (`vpnns status` shows it next to the dead PID), then it exits non-zero. The kill switch stays
+   * loaded, so nothing leaks; `vpnns up` (or systemd's Restart=) starts a fresh one.
+   */
+  exitOnCrash(): void {
+    const crash = (e: unknown) => {
+      const err = e instanceof Error ? e : new Error(String(e));
+      this.log('error', 'supervisor crashed', { error: err.message, stack: err.stack });
+      this.status.fatal = `the supervisor crashed: ${err.message}`;
+      try {
+        writeStatusSync(this.names, this.status);
+      } catch {
+        /* the log line above is what is left */
+      }
+      process.exit(70);
+    };
+    process.on('uncaughtException', crash);
+    process.on('unhandledRejection', crash);
+  }
+
   private set(name: string, patch: Partial<ComponentStatus>): void {
     const prev = this.status.components[name] ?? { state: 'starting', since: new Date().toISOString(), restarts: 0 };
     const next = { ...prev, ...patch };
@@ -201,7 +222,7 @@ export class Supervisor {
       this.tunnel = session.tunnel;
       this.events.emit('tunnel-up', session.tunnel);
 
-      const why = await Promise.race([session.ended, this.stopped(), this.healthWatch(provider, vctx, prepared)]);
+      const why = await Promise.race([session.ended, this.stopped(), this.healthWatch(session, provider, vctx, prepared)]);
       this.tunnelUp = false;
       this.events.emit('tunnel-down');
       if (why === 'stop') break;
@@ -220,8 +241,10 @@ export class Supervisor {
   /**
    * Resolves with a reason to restart the client: the provider says it is not connected twice in a
    * row, probes through the tunnel keep failing, or a probe sees the host's own address (a leak).
+   * It ends with its session: a watcher left over from an earlier session would multiply probes.
    */
   private async healthWatch(
+    session: VpnSession,
     provider: ReturnType<typeof providerFor>,
     vctx: ReturnType<typeof vpnContext>,
     prepared: PreparedVpn,
@@ -233,7 +256,7 @@ export class Supervisor {
     let lastProbe = 0;
     for (let first = true; ; first = false) {
       if (!first) await Promise.race([sleep(healthInterval * 1000), this.stopped()]);
-      if (this.stopping || !this.tunnelUp) return 'stop';
+      if (this.stopping || !this.tunnelUp || this.vpnSession !== session) return 'stop';
       const st = await provider.status(vctx, prepared).catch((e: Error) => ({ connected: false, detail: e.message }));
       this.set('vpn', { detail: { ...this.status.components.vpn?.detail, ...st, checkedAt: new Date().toISOString() } });
       bad = st.connected ? 0 : bad + 1;
@@ -241,7 +264,7 @@ export class Supervisor {
       if (!url || probeInterval === 0 || Date.now() - lastProbe < probeInterval * 1000) continue;
       lastProbe = Date.now();
       const p = await probeInside(this.sys, this.names.ns, url);
-      if (this.stopping || !this.tunnelUp) return 'stop';
+      if (this.stopping || !this.tunnelUp || this.vpnSession !== session) return 'stop';
       // The host's own egress, measured now and then, is what the tunnel's must never be.
       if (p.ok && (this.hostEgress === undefined || this.probes++ % 10 === 0)) {
         const hp = await probeHost(this.sys, url, 10, this.cfg.check.hostDns ?? ('resolveWith' in this.cfg.vpn ? this.cfg.vpn.resolveWith : undefined));

@@ -50,6 +50,8 @@ export function startProcess(spec: ProcessSpec, opts: StartOptions = {}): Runnin
   if (opts.logFile) {
     mkdirSync(dirname(opts.logFile), { recursive: true });
     log = createWriteStream(opts.logFile, { flags: 'a', mode: 0o640 });
+    // A log that cannot be written (disk full, directory removed) loses lines, never the supervisor.
+    log.on('error', () => {});
   }
   const child = spawn(cmd!, args, {
     env: { ...process.env, ...spec.env },
@@ -60,7 +62,7 @@ export function startProcess(spec: ProcessSpec, opts: StartOptions = {}): Runnin
   for (const stream of [child.stdout, child.stderr]) {
     let buf = '';
     stream?.setEncoding('utf8').on('data', (d: string) => {
-      log?.write(d);
+      if (log && !log.writableEnded) log.write(d);
       if (!opts.onLine) return;
       buf += d;
       let i: number;
@@ -74,12 +76,15 @@ export function startProcess(spec: ProcessSpec, opts: StartOptions = {}): Runnin
   }
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.on('error', (err) => {
-      log?.write(`vpnns: could not start ${cmd}: ${err.message}\n`);
+      if (log && !log.writableEnded) log.end(`vpnns: could not start ${cmd}: ${err.message}\n`);
       resolve({ code: 127, signal: null });
     });
-    child.on('exit', (code, signal) => {
-      log?.end();
-      resolve({ code, signal });
+    // 'exit' can come before the last output (a client printing its shutdown, or a child that
+    // inherited the pipes); the log ends only when every pipe is closed, or a late line would be a
+    // write after end, which takes the whole process down.
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+    child.on('close', () => {
+      if (log && !log.writableEnded) log.end();
     });
   });
   const running: Running = {

@@ -25,14 +25,14 @@ test('code-server defaults: port 8080, password, published on 127.0.0.1 at the s
   const c = cfgOf(['apps:', '  code-server: {}']);
   assert.deepEqual(c.apps['code-server'], {
     env: {}, requireVpn: true, autostart: false, port: 8080, auth: 'password',
-    publish: [{ port: 8080, host: '127.0.0.1:8080', target: 8080 }],
+    publish: [{ port: 8080, host: '127.0.0.1:8080', target: 8080, via: 'forwarder' }],
   });
   assert.equal(appUrl('code-server', c.apps['code-server']!), 'http://127.0.0.1:8080/');
 });
 
 test('code-server under another name, another port, and an existing publication of it is not doubled', () => {
   const c = cfgOf(['apps:', '  editor: { profile: code-server, port: 8443, publish: [{ host: "127.0.0.1:9443", target: 8443 }] }', '  web: { command: [/bin/true], port: 3000 }']);
-  assert.deepEqual(c.apps.editor!.publish, [{ host: '127.0.0.1:9443', target: 8443 }]);
+  assert.deepEqual(c.apps.editor!.publish, [{ host: '127.0.0.1:9443', target: 8443, via: 'forwarder' }]);
   assert.equal(appUrl('editor', c.apps.editor!), 'http://127.0.0.1:9443/');
   assert.equal(profileOf('editor', c.apps.editor!), 'code-server');
   assert.deepEqual(c.apps.web!.publish, [], 'a generic app publishes only what it says');

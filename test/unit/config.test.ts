@@ -86,13 +86,13 @@ test('a full config round-trips with normalization', () => {
   assert.deepEqual(c.dns, ['1.1.1.1', '2606:4700:4700::1111']);
   assert.deepEqual(c.proxies.socks, { enabled: true, port: 1081, publish: true, username: 'bob', password: 's3cret' });
   assert.deepEqual(c.publish, [
-    { port: 8080, host: '127.0.0.1:8080', target: 8080 },
-    { port: 3000, host: '[::1]:3001', target: 3000 },
-    { target: 22, host: '127.0.0.1:2222' },
+    { port: 8080, host: '127.0.0.1:8080', target: 8080, via: 'forwarder' },
+    { port: 3000, host: '[::1]:3001', target: 3000, via: 'forwarder' },
+    { target: 22, host: '127.0.0.1:2222', via: 'forwarder' },
   ]);
   assert.deepEqual(c.apps['code-server'], {
     user: 'alice', port: 8443, auth: 'password', autostart: true, requireVpn: true,
-    env: { PORT: '8443', NAME: 'x' }, publish: [{ port: 8443, host: '127.0.0.1:8443', target: 8443 }],
+    env: { PORT: '8443', NAME: 'x' }, publish: [{ port: 8443, host: '127.0.0.1:8443', target: 8443, via: 'forwarder' }],
   });
   assert.deepEqual(c.apps.kilo, { env: {}, publish: [], requireVpn: true, autostart: false });
   assert.deepEqual(c.check.echoUrl, ['https://ip.example/']);
@@ -101,7 +101,15 @@ test('a full config round-trips with normalization', () => {
 });
 
 test('publish: only target fills host from target', () => {
-  assert.deepEqual(ok(['publish: [{ target: 9000 }]']).publish, [{ target: 9000, host: '127.0.0.1:9000' }]);
+  assert.deepEqual(ok(['publish: [{ target: 9000 }]']).publish, [{ target: 9000, host: '127.0.0.1:9000', via: 'forwarder' }]);
+});
+
+test('publish via: forwarder by default, kernel on request (IPv4 only), nothing else', () => {
+  assert.equal(ok(['publish: [{ port: 80, via: kernel }]']).publish[0]!.via, 'kernel');
+  assert.equal(ok(['publish: [{ port: 80, host: "0.0.0.0:80", via: kernel }]']).publish[0]!.via, 'kernel');
+  rejects(['publish:', '  - port: 80', '    host: "[::1]:80"', '    via: kernel'], 'publish[0].host', 3,
+    /via: kernel publishes IPv4 addresses only \(the kernel cannot NAT \[::1\] into the namespace\), got \[::1\]:80; use 127\.0\.0\.1 or via: forwarder\.$/);
+  rejects(['publish:', '  - port: 80', '    via: nat'], 'publish[0].via', 3, /expected one of "forwarder", "kernel"|expected one of/);
 });
 
 test('ConfigError message format', () => {

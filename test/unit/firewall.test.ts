@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { killSwitchResource, renderClientRule, renderKillSwitch, type ClientTraffic, type KillSwitchSpec } from '../../src/firewall/killswitch.js';
-import { renderHostTable } from '../../src/firewall/host-table.js';
+import { renderHostTable, needsRouteLocalnet } from '../../src/firewall/host-table.js';
 import { q, replaceTableScript } from '../../src/firewall/nft.js';
 import { renderForwardAccepts } from '../../src/firewall/forward-compat.js';
 import { namesFor } from '../../src/plan/names.js';
@@ -183,6 +183,49 @@ describe('host table', () => {
   test('golden', () => assertGolden('host-table.nft', rs));
 });
 
+describe('host table with ports published via the kernel', () => {
+  const pub = (host: string, port: number, target: number, origin: string) => ({ listen: { host, port }, target: { host: names.nsAddr, port: target }, origin });
+  const loopbackOnly = [pub('127.0.0.1', 9000, 3000, 'publish[0]')];
+  const withLan = [...loopbackOnly, pub('198.51.100.20', 9001, 3000, 'publish[1]'), pub('0.0.0.0', 9002, 3002, 'apps.web.publish[0]')];
+  const v = `"${names.vethHost}"`;
+
+  test('loopback only: DNAT in output, masquerade into the veth, the input guard; nothing from outside', () => {
+    const rs = renderHostTable(names, loopbackOnly);
+    assert.deepEqual(chainRules(rs, 'publish_local').slice(1), [`ip daddr 127.0.0.1 tcp dport 9000 dnat ip to ${names.nsAddr}:3000 comment "publish[0]"`]);
+    assert.ok(!rs.includes('chain publish_in'), 'no prerouting DNAT: other machines reach nothing');
+    assert.ok(!chainRules(rs, 'forward').some((l) => l.includes('ct status dnat')), 'no forwarding of outside connections');
+    assert.ok(chainRules(rs, 'postrouting').includes(`oifname ${v} ct status dnat masquerade comment "published ports arrive from the host's end, as through a forwarder"`));
+    assert.match(chainRules(rs, 'input').join('\n'), new RegExp(`iifname ${v} ip daddr 127\\.0\\.0\\.0/8 ct direction original counter drop`));
+    assert.equal(needsRouteLocalnet(loopbackOnly), true);
+  });
+
+  test('a LAN bind and 0.0.0.0: prerouting DNAT (never from the namespace itself) and forwarding of DNATed connections only', () => {
+    const rs = renderHostTable(names, withLan);
+    const pre = chainRules(rs, 'publish_in').slice(1);
+    assert.equal(pre[0], `iifname ${v} return comment "the namespace never reaches published ports through the host"`);
+    assert.deepEqual(pre.slice(1), [
+      `ip daddr 198.51.100.20 tcp dport 9001 dnat ip to ${names.nsAddr}:3000 comment "publish[1]"`,
+      `fib daddr type local tcp dport 9002 dnat ip to ${names.nsAddr}:3002 comment "apps.web.publish[0]"`,
+    ]);
+    const fwd = chainRules(rs, 'forward').slice(1);
+    const dnat = fwd.indexOf(`oifname ${v} ip daddr ${names.nsAddr} ct status dnat accept comment "published ports (via: kernel)"`);
+    assert.ok(dnat >= 0 && dnat < fwd.findIndex((l) => l.startsWith(`oifname ${v} drop`)), 'before the drop of new connections');
+    assertCommentLast(rs);
+    assertNoBarePortAccept(rs);
+  });
+
+  test('a LAN address alone does not turn route_localnet on', () => {
+    assert.equal(needsRouteLocalnet([pub('198.51.100.20', 9001, 3000, 'publish[0]')]), false);
+    assert.ok(!renderHostTable(names, [pub('198.51.100.20', 9001, 3000, 'publish[0]')]).includes('chain input'));
+  });
+
+  test('comments carry only safe characters', () => {
+    assert.match(renderHostTable(names, [pub('127.0.0.1', 1, 2, 'apps.a"b;c.publish[0]')]), /comment "apps\.a_b_c\.publish\[0\]"/);
+  });
+
+  test('golden', () => assertGolden('host-table-kernel-publish.nft', renderHostTable(names, withLan)));
+});
+
 describe('forward-compat rules', () => {
   test('argv tokens: accept out of the veth, only replies into it, tagged', () => {
     assert.deepEqual(renderForwardAccepts('vh-vpn-ns', 'vpn-ns'), [
@@ -231,6 +274,12 @@ describe('nft accepts the rendered rulesets', { skip }, () => {
   test('kill switch with fwmark', () => nftCheck('ks-mark.nft', renderKillSwitch(spec([{ kind: 'mark', mark: 20816 }]))));
   test('kill switch with no client rules', () => nftCheck('ks-none.nft', renderKillSwitch(spec([]))));
   test('host table', () => nftCheck('host.nft', renderHostTable(names)));
+  test('host table with kernel-published ports (loopback, LAN address, 0.0.0.0)', () =>
+    nftCheck('host-pub.nft', renderHostTable(names, [
+      { listen: { host: '127.0.0.1', port: 9000 }, target: { host: names.nsAddr, port: 3000 }, origin: 'publish[0]' },
+      { listen: { host: '198.51.100.20', port: 9001 }, target: { host: names.nsAddr, port: 3000 }, origin: 'publish[1]' },
+      { listen: { host: '0.0.0.0', port: 9002 }, target: { host: names.nsAddr, port: 3002 }, origin: 'publish[2]' },
+    ])));
   test('host table, /30 and a long namespace name', () => {
     const n = namesFor({ namespace: 'a-very-long-namespace', network: { subnet: '10.200.0.4/30' } } as Pick<Config, 'namespace' | 'network'>);
     nftCheck('host30.nft', renderHostTable(n));

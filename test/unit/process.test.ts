@@ -44,3 +44,32 @@ test('formatArgv: plain words bare, anything a shell would read specially is sin
     assert.equal(formatArgv([s]), `'${s}'`, JSON.stringify(s));
   }
 });
+
+// Found in CI: OpenVPN printing its shutdown after 'exit' made the log a write after end, an
+// unhandled 'error' that took the supervisor down. A child that leaves a writer on its pipes is the
+// deterministic form of that race; run it in a separate Node so a crash is a failure, not the runner's.
+test('startProcess: output that arrives after the child exits is logged, and nothing crashes', async () => {
+  const { mkdtempSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { spawnSync } = await import('node:child_process');
+  const dir = mkdtempSync(join(tmpdir(), 'vpnns-proc-'));
+  try {
+    const mod = new URL('../../src/sys/process.js', import.meta.url).href;
+    const script = `
+      import { startProcess } from ${JSON.stringify(mod)};
+      for (let i = 0; i < 30; i++) {
+        const p = startProcess({ name: 't', argv: ['/bin/sh', '-c', '(for i in 1 2 3 4 5 6 7 8; do echo late$i; done) & exit 0'] },
+          { logFile: ${JSON.stringify(join(dir, 'out.log'))} });
+        await p.exited;
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      console.log('survived');`;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /survived/);
+    assert.equal(readFileSync(join(dir, 'out.log'), 'utf8').split('\n').filter((l) => l === 'late8').length, 30, 'every late line is in the log');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -261,3 +261,10 @@ test('PrivateTmp= is left out when the unit runs programs from /tmp (a checkout 
   assert.deepEqual(privateTmp(['/usr/bin/node', '/tmp/clone/bin/vpnns']), []);
   assert.deepEqual(privateTmp(['/var/tmp/x/node']), []);
 });
+
+test('a port published via the kernel has no unit: the host table (loaded by the -netns unit) carries it', () => {
+  const { units } = render('namespace: pubk\nvpn: { type: none }\npublish: [{ port: 3000, via: kernel }, { port: 3001 }]\n', GOLDEN_RUNTIME);
+  const names = units.map((u) => u.name);
+  assert.ok(names.includes('vpnns-pubk-forward-3001.service'), names.join(' '));
+  assert.ok(!names.some((n) => n.includes('forward-3000')), names.join(' '));
+});
