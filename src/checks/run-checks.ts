@@ -6,6 +6,7 @@ import { namesFor } from '../plan/names.js';
 import { readState } from '../plan/state.js';
 import { readStatus } from '../supervisor/status.js';
 import { System } from '../sys/system.js';
+import { runningConfig } from '../services/added-publications.js';
 import {
   evaluateApps, evaluateDns, evaluateDrill, evaluateEgress, evaluateIpv6, evaluateNamespace, evaluateProxy, evaluatePublished, evaluateTunnel,
   agreedEgress, type Check, type ProxyEvidence,
@@ -23,7 +24,8 @@ export interface CheckOptions {
 
 export async function buildContext(cfg: Config): Promise<CheckContext> {
   const state = await readState(namesFor(cfg));
-  const used = state?.config ?? cfg;
+  // What runs: the applied config plus the ports published at run time.
+  const used = state ? await runningConfig(state.config, namesFor(state.config)) : cfg;
   const names = namesFor(used);
   // No egress probe there: the checks measure egress themselves, from every echo URL.
   const [report, status] = await Promise.all([gatherStatus(cfg, { probe: false }), readStatus(names)]);

@@ -21,6 +21,7 @@ const COMMANDS: Entry[] = [
   { name: 'check', summary: 'prove the traffic, DNS included, goes through the VPN (exit 3 on a leak)', load: async () => (await import('./check.js')).checkCommand },
   { name: 'exec', summary: 'run a program inside the namespace as you', load: async () => (await import('./exec.js')).execCommand },
   { name: 'app', summary: 'start, stop, inspect and install the apps that run in the namespace', load: async () => (await import('./app.js')).appCommand },
+  { name: 'publish', summary: 'publish a namespace port on the host while it runs (add, remove, list)', load: async () => (await import('./publish.js')).publishCommand },
   { name: 'kilo', summary: 'run Kilo CLI here, inside the namespace, as you (refused while the VPN is down)', load: async () => (await import('./kilo.js')).kiloCommand },
   { name: 'doctor', summary: 'check that every program the config needs is installed, and say how to install what is not', load: async () => (await import('./doctor.js')).doctorCommand },
   { name: 'adguard', summary: 'run an adguardvpn-cli subcommand with vpnns\'s data directory (login once)', load: async () => (await import('./adguard.js')).adguardCommand },

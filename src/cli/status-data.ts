@@ -12,6 +12,7 @@ import type { PreparedVpn, VpnStatus } from '../vpn/provider.js';
 import { isAlive } from '../sys/process.js';
 import { supervisorPid } from '../supervisor/resource.js';
 import { publications } from '../services/publish.js';
+import { runningConfig } from '../services/added-publications.js';
 import { formatHostPort } from '../services/forward.js';
 import { probeInside } from '../supervisor/probe.js';
 
@@ -48,7 +49,7 @@ export async function gatherStatus(cfg: Config, opts: { probe?: boolean } = {}):
     dns: [],
     firewall: { hostTable: await tableExists(sys, 'inet', n.hostTable), killSwitch: false },
     components: {},
-    published: publications(used, n).map((p) => ({ listen: formatHostPort(p.listen), target: formatHostPort(p.target), via: p.via, origin: p.origin })),
+    published: publications(await runningConfig(used, n), n).map((p) => ({ listen: formatHostPort(p.listen), target: formatHostPort(p.target), via: p.via, origin: p.origin })),
     processes: [],
   };
   if (!up) return report;

@@ -65,6 +65,8 @@ export interface PublishConfig {
   target?: number;
   /** A vpnns forwarder process (default) or nftables DNAT in the kernel. */
   via?: PublishVia;
+  /** Added at run time by `vpnns publish add` (never in a config file). */
+  added?: true;
 }
 
 export type PublishVia = 'forwarder' | 'kernel';

@@ -7,6 +7,7 @@ import { deleteTable, loadTable, tableExists, q } from './nft.js';
 import { isLoopback } from '../config/net-utils.js';
 import { readText } from '../sys/system.js';
 import { kernelPublications, type Publication } from '../services/publish.js';
+import { runningConfig } from '../services/added-publications.js';
 
 type HostNames = Pick<Names, 'hostTable' | 'vethHost' | 'nsAddr' | 'subnet'>;
 
@@ -70,8 +71,8 @@ ${fromOutside.map((p) => `\t\t${dnatRule(p)}`).join('\n')}
 `;
 }
 
-function rendered(ctx: Parameters<Resource['check']>[0]): { text: string; key: string; localnet: boolean } {
-  const pubs = kernelPublications(ctx.cfg, ctx.names);
+async function rendered(ctx: Parameters<Resource['check']>[0]): Promise<{ text: string; key: string; localnet: boolean }> {
+  const pubs = kernelPublications(await runningConfig(ctx.cfg, ctx.names), ctx.names);
   const text = renderHostTable(ctx.names, pubs);
   return { text, key: createHash('sha256').update(text).digest('hex').slice(0, 16), localnet: needsRouteLocalnet(pubs) };
 }
@@ -82,13 +83,13 @@ export const hostTableResource: Resource = {
   async check(ctx) {
     // Published ports change with the config: the table is right only if it is the one we rendered.
     // A recreated veth starts with route_localnet off again.
-    const r = rendered(ctx);
+    const r = await rendered(ctx);
     const localnet = (await readText(`/proc/sys/net/ipv4/conf/${ctx.names.vethHost}/route_localnet`))?.trim() === '1';
     return (await tableExists(ctx.sys, 'inet', ctx.names.hostTable)) && ctx.state.runtime.hostTable === r.key && localnet === r.localnet;
   },
   async apply(ctx) {
     const { sys, names } = ctx;
-    const r = rendered(ctx);
+    const r = await rendered(ctx);
     // Before the DNAT rules exist: the veth is ours, so the setting goes away with it.
     await sys.change(['sysctl', '-q', '-w', `net.ipv4.conf.${names.vethHost}.route_localnet=${r.localnet ? 1 : 0}`]);
     await loadTable(sys, 'inet', names.hostTable, r.text);

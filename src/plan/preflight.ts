@@ -11,6 +11,7 @@ import { requireTools } from '../sys/tools.js';
 import { createServer } from 'node:net';
 import { readState } from './state.js';
 import { publications } from '../services/publish.js';
+import { runningConfig } from '../services/added-publications.js';
 import { isOurSupervisor, supervisorPid } from '../supervisor/resource.js';
 
 export interface UsedRange {
@@ -78,7 +79,7 @@ async function checkPortsFree(cfg: Config, names: ReturnType<typeof namesFor>): 
   if (state && (await isOurSupervisor(supervisorPid(state), names.ns))) return;
   const pid = state && supervisorPid(state);
   if (pid && groupAlive(pid)) return;
-  const wanted = [...publications(cfg, names)];
+  const wanted = [...publications(await runningConfig(cfg, names), names)];
   for (const [key, p] of [['socks', cfg.proxies.socks], ['http', cfg.proxies.http]] as const) {
     if (cfg.vpn.type !== 'none' && p.enabled && p.publish) wanted.push({ name: key, listen: { host: '127.0.0.1', port: p.port }, target: { host: names.nsAddr, port: p.port }, origin: `proxies.${key}`, via: 'forwarder' });
   }

@@ -6,6 +6,7 @@ import type { ServiceSpec } from '../supervisor/services.js';
 import { registerServices } from '../supervisor/services.js';
 import { isLoopback } from '../config/net-utils.js';
 import { forwardProcess, parseHostPort, type HostPort } from './forward.js';
+import { ADDED_ORIGIN } from './added-publications.js';
 
 export interface Publication {
   name: string;
@@ -24,7 +25,7 @@ export function publication(p: PublishConfig, names: Pick<Names, 'nsAddr'>, orig
 
 /** Every host port vpnns will listen on for this config (publish entries and apps' ports). */
 export function publications(cfg: Config, names: Pick<Names, 'nsAddr'>): Publication[] {
-  const out = cfg.publish.map((p, i) => publication(p, names, `publish[${i}]`));
+  const out = cfg.publish.map((p, i) => publication(p, names, p.added ? ADDED_ORIGIN : `publish[${i}]`));
   for (const [app, a] of Object.entries(cfg.apps)) {
     a.publish.forEach((p, i) => out.push(publication(p, names, `apps.${app}.publish[${i}]`)));
   }

@@ -16,6 +16,7 @@ import { probeHost, probeInside } from './probe.js';
 import { createLogger, logDirFor, type Logger } from './log.js';
 import { writeStatusSync, type ComponentStatus, type SupervisorStatus } from './status.js';
 import { serviceSpecs, type ServiceSpec } from './services.js';
+import { runningConfig } from '../services/added-publications.js';
 import { readWanted } from './wanted.js';
 import { renderMetrics, serveMetrics, type MetricsServer } from './metrics.js';
 import '../services/index.js';
@@ -36,7 +37,7 @@ export class Supervisor {
   private probes = 0;
   /** The services this supervisor may run, and the loops running now (stoppable one by one). */
   private specs: ServiceSpec[] | undefined;
-  private readonly loops = new Map<string, { halt: () => void; done: Promise<void> }>();
+  private readonly loops = new Map<string, { spec: ServiceSpec; halt: () => void; done: Promise<void> }>();
   private reconciling: Promise<void> = Promise.resolve();
   private readonly onReconcileSignal = () => void this.reconcile();
   /** Numbers for the metrics endpoint that are not in the status file. */
@@ -76,6 +77,13 @@ export class Supervisor {
     process.on('unhandledRejection', crash);
   }
 
+  /** A service that no longer exists (a publication removed at run time) leaves the status. */
+  private forget(name: string): void {
+    delete this.status.components[name];
+    this.status.updatedAt = new Date().toISOString();
+    writeStatusSync(this.names, this.status);
+  }
+
   private set(name: string, patch: Partial<ComponentStatus>): void {
     const prev = this.status.components[name] ?? { state: 'starting', since: new Date().toISOString(), restarts: 0 };
     const next = { ...prev, ...patch };
@@ -103,7 +111,7 @@ export class Supervisor {
       throw e;
     }
     if (this.opts.only !== 'vpn') {
-      const specs = serviceSpecs(this.cfg, this.names);
+      const specs = serviceSpecs(await runningConfig(this.cfg, this.names), this.names);
       const wanted = await readWanted(this.names);
       for (const spec of specs) {
         if ((wanted[spec.name] ?? (spec.manual ? 'stop' : 'start')) === 'start') loops.push(this.startLoop(spec));
@@ -123,6 +131,15 @@ export class Supervisor {
   reconcile(): Promise<void> {
     this.reconciling = this.reconciling.then(async () => {
       if (!this.specs || this.stopping) return;
+      // Publications added or removed at run time (`vpnns publish add|remove`) change the services.
+      this.specs = serviceSpecs(await runningConfig(this.cfg, this.names), this.names);
+      for (const [name, loop] of [...this.loops]) {
+        const spec = this.specs.find((s) => s.name === name);
+        if (spec && JSON.stringify(spec.process) === JSON.stringify(loop.spec.process)) continue;
+        loop.halt();
+        await loop.done;
+        if (!spec) this.forget(name);
+      }
       const wanted = await readWanted(this.names);
       for (const spec of this.specs) {
         const want = wanted[spec.name] ?? (spec.manual ? 'stop' : 'start');
@@ -142,7 +159,7 @@ export class Supervisor {
     let halt!: () => void;
     const halted = new Promise<'stop'>((r) => (halt = () => r('stop')));
     const done = this.serviceLoop(spec, halted).finally(() => this.loops.delete(spec.name));
-    this.loops.set(spec.name, { halt, done });
+    this.loops.set(spec.name, { spec, halt, done });
     return done;
   }
 
