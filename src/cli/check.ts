@@ -4,6 +4,7 @@ import { buildContext, runChecks } from '../checks/run-checks.js';
 
 export const checkCommand: Command = {
   name: 'check',
+  dryRun: true,
   usage: `vpnns check [--config FILE] [--json] [--drill] [--brief]
 
 Measures, from inside the namespace and from the host, and reports each check as

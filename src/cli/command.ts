@@ -14,6 +14,8 @@ export interface Command {
   usage: string;
   options?: Record<string, OptionSpec>;
   hidden?: boolean;
+  /** Honours --dry-run (or changes nothing anyway). Others refuse it rather than act for real. */
+  dryRun?: true;
   /** Its own argument parser (for commands that hand arguments on to another program, like `kilo`). */
   parse?(argv: string[]): Parsed;
   run(args: Parsed, io: Io): Promise<number>;

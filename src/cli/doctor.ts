@@ -102,6 +102,7 @@ export function renderDoctor(checks: readonly Check[]): { lines: string[]; ok: b
 
 export const doctorCommand: Command = {
   name: 'doctor',
+  dryRun: true,
   usage: `vpnns doctor [--config FILE] [--json]
 
 Lists the programs this config needs (ip, nft, the VPN client, danted, tinyproxy, curl, and

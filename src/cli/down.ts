@@ -5,6 +5,7 @@ import { configFrom, requireRoot, type Command } from './command.js';
 
 export const downCommand: Command = {
   name: 'down',
+  dryRun: true,
   usage: `vpnns down [--config FILE] [--dry-run]
 
 Stops the supervisor, the VPN client and services, and removes the namespace, veth pair, firewall

@@ -269,6 +269,7 @@ function parseLines(v: string | boolean | undefined, follow: boolean): number {
 
 export const logsCommand: Command = {
   name: 'logs',
+  dryRun: true,
   usage: `vpnns logs [-f] [COMPONENT] [--json] [-n N|all] [--level LEVEL] [--config FILE]
 
 Shows what the supervisor did: connections, restarts, failed health checks and probes, one event a

@@ -1,7 +1,7 @@
 // vpnns command line: find the command, parse its options, print errors as one sentence.
 import { parseArgs } from './args.js';
 import type { Command, Io } from './command.js';
-import { isUserError, EXIT } from '../errors.js';
+import { isUserError, EXIT, UsageError } from '../errors.js';
 /**
  * Commands are loaded only when run: `vpnns exec` should not pay for parsing the check, systemd and
  * demo code on every call (startup time is most of its cost).
@@ -71,6 +71,9 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
     if (args.opts.help) {
       io.out(cmd.usage);
       return 0;
+    }
+    if (args.opts['dry-run'] === true && !cmd.dryRun) {
+      throw new UsageError(`\`vpnns ${name}\` has no --dry-run and would act for real; leave --dry-run out to run it.`);
     }
     return await cmd.run(args, io);
   } catch (e) {

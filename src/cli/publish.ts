@@ -117,8 +117,13 @@ async function add(args: Parsed, io: Io): Promise<number> {
     if (taken) throw new UsageError(`${key} is already published (${taken.origin}, to ${formatHostPort(taken.target)}); remove it first or choose another host port.`);
     if (!(await canListen(pub.listen.host, pub.listen.port))) throw new UsageError(`port ${key} is already in use on the host; free it or choose another host port.`);
     for (const w of exposureWarnings([pub])) io.err(`WARNING: ${w}`);
+    const how = pub.via === 'kernel' ? 'kernel DNAT' : 'forwarder';
+    if (args.opts['dry-run'] === true) {
+      io.out(`would publish ${key} -> ${formatHostPort(pub.target)} (${how}) until \`vpnns down\`; nothing changed (--dry-run).`);
+      return 0;
+    }
     await apply(sys, r, [...added, entry], pub, true, io);
-    io.out(`published ${key} -> ${formatHostPort(pub.target)} (${pub.via === 'kernel' ? 'kernel DNAT' : 'forwarder'}) until \`vpnns down\`.`);
+    io.out(`published ${key} -> ${formatHostPort(pub.target)} (${how}) until \`vpnns down\`.`);
     return 0;
   } finally {
     await lock.release();
@@ -148,6 +153,10 @@ async function remove(args: Parsed, io: Io): Promise<number> {
       throw new UsageError(`${key} is not published; \`vpnns publish list\` shows what is.`);
     }
     const pub = publication(added[i]!, r.names, ADDED_ORIGIN);
+    if (args.opts['dry-run'] === true) {
+      io.out(`would remove ${key}; nothing changed (--dry-run).`);
+      return 0;
+    }
     await apply(sys, r, added.filter((_, j) => j !== i), pub, false, io);
     io.out(`removed ${key}.`);
     return 0;
@@ -188,6 +197,7 @@ async function list(args: Parsed, io: Io): Promise<number> {
 
 export const publishCommand: Command = {
   name: 'publish',
+  dryRun: true,
   usage: USAGE,
   options: { namespace: { value: true }, host: { value: true }, via: { value: true }, json: {} },
   async run(args, io) {

@@ -64,6 +64,7 @@ export function renderStatus(r: StatusReport): string {
 
 export const statusCommand: Command = {
   name: 'status',
+  dryRun: true,
   usage: `vpnns status [--config FILE] [--json] [--watch [--interval SECONDS]]
 
   --json      the same as one JSON document

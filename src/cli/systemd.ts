@@ -33,6 +33,7 @@ Examples:
 
 export const systemdCommand: Command = {
   name: 'systemd',
+  dryRun: true,
   usage: USAGE,
   options: {
     out: { value: true },

@@ -11,6 +11,7 @@ import { resolveAppUsers } from '../services/apps.js';
 
 export const upCommand: Command = {
   name: 'up',
+  dryRun: true,
   usage: `vpnns up [--config FILE] [--dry-run] [--foreground]
 
 Creates the namespace and its veth pair, NAT on the host, the kill switch, DNS files, and starts the

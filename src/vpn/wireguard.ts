@@ -106,13 +106,18 @@ export const wireguardProvider: VpnProvider = {
       if (info.implementation === 'userspace') {
         await removeStaleSocket(tunnel);
         const bin = (await findTool('wireguard-go'))!;
+        let lastLine = '';
         proc = startProcess(
           { name: 'vpn', netns: ns, argv: [bin, '-f', tunnel], env: { WG_PROCESS_FOREGROUND: '1', LOG_LEVEL: 'error' } },
-          { logFile: `${ctx.logDir}/wireguard-go.log` },
+          { logFile: `${ctx.logDir}/wireguard-go.log`, onLine: (l) => l.trim() && (lastLine = l.trim()) },
         );
         await waitFor(async () => (await sys.query(inNs('wg', 'show', tunnel), { allowFail: true })).code === 0, 5000, async () => {
           const r = await Promise.race([proc!.exited, sleep(0).then(() => undefined)]);
-          if (r) throw new VpnnsError(`wireguard-go exited at start (code ${r.code}); see ${ctx.logDir}/wireguard-go.log.`);
+          if (!r) return;
+          // Its last words may come after the exit.
+          await Promise.race([new Promise((res) => proc!.child.once('close', res)), sleep(500)]);
+          const why = lastLine ? `: ${lastLine.replace(/^(ERROR|DEBUG|INFO): \([^)]*\) \S+ \S+ /, '')}` : '';
+          throw new VpnnsError(`wireguard-go exited at start (code ${r.code})${why}; see ${ctx.logDir}/wireguard-go.log.`);
         }).catch((e) => {
           if (e instanceof VpnnsError) throw e;
           throw new VpnnsError(`wireguard-go did not create ${tunnel} within 5 s; see ${ctx.logDir}/wireguard-go.log.`);

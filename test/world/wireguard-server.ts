@@ -2,6 +2,7 @@
 // Interface names are machine-wide unique (derived from the world prefix)
 // because wireguard-go's control socket lives in the global
 // /var/run/wireguard, whatever the namespace.
+import { readFile } from 'node:fs/promises';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Daemon, type PidSet } from './daemon.js';
@@ -109,7 +110,10 @@ export class WireguardServer {
     });
     this.daemon = d;
     await waitFor(`wireguard-go ${ifname} to accept its configuration`, async () => {
-      if (!d.running) throw new Error(`wireguard-go exited; see ${this.logFile}`);
+      if (!d.running) {
+        const log = (await readFile(this.logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-3).join(' | ');
+        throw new Error(`wireguard-go exited: ${log || 'no output'}`);
+      }
       return (await runOk(['ip', 'netns', 'exec', ns, 'wg', 'setconf', ifname, this.confFile])).code === 0;
     }, 5000, 20);
     const server = hostInNet(this.spec.net, 1);

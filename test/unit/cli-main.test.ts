@@ -1,0 +1,26 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { main } from '../../src/cli/main.js';
+import type { Io } from '../../src/cli/command.js';
+
+function io(): Io & { outs: string[]; errs: string[] } {
+  const outs: string[] = [];
+  const errs: string[] = [];
+  return { outs, errs, out: (l = '') => outs.push(l), err: (l) => errs.push(l), isTTY: false };
+}
+
+test('--dry-run on a command that cannot honour it is refused before anything runs', async () => {
+  for (const argv of [['exec', '--dry-run', '--', 'true'], ['app', 'start', 'web', '--dry-run'], ['demo', '--dry-run']]) {
+    const o = io();
+    const code = await main(argv, o);
+    assert.equal(code, 2, `${argv.join(' ')}: ${o.errs.join('\n')}`);
+    assert.deepEqual(o.errs, [`vpnns: \`vpnns ${argv[0]}\` has no --dry-run and would act for real; leave --dry-run out to run it.`]);
+    assert.deepEqual(o.outs, []);
+  }
+});
+
+test('`vpnns kilo` hands every argument to Kilo, --dry-run included', async () => {
+  const o = io();
+  await main(['kilo', '--dry-run'], o);
+  assert.ok(!o.errs.some((l) => l.includes('has no --dry-run')), o.errs.join('\n'));
+});
