@@ -80,6 +80,10 @@ test('publish add: mistakes are one sentence, exit 2, and change nothing', async
   } finally {
     blocker.kill('SIGKILL');
   }
+  const dry = await h.vpnns(['publish', 'add', '3000', '--host', '127.0.0.1:19406', '--via', 'kernel', '--dry-run', '--config', cfg]);
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /^would publish 127\.0\.0\.1:19406 -> 10\.0\.0\.2:3000 \(kernel DNAT\) until `vpnns down`; nothing changed \(--dry-run\)\.$/m);
+  assert.notEqual((await curl('http://127.0.0.1:19406/')).code, 0, 'a dry run publishes nothing');
   const rm = await h.vpnns(['publish', 'remove', '19400', '--config', cfg]);
   assert.equal(rm.code, 2);
   assert.match(rm.stderr, /127\.0\.0\.1:19400 comes from the config \(publish\[0\]\); remove it there and run `sudo vpnns up`\./);
