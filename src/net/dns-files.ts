@@ -6,6 +6,9 @@ import { readStatus } from '../supervisor/status.js';
 
 export const DEFAULT_DNS = ['1.1.1.1'];
 
+/** The files under /etc/netns/<ns>/ that `ip netns exec` puts over the host's. */
+export const DNS_FILES = ['resolv.conf', 'nsswitch.conf'] as const;
+
 export function renderResolvConf(servers: readonly string[], source: string): string {
   const lines = [`# Written by vpnns (${source}); lookups inside the namespace go only here.`];
   // glibc reads at most three nameserver lines.

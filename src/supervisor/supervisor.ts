@@ -17,6 +17,7 @@ import { createLogger, logDirFor, type Logger } from './log.js';
 import { writeStatusSync, type ComponentStatus, type SupervisorStatus } from './status.js';
 import { serviceSpecs, type ServiceSpec } from './services.js';
 import { runningConfig } from '../services/added-publications.js';
+import { guardDnsFiles, watchHostDnsFiles } from '../net/dns-guard.js';
 import { readWanted } from './wanted.js';
 import { renderMetrics, serveMetrics, type MetricsServer } from './metrics.js';
 import '../services/index.js';
@@ -100,6 +101,7 @@ export class Supervisor {
     // start also keeps Node from taking an early SIGUSR1 as "open the inspector".
     if (this.opts.only !== 'vpn') process.on('SIGUSR1', this.onReconcileSignal);
     await this.startMetrics();
+    void this.dnsGuardLoop();
     const loops: Promise<void>[] = [];
     const firstConnect = this.cfg.vpn.type !== 'none' ? this.vpnLoop() : Promise.resolve();
     try {
@@ -200,6 +202,27 @@ export class Supervisor {
   private async interruptibleSleep(ms: number): Promise<void> {
     if (ms <= 0) return;
     await Promise.race([sleep(ms), this.stopped()]);
+  }
+
+  /** The namespace's DNS files stay in front of every process inside, also after the host replaces its own. */
+  private async dnsGuardLoop(): Promise<void> {
+    const glog = this.log.child('dns');
+    let wake: (() => void) | undefined;
+    const unwatch = watchHostDnsFiles(() => wake?.());
+    try {
+      while (!this.stopping) {
+        try {
+          for (const r of await guardDnsFiles(this.sys, this.names)) {
+            glog('warn', 'a process inside had lost the namespace\'s DNS files (the host replaced its own); bound them again', { pid: r.pid, files: r.files });
+          }
+        } catch (e) {
+          glog('error', 'could not check the DNS files of the processes inside', { error: (e as Error).message });
+        }
+        await Promise.race([sleep(this.cfg.supervisor.healthInterval * 1000), this.stopped(), new Promise<void>((r) => (wake = r))]);
+      }
+    } finally {
+      unwatch();
+    }
   }
 
   private async vpnLoop(): Promise<void> {
