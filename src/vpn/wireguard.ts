@@ -100,28 +100,27 @@ export const wireguardProvider: VpnProvider = {
     const cleanup = async () => {
       await proc?.stop(2000);
       await sys.change(['ip', '-n', ns, 'link', 'del', tunnel], { allowFail: true });
+      // wireguard-go leaves its control socket behind; nothing of ours stays after `down`.
+      if (info.implementation === 'userspace' && !sys.dryRun) await removeStaleSocket(tunnel).catch(() => {});
     };
     try {
       await sys.change(['ip', '-n', ns, 'link', 'del', tunnel], { allowFail: true });
       if (info.implementation === 'userspace') {
-        await removeStaleSocket(tunnel);
         const bin = (await findTool('wireguard-go'))!;
-        let lastLine = '';
-        proc = startProcess(
-          { name: 'vpn', netns: ns, argv: [bin, '-f', tunnel], env: { WG_PROCESS_FOREGROUND: '1', LOG_LEVEL: 'error' } },
-          { logFile: `${ctx.logDir}/wireguard-go.log`, onLine: (l) => l.trim() && (lastLine = l.trim()) },
-        );
-        await waitFor(async () => (await sys.query(inNs('wg', 'show', tunnel), { allowFail: true })).code === 0, 5000, async () => {
-          const r = await Promise.race([proc!.exited, sleep(0).then(() => undefined)]);
-          if (!r) return;
-          // Its last words may come after the exit.
-          await Promise.race([new Promise((res) => proc!.child.once('close', res)), sleep(500)]);
-          const why = lastLine ? `: ${lastLine.replace(/^(ERROR|DEBUG|INFO): \([^)]*\) \S+ \S+ /, '')}` : '';
-          throw new VpnnsError(`wireguard-go exited at start (code ${r.code})${why}; see ${ctx.logDir}/wireguard-go.log.`);
-        }).catch((e) => {
-          if (e instanceof VpnnsError) throw e;
-          throw new VpnnsError(`wireguard-go did not create ${tunnel} within 5 s; see ${ctx.logDir}/wireguard-go.log.`);
-        });
+        // Anyone running `wg` while wireguard-go is between bind() and listen() makes `wg` unlink
+        // the socket as stale, and wireguard-go then exits at start. Another `vpnns status` can do
+        // that; one more try is the cure.
+        for (let attempt = 1; ; attempt++) {
+          await removeStaleSocket(tunnel);
+          try {
+            proc = await startWireguardGo(ctx, bin, tunnel);
+            break;
+          } catch (e) {
+            if (attempt >= 2 || !(e instanceof VpnnsError) || !e.message.includes('exited at start')) throw e;
+            ctx.log('warn', 'wireguard-go exited at start; trying once more', { error: e.message });
+            await sys.change(['ip', '-n', ns, 'link', 'del', tunnel], { allowFail: true });
+          }
+        }
       } else {
         await sys.change(['ip', '-n', ns, 'link', 'add', tunnel, 'type', 'wireguard']);
       }
@@ -161,6 +160,10 @@ export const wireguardProvider: VpnProvider = {
 
   async status(ctx, prepared): Promise<VpnStatus> {
     const info = prepared.info as WgInfo;
+    // While wireguard-go is starting, `wg` would take its socket for stale and unlink it.
+    if (info.implementation !== 'kernel' && !(await socketAnswers(`${WG_SOCKET_DIR}/${ctx.names.tunnel}.sock`))) {
+      return { connected: false, tunnel: ctx.names.tunnel, detail: 'wireguard-go is not answering' };
+    }
     const dump = await ctx.sys.query(['ip', 'netns', 'exec', ctx.names.ns, 'wg', 'show', ctx.names.tunnel, 'dump'], { allowFail: true });
     if (dump.code !== 0) return { connected: false, tunnel: ctx.names.tunnel, detail: `${ctx.names.tunnel} is not there` };
     const peers = dump.stdout.trim().split('\n').slice(1).map((l) => l.split('\t'));
@@ -195,15 +198,37 @@ async function handshakeAge(ctx: VpnContext, tunnel: string): Promise<number | u
   return latest > 0 ? Math.floor(Date.now() / 1000) - latest : undefined;
 }
 
+/** Starts wireguard-go for `tunnel` and resolves once its control socket answers. */
+async function startWireguardGo(ctx: VpnContext, bin: string, tunnel: string): Promise<Running> {
+  let lastLine = '';
+  const proc = startProcess(
+    { name: 'vpn', netns: ctx.names.ns, argv: [bin, '-f', tunnel], env: { WG_PROCESS_FOREGROUND: '1', LOG_LEVEL: 'error' } },
+    { logFile: `${ctx.logDir}/wireguard-go.log`, onLine: (l) => l.trim() && (lastLine = l.trim()) },
+  );
+  const socket = `${WG_SOCKET_DIR}/${tunnel}.sock`;
+  await waitFor(() => socketAnswers(socket), 5000, async () => {
+    const r = await Promise.race([proc.exited, sleep(0).then(() => undefined)]);
+    if (!r) return;
+    // Its last words may come after the exit.
+    await Promise.race([new Promise((res) => proc.child.once('close', res)), sleep(500)]);
+    const why = lastLine ? `: ${lastLine.replace(/^(ERROR|DEBUG|INFO): \([^)]*\) \S+ \S+ /, '')}` : '';
+    throw new VpnnsError(`wireguard-go exited at start (code ${r.code})${why}; see ${ctx.logDir}/wireguard-go.log.`);
+  }).catch(async (e) => {
+    if (e instanceof VpnnsError) throw e;
+    await proc.stop(2000);
+    throw new VpnnsError(`wireguard-go did not create ${tunnel} within 5 s; see ${ctx.logDir}/wireguard-go.log.`);
+  });
+  return proc;
+}
+
 /** 0.0.0.0/0 becomes two /1 routes: more specific than the namespace's default, which stays for the client's own packets. */
 function splitDefault(routes: string[], v6: boolean): string[] {
   return routes.flatMap((r) => (r === '0.0.0.0/0' ? ['0.0.0.0/1', '128.0.0.0/1'] : r === '::/0' && v6 ? ['::/1', '8000::/1'] : [r]));
 }
 
-/** A socket left by a killed wireguard-go makes the next one fail (FACTS): remove it if nobody answers. */
-async function removeStaleSocket(tunnel: string): Promise<void> {
-  const path = `${WG_SOCKET_DIR}/${tunnel}.sock`;
-  const answered = await new Promise<boolean>((resolve) => {
+/** Does a wireguard-go answer on this control socket? Asked without `wg`, which unlinks a socket that refuses. */
+export function socketAnswers(path: string): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
     const s = connect(path);
     s.once('connect', () => {
       s.destroy();
@@ -211,6 +236,12 @@ async function removeStaleSocket(tunnel: string): Promise<void> {
     });
     s.once('error', () => resolve(false));
   });
+}
+
+/** A socket left by a killed wireguard-go makes the next one fail (FACTS): remove it if nobody answers. */
+async function removeStaleSocket(tunnel: string): Promise<void> {
+  const path = `${WG_SOCKET_DIR}/${tunnel}.sock`;
+  const answered = await socketAnswers(path);
   if (answered) throw new VpnnsError(`a WireGuard interface named ${tunnel} is already running elsewhere on this machine; stop it or choose another namespace name.`);
   await unlink(path).catch(() => {});
 }

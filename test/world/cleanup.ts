@@ -92,7 +92,8 @@ export function teardownSync(rec: Pick<OwnerRecord, 'prefix' | 'dir' | 'extraNam
     for (const e of readdirSync('/etc/netns')) if (e.startsWith(`${rec.prefix}-`)) rmSync(join('/etc/netns', e), { recursive: true, force: true });
   }
   if (existsSync(WG_SOCKET_DIR)) {
-    for (const e of readdirSync(WG_SOCKET_DIR)) if (e.startsWith(rec.prefix)) rmSync(join(WG_SOCKET_DIR, e), { force: true });
+    // The world's servers are "<prefix>…", vpnns's clients in its namespaces "vt-<prefix>-…".
+    for (const e of readdirSync(WG_SOCKET_DIR)) if (e.startsWith(rec.prefix) || e.startsWith(`vt-${rec.prefix}-`)) rmSync(join(WG_SOCKET_DIR, e), { force: true });
   }
   if (!keepDir) rmSync(rec.dir, { recursive: true, force: true });
   rmSync(ownerPath(rec.prefix), { force: true });

@@ -2,6 +2,7 @@
 // against which vpnns is compared, and the proof that the servers work.
 // Scratch namespaces are named "<prefix>-<name>", so world teardown removes
 // them and everything running in them.
+import { socketAnswers } from '../../src/vpn/wireguard.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Daemon, logSize, PidSet, waitForLog } from './daemon.js';
@@ -77,7 +78,8 @@ export async function startWireguardClient(w: World, ns: string, o: { client?: n
   const address = w.wireguard.clientAddresses[client];
   // Endpoint route first (FACTS: otherwise the first handshake is lost).
   await runOk(['ip', '-n', ns, 'route', 'replace', `${w.addr.vpnPublic}/32`, 'via', (await defaultGateway(ns))]);
-  await waitFor(`client ${ifname}`, async () => (await runOk(['ip', 'netns', 'exec', ns, 'wg', 'setconf', ifname, conf])).code === 0, 5000, 20);
+  // Not `wg` before the socket answers (it would unlink it as stale mid-startup; wireguard-server.ts).
+  await waitFor(`client ${ifname}`, async () => (await socketAnswers(`/var/run/wireguard/${ifname}.sock`)) && (await runOk(['ip', 'netns', 'exec', ns, 'wg', 'setconf', ifname, conf])).code === 0, 5000, 20);
   const routes = o.routes ?? ['0.0.0.0/1', '128.0.0.0/1'];
   await runOk(['ip', '-n', ns, '-batch', '-'], {
     input: [`addr add ${address}/32 dev ${ifname}`, `link set ${ifname} up`, ...routes.map((r) => `route add ${r} dev ${ifname}`), ''].join('\n'),

@@ -3,6 +3,7 @@
 // because wireguard-go's control socket lives in the global
 // /var/run/wireguard, whatever the namespace.
 import { readFile } from 'node:fs/promises';
+import { socketAnswers } from '../../src/vpn/wireguard.js';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Daemon, type PidSet } from './daemon.js';
@@ -114,6 +115,9 @@ export class WireguardServer {
         const log = (await readFile(this.logFile, 'utf8').catch(() => '')).trim().split('\n').slice(-3).join(' | ');
         throw new Error(`wireguard-go exited: ${log || 'no output'}`);
       }
+      // Not `wg` until the socket answers: `wg` unlinks a socket that refuses, and one caught
+      // between wireguard-go's bind() and listen() makes wireguard-go exit.
+      if (!(await socketAnswers(this.socket))) return false;
       return (await runOk(['ip', 'netns', 'exec', ns, 'wg', 'setconf', ifname, this.confFile])).code === 0;
     }, 5000, 20);
     const server = hostInNet(this.spec.net, 1);
