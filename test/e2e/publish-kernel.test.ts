@@ -6,6 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startHarness, leftovers, type Harness } from './harness.js';
+import { longLivedLines, startApp, stopApp } from './publish-fixture.js';
 import { namesFor, type Names } from '../../src/plan/names.js';
 
 let h: Harness;
@@ -14,17 +15,6 @@ let app: ChildProcess | undefined;
 let names: Names;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const APP = `
-const http = require('node:http'), net = require('node:net');
-http.createServer((q, s) => s.end('hello from inside ' + q.socket.remoteAddress + '\\n')).listen(3000, '10.0.0.2');
-net.createServer((c) => c.pipe(c)).listen(3001, '10.0.0.2');
-`;
-const startApp = () => spawn('ip', ['netns', 'exec', h.ns, process.execPath, '-e', APP], { stdio: 'ignore' });
-async function stopApp(): Promise<void> {
-  if (!app || app.exitCode !== null) return;
-  app.kill('SIGKILL');
-  await new Promise((r) => app!.once('exit', r));
-}
 const curl = (url: string) => h.world.inHost(['curl', '-sS', '--max-time', '3', url], { timeoutMs: 10_000 });
 async function curlUntil(url: string): Promise<{ code: number; stdout: string; stderr: string }> {
   let r = await curl(url);
@@ -51,11 +41,11 @@ before(async () => {
   const r = await h.vpnns(['up', '--config', cfg]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /WARNING: publish\[2\] listens on .*:19101, which other machines on the network can reach/);
-  app = startApp();
+  app = startApp(h);
   await sleep(500);
 });
 after(async () => {
-  await stopApp();
+  await stopApp(app);
   await h?.cleanup();
 });
 
@@ -73,20 +63,15 @@ test('via kernel: the host reaches the app through 127.0.0.1, from the host end 
 });
 
 test('via kernel: a long-lived connection carries data for seconds', async () => {
-  const script = `
-const s = require('node:net').connect(3001, '127.0.0.1'); let got = ''; let n = 0;
-s.on('data', (d) => { got += d; });
-const t = setInterval(() => { if (n < 15) s.write('ping ' + (n++) + '\\n'); else { clearInterval(t); setTimeout(() => { s.end(); console.log(got.split('\\n').filter(Boolean).length); }, 300); } }, 200);
-s.on('error', (e) => { console.log('error ' + e.message); process.exit(1); });`;
-  const r = await h.world.inHost([process.execPath, '-e', script], { timeoutMs: 15_000 });
-  assert.equal(r.stdout.trim(), '15', r.stderr);
+  const r = await longLivedLines(h, 3001);
+  assert.equal(r.lines, '15', r.stderr);
 });
 
 test('via kernel: the app restarting is carried: refused while it is down, answering again after', async () => {
-  await stopApp();
+  await stopApp(app);
   await sleep(200);
   assert.notEqual((await curl('http://127.0.0.1:19100/')).code, 0);
-  app = startApp();
+  app = startApp(h);
   const r = await curlUntil('http://127.0.0.1:19100/');
   assert.equal(r.stdout.trim(), 'hello from inside 10.0.0.1', r.stderr);
 });

@@ -5,12 +5,12 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startHarness, leftovers, type Harness } from './harness.js';
+import { startApp, stopApp } from './publish-fixture.js';
 
 let h: Harness;
 let cfg: string;
 let app: ChildProcess | undefined;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const APP = `require('node:http').createServer((q, s) => s.end('hello from inside ' + q.socket.remoteAddress + '\\n')).listen(3000, '10.0.0.2');`;
 const curl = (url: string) => h.world.inHost(['curl', '-sS', '--max-time', '3', url], { timeoutMs: 10_000 });
 type Row = { listen: string; target: string; via: string; origin: string; state: string };
 const list = async (): Promise<Row[]> => JSON.parse((await h.vpnns(['publish', 'list', '--config', cfg, '--json'])).stdout) as Row[];
@@ -25,11 +25,11 @@ before(async () => {
   });
   const r = await h.vpnns(['up', '--config', cfg]);
   assert.equal(r.code, 0, r.stderr);
-  app = spawn('ip', ['netns', 'exec', h.ns, process.execPath, '-e', APP], { stdio: 'ignore' });
+  app = startApp(h);
   await sleep(500);
 });
 after(async () => {
-  if (app && app.exitCode === null) app.kill('SIGKILL');
+  await stopApp(app);
   await h?.cleanup();
 });
 

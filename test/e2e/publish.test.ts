@@ -5,27 +5,13 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startHarness, leftovers, type Harness } from './harness.js';
+import { longLivedLines, startApp, stopApp } from './publish-fixture.js';
 
 let h: Harness;
 let cfg: string;
 let app: ChildProcess | undefined;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-// A tiny app inside the namespace: HTTP on 3000 and a line echo on 3001 (long-lived connections).
-const APP = `
-const http = require('node:http'), net = require('node:net');
-http.createServer((q, s) => s.end('hello from inside ' + q.socket.remoteAddress + '\\n')).listen(3000, '10.0.0.2');
-net.createServer((c) => c.pipe(c)).listen(3001, '10.0.0.2');
-`;
-function startApp(): ChildProcess {
-  const c = spawn('ip', ['netns', 'exec', h.ns, process.execPath, '-e', APP], { stdio: 'ignore' });
-  return c;
-}
-async function stopApp(): Promise<void> {
-  if (!app || app.exitCode !== null) return;
-  app.kill('SIGKILL');
-  await new Promise((r) => app!.once('exit', r));
-}
 
 before(async () => {
   h = await startHarness({ openvpn: false });
@@ -37,11 +23,11 @@ before(async () => {
   });
   const r = await h.vpnns(['up', '--config', cfg]);
   assert.equal(r.code, 0, r.stderr);
-  app = startApp();
+  app = startApp(h);
   await sleep(500);
 });
 after(async () => {
-  await stopApp();
+  await stopApp(app);
   await h?.cleanup();
 });
 
@@ -58,22 +44,16 @@ test('the host reaches the app inside through 127.0.0.1 (host port and target ma
 });
 
 test('a long-lived connection through the forward carries data for seconds', async () => {
-  // 15 lines, 200 ms apart, over one connection; every line must come back.
-  const script = `
-const s = require('node:net').connect(3001, '127.0.0.1'); let got = ''; let n = 0;
-s.on('data', (d) => { got += d; });
-const t = setInterval(() => { if (n < 15) s.write('ping ' + (n++) + '\\n'); else { clearInterval(t); setTimeout(() => { s.end(); console.log(got.split('\\n').filter(Boolean).length); }, 300); } }, 200);
-s.on('error', (e) => { console.log('error ' + e.message); process.exit(1); });`;
-  const r = await h.world.inHost([process.execPath, '-e', script], { timeoutMs: 15_000 });
-  assert.equal(r.stdout.trim(), '15', r.stderr);
+  const r = await longLivedLines(h, 3001);
+  assert.equal(r.lines, '15', r.stderr);
 });
 
 test('the forward survives the app restarting: closed while it is down, working again after', async () => {
-  await stopApp();
+  await stopApp(app);
   await sleep(200);
   const down = await curl('http://127.0.0.1:19000/');
   assert.notEqual(down.code, 0, 'no app: the connection is closed');
-  app = startApp();
+  app = startApp(h);
   let r = await curl('http://127.0.0.1:19000/');
   for (let i = 0; i < 25 && r.code !== 0; i++) {
     await sleep(200);
