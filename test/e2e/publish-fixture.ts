@@ -29,3 +29,26 @@ s.on('error', (e) => { console.log('error ' + e.message); process.exit(1); });`;
   const r = await h.world.inHost([process.execPath, '-e', script], { timeoutMs: 15_000 });
   return { lines: r.stdout.trim(), stderr: r.stderr };
 }
+
+/** The config the published-port tests bring up: WireGuard to the world's server, no proxies, these publications. */
+export async function publishConfig(h: Harness, publish: unknown[], file?: string): Promise<string> {
+  return h.config({
+    vpn: { type: 'wireguard', config: await h.world.wireguard!.writeClientConfig() },
+    proxies: { socks: { enabled: false }, http: { enabled: false } },
+    publish,
+  }, file);
+}
+
+export function curl(h: Harness, url: string): ReturnType<Harness['world']['inHost']> {
+  return h.world.inHost(['curl', '-sS', '--max-time', '3', url], { timeoutMs: 10_000 });
+}
+
+/** curl until it succeeds (a forwarder or an app just started), 5 s at most; the last result. */
+export async function curlUntil(h: Harness, url: string): ReturnType<Harness['world']['inHost']> {
+  let r = await curl(h, url);
+  for (let i = 0; i < 25 && r.code !== 0; i++) {
+    await new Promise((res) => setTimeout(res, 200));
+    r = await curl(h, url);
+  }
+  return r;
+}

@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startHarness, leftovers, type Harness } from './harness.js';
-import { longLivedLines, startApp, stopApp } from './publish-fixture.js';
+import { curl, curlUntil, longLivedLines, publishConfig, startApp, stopApp } from './publish-fixture.js';
 import { namesFor, type Names } from '../../src/plan/names.js';
 
 let h: Harness;
@@ -15,29 +15,16 @@ let app: ChildProcess | undefined;
 let names: Names;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const curl = (url: string) => h.world.inHost(['curl', '-sS', '--max-time', '3', url], { timeoutMs: 10_000 });
-async function curlUntil(url: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  let r = await curl(url);
-  for (let i = 0; i < 25 && r.code !== 0; i++) {
-    await sleep(200);
-    r = await curl(url);
-  }
-  return r;
-}
 type StatusJson = { components: Record<string, unknown>; published: Array<Record<string, string>> };
 
 before(async () => {
   h = await startHarness({ openvpn: false });
   names = namesFor({ namespace: h.ns, network: { subnet: '10.0.0.0/30', ipv6: false } });
-  cfg = h.config({
-    vpn: { type: 'wireguard', config: await h.world.wireguard!.writeClientConfig() },
-    proxies: { socks: { enabled: false }, http: { enabled: false } },
-    publish: [
+  cfg = await publishConfig(h, [
       { host: '127.0.0.1:19100', target: 3000, via: 'kernel' },
       { port: 3001, via: 'kernel' },
       { host: `${h.world.addr.hostLan}:19101`, target: 3000, via: 'kernel' },
-    ],
-  });
+    ]);
   const r = await h.vpnns(['up', '--config', cfg]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /WARNING: publish\[2\] listens on .*:19101, which other machines on the network can reach/);
@@ -50,7 +37,7 @@ after(async () => {
 });
 
 test('via kernel: the host reaches the app through 127.0.0.1, from the host end of the veth, with no forwarder process', async () => {
-  const r = await curlUntil('http://127.0.0.1:19100/');
+  const r = await curlUntil(h, 'http://127.0.0.1:19100/');
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'hello from inside 10.0.0.1');
   const s = JSON.parse((await h.vpnns(['status', '--config', cfg, '--json'])).stdout) as StatusJson;
@@ -70,9 +57,9 @@ test('via kernel: a long-lived connection carries data for seconds', async () =>
 test('via kernel: the app restarting is carried: refused while it is down, answering again after', async () => {
   await stopApp(app);
   await sleep(200);
-  assert.notEqual((await curl('http://127.0.0.1:19100/')).code, 0);
+  assert.notEqual((await curl(h, 'http://127.0.0.1:19100/')).code, 0);
   app = startApp(h);
-  const r = await curlUntil('http://127.0.0.1:19100/');
+  const r = await curlUntil(h, 'http://127.0.0.1:19100/');
   assert.equal(r.stdout.trim(), 'hello from inside 10.0.0.1', r.stderr);
 });
 
@@ -98,7 +85,7 @@ test('via kernel: route_localnet does not let the namespace reach the host\'s lo
   const secret = spawn('nsenter', [`--net=/run/netns/${h.world.ns.host}`, process.execPath, '-e', "require('node:http').createServer((q, s) => s.end('host loopback\\n')).listen(19300, '127.0.0.1')"], { stdio: 'ignore' });
   try {
     await sleep(500);
-    assert.equal((await curl('http://127.0.0.1:19300/')).stdout.trim(), 'host loopback', 'the service answers on the host');
+    assert.equal((await curl(h, 'http://127.0.0.1:19300/')).stdout.trim(), 'host loopback', 'the service answers on the host');
     const { vethNs, hostAddr, nsTable } = names;
     for (const argv of [
       ['sysctl', '-qw', `net.ipv4.conf.${vethNs}.route_localnet=1`],

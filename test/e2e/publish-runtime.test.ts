@@ -5,24 +5,19 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startHarness, leftovers, type Harness } from './harness.js';
-import { startApp, stopApp } from './publish-fixture.js';
+import { curl, curlUntil, publishConfig, startApp, stopApp } from './publish-fixture.js';
 
 let h: Harness;
 let cfg: string;
 let app: ChildProcess | undefined;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const curl = (url: string) => h.world.inHost(['curl', '-sS', '--max-time', '3', url], { timeoutMs: 10_000 });
 type Row = { listen: string; target: string; via: string; origin: string; state: string };
 const list = async (): Promise<Row[]> => JSON.parse((await h.vpnns(['publish', 'list', '--config', cfg, '--json'])).stdout) as Row[];
 const status = async () => JSON.parse((await h.vpnns(['status', '--config', cfg, '--json'])).stdout) as { components: Record<string, { pid?: number }>; supervisor?: { pid: number } };
 
 before(async () => {
   h = await startHarness({ openvpn: false });
-  cfg = h.config({
-    vpn: { type: 'wireguard', config: await h.world.wireguard!.writeClientConfig() },
-    proxies: { socks: { enabled: false }, http: { enabled: false } },
-    publish: [{ host: '127.0.0.1:19400', target: 3000 }],
-  });
+  cfg = await publishConfig(h, [{ host: '127.0.0.1:19400', target: 3000 }]);
   const r = await h.vpnns(['up', '--config', cfg]);
   assert.equal(r.code, 0, r.stderr);
   app = startApp(h);
@@ -37,11 +32,11 @@ test('publish add: a forwarder and a kernel publication answer as soon as the co
   const f = await h.vpnns(['publish', 'add', '3000', '--host', '127.0.0.1:19401', '--config', cfg]);
   assert.equal(f.code, 0, f.stderr);
   assert.match(f.stdout, /^published 127\.0\.0\.1:19401 -> 10\.0\.0\.2:3000 \(forwarder\) until `vpnns down`\.$/m);
-  assert.equal((await curl('http://127.0.0.1:19401/')).stdout.trim(), 'hello from inside 10.0.0.1');
+  assert.equal((await curl(h, 'http://127.0.0.1:19401/')).stdout.trim(), 'hello from inside 10.0.0.1');
   const k = await h.vpnns(['publish', 'add', '3000', '--host', '127.0.0.1:19402', '--via', 'kernel', '--config', cfg]);
   assert.equal(k.code, 0, k.stderr);
-  assert.equal((await curl('http://127.0.0.1:19402/')).stdout.trim(), 'hello from inside 10.0.0.1');
-  assert.equal((await curl('http://127.0.0.1:19400/')).stdout.trim(), 'hello from inside 10.0.0.1', 'the config\'s own publication is untouched');
+  assert.equal((await curl(h, 'http://127.0.0.1:19402/')).stdout.trim(), 'hello from inside 10.0.0.1');
+  assert.equal((await curl(h, 'http://127.0.0.1:19400/')).stdout.trim(), 'hello from inside 10.0.0.1', 'the config\'s own publication is untouched');
 });
 
 test('publish list: config and added ports, with how they are carried and where they came from', async () => {
@@ -83,7 +78,7 @@ test('publish add: mistakes are one sentence, exit 2, and change nothing', async
   const dry = await h.vpnns(['publish', 'add', '3000', '--host', '127.0.0.1:19406', '--via', 'kernel', '--dry-run', '--config', cfg]);
   assert.equal(dry.code, 0, dry.stderr);
   assert.match(dry.stdout, /^would publish 127\.0\.0\.1:19406 -> 10\.0\.0\.2:3000 \(kernel DNAT\) until `vpnns down`; nothing changed \(--dry-run\)\.$/m);
-  assert.notEqual((await curl('http://127.0.0.1:19406/')).code, 0, 'a dry run publishes nothing');
+  assert.notEqual((await curl(h, 'http://127.0.0.1:19406/')).code, 0, 'a dry run publishes nothing');
   const rm = await h.vpnns(['publish', 'remove', '19400', '--config', cfg]);
   assert.equal(rm.code, 2);
   assert.match(rm.stderr, /127\.0\.0\.1:19400 comes from the config \(publish\[0\]\); remove it there and run `sudo vpnns up`\./);
@@ -96,13 +91,9 @@ test('the added ports survive a restart of the supervisor', async () => {
   await sleep(300);
   const r = await h.vpnns(['up', '--config', cfg]);
   assert.equal(r.code, 0, r.stderr);
-  let c = await curl('http://127.0.0.1:19401/');
-  for (let i = 0; i < 25 && c.code !== 0; i++) {
-    await sleep(200);
-    c = await curl('http://127.0.0.1:19401/');
-  }
+  const c = await curlUntil(h, 'http://127.0.0.1:19401/');
   assert.equal(c.stdout.trim(), 'hello from inside 10.0.0.1', c.stderr);
-  assert.equal((await curl('http://127.0.0.1:19402/')).stdout.trim(), 'hello from inside 10.0.0.1');
+  assert.equal((await curl(h, 'http://127.0.0.1:19402/')).stdout.trim(), 'hello from inside 10.0.0.1');
   const again = await h.vpnns(['up', '--config', cfg]);
   assert.match(again.stdout, /nothing changed/, 'the kernel publication is part of what `up` expects');
 });
@@ -112,9 +103,9 @@ test('publish remove: the port stops answering, its forwarder leaves the status,
     const r = await h.vpnns(['publish', 'remove', port, '--config', cfg]);
     assert.equal(r.code, 0, r.stderr);
   }
-  assert.notEqual((await curl('http://127.0.0.1:19401/')).code, 0);
-  assert.notEqual((await curl('http://127.0.0.1:19402/')).code, 0);
-  assert.equal((await curl('http://127.0.0.1:19400/')).stdout.trim(), 'hello from inside 10.0.0.1');
+  assert.notEqual((await curl(h, 'http://127.0.0.1:19401/')).code, 0);
+  assert.notEqual((await curl(h, 'http://127.0.0.1:19402/')).code, 0);
+  assert.equal((await curl(h, 'http://127.0.0.1:19400/')).stdout.trim(), 'hello from inside 10.0.0.1');
   assert.deepEqual(Object.keys((await status()).components).filter((c) => c.startsWith('forward-')), ['forward-19400']);
   assert.deepEqual((await list()).map((r) => r.listen), ['127.0.0.1:19400']);
   const gone = await h.vpnns(['publish', 'remove', '19401', '--config', cfg]);

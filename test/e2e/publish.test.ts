@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startHarness, leftovers, type Harness } from './harness.js';
-import { longLivedLines, startApp, stopApp } from './publish-fixture.js';
+import { curl, curlUntil, longLivedLines, publishConfig, startApp, stopApp } from './publish-fixture.js';
 
 let h: Harness;
 let cfg: string;
@@ -15,12 +15,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 before(async () => {
   h = await startHarness({ openvpn: false });
-  const file = await h.world.wireguard!.writeClientConfig();
-  cfg = h.config({
-    vpn: { type: 'wireguard', config: file },
-    proxies: { socks: { enabled: false }, http: { enabled: false } },
-    publish: [{ host: '127.0.0.1:19000', target: 3000 }, { port: 3001 }],
-  });
+  cfg = await publishConfig(h, [{ host: '127.0.0.1:19000', target: 3000 }, { port: 3001 }]);
   const r = await h.vpnns(['up', '--config', cfg]);
   assert.equal(r.code, 0, r.stderr);
   app = startApp(h);
@@ -31,14 +26,9 @@ after(async () => {
   await h?.cleanup();
 });
 
-const curl = (url: string) => h.world.inHost(['curl', '-sS', '--max-time', '3', url], { timeoutMs: 10_000 });
 
 test('the host reaches the app inside through 127.0.0.1 (host port and target may differ)', async () => {
-  let r = await curl('http://127.0.0.1:19000/');
-  for (let i = 0; i < 20 && r.code !== 0; i++) {
-    await sleep(200);
-    r = await curl('http://127.0.0.1:19000/');
-  }
+  const r = await curlUntil(h, 'http://127.0.0.1:19000/');
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.trim(), 'hello from inside 10.0.0.1');
 });
@@ -51,14 +41,10 @@ test('a long-lived connection through the forward carries data for seconds', asy
 test('the forward survives the app restarting: closed while it is down, working again after', async () => {
   await stopApp(app);
   await sleep(200);
-  const down = await curl('http://127.0.0.1:19000/');
+  const down = await curl(h, 'http://127.0.0.1:19000/');
   assert.notEqual(down.code, 0, 'no app: the connection is closed');
   app = startApp(h);
-  let r = await curl('http://127.0.0.1:19000/');
-  for (let i = 0; i < 25 && r.code !== 0; i++) {
-    await sleep(200);
-    r = await curl('http://127.0.0.1:19000/');
-  }
+  const r = await curlUntil(h, 'http://127.0.0.1:19000/');
   assert.equal(r.code, 0, r.stderr);
   const s = JSON.parse((await h.vpnns(['status', '--config', cfg, '--json'])).stdout) as { components: Record<string, { restarts: number; state: string }> };
   assert.equal(s.components['forward-19000']?.restarts, 0, 'the forwarder itself did not need a restart');
@@ -72,19 +58,11 @@ test('a LAN neighbour cannot reach published ports (loopback by default)', async
 });
 
 test('`up` with a changed config applies it: a publication added while up answers after the next `up`', async () => {
-  const more = h.config({
-    vpn: { type: 'wireguard', config: await h.world.wireguard!.writeClientConfig() },
-    proxies: { socks: { enabled: false }, http: { enabled: false } },
-    publish: [{ host: '127.0.0.1:19000', target: 3000 }, { port: 3001 }, { host: '127.0.0.1:19002', target: 3000 }],
-  });
+  const more = await publishConfig(h, [{ host: '127.0.0.1:19000', target: 3000 }, { port: 3001 }, { host: '127.0.0.1:19002', target: 3000 }]);
   const r = await h.vpnns(['up', '--config', more]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^made supervisor/m, 'the supervisor was restarted with the new config');
-  let c = await curl('http://127.0.0.1:19002/');
-  for (let i = 0; i < 25 && c.code !== 0; i++) {
-    await sleep(200);
-    c = await curl('http://127.0.0.1:19002/');
-  }
+  const c = await curlUntil(h, 'http://127.0.0.1:19002/');
   assert.equal(c.stdout.trim(), 'hello from inside 10.0.0.1');
   const again = await h.vpnns(['up', '--config', more]);
   assert.match(again.stdout, /nothing changed/);
