@@ -82,22 +82,22 @@ async function waitForwarder(names: Names, pub: Publication, present: boolean, t
 }
 
 /** Applies a new list of added publications: the host table for kernel ones, the supervisor for forwarders. */
-async function apply(sys: System, r: Running, added: PublishConfig[], changed: Publication, present: boolean, io: Io): Promise<void> {
+async function apply(sys: System, r: Running, added: PublishConfig[], changed: Publication, present: boolean): Promise<void> {
+  // Kernel publications live in the host table; forwarders are the supervisor's to start or stop.
+  const carry = async () => {
+    if (changed.via === 'kernel') {
+      await hostTableResource.apply({ sys, cfg: r.applied, names: r.names, state: r.state, say: () => {}, saveState: () => writeState(sys, r.names, r.state) });
+    } else process.kill(supervisorPid(r.state)!, 'SIGUSR1');
+  };
   const before = await readAdded(r.names);
   await writeAdded(r.names, added);
   try {
-    if (changed.via === 'kernel') {
-      await hostTableResource.apply({ sys, cfg: r.applied, names: r.names, state: r.state, say: (l) => io.out(l), saveState: () => writeState(sys, r.names, r.state) });
-    } else {
-      process.kill(supervisorPid(r.state)!, 'SIGUSR1');
-      await waitForwarder(r.names, changed, present, 15_000);
-    }
+    await carry();
+    if (changed.via !== 'kernel') await waitForwarder(r.names, changed, present, 15_000);
   } catch (e) {
     // Back to what was there: a publication that does not work is not left listed.
     await writeAdded(r.names, before);
-    if (changed.via === 'kernel') {
-      await hostTableResource.apply({ sys, cfg: r.applied, names: r.names, state: r.state, say: () => {}, saveState: () => writeState(sys, r.names, r.state) }).catch(() => {});
-    } else process.kill(supervisorPid(r.state)!, 'SIGUSR1');
+    await carry().catch(() => {});
     throw e;
   }
 }
@@ -122,7 +122,7 @@ async function add(args: Parsed, io: Io): Promise<number> {
       io.out(`would publish ${key} -> ${formatHostPort(pub.target)} (${how}) until \`vpnns down\`; nothing changed (--dry-run).`);
       return 0;
     }
-    await apply(sys, r, [...added, entry], pub, true, io);
+    await apply(sys, r, [...added, entry], pub, true);
     io.out(`published ${key} -> ${formatHostPort(pub.target)} (${how}) until \`vpnns down\`.`);
     return 0;
   } finally {
@@ -157,7 +157,7 @@ async function remove(args: Parsed, io: Io): Promise<number> {
       io.out(`would remove ${key}; nothing changed (--dry-run).`);
       return 0;
     }
-    await apply(sys, r, added.filter((_, j) => j !== i), pub, false, io);
+    await apply(sys, r, added.filter((_, j) => j !== i), pub, false);
     io.out(`removed ${key}.`);
     return 0;
   } finally {
