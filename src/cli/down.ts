@@ -1,6 +1,7 @@
 import { down } from '../plan/engine.js';
 import { System } from '../sys/system.js';
 import { requireTools } from '../sys/tools.js';
+import { stateDirOf } from '../plan/names.js';
 import { configFrom, requireRoot, type Command } from './command.js';
 
 export const downCommand: Command = {
@@ -16,9 +17,10 @@ tables, DNS files and state — also what a crashed \`up\` left half-made.`,
     const cfg = await configFrom(args);
     await requireTools(['ip', 'nft']);
     const sys = new System(dryRun);
-    const { removed } = await down(cfg, { sys, say: (l) => !dryRun && io.out(l) });
+    const { removed, notOurs } = await down(cfg, { sys, say: (l) => !dryRun && io.out(l) });
     if (dryRun) for (const a of sys.actions) io.out(a.trimEnd());
-    if (!removed.length) io.out(`namespace ${cfg.namespace} is not up; nothing to do.`);
+    if (notOurs) io.out(`namespace ${cfg.namespace} was not made by vpnns (no record of it in ${stateDirOf(cfg.namespace).stateDir}); down leaves it alone.`);
+    else if (!removed.length) io.out(`namespace ${cfg.namespace} is not up; nothing to do.`);
     else if (!dryRun) io.out(`namespace ${cfg.namespace} is down.`);
     return 0;
   },

@@ -1,7 +1,6 @@
 import { up } from '../plan/engine.js';
 import { System } from '../sys/system.js';
 import { requireTools } from '../sys/tools.js';
-import { preflight } from '../plan/preflight.js';
 import { exposureWarnings, publications } from '../services/publish.js';
 import { namesFor } from '../plan/names.js';
 import { configFrom, requireRoot, type Command } from './command.js';
@@ -29,7 +28,6 @@ again changes nothing. --dry-run prints every command and file it would run or w
       io.err('WARNING: killSwitch is false: when the VPN drops, programs in the namespace reach the internet directly, unprotected.');
     }
     const sys = new System(dryRun);
-    await preflight(cfg, sys);
     for (const w of exposureWarnings(publications(cfg, namesFor(cfg)))) io.err(`WARNING: ${w}`);
     // Apps run as whoever ran `sudo vpnns up`: resolved now, saved with the state the supervisor reads.
     for (const w of resolveAppUsers(cfg, invokingUser())) io.err(`WARNING: ${w}`);

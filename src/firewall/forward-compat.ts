@@ -32,6 +32,8 @@ export function renderForwardAccepts(vethHost: string, ns: string): string[][] {
 export const forwardCompatResource: Resource = {
   id: 'host-forward-compat',
   title: 'accept rules in the host FORWARD chain of other tables',
+  // Only rules with the comment vpnns:<ns> are ever removed.
+  selfTracked: true,
   async check({ sys, names }) {
     for (const { family, table, chain } of CHAINS) {
       const rules = await chainRules(sys, family, table, chain);

@@ -99,4 +99,10 @@ export const hostTableResource: Resource = {
   async remove({ sys, names }) {
     return deleteTable(sys, 'inet', names.hostTable);
   },
+  async foreign({ sys, names }) {
+    // A table of this name that vpnns has no record of loading is someone's: replacing it would
+    // drop their rules, and `down` would delete it.
+    if (!(await tableExists(sys, 'inet', names.hostTable))) return undefined;
+    return { what: `nftables table inet ${names.hostTable}`, fix: `remove it with \`nft delete table inet ${names.hostTable}\` if nothing needs it` };
+  },
 };

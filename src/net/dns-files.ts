@@ -1,5 +1,6 @@
 // /etc/netns/<ns>/resolv.conf and nsswitch.conf: `ip netns exec` bind-mounts them over the host's,
 // so lookups inside use the namespace's resolvers and never the host's systemd-resolved.
+import { readdir } from 'node:fs/promises';
 import type { Resource } from '../plan/resource.js';
 import { readText } from '../sys/system.js';
 import { readStatus } from '../supervisor/status.js';
@@ -68,13 +69,44 @@ export const dnsFilesResource: Resource = {
     await ctx.sys.writeFile(`${dir}/nsswitch.conf`, renderNsswitch(await readText('/etc/nsswitch.conf')));
   },
   async remove({ sys, names }) {
-    if ((await readText(`${names.etcDir}/resolv.conf`)) === undefined && (await readText(`${names.etcDir}/nsswitch.conf`)) === undefined) {
-      return false;
+    // Only the files vpnns wrote (its header): a file someone put there, or rewrote since, stays,
+    // and so does the directory with whatever else is in it.
+    let removed = false;
+    for (const f of DNS_FILES) {
+      const path = `${names.etcDir}/${f}`;
+      if (!writtenByVpnns(await readText(path))) continue;
+      await sys.remove(path);
+      removed = true;
     }
-    await sys.remove(names.etcDir);
-    return true;
+    if (!sys.dryRun && (await isEmptyDir(names.etcDir))) await sys.remove(names.etcDir);
+    return removed;
+  },
+  async foreign({ names }) {
+    // A file with vpnns's header is a leftover of vpnns's own (a reboot clears /run/vpnns, not
+    // /etc/netns): rewriting it takes nothing from anyone.
+    for (const f of DNS_FILES) {
+      const path = `${names.etcDir}/${f}`;
+      const text = await readText(path);
+      if (text !== undefined && !writtenByVpnns(text)) return { what: path, fix: 'move it away if nothing needs it' };
+    }
+    return undefined;
   },
 };
+
+const HEADER = '# Written by vpnns';
+
+/** Every file vpnns writes under /etc/netns/<ns>/ starts with this header (renderResolvConf, renderNsswitch). */
+export function writtenByVpnns(text: string | undefined): boolean {
+  return text !== undefined && text.startsWith(HEADER);
+}
+
+async function isEmptyDir(path: string): Promise<boolean> {
+  try {
+    return (await readdir(path)).length === 0;
+  } catch {
+    return false;
+  }
+}
 
 /** Rewrite the namespace resolv.conf at run time (the VPN pushed its DNS). */
 export async function writeNamespaceResolv(sys: import('../sys/system.js').System, etcDir: string, servers: readonly string[], source: string): Promise<void> {

@@ -38,6 +38,8 @@ const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
 export const hostForwardingResource: Resource = {
   id: 'host-ip-forward',
   title: 'IPv4 forwarding on the host',
+  // Restored from vpnns's own record of the value it found, by whichever namespace goes down last.
+  selfTracked: true,
   async check() {
     return (await readText(IP_FORWARD))?.trim() === '1';
   },

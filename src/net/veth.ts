@@ -1,5 +1,6 @@
 import type { Resource } from '../plan/resource.js';
 import { hasAddr, linkExists, listAddrs, listRoutes } from './ip.js';
+import { vethMac } from './mac.js';
 
 /** The veth pair joining host and namespace, its two addresses, and the namespace's default route. */
 export const vethResource: Resource = {
@@ -16,7 +17,11 @@ export const vethResource: Resource = {
   async apply({ sys, names }) {
     const { ns, vethHost, vethNs, hostAddr, nsAddr, prefix } = names;
     if (!(await linkExists(sys, vethHost))) {
-      await sys.change(['ip', 'link', 'add', vethHost, 'type', 'veth', 'peer', 'name', vethNs, 'netns', ns]);
+      // Stable MACs: the same after down/up and after a reboot (see mac.ts).
+      await sys.change([
+        'ip', 'link', 'add', vethHost, 'address', vethMac(ns, 'host'),
+        'type', 'veth', 'peer', 'name', vethNs, 'address', vethMac(ns, 'ns'), 'netns', ns,
+      ]);
     }
     await sys.change(['ip', 'addr', 'replace', `${hostAddr}/${prefix}`, 'dev', vethHost]);
     await sys.change(['ip', '-n', ns, 'addr', 'replace', `${nsAddr}/${prefix}`, 'dev', vethNs]);
@@ -29,5 +34,13 @@ export const vethResource: Resource = {
     if (!(await linkExists(sys, names.vethHost))) return false;
     await sys.change(['ip', 'link', 'del', names.vethHost], { allowFail: true });
     return true;
+  },
+  async foreign({ sys, names }) {
+    // Either name on the host side is in the way: the host end would clash, and a host link named
+    // like the namespace end is someone's who expects vpnns to leave it alone.
+    for (const dev of [names.vethHost, names.vethNs]) {
+      if (await linkExists(sys, dev)) return { what: `interface ${dev}`, fix: `remove it with \`ip link del ${dev}\` if nothing needs it` };
+    }
+    return undefined;
   },
 };

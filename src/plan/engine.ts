@@ -1,13 +1,17 @@
 // `up` and `down`: walk the plan, record each step in the state before doing it, and on failure
-// undo what this run made so nothing is left half-made.
+// undo what this run made so nothing is left half-made. The record is also the line between what
+// is vpnns's and what is not: `up` refuses to take over a namespace, link, table or file of its
+// names that it has no record of making, and `down` removes only what is recorded.
 import type { Config } from '../config/types.js';
 import { System } from '../sys/system.js';
-import { acquireLock } from './lock.js';
+import { acquireLock, hostLockFile, type Lock } from './lock.js';
+import { preflight } from './preflight.js';
+import { netnsExists } from '../net/ip.js';
 import { namesFor, type Names } from './names.js';
 import { ALL_RESOURCES, planResources } from './plan.js';
 import type { Context, Resource } from './resource.js';
 import { hostNetnsId, readState, writeState, type State } from './state.js';
-import { VpnnsError } from '../errors.js';
+import { UsageError, VpnnsError } from '../errors.js';
 
 export interface RunOptions {
   sys: System;
@@ -56,7 +60,17 @@ function sameShape(a: Config, b: Config): boolean {
 export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
   const names = namesFor(cfg);
   const lock = opts.sys.dryRun ? undefined : await acquireLock(names.lockFile, `namespace ${names.ns}`);
+  let hostLock: Lock | undefined;
+  const releaseHost = async () => {
+    const l = hostLock;
+    hostLock = undefined;
+    await l?.release();
+  };
   try {
+    // From the checks until the links and addresses exist: a second namespace's `up` started at the
+    // same moment waits, then sees this one's subnet as taken.
+    if (!opts.sys.dryRun) hostLock = await acquireLock(hostLockFile(await hostNetnsId()), "the host's addresses and links");
+    await preflight(cfg, opts.sys);
     const existing = await readState(names);
     if (existing && !sameShape(existing.config, cfg)) {
       throw new VpnnsError(
@@ -66,12 +80,16 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
     }
     const state = existing ? { ...existing, config: cfg } : await newState(cfg);
     const ctx = makeContext(cfg, names, state, opts);
+    const plan = planResources(cfg).filter((r) => !(r.id === 'supervisor' && (opts.foreground || opts.noSupervisor)));
+    // Before anything is made: what vpnns has no record of making is not vpnns's to take over.
+    await refuseForeign(ctx, plan);
     const changed: string[] = [];
     const unchanged: string[] = [];
     const madeNow: Resource[] = [];
     try {
-      for (const r of planResources(cfg)) {
-        if (r.id === 'supervisor' && (opts.foreground || opts.noSupervisor)) continue;
+      for (const r of plan) {
+        // The supervisor can take many seconds to connect; the host's addresses are settled by now.
+        if (r.id === 'supervisor') await releaseHost();
         if (await r.check(ctx)) {
           unchanged.push(r.title);
           continue;
@@ -80,6 +98,7 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
           state.applied.push(r.id);
           madeNow.push(r);
         }
+        // Recorded before it is made: a crash in the middle leaves a record `down` can undo.
         await ctx.saveState();
         await r.apply(ctx);
         changed.push(r.title);
@@ -89,8 +108,9 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
       await ctx.saveState();
     } catch (err) {
       if (!opts.sys.dryRun) {
-        // Undo this run's work: everything if the namespace is new, else only what this run added.
-        const undo = existing ? madeNow : ALL_RESOURCES;
+        // Undo this run's work: all that is ours if the namespace is new, else only what this run
+        // added. Never more: what vpnns did not make stays as it was.
+        const undo = existing ? madeNow : ours(state);
         await removeAll(ctx, [...undo].reverse(), () => {});
         if (!existing) await opts.sys.remove(names.stateDir).catch(() => {});
         else {
@@ -102,31 +122,53 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
     }
     return { changed, unchanged, ctx };
   } finally {
+    await releaseHost();
     await lock?.release();
   }
 }
 
-export interface DownResult {
-  removed: string[];
+/** One sentence for the first thing in the way (exit 2, like a subnet that overlaps the host's). */
+async function refuseForeign(ctx: Context, plan: readonly Resource[]): Promise<void> {
+  for (const r of plan) {
+    if (ctx.state.applied.includes(r.id)) continue;
+    const f = await r.foreign?.(ctx);
+    if (f) {
+      throw new UsageError(`${f.what} already exists and vpnns did not make it; ${f.fix}, or choose another \`namespace\` in the config.`);
+    }
+  }
 }
 
-/** Removes everything vpnns may have made for this namespace, also after a crash in the middle of `up`. */
+/** What a state says vpnns made, plus the self-tracked shared settings, in `up` order. */
+function ours(state: State): Resource[] {
+  return ALL_RESOURCES.filter((r) => state.applied.includes(r.id) || r.selfTracked);
+}
+
+export interface DownResult {
+  removed: string[];
+  /** Nothing was recorded, yet a namespace of this name exists: someone else's, left alone. */
+  notOurs?: boolean;
+}
+
+/**
+ * Removes what vpnns made for this namespace, also after a crash in the middle of `up` (each step
+ * is recorded before it is made). Only that: without a record, nothing is vpnns's to remove.
+ */
 export async function down(cfg: Config, opts: RunOptions): Promise<DownResult> {
   const names0 = namesFor(cfg);
   const lock = opts.sys.dryRun ? undefined : await acquireLock(names0.lockFile, `namespace ${names0.ns}`);
   try {
     const existing = await readState(names0);
+    if (!existing) return { removed: [], notOurs: await netnsExists(opts.sys, names0.ns) };
     // The config `up` used wins over today's file: it names what was really made.
-    const used = existing?.config ?? cfg;
+    const used = existing.config;
     const names = namesFor(used);
-    const state = existing ?? (await newState(used));
-    const ctx = makeContext(used, names, state, opts);
+    const ctx = makeContext(used, names, existing, opts);
     const removed: string[] = [];
-    await removeAll(ctx, [...ALL_RESOURCES].reverse(), (title) => {
+    await removeAll(ctx, ours(existing).reverse(), (title) => {
       removed.push(title);
       opts.say(`${opts.sys.dryRun ? 'would remove' : 'removed'} ${title}`);
     });
-    if (existing) await opts.sys.remove(names.stateDir);
+    await opts.sys.remove(names.stateDir);
     return { removed };
   } finally {
     await lock?.release();

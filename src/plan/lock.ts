@@ -1,8 +1,10 @@
-// One `up`/`down` at a time per namespace. A lock file holds the owner's PID; a lock whose owner
-// died (SIGKILL, crash) is taken over, so a crash never blocks the next run.
+// One `up`/`down` at a time per namespace, and one `up` at a time per host network namespace while
+// it checks and takes addresses. A lock file holds the owner's PID; a lock whose owner died
+// (SIGKILL, crash) is taken over, so a crash never blocks the next run.
 import { open, readFile, rename, unlink, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { VpnnsError } from '../errors.js';
+import { RUN_DIR } from './names.js';
 import { isAlive } from '../sys/process.js';
 
 export interface Lock {
@@ -46,4 +48,15 @@ export async function acquireLock(path: string, what: string, timeoutMs = 60_000
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/**
+ * The host lock: preflight (is the subnet free? are the names free?) and the making of links and
+ * addresses happen one `up` at a time per host network namespace, so two namespaces started at once
+ * with the same subnet cannot both find it free. Keyed by the host namespace: subnets are per host
+ * namespace, and unrelated hosts on one kernel (containers, test worlds) need not wait for each other.
+ * Always taken after a namespace lock, never the other way round, so two `up`s cannot deadlock.
+ */
+export function hostLockFile(hostNetns: string): string {
+  return `${RUN_DIR}/.host.${hostNetns.replace(/[^\w.-]/g, '_')}.lock`;
 }

@@ -27,4 +27,22 @@ export interface Resource {
   apply(ctx: Context): Promise<void>;
   /** Take it away; tolerant of it being absent or half-made. Returns false if there was nothing to remove. */
   remove(ctx: Context): Promise<boolean>;
+  /**
+   * Something by this resource's name that is already on the machine although the state has no
+   * record of vpnns making it: a person's or another program's. `up` refuses to take it over (and
+   * so never removes it on failure or on `down`). Read-only; undefined when nothing is in the way.
+   */
+  foreign?(ctx: Context): Promise<Foreign | undefined>;
+  /**
+   * `remove` touches only what carries vpnns's own mark (a record file of the value it found, a
+   * comment tag naming the namespace), so `down` calls it even when the state has no record of it:
+   * shared host settings that another namespace's `up` may have been the one to change.
+   */
+  readonly selfTracked?: boolean;
+}
+
+/** What is in the way, and the command that removes it: "interface vh-x" / "`ip link del vh-x`". */
+export interface Foreign {
+  what: string;
+  fix: string;
 }
