@@ -9,16 +9,23 @@ let h: Harness;
 let cfgA: string;
 let cfgB: string;
 let nsB: string;
+let nsC: string;
+let nsD: string;
 
 before(async () => {
   h = await startHarness({ openvpn: false, wireguard: false });
   nsB = `${h.world.prefix}-b`;
   h.world.adoptNamespace(nsB);
+  nsC = `${h.world.prefix}-c`;
+  nsD = `${h.world.prefix}-d`;
+  h.world.adoptNamespace(nsC);
+  h.world.adoptNamespace(nsD);
   cfgA = h.config({ dns: [h.world.addr.ispResolver] });
   cfgB = h.config({ namespace: nsB, network: { subnet: '10.0.0.4/30' }, dns: [h.world.addr.ispResolver] }, join(h.world.dir, 'b.yaml'));
 });
 after(async () => {
   await h.vpnns(['down', '--config', cfgB]).catch(() => {});
+  for (const ns of [nsC, nsD]) await h.vpnns(['down', '--config', join(h.world.dir, `${ns}.yaml`)]).catch(() => {});
   await h?.cleanup();
 });
 
@@ -50,4 +57,24 @@ test('a second namespace side by side; ip_forward is restored only after the las
   assert.equal((await h.world.inHost(['sysctl', '-n', 'net.ipv4.ip_forward'])).stdout.trim(), '0');
   assert.deepEqual(await leftovers(h), []);
   assert.equal((await h.world.inHost(['ip', '-o', 'link', 'show'])).stdout.includes('vh-'), false);
+});
+
+test('two namespaces with the same subnet started at once: exactly one is up, the other says the subnet is taken', async () => {
+  // The host lock: without it both checks run before either veth has its address, and both pass.
+  const cfgs = [nsC, nsD].map((ns) => h.config({ namespace: ns, network: { subnet: '10.0.0.8/30' }, dns: [h.world.addr.ispResolver] }, join(h.world.dir, `${ns}.yaml`)));
+  const results = await Promise.all(cfgs.map((c) => h.vpnns(['up', '--config', c])));
+  const won = results.filter((r) => r.code === 0);
+  const lost = results.filter((r) => r.code !== 0);
+  assert.equal(won.length, 1, results.map((r) => `${r.code}: ${r.stdout}${r.stderr}`).join('\n---\n'));
+  const loser = lost[0]!;
+  const [winnerNs, loserNs] = results[0]!.code === 0 ? [nsC, nsD] : [nsD, nsC];
+  assert.equal(loser.code, 2, loser.stderr);
+  assert.match(loser.stderr, new RegExp(`network\\.subnet 10\\.0\\.0\\.8/30 overlaps the host's address 10\\.0\\.0\\.9/30 on vh-${winnerNs}; choose a free range`));
+  assert.equal(loser.stderr.trim().split('\n').length, 1, loser.stderr);
+  // leftovers() lists every vpnns link and table of the host: the winner's are up, so keep the loser's.
+  assert.deepEqual((await leftovers({ ...h, ns: loserNs })).filter((l) => l.includes(loserNs)), [], 'the refused one made nothing');
+  const r = await h.vpnns(['exec', '--config', cfgs[results[0]!.code === 0 ? 0 : 1]!, '--', 'curl', '-sS', '--max-time', '5', `http://${h.world.names.echo}/`]);
+  assert.equal(r.stdout.trim(), h.world.addr.hostPublic, 'the one that is up works');
+  for (const c of cfgs) assert.equal((await h.vpnns(['down', '--config', c])).code, 0);
+  assert.deepEqual(await leftovers({ ...h, ns: winnerNs }), []);
 });

@@ -126,8 +126,8 @@ function liveNetnsInodes(): Set<number> {
 }
 
 /**
- * State a crashed test run left in /run/vpnns: records of ip_forward for host namespaces that no
- * longer exist, and state of test namespaces (prefix vt) that are gone.
+ * State a crashed test run left in /run/vpnns: records of ip_forward and host locks for host
+ * namespaces that no longer exist, and state of test namespaces (prefix vt) that are gone.
  */
 export function sweepStaleRunState(): void {
   let entries: string[];
@@ -138,8 +138,9 @@ export function sweepStaleRunState(): void {
   }
   const live = liveNetnsInodes();
   for (const e of entries) {
-    const m = /^ip_forward\.net_(\d+)\.orig$/.exec(e);
-    if (m && !live.has(Number(m[1]))) rmSync(join(RUN_DIR, e), { force: true });
+    // The host lock of a host namespace that is gone (a SIGKILLed `up` leaves it behind).
+    const m = /^(?:ip_forward\.net_(\d+)\.orig|\.host\.net_(\d+)\.lock)$/.exec(e);
+    if (m && !live.has(Number(m[1] ?? m[2]))) rmSync(join(RUN_DIR, e), { force: true });
     const t = /^(v[td][0-9a-f]{4}-[a-z0-9-]+?)(\.lock)?$/.exec(e);
     if (t && !existsSync(`/run/netns/${t[1]}`)) rmSync(join(RUN_DIR, e), { recursive: true, force: true });
   }
@@ -151,6 +152,7 @@ function removeRunState(ns: string, hostNs: string): void {
   try {
     const ino = statSync(`/run/netns/${hostNs}`).ino;
     rmSync(join(RUN_DIR, `ip_forward.net_${ino}.orig`), { force: true });
+    rmSync(join(RUN_DIR, `.host.net_${ino}.lock`), { force: true });
   } catch {
     /* the host namespace is gone already; its inode cannot be looked up */
   }
