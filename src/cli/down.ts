@@ -10,7 +10,8 @@ export const downCommand: Command = {
   usage: `vpnns down [--config FILE] [--dry-run]
 
 Stops the supervisor, the VPN client and services, and removes the namespace, veth pair, firewall
-tables, DNS files and state — also what a crashed \`up\` left half-made.`,
+tables, DNS files and state — also what a crashed \`up\` left half-made. Only what vpnns recorded
+making: a namespace of the same name made by someone else is left alone.`,
   async run(args, io) {
     const dryRun = args.opts['dry-run'] === true;
     if (!dryRun) requireRoot('down');
