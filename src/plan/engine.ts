@@ -7,6 +7,7 @@ import { System } from '../sys/system.js';
 import { acquireLock, hostLockFile, type Lock } from './lock.js';
 import { preflight } from './preflight.js';
 import { netnsExists } from '../net/ip.js';
+import { vethResource } from '../net/veth.js';
 import { namesFor, type Names } from './names.js';
 import { ALL_RESOURCES, planResources } from './plan.js';
 import type { Context, Resource } from './resource.js';
@@ -87,9 +88,11 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
     const unchanged: string[] = [];
     const madeNow: Resource[] = [];
     try {
-      for (const r of plan) {
-        // The supervisor can take many seconds to connect; the host's addresses are settled by now.
-        if (r.id === 'supervisor') await releaseHost();
+      // The host lock is held until the links and addresses exist; the rest (files, tables, the
+      // supervisor, which can take many seconds to connect) takes nothing another `up` checks.
+      const linksMade = plan.findIndex((r) => r.id === vethResource.id);
+      for (const [i, r] of plan.entries()) {
+        if (i > linksMade) await releaseHost();
         if (await r.check(ctx)) {
           unchanged.push(r.title);
           continue;
