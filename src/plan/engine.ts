@@ -93,7 +93,13 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
       const linksMade = plan.findIndex((r) => r.id === vethResource.id);
       for (const [i, r] of plan.entries()) {
         if (i > linksMade) await releaseHost();
+        // Again right before it is recorded (something may have appeared since): a resource of
+        // someone else's must never get into the record, or `down` would remove it.
+        if (!state.applied.includes(r.id)) await refuseForeign(ctx, [r]);
         if (await r.check(ctx)) {
+          // In place, and not someone else's (refused above): vpnns's own, such as the DNS files of
+          // a run before a reboot. Recorded, so `down` removes it.
+          if (!state.applied.includes(r.id)) state.applied.push(r.id);
           unchanged.push(r.title);
           continue;
         }

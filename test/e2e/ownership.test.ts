@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { startHarness, leftovers, RUN_DIR, type Harness } from './harness.js';
 import { ifName } from '../../src/plan/names.js';
 import { vethMac } from '../../src/net/mac.js';
+import { renderNsswitch, renderResolvConf } from '../../src/net/dns-files.js';
 
 let h: Harness;
 let cfg: string;
@@ -146,10 +147,13 @@ test('/etc/netns/<ns>/resolv.conf that vpnns did not write: up refuses and keeps
     assert.deepEqual(await leftovers(h), [dir], 'nothing but the file');
 
     // /run/vpnns is gone after a reboot, /etc/netns is not: vpnns's own header marks the file as vpnns's.
-    writeFileSync(`${dir}/resolv.conf`, '# Written by vpnns (default resolver); lookups inside the namespace go only here.\nnameserver 1.1.1.1\n');
+    // Exactly what `up` would write, so `up` finds them in place and must still record them as its own.
+    writeFileSync(`${dir}/resolv.conf`, renderResolvConf([h.world.addr.ispResolver], 'dns in the config'));
+    writeFileSync(`${dir}/nsswitch.conf`, renderNsswitch(readFileSync('/etc/nsswitch.conf', 'utf8')));
     writeFileSync(`${dir}/hosts`, '127.0.0.1 localhost\n');
     const up = await h.vpnns(['up', '--config', cfg]);
     assert.equal(up.code, 0, up.stderr);
+    assert.doesNotMatch(up.stdout, /made namespace resolv\.conf/, 'found in place');
     const d = await h.vpnns(['down', '--config', cfg]);
     assert.equal(d.code, 0, d.stderr);
     assert.equal(existsSync(`${dir}/resolv.conf`), false, "vpnns's resolv.conf is removed");
