@@ -1,0 +1,289 @@
+// code-server's two halves, measured with real extensions (test/extensions, bundled by esbuild and
+// packed into .vsix files here, installed with `code-server --install-extension`):
+//  - gemini-probe runs in the Node extension host, inside the namespace, and calls the mock Gemini
+//    API three ways (node https, global fetch, the real @google/genai SDK): every call must come
+//    from the VPN's address, with names resolved by the VPN's resolver.
+//  - webview-probe shows a webview, which runs in the browser: it loads an image, fetches the echo
+//    service and tries WebRTC/STUN. In the plain browser on the host that traffic leaves from the
+//    host's address (the leak the README's "What is confined" section records); in the browser
+//    `vpnns browser` runs it comes from the VPN's address, and with the tunnel down it fails.
+// Screenshots: test-artifacts/code-server-extensions.png (plain browser: the extension's result in
+// the status bar and a notification) and test-artifacts/code-server-confined-browser.png.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chownSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { codeServerPaths } from '../../src/services/profiles/code-server.js';
+import { startHarness, REPO, type Harness } from './harness.js';
+import { isWireguardFlow, startUplinkCapture, unexpected } from './leak.js';
+import { addTestUser, codeServerBinary, codeServerSkip, geminiCalls, geminiWorld, CHROMIUM, GEMINI_HOST, GEMINI_REPLY, type TestUser } from './real-programs.js';
+import { buildVsix } from '../tools/vsix.js';
+import type { WorkbenchProbeReport, WorkbenchProbeSettings } from '../tools/workbench-probe.js';
+
+const skip = codeServerSkip();
+const PROBE_JS = fileURLToPath(new URL('../tools/workbench-probe.js', import.meta.url));
+const EXTENSIONS = join(REPO, 'test', 'extensions');
+const ARTIFACTS = join(REPO, 'test-artifacts');
+const PORT = 8080;
+const STUN_PORT = 3478;
+const FLAGS = ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Call { ok: boolean; text?: string; error?: string; ms: number }
+interface GeminiResult { id: string; pid: number; uid: number; netns: string; calls: { https: Call; fetch: Call; sdk: Call } }
+interface WebviewReport {
+  id: string;
+  origin: string;
+  fetches: Array<{ url: string; ok: boolean; error?: string; ms: number }>;
+  images: Array<{ url: string; event: string }>;
+  webrtc?: { candidates?: string[]; error?: string };
+}
+
+let h: Harness;
+let cfg: string;
+let user: TestUser | undefined;
+let probeDir: string;
+let password: string;
+let urlIp: string;
+let urlName: string;
+
+before(async () => {
+  if (skip) return;
+  h = await startHarness({ openvpn: false, ...geminiWorld });
+  user = addTestUser(`${h.world.prefix}e`);
+  probeDir = `${user.home}/probe`;
+  const ca = `${user.home}/test-ca.pem`;
+  mkdirSync(probeDir, { recursive: true });
+  chownSync(probeDir, user.uid, user.uid);
+  copyFileSync(h.world.caCert, ca);
+  // The two extensions, built from source and installed the way a user installs a .vsix.
+  const vsix = [join(user.home, 'gemini-probe.vsix'), join(user.home, 'webview-probe.vsix')];
+  await buildVsix(join(EXTENSIONS, 'gemini-probe'), vsix[0]!);
+  await buildVsix(join(EXTENSIONS, 'webview-probe'), vsix[1]!);
+  const paths = codeServerPaths(user.home);
+  // VS Code's extension host hands fetch and https an explicit CA list (Node's bundled roots plus
+  // /etc/ssl/certs), which drops NODE_EXTRA_CA_CERTS; with http.systemCertificates off it keeps
+  // Node's own store, where the world's test CA is. (Real Gemini needs neither.)
+  mkdirSync(`${paths.data}/User`, { recursive: true });
+  writeFileSync(`${paths.data}/User/settings.json`, JSON.stringify({ 'http.systemCertificates': false }));
+  for (const d of [`${user.home}/.local`, `${user.home}/.local/share`, `${user.home}/.local/share/vpnns`, paths.base, paths.data, `${paths.data}/User`, `${paths.data}/User/settings.json`]) chownSync(d, user.uid, user.uid);
+  const install = await h.world.inHost(
+    ['/usr/sbin/runuser', '-u', user.name, '--', codeServerBinary()!, '--config', paths.config, '--user-data-dir', paths.data, '--extensions-dir', paths.extensions, ...vsix.flatMap((v) => ['--install-extension', v])],
+    { timeoutMs: 60_000, cwd: user.home },
+  );
+  assert.equal(install.code, 0, `${install.stdout}\n${install.stderr}`);
+  assert.match(install.stdout, /gemini-probe\.vsix' was successfully installed/);
+  assert.match(install.stdout, /webview-probe\.vsix' was successfully installed/);
+  urlIp = `http://${h.world.addr.echo}/webview-probe/ip`;
+  urlName = `http://${h.world.names.echo}/webview-probe/name`;
+  cfg = h.config({
+    vpn: { type: 'wireguard', config: await h.world.wireguard!.writeClientConfig() },
+    proxies: { socks: { enabled: false }, http: { enabled: false } },
+    supervisor: { probeInterval: 0 },
+    apps: {
+      'code-server': {
+        command: [codeServerBinary()!],
+        autostart: true,
+        env: {
+          NODE_EXTRA_CA_CERTS: ca,
+          GEMINI_PROBE_BASE_URL: `https://${GEMINI_HOST}`,
+          GEMINI_PROBE_DIR: probeDir,
+          WEBVIEW_PROBE_DIR: probeDir,
+          WEBVIEW_PROBE_URLS: `${urlIp},${urlName}`,
+          WEBVIEW_PROBE_STUN: `stun:${h.world.addr.echo}:${STUN_PORT}`,
+        },
+      },
+    },
+  });
+  const r = await h.vpnns(['up', '--config', cfg], { env: { ...process.env, SUDO_USER: user.name } });
+  assert.equal(r.code, 0, r.stderr);
+  await waitHealthy();
+  password = (await h.vpnns(['app', 'password', 'code-server', '--config', cfg])).stdout.trim();
+  mkdirSync(ARTIFACTS, { recursive: true });
+});
+
+after(async () => {
+  await h?.cleanup();
+  user?.remove();
+  if (h) rmSync(`/var/lib/vpnns/${h.ns}`, { recursive: true, force: true });
+});
+
+async function waitHealthy(ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const r = await h.world.inHost(['curl', '-sS', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${PORT}/healthz`], { timeoutMs: 15_000 });
+    if (r.stdout.trim() === '200') return;
+    if (Date.now() > deadline) throw new Error(`code-server did not answer on 127.0.0.1:${PORT}: ${r.stdout} ${r.stderr}`);
+    await sleep(300);
+  }
+}
+
+function clearProbeDir(): void {
+  for (const n of readdirSync(probeDir)) rmSync(join(probeDir, n), { force: true });
+}
+
+const readJson = <T>(name: string): T => JSON.parse(readFileSync(join(probeDir, name), 'utf8')) as T;
+
+/** Opens the workbench in headless Chromium, either plainly on the host or confined (inside, with `vpnns browser`'s flags). */
+async function openWorkbench(where: 'host' | 'inside', settings: Omit<WorkbenchProbeSettings, 'dir' | 'waitFor' | 'timeoutMs'>): Promise<WorkbenchProbeReport> {
+  const full: WorkbenchProbeSettings = { ...settings, dir: probeDir, waitFor: ['^result-startup-\\d+\\.json$', '^webview-[\\d-]+\\.json$'], timeoutMs: 90_000 };
+  const argv = [process.execPath, PROBE_JS];
+  const opts = { env: { ...process.env, WORKBENCH_PROBE: JSON.stringify(full), CODE_SERVER_PASSWORD: password }, timeoutMs: 200_000 };
+  const r = where === 'host' ? await h.world.inHost(argv, opts) : await h.inVpn(argv, opts);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as WorkbenchProbeReport;
+}
+
+function results(report: WorkbenchProbeReport): { gemini: GeminiResult; webview: WebviewReport } {
+  assert.equal(report.error, undefined, JSON.stringify(report));
+  assert.equal(report.workbench, true);
+  assert.deepEqual(report.missing, [], `the extensions wrote their results: ${JSON.stringify(report)}`);
+  const g = report.files.find((f) => f.startsWith('result-'))!;
+  const w = report.files.find((f) => f.startsWith('webview-'))!;
+  return { gemini: readJson<GeminiResult>(g), webview: readJson<WebviewReport>(w) };
+}
+
+/** The echo service's log lines of the webview's requests since `t0`. */
+async function webviewRequests(t0: number) {
+  return (await h.world.echoRequests()).filter((e) => e.t >= t0 && e.path.startsWith('/webview-probe/'));
+}
+
+/** `vpnns browser --print --json`: the confined browser's flags, as the user would get them. */
+async function confinedFlags(): Promise<{ executablePath: string; args: string[]; url: string }> {
+  const r = await h.vpnns(['browser', 'code-server', '--print', '--json', '--config', cfg], { env: { ...process.env, SUDO_USER: user!.name } });
+  assert.equal(r.code, 0, r.stderr);
+  const p = JSON.parse(r.stdout) as { argv: string[]; url: string; profileDir: string };
+  assert.equal(p.argv.at(-1), p.url);
+  assert.equal(p.url, `http://10.0.0.2:${PORT}/`);
+  // The profile directory is playwright's (a fresh one per run); everything else as vpnns gives it.
+  const args = p.argv.slice(1, -1).filter((a) => !a.startsWith('--user-data-dir='));
+  return { executablePath: p.argv[0]!, args: [...args, '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'], url: p.url };
+}
+
+test('plain browser on the host: the extension reaches Gemini through the VPN three ways; the webview leaks the host\'s address', { skip, timeout: 240_000 }, async () => {
+  clearProbeDir();
+  const t0 = Date.now();
+  const stun = await h.world.capture(h.world.ns.wan, h.world.wanIface, `udp and dst port ${STUN_PORT}`);
+  const report = await openWorkbench('host', {
+    url: `http://127.0.0.1:${PORT}/`,
+    executablePath: CHROMIUM,
+    // The host's browser resolves the echo name as the host would (here without asking a resolver).
+    args: [...FLAGS, `--host-resolver-rules=MAP ${h.world.names.echo} ${h.world.addr.echo}`],
+    userDataDir: join(h.world.dir, 'chromium-plain'),
+    screenshot: join(ARTIFACTS, 'code-server-extensions.png'),
+  });
+  const stunLines = await stun.stop();
+  const { gemini, webview } = results(report);
+
+  // 1. The Node extension host: inside the namespace, as the user; every call through the VPN.
+  for (const [how, c] of Object.entries(gemini.calls)) {
+    assert.equal(c.ok, true, `${how}: ${JSON.stringify(c)}`);
+    assert.equal(c.text, GEMINI_REPLY, how);
+  }
+  assert.equal(gemini.netns, `net:[${statSync(`/run/netns/${h.ns}`).ino}]`, 'the extension host runs in the VPN namespace');
+  assert.equal(gemini.uid, user!.uid);
+  assert.equal(statSync(`/proc/${gemini.pid}`).uid, user!.uid);
+  const calls = (await geminiCalls(h.world)).filter((c) => c.prompt?.includes(gemini.id));
+  assert.deepEqual(calls.map((c) => c.prompt!.replace(/^gemini-probe \S+ /, '')).sort(), ['via @google/genai', 'via fetch', 'via node https']);
+  for (const c of calls) assert.equal(c.from, h.world.addr.vpnPublic, `through the VPN: ${JSON.stringify(c)}`);
+  const vpnDns = (await h.world.dnsQueries('vpn')).filter((q) => q.name.replace(/\.$/, '') === GEMINI_HOST);
+  const ispDns = (await h.world.dnsQueries('isp')).filter((q) => q.name.replace(/\.$/, '') === GEMINI_HOST);
+  assert.ok(vpnDns.length > 0, 'the name was resolved by the VPN\'s resolver');
+  assert.deepEqual(ispDns, [], 'the ISP\'s resolver never saw the name');
+
+  // 2. The browser half: the webview's requests leave from the host's own address.
+  assert.ok(webview.fetches.every((f) => f.ok), JSON.stringify(webview.fetches));
+  const seen = await webviewRequests(t0);
+  assert.ok(seen.some((e) => e.path.startsWith('/webview-probe/ip')) && seen.some((e) => e.path.startsWith('/webview-probe/name')), JSON.stringify(seen));
+  assert.deepEqual([...new Set(seen.map((e) => e.from))], [h.world.addr.hostPublic], 'the plain browser\'s webview requests come from the host (the leak)');
+  // And WebRTC asks the STUN server from the host's address.
+  assert.ok(stunLines.some((l) => l.includes(`${h.world.addr.hostPublic}.`)), `a STUN request from the host: ${stunLines.join('\n')}`);
+});
+
+test('vpnns browser: Chromium inside the namespace; the webview\'s requests and DNS go through the VPN, no STUN from the host', { skip, timeout: 240_000 }, async () => {
+  clearProbeDir();
+  const flags = await confinedFlags();
+  assert.ok(flags.args.includes('--force-webrtc-ip-handling-policy=disable_non_proxied_udp'));
+  const t0 = Date.now();
+  const uplink = await startUplinkCapture(h.world);
+  const report = await openWorkbench('inside', { ...flags, userDataDir: join(h.world.dir, 'chromium-confined'), screenshot: join(ARTIFACTS, 'code-server-confined-browser.png') });
+  const lines = await uplink.stop();
+  const { gemini, webview } = results(report);
+  for (const c of Object.values(gemini.calls)) assert.equal(c.ok, true, JSON.stringify(c));
+  assert.ok(webview.fetches.every((f) => f.ok), JSON.stringify(webview.fetches));
+  const seen = await webviewRequests(t0);
+  assert.ok(seen.some((e) => e.path.startsWith('/webview-probe/ip')) && seen.some((e) => e.path.startsWith('/webview-probe/name')), JSON.stringify(seen));
+  assert.deepEqual([...new Set(seen.map((e) => e.from))], [h.world.addr.vpnPublic], 'the confined webview\'s requests come from the VPN');
+  const echoName = (q: { name: string; t: number }) => q.name.replace(/\.$/, '') === h.world.names.echo && q.t >= t0;
+  assert.ok((await h.world.dnsQueries('vpn')).some(echoName), 'the webview\'s name was resolved by the VPN\'s resolver');
+  assert.deepEqual((await h.world.dnsQueries('isp')).filter(echoName), []);
+  // Nothing but the tunnel on the uplink: no STUN, no DNS, no HTTP from the host.
+  assert.deepEqual(unexpected(lines, (l) => isWireguardFlow(l, h.world)), []);
+  assert.ok(!(webview.webrtc?.candidates ?? []).some((c) => / typ srflx /.test(c)), `no server-reflexive candidate: ${JSON.stringify(webview.webrtc)}`);
+});
+
+test('vpnns browser starts the browser inside, as the user, with its own profile; refuses without a display', { skip, timeout: 60_000 }, async () => {
+  const fake = `${user!.home}/fake-chromium`;
+  const out = `${user!.home}/fake-chromium.out`;
+  writeFileSync(fake, '#!/bin/sh\n{ id -u; readlink /proc/self/ns/net; echo "$DISPLAY"; printf "%s\\n" "$@"; } > "$HOME/fake-chromium.out"\n', { mode: 0o755 });
+  const env = { ...process.env, SUDO_USER: user!.name, DISPLAY: ':42' };
+  const r = await h.vpnns(['browser', 'code-server', '--browser', fake, '--config', cfg], { env });
+  assert.equal(r.code, 0, r.stderr);
+  const [uid, netns, display, ...args] = readFileSync(out, 'utf8').trim().split('\n');
+  assert.equal(Number(uid), user!.uid);
+  assert.equal(netns, `net:[${statSync(`/run/netns/${h.ns}`).ino}]`);
+  assert.equal(display, ':42');
+  const profile = `${user!.home}/.local/share/vpnns/browser/code-server`;
+  assert.ok(args.includes(`--user-data-dir=${profile}`), args.join(' '));
+  assert.ok(args.includes('--force-webrtc-ip-handling-policy=disable_non_proxied_udp'));
+  assert.equal(args.at(-1), `http://10.0.0.2:${PORT}/`);
+  assert.equal(statSync(profile).uid, user!.uid, 'the profile directory is made by the user, not root');
+  assert.equal(statSync(profile).mode & 0o077, 0, 'and private to them');
+  const noDisplay = { ...env, DISPLAY: '', WAYLAND_DISPLAY: '' };
+  const nd = await h.vpnns(['browser', 'code-server', '--browser', fake, '--config', cfg], { env: noDisplay });
+  assert.equal(nd.code, 2);
+  assert.match(nd.stderr, /^vpnns: no display to open the browser on .*--preserve-env=DISPLAY.*\.\n$/);
+});
+
+test('vpnns check says the browser half is not checkable from here and names vpnns browser', { skip, timeout: 120_000 }, async () => {
+  const r = await h.vpnns(['check', '--json', '--config', cfg]);
+  const checks = JSON.parse(r.stdout) as Array<{ name: string; result: string; reason: string }>;
+  const half = checks.find((c) => c.name === 'browser-half');
+  assert.equal(half?.result, 'skip', r.stdout);
+  assert.match(half!.reason, /not checkable from here.*vpnns browser code-server/);
+});
+
+test('tunnel down: the extension\'s three calls fail fast, the confined webview\'s requests fail, nothing but the VPN flow on the uplink', { skip, timeout: 240_000 }, async () => {
+  clearProbeDir();
+  const flags = await confinedFlags();
+  const s = JSON.parse((await h.vpnns(['status', '--config', cfg, '--json'])).stdout) as { supervisor: { pid: number }; vpn: { tunnel: string }; components: Record<string, { pid?: number }> };
+  const before = (await geminiCalls(h.world)).length;
+  const t0 = Date.now();
+  const uplink = await startUplinkCapture(h.world);
+  process.kill(s.supervisor.pid, 'SIGSTOP');
+  let report: WorkbenchProbeReport;
+  try {
+    process.kill(s.components.vpn!.pid!, 'SIGKILL');
+    await h.inVpn(['ip', 'link', 'del', s.vpn.tunnel]).catch(() => {});
+    await sleep(300);
+    // vpnns browser itself refuses to start while the tunnel is down.
+    const refused = await h.vpnns(['browser', 'code-server', '--headless', '--config', cfg], { env: { ...process.env, SUDO_USER: user!.name } });
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /^vpnns: the VPN in namespace \S+ is not connected/);
+    // A browser already running inside (here: started now) is held by the kill switch.
+    report = await openWorkbench('inside', { ...flags, userDataDir: join(h.world.dir, 'chromium-down') });
+  } finally {
+    process.kill(s.supervisor.pid, 'SIGCONT');
+  }
+  const lines = await uplink.stop();
+  const { gemini, webview } = results(report);
+  for (const [how, c] of Object.entries(gemini.calls)) {
+    assert.equal(c.ok, false, `${how} must fail: ${JSON.stringify(c)}`);
+    assert.ok(c.ms < 5000, `${how} failed fast (${c.ms} ms): ${c.error}`);
+  }
+  assert.ok(webview.fetches.every((f) => !f.ok), `the webview's fetches fail: ${JSON.stringify(webview.fetches)}`);
+  assert.deepEqual(await webviewRequests(t0), [], 'the echo service saw no webview request');
+  assert.equal((await geminiCalls(h.world)).length, before, 'the mock Gemini API saw no call');
+  assert.deepEqual(unexpected(lines, (l) => isWireguardFlow(l, h.world)), []);
+});
