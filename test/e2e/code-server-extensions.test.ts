@@ -246,6 +246,24 @@ test('vpnns browser starts the browser inside, as the user, with its own profile
   assert.match(nd.stderr, /^vpnns: no display to open the browser on .*--preserve-env=DISPLAY.*\.\n$/);
 });
 
+test('a login callback on the namespace\'s localhost: vpnns browser --url reaches it (the host\'s browser could not)', { skip, timeout: 90_000 }, async () => {
+  // What a CLI's OAuth login does: listen on 127.0.0.1:<port> inside and wait for the browser's redirect.
+  const port = 41234;
+  const server = 'const s=require("http").createServer((q,r)=>{r.end("<p>callback-ok "+q.url+"</p>");s.close()});s.listen(Number(process.argv[1]),"127.0.0.1",()=>console.log("listening"))';
+  const listener = h.inVpn([process.execPath, '-e', server, String(port)], { timeoutMs: 60_000 });
+  const deadline = Date.now() + 15_000;
+  while ((await h.inVpn(['ss', '-Hltn', `sport = :${port}`])).stdout.trim() === '' && Date.now() < deadline) await sleep(100);
+  // From the host's loopback nothing answers: the listener is the namespace's.
+  assert.notEqual(await h.world.probeTcp(h.world.ns.host, '127.0.0.1', port, 1000), 'open');
+  const r = await h.vpnns(['browser', '--url', `http://127.0.0.1:${port}/callback?code=abc`, '--headless', '--config', cfg, '--', '--no-sandbox', '--disable-gpu', '--dump-dom'], {
+    env: { ...process.env, SUDO_USER: user!.name },
+    timeoutMs: 60_000,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /callback-ok \/callback\?code=abc/);
+  assert.equal((await listener).code, 0);
+});
+
 test('vpnns check says the browser half is not checkable from here and names vpnns browser', { skip, timeout: 120_000 }, async () => {
   const r = await h.vpnns(['check', '--json', '--config', cfg]);
   const checks = JSON.parse(r.stdout) as Array<{ name: string; result: string; reason: string }>;
