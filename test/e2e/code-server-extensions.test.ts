@@ -8,7 +8,9 @@
 //    host's address (the leak the README's "What is confined" section records); in the browser
 //    `vpnns browser` runs it comes from the VPN's address, and with the tunnel down it fails.
 // Screenshots: test-artifacts/code-server-extensions.png (plain browser: the extension's result in
-// the status bar and a notification) and test-artifacts/code-server-confined-browser.png.
+// the status bar and a notification, the webview's report) and test-artifacts/code-server-confined-browser.png.
+// Both workbench sessions of the confined browser (tunnel up, then down) share one page, to keep
+// the file within its time budget: each workbench start costs tens of seconds.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chownSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -125,14 +127,29 @@ function clearProbeDir(): void {
 
 const readJson = <T>(name: string): T => JSON.parse(readFileSync(join(probeDir, name), 'utf8')) as T;
 
+type Opening = Omit<WorkbenchProbeSettings, 'dir' | 'waitFor' | 'timeoutMs'>;
+
 /** Opens the workbench in headless Chromium, either plainly on the host or confined (inside, with `vpnns browser`'s flags). */
-async function openWorkbench(where: 'host' | 'inside', settings: Omit<WorkbenchProbeSettings, 'dir' | 'waitFor' | 'timeoutMs'>): Promise<WorkbenchProbeReport> {
+async function startWorkbench(where: 'host' | 'inside', settings: Opening): Promise<WorkbenchProbeReport> {
   const full: WorkbenchProbeSettings = { ...settings, dir: probeDir, waitFor: ['^result-startup-\\d+\\.json$', '^webview-[\\d-]+\\.json$'], timeoutMs: 90_000 };
   const argv = [process.execPath, PROBE_JS];
-  const opts = { env: { ...process.env, WORKBENCH_PROBE: JSON.stringify(full), CODE_SERVER_PASSWORD: password }, timeoutMs: 200_000 };
+  const opts = { env: { ...process.env, WORKBENCH_PROBE: JSON.stringify(full), CODE_SERVER_PASSWORD: password }, timeoutMs: 200_000 + (settings.holdMs ?? 0) };
   const r = where === 'host' ? await h.world.inHost(argv, opts) : await h.inVpn(argv, opts);
   assert.equal(r.code, 0, r.stderr);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as WorkbenchProbeReport;
+}
+
+const openWorkbench = startWorkbench;
+
+/** The name of the first file in the probe directory that matches, once it is there. */
+async function waitForFile(re: RegExp, ms: number): Promise<string> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const f = readdirSync(probeDir).find((n) => re.test(n));
+    if (f) return f;
+    if (Date.now() > deadline) throw new Error(`no ${re} in ${probeDir} after ${ms} ms: ${readdirSync(probeDir).join(' ')}`);
+    await sleep(200);
+  }
 }
 
 function results(report: WorkbenchProbeReport): { gemini: GeminiResult; webview: WebviewReport } {
@@ -201,28 +218,6 @@ test('plain browser on the host: the extension reaches Gemini through the VPN th
   assert.ok(stunLines.some((l) => l.includes(`${h.world.addr.hostPublic}.`)), `a STUN request from the host: ${stunLines.join('\n')}`);
 });
 
-test('vpnns browser: Chromium inside the namespace; the webview\'s requests and DNS go through the VPN, no STUN from the host', { skip, timeout: 240_000 }, async () => {
-  clearProbeDir();
-  const flags = await confinedFlags();
-  assert.ok(flags.args.includes('--force-webrtc-ip-handling-policy=disable_non_proxied_udp'));
-  const t0 = Date.now();
-  const uplink = await startUplinkCapture(h.world);
-  const report = await openWorkbench('inside', { ...flags, userDataDir: join(h.world.dir, 'chromium-confined'), screenshot: join(ARTIFACTS, 'code-server-confined-browser.png') });
-  const lines = await uplink.stop();
-  const { gemini, webview } = results(report);
-  for (const c of Object.values(gemini.calls)) assert.equal(c.ok, true, JSON.stringify(c));
-  assert.ok(webview.fetches.every((f) => f.ok), JSON.stringify(webview.fetches));
-  const seen = await webviewRequests(t0);
-  assert.ok(seen.some((e) => e.path.startsWith('/webview-probe/ip')) && seen.some((e) => e.path.startsWith('/webview-probe/name')), JSON.stringify(seen));
-  assert.deepEqual([...new Set(seen.map((e) => e.from))], [h.world.addr.vpnPublic], 'the confined webview\'s requests come from the VPN');
-  const echoName = (q: { name: string; t: number }) => q.name.replace(/\.$/, '') === h.world.names.echo && q.t >= t0;
-  assert.ok((await h.world.dnsQueries('vpn')).some(echoName), 'the webview\'s name was resolved by the VPN\'s resolver');
-  assert.deepEqual((await h.world.dnsQueries('isp')).filter(echoName), []);
-  // Nothing but the tunnel on the uplink: no STUN, no DNS, no HTTP from the host.
-  assert.deepEqual(unexpected(lines, (l) => isWireguardFlow(l, h.world)), []);
-  assert.ok(!(webview.webrtc?.candidates ?? []).some((c) => / typ srflx /.test(c)), `no server-reflexive candidate: ${JSON.stringify(webview.webrtc)}`);
-});
-
 test('vpnns browser starts the browser inside, as the user, with its own profile; refuses without a display', { skip, timeout: 60_000 }, async () => {
   const fake = `${user!.home}/fake-chromium`;
   const out = `${user!.home}/fake-chromium.out`;
@@ -272,36 +267,70 @@ test('vpnns check says the browser half is not checkable from here and names vpn
   assert.match(half!.reason, /not checkable from here.*vpnns browser code-server/);
 });
 
-test('tunnel down: the extension\'s three calls fail fast, the confined webview\'s requests fail, nothing but the VPN flow on the uplink', { skip, timeout: 240_000 }, async () => {
+test('vpnns browser: Chromium inside; the webview\'s requests and DNS go through the VPN, no STUN from the host; with the tunnel down every call fails fast and nothing leaves', { skip, timeout: 300_000 }, async () => {
   clearProbeDir();
   const flags = await confinedFlags();
-  const s = JSON.parse((await h.vpnns(['status', '--config', cfg, '--json'])).stdout) as { supervisor: { pid: number }; vpn: { tunnel: string }; components: Record<string, { pid?: number }> };
-  const before = (await geminiCalls(h.world)).length;
+  assert.ok(flags.args.includes('--force-webrtc-ip-handling-policy=disable_non_proxied_udp'));
+  const hold = join(probeDir, 'hold-done');
   const t0 = Date.now();
   const uplink = await startUplinkCapture(h.world);
-  process.kill(s.supervisor.pid, 'SIGSTOP');
-  let report: WorkbenchProbeReport;
+  // One workbench session for both halves of the test: the page stays open while the tunnel goes down.
+  const driver = startWorkbench('inside', { ...flags, userDataDir: join(h.world.dir, 'chromium-confined'), screenshot: join(ARTIFACTS, 'code-server-confined-browser.png'), holdUntil: hold, holdMs: 200_000 });
+  let report: WorkbenchProbeReport | undefined;
   try {
-    process.kill(s.components.vpn!.pid!, 'SIGKILL');
-    await h.inVpn(['ip', 'link', 'del', s.vpn.tunnel]).catch(() => {});
-    await sleep(300);
-    // vpnns browser itself refuses to start while the tunnel is down.
-    const refused = await h.vpnns(['browser', 'code-server', '--headless', '--config', cfg], { env: { ...process.env, SUDO_USER: user!.name } });
-    assert.equal(refused.code, 1, refused.stderr);
-    assert.match(refused.stderr, /^vpnns: the VPN in namespace \S+ is not connected/);
-    // A browser already running inside (here: started now) is held by the kill switch.
-    report = await openWorkbench('inside', { ...flags, userDataDir: join(h.world.dir, 'chromium-down') });
+    const g = await Promise.race([waitForFile(/^result-startup-\d+\.json$/, 150_000), driver.then((r) => { throw new Error(`the browser ended early: ${JSON.stringify(r)}`); })]);
+    const w = await waitForFile(/^webview-[\d-]+\.json$/, 60_000);
+    const lines = await uplink.stop();
+    const gemini = readJson<GeminiResult>(g);
+    const webview = readJson<WebviewReport>(w);
+    assert.equal((webview as WebviewReport & { extensionHostPid: number }).extensionHostPid, gemini.pid, 'one extension host runs both extensions');
+    for (const c of Object.values(gemini.calls)) assert.equal(c.ok, true, JSON.stringify(c));
+    assert.ok(webview.fetches.every((f) => f.ok), JSON.stringify(webview.fetches));
+    assert.ok(webview.origin.includes('10.0.0.2'), `the workbench was opened at the namespace address: ${webview.origin}`);
+    const seen = await webviewRequests(t0);
+    assert.ok(seen.some((e) => e.path.startsWith('/webview-probe/ip')) && seen.some((e) => e.path.startsWith('/webview-probe/name')), JSON.stringify(seen));
+    assert.deepEqual([...new Set(seen.map((e) => e.from))], [h.world.addr.vpnPublic], 'the confined webview\'s requests come from the VPN');
+    const echoName = (q: { name: string; t: number }) => q.name.replace(/\.$/, '') === h.world.names.echo && q.t >= t0;
+    assert.ok((await h.world.dnsQueries('vpn')).some(echoName), 'the webview\'s name was resolved by the VPN\'s resolver');
+    assert.deepEqual((await h.world.dnsQueries('isp')).filter(echoName), []);
+    // Nothing but the tunnel on the uplink: no STUN, no DNS, no HTTP from the host.
+    assert.deepEqual(unexpected(lines, (l) => isWireguardFlow(l, h.world)), []);
+    assert.ok(!(webview.webrtc?.candidates ?? []).some((c) => / typ srflx /.test(c)), `no server-reflexive candidate: ${JSON.stringify(webview.webrtc)}`);
+
+    // The tunnel goes down (client killed, supervisor frozen) while the browser and the extension host run.
+    const st = JSON.parse((await h.vpnns(['status', '--config', cfg, '--json'])).stdout) as { supervisor: { pid: number }; vpn: { tunnel: string }; components: Record<string, { pid?: number }> };
+    const callsBefore = (await geminiCalls(h.world)).length;
+    const t1 = Date.now();
+    const uplinkDown = await startUplinkCapture(h.world);
+    process.kill(st.supervisor.pid, 'SIGSTOP');
+    let down: { gemini: GeminiResult; webview: WebviewReport };
+    try {
+      process.kill(st.components.vpn!.pid!, 'SIGKILL');
+      await h.inVpn(['ip', 'link', 'del', st.vpn.tunnel]).catch(() => {});
+      await sleep(300);
+      // vpnns browser itself refuses to start a browser now.
+      const refused = await h.vpnns(['browser', 'code-server', '--headless', '--config', cfg], { env: { ...process.env, SUDO_USER: user!.name } });
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /^vpnns: the VPN in namespace \S+ is not connected/);
+      // Addressed to this window's extension host (the plain browser's is still alive, waiting for a reconnection).
+      writeFileSync(join(probeDir, `trigger-${gemini.pid}-down`), '');
+      writeFileSync(join(probeDir, `trigger-webview-${gemini.pid}-down`), '');
+      down = { gemini: readJson<GeminiResult>(await waitForFile(/^result-down\.json$/, 60_000)), webview: readJson<WebviewReport>(await waitForFile(/^webview-down\.json$/, 60_000)) };
+    } finally {
+      process.kill(st.supervisor.pid, 'SIGCONT');
+    }
+    const linesDown = await uplinkDown.stop();
+    for (const [how, c] of Object.entries(down.gemini.calls)) {
+      assert.equal(c.ok, false, `${how} must fail: ${JSON.stringify(c)}`);
+      assert.ok(c.ms < 5000, `${how} failed fast (${c.ms} ms): ${c.error}`);
+    }
+    assert.ok(down.webview.fetches.every((f) => !f.ok), `the webview's fetches fail: ${JSON.stringify(down.webview.fetches)}`);
+    assert.deepEqual(await webviewRequests(t1), [], 'the echo service saw no webview request');
+    assert.equal((await geminiCalls(h.world)).length, callsBefore, 'the mock Gemini API saw no call');
+    assert.deepEqual(unexpected(linesDown, (l) => isWireguardFlow(l, h.world)), []);
   } finally {
-    process.kill(s.supervisor.pid, 'SIGCONT');
+    writeFileSync(hold, '');
+    report = await driver;
   }
-  const lines = await uplink.stop();
-  const { gemini, webview } = results(report);
-  for (const [how, c] of Object.entries(gemini.calls)) {
-    assert.equal(c.ok, false, `${how} must fail: ${JSON.stringify(c)}`);
-    assert.ok(c.ms < 5000, `${how} failed fast (${c.ms} ms): ${c.error}`);
-  }
-  assert.ok(webview.fetches.every((f) => !f.ok), `the webview's fetches fail: ${JSON.stringify(webview.fetches)}`);
-  assert.deepEqual(await webviewRequests(t0), [], 'the echo service saw no webview request');
-  assert.equal((await geminiCalls(h.world)).length, before, 'the mock Gemini API saw no call');
-  assert.deepEqual(unexpected(lines, (l) => isWireguardFlow(l, h.world)), []);
+  assert.equal(report.error, undefined, JSON.stringify(report));
 });

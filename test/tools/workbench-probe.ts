@@ -5,7 +5,7 @@
 // --print` gives (the confined browser).
 //
 //   node workbench-probe.js     (settings as JSON in $WORKBENCH_PROBE, password in $CODE_SERVER_PASSWORD)
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { chromium, type BrowserContext } from 'playwright-core';
 
 export interface WorkbenchProbeSettings {
@@ -19,6 +19,9 @@ export interface WorkbenchProbeSettings {
   waitFor: string[];
   timeoutMs: number;
   screenshot?: string;
+  /** Keep the page open until this file exists (the test triggers more rounds meanwhile). */
+  holdUntil?: string;
+  holdMs?: number;
 }
 
 export interface WorkbenchProbeReport {
@@ -58,6 +61,10 @@ async function main(): Promise<void> {
     if (s.screenshot) {
       await page.screenshot({ path: s.screenshot });
       report.screenshot = s.screenshot;
+    }
+    if (s.holdUntil) {
+      const until = Date.now() + (s.holdMs ?? 120_000);
+      while (!existsSync(s.holdUntil) && Date.now() < until) await page.waitForTimeout(200);
     }
   } catch (e) {
     report.error = (e as Error).message.split('\n')[0];

@@ -5,7 +5,7 @@
 //
 // Settings come from the environment of code-server (apps.code-server.env in the vpnns config):
 //   GEMINI_PROBE_BASE_URL  e.g. https://generativelanguage.googleapis.com
-//   GEMINI_PROBE_DIR       a directory the user owns, polled for trigger-<id> files
+//   GEMINI_PROBE_DIR       a directory the user owns, polled for trigger-<pid>-<id> files
 import * as vscode from 'vscode';
 import https from 'node:https';
 import { readdirSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -112,7 +112,9 @@ export function activate(context) {
       (e) => void vscode.window.showErrorMessage(`Gemini probe ${id}: ${errorText(e)}`),
     );
   void run(`startup-${process.pid}`);
-  // The test asks for another round (e.g. with the tunnel down) by creating trigger-<id>.
+  // The test asks for another round (e.g. with the tunnel down) by creating trigger-<pid>-<id>.
+  // Addressed by PID: an extension host of an earlier window (kept for reconnection) must not take it.
+  const mine = new RegExp(`^trigger-${process.pid}-([A-Za-z0-9_-]{1,40})$`);
   const busy = new Set();
   const timer = setInterval(() => {
     let names = [];
@@ -122,7 +124,7 @@ export function activate(context) {
       return;
     }
     for (const n of names) {
-      const m = /^trigger-([A-Za-z0-9_-]{1,40})$/.exec(n);
+      const m = mine.exec(n);
       if (!m || busy.has(m[1])) continue;
       busy.add(m[1]);
       rmSync(join(dir, n), { force: true });

@@ -3,9 +3,9 @@
 // STUN server ($WEBVIEW_PROBE_STUN). The extension itself runs in the Node extension host (inside
 // the namespace); the webview runs in the user's browser, so its requests leave from wherever that
 // browser is. The webview reports back what it saw; the extension writes it to
-// $WEBVIEW_PROBE_DIR/webview-<id>.json. Where the requests came from is what the echo service logs.
+// $WEBVIEW_PROBE_DIR/webview-<id>.json; a trigger-webview-<pid>-<id> file there asks for another round. Where the requests came from is what the echo service logs.
 import * as vscode from 'vscode';
-import { renameSync, writeFileSync } from 'node:fs';
+import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 function html(id, urls, stun) {
@@ -58,12 +58,17 @@ async function webrtc() {
     return { error: String(e && e.message || e) };
   }
 }
-(async () => {
+async function run(id) {
+  cfg.id = id;
+  document.getElementById('out').textContent = 'running ' + id + '…';
   const [images, fetches, rtc] = await Promise.all([Promise.all(cfg.urls.map(imageOne)), Promise.all(cfg.urls.map(fetchOne)), webrtc()]);
-  const report = { id: cfg.id, origin: location.origin, images, fetches, webrtc: rtc };
+  const report = { id, origin: location.origin, images, fetches, webrtc: rtc };
   document.getElementById('out').textContent = JSON.stringify(report, null, 2);
   vscode.postMessage(report);
-})();
+}
+// The extension asks for another round (the test's trigger file) with {rerun: id}.
+window.addEventListener('message', (e) => { if (e.data && typeof e.data.rerun === 'string') void run(e.data.rerun); });
+void run(cfg.id);
 </script>
 </body></html>`;
 }
@@ -76,15 +81,34 @@ export function activate(context) {
   const panel = vscode.window.createWebviewPanel('webviewProbe', 'Webview probe', vscode.ViewColumn.One, { enableScripts: true });
   panel.webview.onDidReceiveMessage(
     (report) => {
-      const tmp = join(dir, `.webview-${id}.json`);
+      const name = /^[A-Za-z0-9_-]{1,60}$/.test(String(report?.id)) ? report.id : id;
+      const tmp = join(dir, `.webview-${name}.json`);
       writeFileSync(tmp, JSON.stringify({ ...report, extensionHostPid: process.pid }));
-      renameSync(tmp, join(dir, `webview-${id}.json`));
+      renameSync(tmp, join(dir, `webview-${name}.json`));
     },
     undefined,
     context.subscriptions,
   );
   panel.webview.html = html(id, urls, process.env.WEBVIEW_PROBE_STUN ?? '');
   context.subscriptions.push(panel);
+  // The test asks the webview for another round (e.g. with the tunnel down) by creating trigger-webview-<pid>-<id>
+  // (by PID: an extension host of an earlier window, kept for reconnection, must not take it).
+  const mine = new RegExp(`^trigger-webview-${process.pid}-([A-Za-z0-9_-]{1,40})$`);
+  const timer = setInterval(() => {
+    let names = [];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const m = mine.exec(n);
+      if (!m) continue;
+      rmSync(join(dir, n), { force: true });
+      void panel.webview.postMessage({ rerun: m[1] });
+    }
+  }, 300);
+  context.subscriptions.push({ dispose: () => clearInterval(timer) });
 }
 
 export function deactivate() {}
