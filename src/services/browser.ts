@@ -9,7 +9,7 @@
 // --proxy-server is confined only as far as every part of it honours the proxy (Chromium's
 // WebRTC, DNS prefetch, Firefox's DoH and remote-DNS settings each need their own flag), and it
 // falls back to the host's network the moment a flag is missed. The WebRTC policy flag is still
-// passed: it keeps WebRTC from even enumerating the namespace's local addresses.
+// passed, as defence in depth.
 import { basename } from 'node:path';
 import type { AppConfig, Config } from '../config/types.js';
 import { profileOf } from './apps.js';
@@ -71,8 +71,8 @@ export function chromiumArgv(l: BrowserLaunch): string[] {
     `--user-data-dir=${l.profileDir}`,
     '--no-first-run',
     '--no-default-browser-check',
-    // WebRTC: no UDP except through a proxy (there is none), so no STUN probe and no local
-    // addresses handed to a page; what is left of WebRTC goes through the namespace anyway.
+    // WebRTC: UDP only through a proxy (there is none). Defence in depth: Chromium 156 still listed
+    // an mDNS-masked host candidate with it; whatever WebRTC sends goes through the namespace anyway.
     '--force-webrtc-ip-handling-policy=disable_non_proxied_udp',
     // The app's origin inside is http://10.0.0.2:PORT, which is not a secure context; code-server's
     // webviews need one (service workers). Only this exact origin is treated as secure.
