@@ -9,8 +9,8 @@
 //    `vpnns browser` runs it comes from the VPN's address, and with the tunnel down it fails.
 // Screenshots: test-artifacts/code-server-extensions.png (plain browser: the extension's result in
 // the status bar and a notification, the webview's report) and test-artifacts/code-server-confined-browser.png.
-// Both workbench sessions of the confined browser (tunnel up, then down) share one page, to keep
-// the file within its time budget: each workbench start costs tens of seconds.
+// The confined browser's two rounds (tunnel up, then down) share one workbench page: each workbench
+// start costs tens of seconds, and the file must stay within its time budget.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chownSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -139,8 +139,6 @@ async function startWorkbench(where: 'host' | 'inside', settings: Opening): Prom
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as WorkbenchProbeReport;
 }
 
-const openWorkbench = startWorkbench;
-
 /** The name of the first file in the probe directory that matches, once it is there. */
 async function waitForFile(re: RegExp, ms: number): Promise<string> {
   const deadline = Date.now() + ms;
@@ -182,7 +180,7 @@ test('plain browser on the host: the extension reaches Gemini through the VPN th
   clearProbeDir();
   const t0 = Date.now();
   const stun = await h.world.capture(h.world.ns.wan, h.world.wanIface, `udp and dst port ${STUN_PORT}`);
-  const report = await openWorkbench('host', {
+  const report = await startWorkbench('host', {
     url: `http://127.0.0.1:${PORT}/`,
     executablePath: CHROMIUM,
     // The host's browser resolves the echo name as the host would (here without asking a resolver).
