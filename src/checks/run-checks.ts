@@ -15,6 +15,7 @@ import {
   curlProxyUserConfig, defaultRouteDev6, gatherApps, gatherDns, gatherPublished, hostAddresses, measureEcho, tunnelLinkExists, tunnelName, type CheckContext,
 } from './gather.js';
 import { runDrill } from './drill.js';
+import { evaluateBrowserHalf } from './browser-half.js';
 
 export interface CheckOptions {
   drill?: boolean;
@@ -47,6 +48,8 @@ export async function runChecks(ctx: CheckContext, opts: CheckOptions = {}): Pro
       if (name === 'drill' && !opts.drill) continue;
       checks.push({ name, result: 'skip', reason: 'the namespace is not up', evidence: {} });
     }
+    const half = evaluateBrowserHalf(used.apps);
+    if (half) checks.push(half);
     return checks;
   }
 
@@ -115,5 +118,8 @@ export async function runChecks(ctx: CheckContext, opts: CheckOptions = {}): Pro
   checks.push(evaluateProxy(proxy('http', http.enabled, httpAt, httpResults)));
   checks.push(evaluatePublished(published));
   checks.push(evaluateApps(gatherApps({ ...ctx, status: await readStatus(names) })));
+  // Last: what the checks above do not cover, so nobody believes more than was measured.
+  const half = evaluateBrowserHalf(used.apps);
+  if (half) checks.push(half);
   return checks;
 }

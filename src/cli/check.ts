@@ -20,6 +20,8 @@ PASS, FAIL, SKIP or LEAK with its evidence:
   proxy-socks, proxy-http   the proxies answer from the host and leave through the tunnel
   published    published ports answer on the host
   apps         apps are running
+  browser-half with a code-server app: SKIP, said plainly: its workbench, webviews and web
+               extensions run in your browser, not checkable from here; \`vpnns browser\` confines them
 
 --json prints an array of {name, result, reason, evidence}. --brief leaves the evidence out of the
 table. HTTPS echo URLs use curl's CA bundle (CURL_CA_BUNDLE overrides it).

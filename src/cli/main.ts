@@ -23,6 +23,7 @@ const COMMANDS: Entry[] = [
   { name: 'app', summary: 'start, stop, inspect and install the apps that run in the namespace', load: async () => (await import('./app.js')).appCommand },
   { name: 'publish', summary: 'publish a namespace port on the host while it runs (add, remove, list)', load: async () => (await import('./publish.js')).publishCommand },
   { name: 'kilo', summary: 'run Kilo CLI here, inside the namespace, as you (refused while the VPN is down)', load: async () => (await import('./kilo.js')).kiloCommand },
+  { name: 'browser', summary: 'open an app (code-server) in a browser that runs inside the namespace, so its browser half is confined too', load: async () => (await import('./browser.js')).browserCommand },
   { name: 'doctor', summary: 'check that every program the config needs is installed, and say how to install what is not', load: async () => (await import('./doctor.js')).doctorCommand },
   { name: 'adguard', summary: 'run an adguardvpn-cli subcommand with vpnns\'s data directory (login once)', load: async () => (await import('./adguard.js')).adguardCommand },
   { name: 'systemd', summary: 'render or install systemd units that run the namespace at boot', load: async () => (await import('./systemd.js')).systemdCommand },

@@ -1,0 +1,130 @@
+// `vpnns browser [APP]`: the browser half of an app, confined. code-server's workbench, its
+// webviews and web extensions run in a browser; a browser on the host sends their requests from
+// the host's address. This runs a browser inside the namespace as the user (the same path as
+// `vpnns exec`), with its own profile, opened at the app's address inside.
+import type { Config } from '../config/types.js';
+import { UsageError, VpnnsError } from '../errors.js';
+import { namesFor } from '../plan/names.js';
+import { readState } from '../plan/state.js';
+import { netnsExists } from '../net/ip.js';
+import { System } from '../sys/system.js';
+import { findProgramSync, lookupUser, profileOf } from '../services/apps.js';
+import {
+  appInsideUrl, appWebPort, browserArgv, browserKind, browserLauncher, browserProfileDir, hasDisplay, webApps,
+  CHROMIUM_PROGRAMS, FIREFOX_PROGRAMS, type BrowserLaunch,
+} from '../services/browser.js';
+import type { Parsed } from './args.js';
+import { configFrom, requireRoot, type Command } from './command.js';
+import { assertTunnelUp, execArgv, spawnForeground } from './exec.js';
+import { invokingUser, userExists } from './invoker.js';
+
+/**
+ * What the browser asks of exec's sandbox (which hides the display, the user bus and the ssh agent
+ * from programs inside by default): the display, and nothing else.
+ */
+export const BROWSER_CHANNELS = { display: true } as const;
+
+function pickApp(cfg: Config, asked: string | undefined): string {
+  const apps = webApps(cfg);
+  if (asked) {
+    if (!cfg.apps[asked]) throw new UsageError(`there is no app "${asked}" in the config${apps.length ? `; apps with a web UI: ${apps.join(', ')}` : ''}; or pass --url URL.`);
+    if (!apps.includes(asked)) throw new UsageError(`apps.${asked} has no web port (no code-server profile and nothing in its publish list); pass --url URL.`);
+    return asked;
+  }
+  if (apps.length === 1) return apps[0]!;
+  if (!apps.length) throw new UsageError('no app with a web UI is configured; name one (`vpnns browser APP`) or pass --url URL.');
+  throw new UsageError(`several apps have a web UI (${apps.join(', ')}); name one: \`vpnns browser APP\`.`);
+}
+
+/** A URL the user typed: http(s) only (a file: or javascript: URL has no business here). */
+function checkedUrl(u: string): string {
+  let url: URL;
+  try {
+    url = new URL(u);
+  } catch {
+    throw new UsageError(`--url ${JSON.stringify(u)} is not a URL; e.g. --url http://10.0.0.2:8080/.`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--url must be http:// or https://, got ${url.protocol}`);
+  return url.href;
+}
+
+function findBrowser(asked: string | undefined, home: string | undefined): string {
+  const family = asked === 'firefox' ? FIREFOX_PROGRAMS : asked === undefined || asked === 'chromium' ? CHROMIUM_PROGRAMS : [asked];
+  const found = findProgramSync(family, home);
+  if (!found) {
+    const hint = asked === 'firefox' ? '`apt-get install firefox-esr`' : asked && asked !== 'chromium' ? `check the path of --browser ${asked}` : '`apt-get install chromium`, or --browser firefox';
+    throw new UsageError(`no browser found (${family.join(', ')}); ${hint}.`);
+  }
+  return found;
+}
+
+export const browserCommand: Command = {
+  name: 'browser',
+  usage: `vpnns browser [APP] [--url URL] [--browser chromium|firefox|PATH] [--user USER] [--headless] [--print] [-- BROWSER-ARGS...]
+
+Opens APP (default: the one app with a web UI, e.g. code-server) in a browser that runs inside the
+namespace as you, so the part of the app that lives in the browser (code-server's workbench, its
+webviews, web extensions) is confined too: every request, DNS included, goes through the VPN or
+fails. Its own profile (~/.local/share/vpnns/browser/APP), never shared with a browser you already
+run; WebRTC limited to proxied UDP (Chromium) or off (Firefox). The app is opened at its address
+inside the namespace (http://10.0.0.2:PORT/). Refused while the VPN is not connected.
+
+The browser needs your display: under sudo keep it with
+  sudo --preserve-env=DISPLAY,XAUTHORITY,WAYLAND_DISPLAY vpnns browser
+--print shows the browser's argv (JSON with --json) and starts nothing.`,
+  options: {
+    url: { value: true },
+    browser: { value: true },
+    user: { value: true, short: 'u' },
+    namespace: { value: true },
+    headless: {},
+    print: {},
+    json: {},
+  },
+  async run(args: Parsed, io) {
+    const file = await configFrom(args);
+    const state = await readState(namesFor(file));
+    const cfg = state?.config ?? file;
+    const names = namesFor(cfg);
+    const appName = typeof args.opts.url === 'string' ? undefined : pickApp(cfg, args.positional[0]);
+    if (args.positional.length > 1) throw new UsageError(`one app at a time, got ${args.positional.join(' ')}; pass browser arguments after \`--\`.`);
+    const url = typeof args.opts.url === 'string' ? checkedUrl(args.opts.url) : appInsideUrl(names.nsAddr, appWebPort(appName!, cfg.apps[appName!]!)!);
+    const who = typeof args.opts.user === 'string' ? { user: args.opts.user, source: '--user' } : invokingUser();
+    if (!userExists(who.user)) throw new UsageError(`user "${who.user}" does not exist on this machine; pass an existing one with --user.`);
+    const home = lookupUser(who.user)?.home ?? `/home/${who.user}`;
+    const program = findBrowser(typeof args.opts.browser === 'string' ? args.opts.browser : undefined, home);
+    const kind = browserKind(program);
+    const launch: BrowserLaunch = {
+      kind,
+      program,
+      url,
+      profileDir: browserProfileDir(home, appName ?? 'url', kind),
+      headless: args.opts.headless === true,
+      extra: args.rest,
+    };
+    if (args.opts.print === true) {
+      const argv = browserArgv(launch);
+      io.out(args.opts.json === true ? JSON.stringify({ kind, url, profileDir: launch.profileDir, argv, user: who.user, namespace: names.ns }) : argv.join(' '));
+      return 0;
+    }
+    requireRoot('browser');
+    const sys = new System(false);
+    if (!state || !(await netnsExists(sys, names.ns))) {
+      throw new VpnnsError(`namespace ${names.ns} is not up, so the browser would not be confined; run \`sudo vpnns up\` first.`);
+    }
+    await assertTunnelUp(names.ns, sys, cfg.vpn.type);
+    if (who.user === 'root' && who.source === 'default') {
+      throw new UsageError('a browser should not run as root; run `sudo vpnns browser` from your account (SUDO_USER) or pass --user NAME.');
+    }
+    if (!launch.headless && !hasDisplay(process.env)) {
+      throw new UsageError('no display to open the browser on (DISPLAY and WAYLAND_DISPLAY are unset: sudo drops them); run `sudo --preserve-env=DISPLAY,XAUTHORITY,WAYLAND_DISPLAY vpnns browser`, or pass --headless.');
+    }
+    const uid = lookupUser(who.user)?.uid;
+    // Wayland's socket is in the user's runtime directory, which sudo does not pass on.
+    if (process.env.WAYLAND_DISPLAY && !process.env.XDG_RUNTIME_DIR && uid !== undefined) process.env.XDG_RUNTIME_DIR = `/run/user/${uid}`;
+    if (appName && profileOf(appName, cfg.apps[appName]!) === 'code-server' && (cfg.apps[appName]!.auth ?? 'password') === 'password') {
+      io.err(`vpnns: opening ${url} in ${kind} inside ${names.ns}; the password: \`sudo vpnns app password ${appName}\`.`);
+    }
+    return spawnForeground(execArgv(names.ns, who.user, browserLauncher(launch)), io);
+  },
+};

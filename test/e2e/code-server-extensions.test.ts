@@ -1,0 +1,334 @@
+// code-server's two halves, measured with real extensions (test/extensions, bundled by esbuild and
+// packed into .vsix files here, installed with `code-server --install-extension`):
+//  - gemini-probe runs in the Node extension host, inside the namespace, and calls the mock Gemini
+//    API three ways (node https, global fetch, the real @google/genai SDK): every call must come
+//    from the VPN's address, with names resolved by the VPN's resolver.
+//  - webview-probe shows a webview, which runs in the browser: it loads an image, fetches the echo
+//    service and tries WebRTC/STUN. In the plain browser on the host that traffic leaves from the
+//    host's address (the leak the README's "What is confined" section records); in the browser
+//    `vpnns browser` runs it comes from the VPN's address, and with the tunnel down it fails.
+// Screenshots: test-artifacts/code-server-extensions.png (plain browser: the extension's result in
+// the status bar and a notification, the webview's report) and test-artifacts/code-server-confined-browser.png.
+// The confined browser's two rounds (tunnel up, then down) share one workbench page: each workbench
+// start costs tens of seconds, and the file must stay within its time budget.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chownSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { codeServerPaths } from '../../src/services/profiles/code-server.js';
+import { startHarness, REPO, type Harness } from './harness.js';
+import { isWireguardFlow, startUplinkCapture, unexpected } from './leak.js';
+import { addTestUser, codeServerBinary, codeServerSkip, geminiCalls, geminiWorld, CHROMIUM, GEMINI_HOST, GEMINI_REPLY, type TestUser } from './real-programs.js';
+import { buildVsix } from '../tools/vsix.js';
+import type { WorkbenchProbeReport, WorkbenchProbeSettings } from '../tools/workbench-probe.js';
+
+const skip = codeServerSkip();
+const PROBE_JS = fileURLToPath(new URL('../tools/workbench-probe.js', import.meta.url));
+const EXTENSIONS = join(REPO, 'test', 'extensions');
+const ARTIFACTS = join(REPO, 'test-artifacts');
+const PORT = 8080;
+const STUN_PORT = 3478;
+const FLAGS = ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Call { ok: boolean; text?: string; error?: string; ms: number }
+interface GeminiResult { id: string; pid: number; uid: number; netns: string; calls: { https: Call; fetch: Call; sdk: Call } }
+interface WebviewReport {
+  id: string;
+  origin: string;
+  fetches: Array<{ url: string; ok: boolean; error?: string; ms: number }>;
+  images: Array<{ url: string; event: string }>;
+  webrtc?: { candidates?: string[]; error?: string };
+}
+
+let h: Harness;
+let cfg: string;
+let user: TestUser | undefined;
+let probeDir: string;
+let password: string;
+let urlIp: string;
+let urlName: string;
+
+before(async () => {
+  if (skip) return;
+  h = await startHarness({ openvpn: false, ...geminiWorld });
+  user = addTestUser(`${h.world.prefix}e`);
+  probeDir = `${user.home}/probe`;
+  const ca = `${user.home}/test-ca.pem`;
+  mkdirSync(probeDir, { recursive: true });
+  chownSync(probeDir, user.uid, user.uid);
+  copyFileSync(h.world.caCert, ca);
+  // The two extensions, built from source and installed the way a user installs a .vsix.
+  const vsix = [join(user.home, 'gemini-probe.vsix'), join(user.home, 'webview-probe.vsix')];
+  await buildVsix(join(EXTENSIONS, 'gemini-probe'), vsix[0]!);
+  await buildVsix(join(EXTENSIONS, 'webview-probe'), vsix[1]!);
+  const paths = codeServerPaths(user.home);
+  // VS Code's extension host hands fetch and https an explicit CA list (Node's bundled roots plus
+  // /etc/ssl/certs), which drops NODE_EXTRA_CA_CERTS; with http.systemCertificates off it keeps
+  // Node's own store, where the world's test CA is. (Real Gemini needs neither.)
+  mkdirSync(`${paths.data}/User`, { recursive: true });
+  writeFileSync(`${paths.data}/User/settings.json`, JSON.stringify({ 'http.systemCertificates': false }));
+  for (const d of [`${user.home}/.local`, `${user.home}/.local/share`, `${user.home}/.local/share/vpnns`, paths.base, paths.data, `${paths.data}/User`, `${paths.data}/User/settings.json`]) chownSync(d, user.uid, user.uid);
+  const install = await h.world.inHost(
+    ['/usr/sbin/runuser', '-u', user.name, '--', codeServerBinary()!, '--config', paths.config, '--user-data-dir', paths.data, '--extensions-dir', paths.extensions, ...vsix.flatMap((v) => ['--install-extension', v])],
+    { timeoutMs: 60_000, cwd: user.home },
+  );
+  assert.equal(install.code, 0, `${install.stdout}\n${install.stderr}`);
+  assert.match(install.stdout, /gemini-probe\.vsix' was successfully installed/);
+  assert.match(install.stdout, /webview-probe\.vsix' was successfully installed/);
+  urlIp = `http://${h.world.addr.echo}/webview-probe/ip`;
+  urlName = `http://${h.world.names.echo}/webview-probe/name`;
+  cfg = h.config({
+    vpn: { type: 'wireguard', config: await h.world.wireguard!.writeClientConfig() },
+    proxies: { socks: { enabled: false }, http: { enabled: false } },
+    supervisor: { probeInterval: 0 },
+    apps: {
+      'code-server': {
+        command: [codeServerBinary()!],
+        autostart: true,
+        env: {
+          NODE_EXTRA_CA_CERTS: ca,
+          GEMINI_PROBE_BASE_URL: `https://${GEMINI_HOST}`,
+          GEMINI_PROBE_DIR: probeDir,
+          WEBVIEW_PROBE_DIR: probeDir,
+          WEBVIEW_PROBE_URLS: `${urlIp},${urlName}`,
+          WEBVIEW_PROBE_STUN: `stun:${h.world.addr.echo}:${STUN_PORT}`,
+        },
+      },
+    },
+  });
+  const r = await h.vpnns(['up', '--config', cfg], { env: { ...process.env, SUDO_USER: user.name } });
+  assert.equal(r.code, 0, r.stderr);
+  await waitHealthy();
+  password = (await h.vpnns(['app', 'password', 'code-server', '--config', cfg])).stdout.trim();
+  mkdirSync(ARTIFACTS, { recursive: true });
+});
+
+after(async () => {
+  await h?.cleanup();
+  user?.remove();
+  if (h) rmSync(`/var/lib/vpnns/${h.ns}`, { recursive: true, force: true });
+});
+
+async function waitHealthy(ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const r = await h.world.inHost(['curl', '-sS', '--max-time', '5', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:${PORT}/healthz`], { timeoutMs: 15_000 });
+    if (r.stdout.trim() === '200') return;
+    if (Date.now() > deadline) throw new Error(`code-server did not answer on 127.0.0.1:${PORT}: ${r.stdout} ${r.stderr}`);
+    await sleep(300);
+  }
+}
+
+function clearProbeDir(): void {
+  for (const n of readdirSync(probeDir)) rmSync(join(probeDir, n), { force: true });
+}
+
+const readJson = <T>(name: string): T => JSON.parse(readFileSync(join(probeDir, name), 'utf8')) as T;
+
+type Opening = Omit<WorkbenchProbeSettings, 'dir' | 'waitFor' | 'timeoutMs'>;
+
+/** Opens the workbench in headless Chromium, either plainly on the host or confined (inside, with `vpnns browser`'s flags). */
+async function startWorkbench(where: 'host' | 'inside', settings: Opening): Promise<WorkbenchProbeReport> {
+  const full: WorkbenchProbeSettings = { ...settings, dir: probeDir, waitFor: ['^result-startup-\\d+\\.json$', '^webview-[\\d-]+\\.json$'], timeoutMs: 90_000 };
+  const argv = [process.execPath, PROBE_JS];
+  const opts = { env: { ...process.env, WORKBENCH_PROBE: JSON.stringify(full), CODE_SERVER_PASSWORD: password }, timeoutMs: 200_000 + (settings.holdMs ?? 0) };
+  const r = where === 'host' ? await h.world.inHost(argv, opts) : await h.inVpn(argv, opts);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as WorkbenchProbeReport;
+}
+
+/** The name of the first file in the probe directory that matches, once it is there. */
+async function waitForFile(re: RegExp, ms: number): Promise<string> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const f = readdirSync(probeDir).find((n) => re.test(n));
+    if (f) return f;
+    if (Date.now() > deadline) throw new Error(`no ${re} in ${probeDir} after ${ms} ms: ${readdirSync(probeDir).join(' ')}`);
+    await sleep(200);
+  }
+}
+
+function results(report: WorkbenchProbeReport): { gemini: GeminiResult; webview: WebviewReport } {
+  assert.equal(report.error, undefined, JSON.stringify(report));
+  assert.equal(report.workbench, true);
+  assert.deepEqual(report.missing, [], `the extensions wrote their results: ${JSON.stringify(report)}`);
+  const g = report.files.find((f) => f.startsWith('result-'))!;
+  const w = report.files.find((f) => f.startsWith('webview-'))!;
+  return { gemini: readJson<GeminiResult>(g), webview: readJson<WebviewReport>(w) };
+}
+
+/** The echo service's log lines of the webview's requests since `t0`. */
+async function webviewRequests(t0: number) {
+  return (await h.world.echoRequests()).filter((e) => e.t >= t0 && e.path.startsWith('/webview-probe/'));
+}
+
+/** `vpnns browser --print --json`: the confined browser's flags, as the user would get them. */
+async function confinedFlags(): Promise<{ executablePath: string; args: string[]; url: string }> {
+  const r = await h.vpnns(['browser', 'code-server', '--print', '--json', '--config', cfg], { env: { ...process.env, SUDO_USER: user!.name } });
+  assert.equal(r.code, 0, r.stderr);
+  const p = JSON.parse(r.stdout) as { argv: string[]; url: string; profileDir: string };
+  assert.equal(p.argv.at(-1), p.url);
+  assert.equal(p.url, `http://10.0.0.2:${PORT}/`);
+  // The profile directory is playwright's (a fresh one per run); everything else as vpnns gives it.
+  const args = p.argv.slice(1, -1).filter((a) => !a.startsWith('--user-data-dir='));
+  return { executablePath: p.argv[0]!, args: [...args, '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'], url: p.url };
+}
+
+test('plain browser on the host: the extension reaches Gemini through the VPN three ways; the webview leaks the host\'s address', { skip, timeout: 240_000 }, async () => {
+  clearProbeDir();
+  const t0 = Date.now();
+  const stun = await h.world.capture(h.world.ns.wan, h.world.wanIface, `udp and dst port ${STUN_PORT}`);
+  const report = await startWorkbench('host', {
+    url: `http://127.0.0.1:${PORT}/`,
+    executablePath: CHROMIUM,
+    // The host's browser resolves the echo name as the host would (here without asking a resolver).
+    args: [...FLAGS, `--host-resolver-rules=MAP ${h.world.names.echo} ${h.world.addr.echo}`],
+    userDataDir: join(h.world.dir, 'chromium-plain'),
+    screenshot: join(ARTIFACTS, 'code-server-extensions.png'),
+  });
+  const stunLines = await stun.stop();
+  const { gemini, webview } = results(report);
+
+  // 1. The Node extension host: inside the namespace, as the user; every call through the VPN.
+  for (const [how, c] of Object.entries(gemini.calls)) {
+    assert.equal(c.ok, true, `${how}: ${JSON.stringify(c)}`);
+    assert.equal(c.text, GEMINI_REPLY, how);
+  }
+  assert.equal(gemini.netns, `net:[${statSync(`/run/netns/${h.ns}`).ino}]`, 'the extension host runs in the VPN namespace');
+  assert.equal(gemini.uid, user!.uid);
+  assert.equal(statSync(`/proc/${gemini.pid}`).uid, user!.uid);
+  const calls = (await geminiCalls(h.world)).filter((c) => c.prompt?.includes(gemini.id));
+  assert.deepEqual(calls.map((c) => c.prompt!.replace(/^gemini-probe \S+ /, '')).sort(), ['via @google/genai', 'via fetch', 'via node https']);
+  for (const c of calls) assert.equal(c.from, h.world.addr.vpnPublic, `through the VPN: ${JSON.stringify(c)}`);
+  const vpnDns = (await h.world.dnsQueries('vpn')).filter((q) => q.name.replace(/\.$/, '') === GEMINI_HOST);
+  const ispDns = (await h.world.dnsQueries('isp')).filter((q) => q.name.replace(/\.$/, '') === GEMINI_HOST);
+  assert.ok(vpnDns.length > 0, 'the name was resolved by the VPN\'s resolver');
+  assert.deepEqual(ispDns, [], 'the ISP\'s resolver never saw the name');
+
+  // 2. The browser half: the webview's requests leave from the host's own address.
+  assert.ok(webview.fetches.every((f) => f.ok), JSON.stringify(webview.fetches));
+  const seen = await webviewRequests(t0);
+  assert.ok(seen.some((e) => e.path.startsWith('/webview-probe/ip')) && seen.some((e) => e.path.startsWith('/webview-probe/name')), JSON.stringify(seen));
+  assert.deepEqual([...new Set(seen.map((e) => e.from))], [h.world.addr.hostPublic], 'the plain browser\'s webview requests come from the host (the leak)');
+  // And WebRTC asks the STUN server from the host's address.
+  assert.ok(stunLines.some((l) => l.includes(`${h.world.addr.hostPublic}.`)), `a STUN request from the host: ${stunLines.join('\n')}`);
+});
+
+test('vpnns browser starts the browser inside, as the user, with its own profile; refuses without a display', { skip, timeout: 60_000 }, async () => {
+  const fake = `${user!.home}/fake-chromium`;
+  const out = `${user!.home}/fake-chromium.out`;
+  writeFileSync(fake, '#!/bin/sh\n{ id -u; readlink /proc/self/ns/net; echo "$DISPLAY"; printf "%s\\n" "$@"; } > "$HOME/fake-chromium.out"\n', { mode: 0o755 });
+  const env = { ...process.env, SUDO_USER: user!.name, DISPLAY: ':42' };
+  const r = await h.vpnns(['browser', 'code-server', '--browser', fake, '--config', cfg], { env });
+  assert.equal(r.code, 0, r.stderr);
+  const [uid, netns, display, ...args] = readFileSync(out, 'utf8').trim().split('\n');
+  assert.equal(Number(uid), user!.uid);
+  assert.equal(netns, `net:[${statSync(`/run/netns/${h.ns}`).ino}]`);
+  assert.equal(display, ':42');
+  const profile = `${user!.home}/.local/share/vpnns/browser/code-server`;
+  assert.ok(args.includes(`--user-data-dir=${profile}`), args.join(' '));
+  assert.ok(args.includes('--force-webrtc-ip-handling-policy=disable_non_proxied_udp'));
+  assert.equal(args.at(-1), `http://10.0.0.2:${PORT}/`);
+  assert.equal(statSync(profile).uid, user!.uid, 'the profile directory is made by the user, not root');
+  assert.equal(statSync(profile).mode & 0o077, 0, 'and private to them');
+  const noDisplay = { ...env, DISPLAY: '', WAYLAND_DISPLAY: '' };
+  const nd = await h.vpnns(['browser', 'code-server', '--browser', fake, '--config', cfg], { env: noDisplay });
+  assert.equal(nd.code, 2);
+  assert.match(nd.stderr, /^vpnns: no display to open the browser on .*--preserve-env=DISPLAY.*\.\n$/);
+});
+
+test('a login callback on the namespace\'s localhost: vpnns browser --url reaches it (the host\'s browser could not)', { skip, timeout: 90_000 }, async () => {
+  // What a CLI's OAuth login does: listen on 127.0.0.1:<port> inside and wait for the browser's redirect.
+  const port = 41234;
+  const server = 'const s=require("http").createServer((q,r)=>{r.end("<p>callback-ok "+q.url+"</p>");s.close()});s.listen(Number(process.argv[1]),"127.0.0.1",()=>console.log("listening"))';
+  const listener = h.inVpn([process.execPath, '-e', server, String(port)], { timeoutMs: 60_000 });
+  const deadline = Date.now() + 15_000;
+  while ((await h.inVpn(['ss', '-Hltn', `sport = :${port}`])).stdout.trim() === '' && Date.now() < deadline) await sleep(100);
+  // From the host's loopback nothing answers: the listener is the namespace's.
+  assert.notEqual(await h.world.probeTcp(h.world.ns.host, '127.0.0.1', port, 1000), 'open');
+  const r = await h.vpnns(['browser', '--url', `http://127.0.0.1:${port}/callback?code=abc`, '--headless', '--config', cfg, '--', '--no-sandbox', '--disable-gpu', '--dump-dom'], {
+    env: { ...process.env, SUDO_USER: user!.name },
+    timeoutMs: 60_000,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /callback-ok \/callback\?code=abc/);
+  assert.equal((await listener).code, 0);
+});
+
+test('vpnns check says the browser half is not checkable from here and names vpnns browser', { skip, timeout: 120_000 }, async () => {
+  const r = await h.vpnns(['check', '--json', '--config', cfg]);
+  const checks = JSON.parse(r.stdout) as Array<{ name: string; result: string; reason: string }>;
+  const half = checks.find((c) => c.name === 'browser-half');
+  assert.equal(half?.result, 'skip', r.stdout);
+  assert.match(half!.reason, /not checkable from here.*vpnns browser code-server/);
+});
+
+test('vpnns browser: Chromium inside; the webview\'s requests and DNS go through the VPN, no STUN from the host; with the tunnel down every call fails fast and nothing leaves', { skip, timeout: 300_000 }, async () => {
+  clearProbeDir();
+  const flags = await confinedFlags();
+  assert.ok(flags.args.includes('--force-webrtc-ip-handling-policy=disable_non_proxied_udp'));
+  const hold = join(probeDir, 'hold-done');
+  const t0 = Date.now();
+  const uplink = await startUplinkCapture(h.world);
+  // One workbench session for both halves of the test: the page stays open while the tunnel goes down.
+  const driver = startWorkbench('inside', { ...flags, userDataDir: join(h.world.dir, 'chromium-confined'), screenshot: join(ARTIFACTS, 'code-server-confined-browser.png'), holdUntil: hold, holdMs: 200_000 });
+  let report: WorkbenchProbeReport | undefined;
+  try {
+    const g = await Promise.race([waitForFile(/^result-startup-\d+\.json$/, 150_000), driver.then((r) => { throw new Error(`the browser ended early: ${JSON.stringify(r)}`); })]);
+    const w = await waitForFile(/^webview-[\d-]+\.json$/, 60_000);
+    const lines = await uplink.stop();
+    const gemini = readJson<GeminiResult>(g);
+    const webview = readJson<WebviewReport>(w);
+    assert.equal((webview as WebviewReport & { extensionHostPid: number }).extensionHostPid, gemini.pid, 'one extension host runs both extensions');
+    for (const c of Object.values(gemini.calls)) assert.equal(c.ok, true, JSON.stringify(c));
+    assert.ok(webview.fetches.every((f) => f.ok), JSON.stringify(webview.fetches));
+    assert.ok(webview.origin.includes('10.0.0.2'), `the workbench was opened at the namespace address: ${webview.origin}`);
+    const seen = await webviewRequests(t0);
+    assert.ok(seen.some((e) => e.path.startsWith('/webview-probe/ip')) && seen.some((e) => e.path.startsWith('/webview-probe/name')), JSON.stringify(seen));
+    assert.deepEqual([...new Set(seen.map((e) => e.from))], [h.world.addr.vpnPublic], 'the confined webview\'s requests come from the VPN');
+    const echoName = (q: { name: string; t: number }) => q.name.replace(/\.$/, '') === h.world.names.echo && q.t >= t0;
+    assert.ok((await h.world.dnsQueries('vpn')).some(echoName), 'the webview\'s name was resolved by the VPN\'s resolver');
+    assert.deepEqual((await h.world.dnsQueries('isp')).filter(echoName), []);
+    // Nothing but the tunnel on the uplink: no STUN, no DNS, no HTTP from the host.
+    assert.deepEqual(unexpected(lines, (l) => isWireguardFlow(l, h.world)), []);
+    assert.ok(!(webview.webrtc?.candidates ?? []).some((c) => / typ srflx /.test(c)), `no server-reflexive candidate: ${JSON.stringify(webview.webrtc)}`);
+
+    // The tunnel goes down (client killed, supervisor frozen) while the browser and the extension host run.
+    const st = JSON.parse((await h.vpnns(['status', '--config', cfg, '--json'])).stdout) as { supervisor: { pid: number }; vpn: { tunnel: string }; components: Record<string, { pid?: number }> };
+    const callsBefore = (await geminiCalls(h.world)).length;
+    const t1 = Date.now();
+    const uplinkDown = await startUplinkCapture(h.world);
+    process.kill(st.supervisor.pid, 'SIGSTOP');
+    let down: { gemini: GeminiResult; webview: WebviewReport };
+    try {
+      process.kill(st.components.vpn!.pid!, 'SIGKILL');
+      await h.inVpn(['ip', 'link', 'del', st.vpn.tunnel]).catch(() => {});
+      await sleep(300);
+      // vpnns browser itself refuses to start a browser now.
+      const refused = await h.vpnns(['browser', 'code-server', '--headless', '--config', cfg], { env: { ...process.env, SUDO_USER: user!.name } });
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, /^vpnns: the VPN in namespace \S+ is not connected/);
+      // Addressed to this window's extension host (the plain browser's is still alive, waiting for a reconnection).
+      writeFileSync(join(probeDir, `trigger-${gemini.pid}-down`), '');
+      writeFileSync(join(probeDir, `trigger-webview-${gemini.pid}-down`), '');
+      down = { gemini: readJson<GeminiResult>(await waitForFile(/^result-down\.json$/, 60_000)), webview: readJson<WebviewReport>(await waitForFile(/^webview-down\.json$/, 60_000)) };
+    } finally {
+      process.kill(st.supervisor.pid, 'SIGCONT');
+    }
+    const linesDown = await uplinkDown.stop();
+    for (const [how, c] of Object.entries(down.gemini.calls)) {
+      assert.equal(c.ok, false, `${how} must fail: ${JSON.stringify(c)}`);
+      assert.ok(c.ms < 5000, `${how} failed fast (${c.ms} ms): ${c.error}`);
+    }
+    assert.ok(down.webview.fetches.every((f) => !f.ok), `the webview's fetches fail: ${JSON.stringify(down.webview.fetches)}`);
+    assert.deepEqual(await webviewRequests(t1), [], 'the echo service saw no webview request');
+    assert.equal((await geminiCalls(h.world)).length, callsBefore, 'the mock Gemini API saw no call');
+    assert.deepEqual(unexpected(linesDown, (l) => isWireguardFlow(l, h.world)), []);
+  } finally {
+    writeFileSync(hold, '');
+    report = await driver;
+  }
+  assert.equal(report.error, undefined, JSON.stringify(report));
+});
