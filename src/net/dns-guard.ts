@@ -123,6 +123,12 @@ const HELPER_ENV = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LC_ALL: 'C' };
 
 export class DnsGuard {
   private readonly reported = new Set<string>();
+  /**
+   * Mount namespaces owned by another user namespace: that never changes, so they are not asked
+   * again (a user could otherwise make a root helper run per namespace they make, every sweep).
+   * Forgotten once gone, so the set cannot grow and a reused inode number is asked afresh.
+   */
+  private readonly foreign = new Set<number>();
   private perl: string | undefined | null = null;
 
   constructor(
@@ -152,6 +158,7 @@ export class DnsGuard {
       const mnt = await mountNsIno(pid);
       if (!mnt || skip.has(mnt) || seen.has(mnt)) continue;
       seen.add(mnt);
+      if (this.foreign.has(mnt)) continue;
       const argv = this.perl ? rebindArgv(this.perl, this.arch, pid, mnt, this.names.ns) : undefined;
       if (!argv) {
         const why = this.perl ? `this architecture (${this.arch}) is not supported` : 'perl (/usr/bin/perl, Debian package perl-base) is not installed';
@@ -160,6 +167,7 @@ export class DnsGuard {
       }
       const r = await this.sys.query(argv, { allowFail: true, timeoutMs: 5000, env: HELPER_ENV });
       if (r.code === REBIND_EXIT.foreignUserns) {
+        this.foreign.add(mnt);
         this.once(`mnt:${mnt}`, pid, 'its mount namespace belongs to a user namespace other than vpnns\'s (made with unshare -U); vpnns never enters one, so its DNS files are not repaired', out.skipped);
         continue;
       }
@@ -170,6 +178,8 @@ export class DnsGuard {
       const files = r.stdout.trim().split(/\s+/).filter(Boolean);
       if (files.length) out.rebound.push({ pid, files });
     }
+    for (const m of this.foreign) if (!seen.has(m)) this.foreign.delete(m);
+    for (const k of this.reported) if (k.startsWith('mnt:') && !seen.has(Number(k.split(':')[1]))) this.reported.delete(k);
     return out;
   }
 }
