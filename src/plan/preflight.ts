@@ -73,8 +73,8 @@ export function canListen(host: string, port: number): Promise<boolean> {
 }
 
 async function checkPortsFree(cfg: Config, names: ReturnType<typeof namesFor>): Promise<void> {
-  // Our own forwarders hold these ports while the namespace is up: a second `up` is fine. So does
-  // the process group of a supervisor that was killed: `up` ends that group before starting anew.
+  // Our own forwarders hold these ports while the namespace is up: a second `up` is fine. So do
+  // the processes a killed supervisor left (proven by PID and start time): `up` ends them first.
   const state = await readState(names);
   if (state && (await isOurSupervisor(supervisorPid(state), names.ns, supervisorStart(state)))) return;
   if (state && (await strandedOf(state, names)).length > 0) return;
