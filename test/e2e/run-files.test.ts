@@ -3,9 +3,11 @@
 // else (status without root, the metrics endpoint on the host's loopback) keeps working.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, copyFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHarness, RUN_DIR, unprivilegedBin, type Harness } from './harness.js';
+import { procStat } from '../../src/sys/proc-identity.js';
 
 const METRICS_PORT = 19467;
 let h: Harness;
@@ -80,8 +82,31 @@ test('root\'s view has the host\'s own egress (the probe compares with it); no w
   }
 });
 
-test('down leaves nothing', async () => {
-  const d = await h.vpnns(['down', '--config', cfg]);
-  assert.equal(d.code, 0, d.stderr);
-  assert.equal(existsSync(join(RUN_DIR, h.ns)), false);
+test('down after the supervisor died, when its PID now names a stranger\'s process group (argv alike): the stranger is not signalled', async () => {
+  const statePath = join(RUN_DIR, h.ns, 'state.json');
+  const state = JSON.parse(readFileSync(statePath, 'utf8')) as { runtime: Record<string, unknown> };
+  const sup = state.runtime.supervisorPid as number;
+  assert.equal(typeof state.runtime.supervisorStart, 'number', 'up recorded the supervisor\'s start time with its PID');
+  // The supervisor and its whole group die, as in a crash...
+  process.kill(-sup, 'SIGKILL');
+  for (let i = 0; i < 50 && procStat(sup) && procStat(sup)!.state !== 'Z'; i++) await sleep(100);
+  // ... and its number goes to a stranger who makes a group of it (simulated: the state points at one).
+  const stranger = spawn('/bin/bash', ['-c', `exec -a "vpnns supervise --namespace ${h.ns}" sleep 120`], { detached: true, stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 50 && !readFileSync(`/proc/${stranger.pid}/cmdline`, 'utf8').includes('supervise'); i++) await sleep(20);
+    state.runtime.supervisorPid = stranger.pid;
+    writeFileSync(statePath, JSON.stringify(state), { mode: 0o600 });
+    const d = await h.vpnns(['down', '--config', cfg]);
+    assert.equal(d.code, 0, d.stderr);
+    await sleep(300);
+    const st = procStat(stranger.pid!);
+    assert.ok(st && st.state !== 'Z', 'the stranger\'s group was not signalled');
+    assert.equal(existsSync(join(RUN_DIR, h.ns)), false, 'down still removed the rest');
+  } finally {
+    try {
+      process.kill(-stranger.pid!, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
 });
