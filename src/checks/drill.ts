@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { ClientTraffic } from '../firewall/killswitch.js';
 import { readStatus } from '../supervisor/status.js';
 import { isAlive } from '../sys/process.js';
+import { stillRunning } from '../sys/proc-identity.js';
 import { agreedEgress, type DrillEvidence, type EchoMeasurement } from './evaluate.js';
 import { blockedCounter, dnsInside, getentInside, measureEcho, nsNameservers, replyPorts, tunnelLinkExists, tunnelName, type CheckContext } from './gather.js';
 import { expandWhoami } from './dns-wire.js';
@@ -96,8 +97,10 @@ export async function runDrill(ctx: CheckContext, egressBefore: EchoMeasurement[
   const st = ctx.status;
   const vpn = st?.components.vpn;
   const supervisor = st?.pid;
-  if (!st || !supervisor || !isAlive(supervisor)) return { ...base, skipped: 'no live supervisor to restore the tunnel afterwards; run `sudo vpnns up`' };
-  if (vpn?.state !== 'running' || !vpn.pid) return { ...base, skipped: `the VPN client is not running (${vpn?.state ?? 'unknown'}); nothing to drill` };
+  // PIDs from a file: signalled only while they still name the processes the supervisor recorded.
+  const same = (pid: number, start: number | undefined) => (start === undefined ? isAlive(pid) : stillRunning({ pid, start }));
+  if (!st || !supervisor || !same(supervisor, st.pidStart)) return { ...base, skipped: 'no live supervisor to restore the tunnel afterwards; run `sudo vpnns up`' };
+  if (vpn?.state !== 'running' || !vpn.pid || !same(vpn.pid, vpn.pidStart)) return { ...base, skipped: `the VPN client is not running (${vpn?.state ?? 'unknown'}); nothing to drill` };
   const clientPid = vpn.pid;
   const tunnel = tunnelName(ctx);
   const oldSince = vpn.since;

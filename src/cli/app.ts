@@ -10,7 +10,7 @@ import { namesFor, type Names } from '../plan/names.js';
 import { readState, type State } from '../plan/state.js';
 import { netnsExists } from '../net/ip.js';
 import { logDirFor } from '../supervisor/log.js';
-import { isOurSupervisor, supervisorPid } from '../supervisor/resource.js';
+import { isOurSupervisor, supervisorPid, supervisorStart } from '../supervisor/resource.js';
 import { readStatus, type ComponentStatus } from '../supervisor/status.js';
 import { writeWanted } from '../supervisor/wanted.js';
 import { run } from '../sys/exec.js';
@@ -67,7 +67,7 @@ async function requireUp(l: Loaded, sys: System): Promise<State> {
 /** The live supervisor's PID, or the systemd unit that runs the app instead. */
 async function controller(l: Loaded, state: State, service: string): Promise<{ pid: number } | { unit: string }> {
   const pid = supervisorPid(state);
-  if (await isOurSupervisor(pid, l.names.ns)) return { pid: pid! };
+  if (await isOurSupervisor(pid, l.names.ns, supervisorStart(state))) return { pid: pid! };
   const unit = unitNames.service(l.names.ns, service);
   if (existsSync(`${DEFAULT_UNIT_DIR}/${unit}`) && existsSync('/run/systemd/system')) return { unit };
   throw new VpnnsError(`the vpnns supervisor of namespace ${l.names.ns} is not running; run \`sudo vpnns up\` again to restart it.`);

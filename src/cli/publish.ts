@@ -14,7 +14,7 @@ import { readState, writeState, type State } from '../plan/state.js';
 import { ADDED_ORIGIN, readAdded, withAdded, writeAdded } from '../services/added-publications.js';
 import { formatHostPort, parseHostPort } from '../services/forward.js';
 import { exposureWarnings, publication, publications, type Publication } from '../services/publish.js';
-import { isOurSupervisor, supervisorPid } from '../supervisor/resource.js';
+import { isOurSupervisor, supervisorPid, supervisorStart } from '../supervisor/resource.js';
 import { readStatus } from '../supervisor/status.js';
 import { sleep } from '../sys/process.js';
 import { tcpConnect } from '../checks/gather.js';
@@ -42,7 +42,7 @@ async function running(args: Parsed, sys: System): Promise<Running> {
   const names = namesFor(file);
   const state = await readState(names);
   if (!state || !(await netnsExists(sys, names.ns))) throw new VpnnsError(`namespace ${names.ns} is not up; run \`sudo vpnns up\` first.`);
-  if (!(await isOurSupervisor(supervisorPid(state), names.ns))) {
+  if (!(await isOurSupervisor(supervisorPid(state), names.ns, supervisorStart(state)))) {
     throw new VpnnsError(
       `the vpnns supervisor of namespace ${names.ns} is not running (under systemd, add the port to the config's \`publish:\` and run \`sudo vpnns systemd install\`); otherwise run \`sudo vpnns up\` again.`,
     );

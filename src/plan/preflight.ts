@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import { readState } from './state.js';
 import { publications } from '../services/publish.js';
 import { runningConfig } from '../services/added-publications.js';
-import { isOurSupervisor, supervisorPid } from '../supervisor/resource.js';
+import { isOurSupervisor, strandedOf, supervisorPid, supervisorStart } from '../supervisor/resource.js';
 
 export interface UsedRange {
   cidr: string;
@@ -73,12 +73,11 @@ export function canListen(host: string, port: number): Promise<boolean> {
 }
 
 async function checkPortsFree(cfg: Config, names: ReturnType<typeof namesFor>): Promise<void> {
-  // Our own forwarders hold these ports while the namespace is up: a second `up` is fine. So does
-  // the process group of a supervisor that was killed: `up` ends that group before starting anew.
+  // Our own forwarders hold these ports while the namespace is up: a second `up` is fine. So do
+  // the processes a killed supervisor left (proven by PID and start time): `up` ends them first.
   const state = await readState(names);
-  if (state && (await isOurSupervisor(supervisorPid(state), names.ns))) return;
-  const pid = state && supervisorPid(state);
-  if (pid && groupAlive(pid)) return;
+  if (state && (await isOurSupervisor(supervisorPid(state), names.ns, supervisorStart(state)))) return;
+  if (state && (await strandedOf(state, names)).length > 0) return;
   const wanted = [...publications(await runningConfig(cfg, names), names)];
   for (const [key, p] of [['socks', cfg.proxies.socks], ['http', cfg.proxies.http]] as const) {
     if (cfg.vpn.type !== 'none' && p.enabled && p.publish) wanted.push({ name: key, listen: { host: '127.0.0.1', port: p.port }, target: { host: names.nsAddr, port: p.port }, origin: `proxies.${key}`, via: 'forwarder' });
@@ -91,14 +90,5 @@ async function checkPortsFree(cfg: Config, names: ReturnType<typeof namesFor>): 
     if (!(await canListen(p.listen.host, p.listen.port))) {
       throw new UsageError(`port ${key} (${p.origin}) is already in use on the host; free it or choose another host port.`);
     }
-  }
-}
-
-function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

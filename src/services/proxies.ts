@@ -112,6 +112,8 @@ export function proxyServices(cfg: Config, names: Names): ServiceSpec[] {
         await sys.mkdir(logDirFor(cfg), 0o755);
         await sys.change(['/usr/bin/touch', '--', p.httpLog]);
         await sys.change(['/usr/bin/chown', `${PROXY_USER}:${PROXY_GROUP}`, '--', p.httpLog]);
+        // Not for every local user: like vpnns's other logs (0640), it may name what was requested.
+        await sys.change(['/usr/bin/chmod', '0640', '--', p.httpLog]);
         const conf = renderTinyproxyConf({
           listen: names.nsAddr,
           port: http.port,

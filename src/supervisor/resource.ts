@@ -9,7 +9,9 @@ import type { Config } from '../config/types.js';
 import type { Resource } from '../plan/resource.js';
 import { VpnnsError } from '../errors.js';
 import { isAlive, sleep } from '../sys/process.js';
-import { readStatus, statusPath } from './status.js';
+import { allProcesses, asProcId, identify, stillRunning, uidOf, type ProcId } from '../sys/proc-identity.js';
+import type { Names } from '../plan/names.js';
+import { privateStatusPath, readStatus, statusPath } from './status.js';
 import { logDirFor } from './log.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/vpnns', import.meta.url));
@@ -24,13 +26,22 @@ export function supervisorPid(state: { runtime: Record<string, unknown> }): numb
   return typeof pid === 'number' ? pid : undefined;
 }
 
+/** The start time recorded with the PID (state files written before it was recorded have none). */
+export function supervisorStart(state: { runtime: Record<string, unknown> }): number | undefined {
+  const start = state.runtime.supervisorStart;
+  return typeof start === 'number' ? start : undefined;
+}
+
+/** Our own uid (root for vpnns): a process of another user is never ours, whatever its argv says. */
+const ourUid = () => process.getuid?.() ?? 0;
+
 /** Every `vpnns supervise` process of a namespace, found by its argv (for cleanups that have no state). */
 export function supervisorPidsOf(ns: string): number[] {
   const out: number[] = [];
   for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
     try {
       const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      if (argv.includes('supervise') && argv.includes(ns)) out.push(Number(pid));
+      if (argv.includes('supervise') && argv.includes(ns) && uidOf(Number(pid)) === ourUid()) out.push(Number(pid));
     } catch {
       /* exited meanwhile */
     }
@@ -38,10 +49,53 @@ export function supervisorPidsOf(ns: string): number[] {
   return out;
 }
 
-export async function isOurSupervisor(pid: number | undefined, ns: string): Promise<boolean> {
+/**
+ * Is PID the supervisor `up` started? Its argv says so (anyone can write an argv), it runs as our
+ * user (a user cannot make a root process), and, when the start time was recorded, it is that very
+ * process and not a later one that was given the same number.
+ */
+export async function isOurSupervisor(pid: number | undefined, ns: string, start?: number): Promise<boolean> {
   if (!pid || !isAlive(pid)) return false;
+  if (start !== undefined && !stillRunning({ pid, start })) return false;
+  if (uidOf(pid) !== ourUid()) return false;
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
   return cmdline.includes('supervise') && cmdline.includes(ns);
+}
+
+/**
+ * What is left of a supervisor that died (SIGKILL) in its process group: the processes it started
+ * (each recorded with its start time in the status file) and their descendants. Only those:
+ * a group whose leader is gone proves nothing by its number, since the number may have been handed
+ * out again and a stranger's group made with it.
+ */
+export async function strandedOf(state: { runtime: Record<string, unknown> }, names: Pick<Names, 'stateDir'>): Promise<number[]> {
+  const pgid = supervisorPid(state);
+  if (!pgid) return [];
+  const st = await readStatus(names);
+  const roots: ProcId[] = [];
+  const root = st && asProcId(st.pid, st.pidStart);
+  if (root && root.pid === pgid) roots.push(root);
+  for (const c of Object.values(st?.components ?? {})) {
+    const id = asProcId(c.pid, c.pidStart);
+    if (id) roots.push(id);
+  }
+  return provenMembers(pgid, roots);
+}
+
+/** Members of process group PGID that are one of `roots` (same PID and start time) or descend from one. */
+export function provenMembers(pgid: number, roots: readonly ProcId[], procs = allProcesses()): number[] {
+  const live = procs.filter((p) => p.state !== 'Z');
+  const ours = new Set(live.filter((p) => roots.some((r) => r.pid === p.pid && r.start === p.start)).map((p) => p.pid));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const p of live) {
+      if (!ours.has(p.pid) && ours.has(p.ppid)) {
+        ours.add(p.pid);
+        grew = true;
+      }
+    }
+  }
+  return live.filter((p) => ours.has(p.pid) && p.pgid === pgid).map((p) => p.pid);
 }
 
 /** What the running supervisor was started with: a changed config needs a new one. */
@@ -53,7 +107,7 @@ export const supervisorResource: Resource = {
   id: 'supervisor',
   title: 'supervisor (VPN client and services)',
   async check(ctx) {
-    if (!(await isOurSupervisor(supervisorPid(ctx.state), ctx.names.ns))) return false;
+    if (!(await isOurSupervisor(supervisorPid(ctx.state), ctx.names.ns, supervisorStart(ctx.state)))) return false;
     // Proxies, forwards or apps changed in the config: `up` restarts the supervisor to apply them
     // (the kill switch stays loaded meanwhile).
     return ctx.state.runtime.supervisorConfig === undefined || ctx.state.runtime.supervisorConfig === configKey(ctx.cfg);
@@ -68,7 +122,8 @@ export const supervisorResource: Resource = {
     // over, so nothing runs twice or is stranded.
     await supervisorResource.remove(ctx);
     await sys.remove(statusPath(names));
-    sys.actions.pop();
+    await sys.remove(privateStatusPath(names));
+    sys.actions.splice(-2);
     const logDir = logDirFor(cfg);
     mkdirSync(logDir, { recursive: true });
     const out = openSync(`${logDir}/supervisor.out`, 'a', 0o640);
@@ -76,6 +131,8 @@ export const supervisorResource: Resource = {
     closeSync(out);
     child.unref();
     ctx.state.runtime.supervisorPid = child.pid;
+    // Read now, before Node can reap the child: with the PID it names this process and no later one.
+    ctx.state.runtime.supervisorStart = identify(child.pid)?.start;
     ctx.state.runtime.supervisorConfig = configKey(cfg);
     await ctx.saveState();
     const timeoutMs = ('connectTimeout' in cfg.vpn ? cfg.vpn.connectTimeout : 10) * 1000 + 15_000;
@@ -93,24 +150,36 @@ export const supervisorResource: Resource = {
   async remove(ctx) {
     const pid = supervisorPid(ctx.state);
     if (!pid) return false;
-    const wasAlive = await isOurSupervisor(pid, ctx.names.ns);
+    const start = supervisorStart(ctx.state);
+    const leader: ProcId | undefined = start === undefined ? undefined : { pid, start };
+    // The whole process group (the supervisor and what it started on the host side, forwarders),
+    // but only while its leader is proven ours; otherwise only what the status file proves ours.
+    const leaderOurs = () => isOurSupervisor(pid, ctx.names.ns, start);
+    const wasAlive = await leaderOurs();
     if (ctx.sys.dryRun) {
       if (wasAlive) ctx.sys.actions.push(`$ kill -TERM -${pid}`);
       return wasAlive;
     }
-    // The whole process group: the supervisor and whatever it started on the host side (forwarders).
-    const signalGroup = (sig: NodeJS.Signals) => {
-      try {
-        process.kill(-pid, sig);
-        return true;
-      } catch {
-        return false;
+    let signalled = false;
+    const signal = async (sig: NodeJS.Signals) => {
+      const targets = (await leaderOurs()) ? [-pid] : await strandedOf(ctx.state, ctx.names);
+      for (const t of targets) {
+        try {
+          process.kill(t, sig);
+          signalled = true;
+        } catch {
+          /* gone meanwhile */
+        }
       }
+      return targets.length > 0;
     };
-    if (!signalGroup('SIGTERM')) return wasAlive;
-    for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(100);
-    signalGroup('SIGKILL');
+    if (await signal('SIGTERM')) {
+      const leaderLives = () => (leader ? stillRunning(leader) : isAlive(pid));
+      for (let i = 0; i < 100 && (leaderLives() || (await strandedOf(ctx.state, ctx.names)).length > 0); i++) await sleep(100);
+      await signal('SIGKILL');
+    }
     delete ctx.state.runtime.supervisorPid;
-    return true;
+    delete ctx.state.runtime.supervisorStart;
+    return wasAlive || signalled;
   },
 };

@@ -17,7 +17,7 @@ import { createLogger, logDirFor, type Logger } from './log.js';
 import { writeStatusSync, type ComponentStatus, type SupervisorStatus } from './status.js';
 import { serviceSpecs, type ServiceSpec } from './services.js';
 import { runningConfig } from '../services/added-publications.js';
-import { guardDnsFiles, watchHostDnsFiles } from '../net/dns-guard.js';
+import { DnsGuard, watchHostDnsFiles } from '../net/dns-guard.js';
 import { readWanted } from './wanted.js';
 import { renderMetrics, serveMetrics, type MetricsServer } from './metrics.js';
 import '../services/index.js';
@@ -209,12 +209,15 @@ export class Supervisor {
     const glog = this.log.child('dns');
     let wake: (() => void) | undefined;
     const unwatch = watchHostDnsFiles(() => wake?.());
+    const guard = new DnsGuard(this.sys, this.names);
     try {
       while (!this.stopping) {
         try {
-          for (const r of await guardDnsFiles(this.sys, this.names)) {
+          const { rebound, skipped } = await guard.sweep();
+          for (const r of rebound) {
             glog('warn', 'a process inside had lost the namespace\'s DNS files (the host replaced its own); bound them again', { pid: r.pid, files: r.files });
           }
+          for (const s of skipped) glog('warn', `DNS files not checked for pid ${s.pid}: ${s.reason}`, { pid: s.pid });
         } catch (e) {
           glog('error', 'could not check the DNS files of the processes inside', { error: (e as Error).message });
         }
