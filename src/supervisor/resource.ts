@@ -11,6 +11,7 @@ import { VpnnsError } from '../errors.js';
 import { isAlive, sleep } from '../sys/process.js';
 import { readStatus, statusPath } from './status.js';
 import { logDirFor } from './log.js';
+import { openLogFile } from '../sys/log-file.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/vpnns', import.meta.url));
 
@@ -71,7 +72,7 @@ export const supervisorResource: Resource = {
     sys.actions.pop();
     const logDir = logDirFor(cfg);
     mkdirSync(logDir, { recursive: true });
-    const out = openSync(`${logDir}/supervisor.out`, 'a', 0o640);
+    const out = openLogFile(`${logDir}/supervisor.out`);
     const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', out, out], env: process.env });
     closeSync(out);
     child.unref();
