@@ -26,6 +26,8 @@ export interface TrustOptions {
   cwd?: string;
   /** The config file that named the path, for the message. */
   file?: string;
+  /** A root-owned place to suggest in the fix (default /etc/vpnns). */
+  place?: string;
 }
 
 /** Why a path is not trusted: `reason` and `fix` join into one sentence. */
@@ -53,7 +55,8 @@ export function checkTrustedPath(path: string, opts: TrustOptions = {}): TrustVe
   const abs = resolve(opts.cwd ?? process.cwd(), path);
   let cur = '/';
   let curStat = lstatSync('/');
-  const rootProblem = directoryProblem('/', curStat);
+  const place = opts.place ?? '/etc/vpnns';
+  const rootProblem = directoryProblem('/', curStat, place);
   if (rootProblem) return { trusted: false, ...rootProblem };
   const queue = abs.split('/').filter(Boolean);
   let links = 0;
@@ -95,7 +98,7 @@ export function checkTrustedPath(path: string, opts: TrustOptions = {}): TrustVe
     }
     if (queue.length > 0) {
       if (!st.isDirectory()) return { trusted: true, missing: true, at: `${next}/${queue.join('/')}` };
-      const problem = directoryProblem(next, st);
+      const problem = directoryProblem(next, st, place);
       if (problem) return { trusted: false, ...problem };
       cur = next;
       curStat = st;
@@ -104,7 +107,7 @@ export function checkTrustedPath(path: string, opts: TrustOptions = {}): TrustVe
     cur = next;
     curStat = st;
   }
-  const problem = finalProblem(cur, curStat, kind);
+  const problem = finalProblem(cur, curStat, kind, place);
   return problem ? { trusted: false, ...problem } : { trusted: true, real: cur, stat: curStat };
 }
 
@@ -148,7 +151,7 @@ export function readTrustedFile(path: string, what: string, opts: Omit<TrustOpti
     if (st.dev !== v.stat.dev || st.ino !== v.stat.ino) {
       throw untrusted(what, path, { reason: `${v.real} changed while vpnns was checking it`, fix: 'try again, and find out what is replacing the file' }, opts.file);
     }
-    const problem = finalProblem(v.real, st, 'file');
+    const problem = finalProblem(v.real, st, 'file', '/etc/vpnns');
     if (problem) throw untrusted(what, path, problem, opts.file, opts.hint);
     return readFileSync(fd, 'utf8');
   } finally {
@@ -157,30 +160,30 @@ export function readTrustedFile(path: string, what: string, opts: Omit<TrustOpti
 }
 
 /** Same rule, for a directory vpnns keeps files in (logs, a client's HOME); it may not exist yet. */
-export function assertTrustedDirectory(path: string, what: string, opts: { file?: string } = {}): void {
-  assertTrustedFile(path, what, { kind: 'directory', allowMissing: true, file: opts.file });
+export function assertTrustedDirectory(path: string, what: string, opts: { file?: string; place?: string } = {}): void {
+  assertTrustedFile(path, what, { kind: 'directory', allowMissing: true, ...opts });
 }
 
 /** A program root will run: an absolute or relative path is checked as it is; a bare name where PATH finds it. */
 export function assertTrustedProgram(program: string, what: string, opts: { cwd?: string; file?: string; searchPath?: readonly string[] } = {}): void {
   if (!trustRequired()) return;
   if (program.includes('/')) {
-    assertTrustedFile(program, what, { kind: 'executable', allowMissing: true, cwd: opts.cwd, file: opts.file });
+    assertTrustedFile(program, what, { kind: 'executable', allowMissing: true, cwd: opts.cwd, file: opts.file, place: '/usr/local/bin' });
     return;
   }
   for (const dir of opts.searchPath ?? (process.env.PATH ?? '').split(':')) {
     // An empty or relative PATH entry means the working directory: judged like any other.
     const candidate = resolve(opts.cwd ?? process.cwd(), dir || '.', program);
-    const v = checkTrustedPath(candidate, { kind: 'executable' });
+    const v = checkTrustedPath(candidate, { kind: 'executable', place: '/usr/local/bin' });
     if (v.trusted && 'missing' in v) continue;
     if (!v.trusted) throw untrusted(what, program, { reason: `PATH finds it as ${candidate}, where ${v.reason}`, fix: `${v.fix}, or give its absolute path in a root-owned directory` }, opts.file);
     return;
   }
 }
 
-function directoryProblem(dir: string, st: Stats): Distrust | undefined {
+function directoryProblem(dir: string, st: Stats, place: string): Distrust | undefined {
   if (!st.isDirectory()) return { reason: `${dir} is not a directory`, fix: 'fix the path' };
-  if (st.uid !== 0) return { reason: `the directory ${dir} is owned by ${owner(st.uid)}`, fix: `move it to a directory only root can change, such as /etc/vpnns` };
+  if (st.uid !== 0) return { reason: `the directory ${dir} is owned by ${owner(st.uid)}`, fix: `move it to a directory only root can change, such as ${place}` };
   if (sharedSticky(st)) return undefined;
   const w = writers(st);
   return w ? { reason: `the directory ${dir} is writable by ${w}`, fix: `run: sudo chmod go-w ${dir}` } : undefined;
@@ -188,13 +191,13 @@ function directoryProblem(dir: string, st: Stats): Distrust | undefined {
 
 // Only who owns it and who may write it: a directory where a file should be (or the reverse) is not a
 // question of trust, and the reader reports it in its own words when it opens the thing.
-function finalProblem(path: string, st: Stats, kind: TrustKind): Distrust | undefined {
+function finalProblem(path: string, st: Stats, kind: TrustKind, place: string): Distrust | undefined {
   if (kind === 'directory' && st.isDirectory()) {
     // Passing through /tmp is fine; keeping files right in it is not: anyone can create the names first.
     if (sharedSticky(st)) return { reason: `${path} is a directory every user can create files in`, fix: `use a directory of its own made by root, e.g. ${path === '/' ? '' : path}/vpnns` };
-    return directoryProblem(path, st);
+    return directoryProblem(path, st, place);
   }
-  if (st.uid !== 0) return { reason: `${path} is owned by ${owner(st.uid)}`, fix: `make it root's (sudo chown root: ${path}) in a directory only root can change, such as /etc/vpnns` };
+  if (st.uid !== 0) return { reason: `${path} is owned by ${owner(st.uid)}`, fix: `make it root's (sudo chown root: ${path}) in a directory only root can change, such as ${place}` };
   const w = writers(st);
   if (w) return { reason: `${path} is writable by ${w}`, fix: `run: sudo chmod go-w ${path}` };
   return undefined;

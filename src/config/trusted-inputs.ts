@@ -10,7 +10,7 @@ export function assertTrustedInputs(cfg: Config, opts: { cwd?: string; file?: st
   const { cwd, file } = opts;
   // Root creates the daemons' logs there and hands one to `nobody` (tinyproxy): a user's directory
   // would let its owner point them at any file with a symbolic link.
-  assertTrustedDirectory(`${cfg.logDir}/${cfg.namespace}`, 'logDir', { file });
+  assertTrustedDirectory(`${cfg.logDir}/${cfg.namespace}`, 'logDir', { file, place: '/var/log/vpnns' });
   const vpn = cfg.vpn;
   switch (vpn.type) {
     case 'wireguard':
@@ -23,7 +23,7 @@ export function assertTrustedInputs(cfg: Config, opts: { cwd?: string; file?: st
     case 'adguard':
       // Root runs the binary, and the binary keeps its login and settings in home.
       assertTrustedProgram(vpn.binary, 'vpn.binary', { cwd, file });
-      if (vpn.home !== undefined) assertTrustedDirectory(vpn.home, 'vpn.home', { file });
+      if (vpn.home !== undefined) assertTrustedDirectory(vpn.home, 'vpn.home', { file, place: '/var/lib/vpnns' });
       break;
     case 'command': {
       // `ip netns exec` runs these as root.

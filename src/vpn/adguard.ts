@@ -36,14 +36,14 @@ async function binary(ctx: VpnContext): Promise<string> {
     );
   }
   // Root runs it: only a program root alone can change (config/trust.ts).
-  assertTrustedFile(p, 'vpn.binary', { kind: 'executable' });
+  assertTrustedFile(p, 'vpn.binary', { kind: 'executable', place: '/usr/local/bin' });
   return p;
 }
 
 /** Runs an adguardvpn-cli subcommand inside the namespace with vpnns's HOME for it. */
 export async function adguardCommand(ctx: VpnContext, args: string[], opts: { allowFail?: boolean } = {}) {
   const bin = await binary(ctx);
-  assertTrustedDirectory(adguardHome(ctx), 'vpn.home');
+  assertTrustedDirectory(adguardHome(ctx), 'vpn.home', { place: '/var/lib/vpnns' });
   const argv = fullArgv({ name: 'adguard', netns: ctx.names.ns, gid: CLIENT_GID, argv: [bin, ...args] });
   return ctx.sys.change(argv, { env: { ...process.env, HOME: adguardHome(ctx) }, allowFail: opts.allowFail, timeoutMs: 30_000 });
 }
@@ -54,7 +54,7 @@ export const adguardProvider: VpnProvider = {
   async prepare(ctx) {
     await binary(ctx);
     // Root's adguardvpn-cli keeps its login and settings there, and writes into it.
-    assertTrustedDirectory(adguardHome(ctx), 'vpn.home');
+    assertTrustedDirectory(adguardHome(ctx), 'vpn.home', { place: '/var/lib/vpnns' });
     await ctx.sys.mkdir(adguardHome(ctx), 0o700);
     return {
       type: 'adguard',
