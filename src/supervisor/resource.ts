@@ -72,7 +72,12 @@ export const supervisorResource: Resource = {
     sys.actions.pop();
     const logDir = logDirFor(cfg);
     mkdirSync(logDir, { recursive: true });
-    const out = openLogFile(`${logDir}/supervisor.out`);
+    let out: number;
+    try {
+      out = openLogFile(`${logDir}/supervisor.out`);
+    } catch (e) {
+      throw new VpnnsError(`cannot open ${logDir}/supervisor.out (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); vpnns never writes a log through a link: remove it and run \`vpnns up\` again.`);
+    }
     const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', out, out], env: process.env });
     closeSync(out);
     child.unref();
