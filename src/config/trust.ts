@@ -38,7 +38,7 @@ export interface Distrust {
 
 export type TrustVerdict =
   | { trusted: true; real: string; stat: Stats }
-  /** Nothing there (yet); `at` is the first missing path, in a directory only root can create it in. */
+  /** Nothing there (yet); `at` is the first missing path (with allowMissing: where root alone can create it). */
   | { trusted: true; missing: true; at: string }
   | ({ trusted: false } & Distrust);
 
@@ -79,7 +79,7 @@ export function checkTrustedPath(path: string, opts: TrustOptions = {}): TrustVe
         return { trusted: false, reason: `vpnns cannot look at ${next} (${code ?? String(e)})`, fix: 'make the path readable by root' };
       }
       if (opts.allowMissing && sharedSticky(curStat)) {
-        return { trusted: false, reason: `${next} does not exist and anyone could create it in the shared directory ${cur}`, fix: `create it first as root (sudo mkdir -m 755 ${next}) or choose a path in a root-owned directory` };
+        return { trusted: false, reason: `${next} does not exist and anyone could create it in the shared directory ${cur}`, fix: `${kind === 'directory' ? `create it first as root (sudo mkdir -m 755 ${next})` : 'create it first as root'} or choose a path in a root-owned directory` };
       }
       return { trusted: true, missing: true, at: next };
     }
