@@ -2,6 +2,7 @@
 import { parseArgs } from './args.js';
 import type { Command, Io } from './command.js';
 import { isUserError, EXIT, UsageError } from '../errors.js';
+import { assertNamespaceName } from '../config/namespace-name.js';
 /**
  * Commands are loaded only when run: `vpnns exec` should not pay for parsing the check, systemd and
  * demo code on every call (startup time is most of its cost).
@@ -73,6 +74,8 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
       io.out(cmd.usage);
       return 0;
     }
+    // One rule for every command's --namespace, before any of them builds a path from it.
+    if (typeof args.opts.namespace === 'string') assertNamespaceName(args.opts.namespace);
     if (args.opts['dry-run'] === true && !cmd.dryRun) {
       throw new UsageError(`\`vpnns ${name}\` has no --dry-run and would act for real; leave --dry-run out to run it.`);
     }

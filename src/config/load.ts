@@ -1,12 +1,13 @@
 // Finding, parsing and validating the config file against the schema in schema.ts. The YAML tree is
 // walked directly (not converted to JS first) so every error can name its line.
 
-import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Document, type Node as YamlNode, type YAMLMap } from 'yaml';
 import { ConfigError } from './errors.js';
 import { configSchema, type ArraySchema, type MapSchema, type ObjectSchema, type Schema, type StringSchema, type UnionSchema } from './schema.js';
+import { assertTrustedInputs } from './trusted-inputs.js';
+import { readTrustedFile } from './trust.js';
 import type { Config } from './types.js';
 
 export const SYSTEM_CONFIG = '/etc/vpnns/config.yaml';
@@ -18,13 +19,16 @@ export const LOCAL_CONFIG = 'vpnns.yaml';
  */
 export async function loadConfig(opts: { file?: string; cwd?: string; systemFile?: string } = {}): Promise<Config> {
   const cwd = opts.cwd ?? process.cwd();
-  if (opts.file !== undefined) {
-    const abs = resolve(cwd, opts.file);
-    return parse(await readConfigFile(abs, opts.file), opts.file, abs, cwd);
-  }
+  const load = (abs: string, display: string) => {
+    const cfg = parse(readConfigFile(abs, display), display, abs, cwd);
+    // Run as root, every file and program the config names must be root's too (trust.ts).
+    assertTrustedInputs(cfg, { cwd, file: display });
+    return cfg;
+  };
+  if (opts.file !== undefined) return load(resolve(cwd, opts.file), opts.file);
   const system = opts.systemFile ?? SYSTEM_CONFIG;
   for (const [abs, display] of [[system, system], [resolve(cwd, LOCAL_CONFIG), LOCAL_CONFIG]] as const) {
-    if (existsSync(abs)) return parse(await readConfigFile(abs, display), display, abs, cwd);
+    if (existsSync(abs)) return load(abs, display);
   }
   return parse('', undefined, undefined, cwd);
 }
@@ -38,10 +42,12 @@ export function defaultConfig(): Config {
   return parseConfig('');
 }
 
-async function readConfigFile(abs: string, display: string): Promise<string> {
+/** Run as root, only a file root alone controls is read (trust.ts): a project's vpnns.yaml is the user's, not root's. */
+function readConfigFile(abs: string, display: string): string {
   try {
-    return await readFile(abs, 'utf8');
+    return readTrustedFile(abs, '', { file: display, hint: `a config for root belongs in ${SYSTEM_CONFIG} or in a root-owned file passed with --config` });
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     const detail = code === 'ENOENT'
       ? `no such file; check the path, or leave it out to use ${SYSTEM_CONFIG} or ./${LOCAL_CONFIG}`

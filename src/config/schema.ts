@@ -1,6 +1,7 @@
 // The single source of truth for the YAML config: a small declarative schema from which load.ts
 // validates (with messages), toJsonSchema() derives the editor schema, and docs.ts the reference table.
 
+import { NAMESPACE_HINT, NAMESPACE_PATTERN } from './namespace-name.js';
 import { formatIPv4, isIP, isLoopback, parseCidr4, parseHostPort } from './net-utils.js';
 
 /** A problem found by a hook; `key` names the child the line should point at. */
@@ -220,7 +221,7 @@ function normalizeApps(apps: Record<string, Record<string, unknown>>): Record<st
 
 export const configSchema: ObjectSchema = obj('vpnns configuration.', {
   namespace: str('Network namespace name; also names its interfaces, state and units.', {
-    default: 'vpn-ns', pattern: /^[a-z0-9][a-z0-9-]{0,14}$/, hint: '1 to 15 lowercase letters, digits or `-`, starting with a letter or digit',
+    default: 'vpn-ns', pattern: NAMESPACE_PATTERN, hint: NAMESPACE_HINT,
   }),
   network: obj('The veth link between the host and the namespace.', {
     subnet: str('IPv4 network of the link, /24 to /30: the host end gets the first usable address, the namespace the second.', {

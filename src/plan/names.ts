@@ -2,7 +2,10 @@
 // `status` and the systemd units agree on them.
 import { createHash } from 'node:crypto';
 import type { Config } from '../config/types.js';
+import { assertNamespaceName } from '../config/namespace-name.js';
 import { cidrHosts } from '../config/net-utils.js';
+
+export { assertNamespaceName, isNamespaceName, NAMESPACE_PATTERN } from '../config/namespace-name.js';
 
 export const RUN_DIR = process.env.VPNNS_RUN_DIR ?? '/run/vpnns';
 export const ETC_NETNS = '/etc/netns';
@@ -35,11 +38,13 @@ export function ifName(prefix: string, ns: string): string {
 
 /** Where a namespace's state lives, from its name alone (for commands that have no config). */
 export function stateDirOf(ns: string): Pick<Names, 'stateDir' | 'lockFile'> {
+  // Every path under RUN_DIR is built here or in namesFor: the last line of defence for the name.
+  assertNamespaceName(ns);
   return { stateDir: `${RUN_DIR}/${ns}`, lockFile: `${RUN_DIR}/${ns}.lock` };
 }
 
 export function namesFor(cfg: Pick<Config, 'namespace' | 'network'>): Names {
-  const ns = cfg.namespace;
+  const ns = assertNamespaceName(cfg.namespace, 'namespace');
   const h = cidrHosts(cfg.network.subnet);
   return {
     ns,

@@ -110,10 +110,9 @@ export function proxyServices(cfg: Config, names: Names): ServiceSpec[] {
         // Tinyproxy opens its log after dropping to nobody: the directory must be traversable
         // (0755) and the file must already be that user's.
         await sys.mkdir(logDirFor(cfg), 0o755);
-        await sys.change(['/usr/bin/touch', '--', p.httpLog]);
-        await sys.change(['/usr/bin/chown', `${PROXY_USER}:${PROXY_GROUP}`, '--', p.httpLog]);
-        // Not for every local user: like vpnns's other logs (0640), it may name what was requested.
-        await sys.change(['/usr/bin/chmod', '0640', '--', p.httpLog]);
+        // Made and chowned through one O_NOFOLLOW fd: touch + chown would follow a link planted
+        // there and hand any file on the machine to nobody. 0640: it may name what was requested.
+        await sys.createLogFileFor(p.httpLog, PROXY_USER, PROXY_GROUP);
         const conf = renderTinyproxyConf({
           listen: names.nsAddr,
           port: http.port,

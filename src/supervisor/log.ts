@@ -1,6 +1,7 @@
 // Structured JSON lines: one object per event, with level and component, journald friendly.
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import type { Config } from '../config/types.js';
+import { LOG_APPEND_FLAGS } from '../sys/log-file.js';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 
@@ -20,7 +21,13 @@ export function createLogger(file: string | undefined, component = 'vpnns', also
       const line = JSON.stringify({ t: new Date().toISOString(), level, component: comp, msg, ...fields }) + '\n';
       if (file) {
         try {
-          appendFileSync(file, line, { mode: 0o640 });
+          // Never through a symbolic link planted in the log directory.
+          const fd = openSync(file, LOG_APPEND_FLAGS, 0o640);
+          try {
+            writeSync(fd, line);
+          } finally {
+            closeSync(fd);
+          }
         } catch {
           /* logging must never take the supervisor down */
         }

@@ -13,6 +13,7 @@ import { allProcesses, asProcId, identify, stillRunning, uidOf, type ProcId } fr
 import type { Names } from '../plan/names.js';
 import { privateStatusPath, readStatus, statusPath } from './status.js';
 import { logDirFor } from './log.js';
+import { openLogFile } from '../sys/log-file.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/vpnns', import.meta.url));
 
@@ -126,7 +127,12 @@ export const supervisorResource: Resource = {
     sys.actions.splice(-2);
     const logDir = logDirFor(cfg);
     mkdirSync(logDir, { recursive: true });
-    const out = openSync(`${logDir}/supervisor.out`, 'a', 0o640);
+    let out: number;
+    try {
+      out = openLogFile(`${logDir}/supervisor.out`);
+    } catch (e) {
+      throw new VpnnsError(`cannot open ${logDir}/supervisor.out (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); vpnns never writes a log through a link: remove it and run \`vpnns up\` again.`);
+    }
     const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', out, out], env: process.env });
     closeSync(out);
     child.unref();

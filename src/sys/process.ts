@@ -2,6 +2,7 @@
 // is what both vpnns's supervisor and the systemd units run, so the two never drift apart.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { openLogFile } from './log-file.js';
 import { dirname } from 'node:path';
 
 export interface ProcessSpec {
@@ -49,9 +50,14 @@ export function startProcess(spec: ProcessSpec, opts: StartOptions = {}): Runnin
   let log: WriteStream | undefined;
   if (opts.logFile) {
     mkdirSync(dirname(opts.logFile), { recursive: true });
-    log = createWriteStream(opts.logFile, { flags: 'a', mode: 0o640 });
-    // A log that cannot be written (disk full, directory removed) loses lines, never the supervisor.
-    log.on('error', () => {});
+    // Never through a link planted in the log directory (log-file.ts); a log that cannot be opened
+    // or written (disk full, directory removed) loses lines, never the supervisor.
+    try {
+      log = createWriteStream(opts.logFile, { fd: openLogFile(opts.logFile), autoClose: true });
+      log.on('error', () => {});
+    } catch {
+      log = undefined;
+    }
   }
   const child = spawn(cmd!, args, {
     env: { ...process.env, ...spec.env },

@@ -3,6 +3,7 @@
 import { mkdir, readFile, rename, rm, writeFile, chmod, stat, truncate } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { run, formatArgv, type RunOptions, type RunResult } from './exec.js';
+import { createLogFileFor, idsOf } from './log-file.js';
 
 export interface FileOptions {
   mode?: number;
@@ -60,6 +61,14 @@ export class System {
     this.record(`remove ${path}`);
     if (this.dryRun) return;
     await rm(path, { recursive: true, force: true });
+  }
+
+  /** Creates (or keeps) a log file owned by `user:group`, never through a link (log-file.ts). */
+  async createLogFileFor(path: string, user: string, group: string): Promise<void> {
+    this.record(`create ${path} owned by ${user}:${group} (not through a link)`);
+    if (this.dryRun) return;
+    const { uid, gid } = idsOf(user, group);
+    createLogFileFor(path, uid, gid);
   }
 
   async mkdir(path: string, mode = 0o755): Promise<void> {

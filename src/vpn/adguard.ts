@@ -3,6 +3,7 @@
 // Its server addresses are unknown in advance, so the kill switch recognises its packets by group.
 import type { VpnAdguard } from '../config/types.js';
 import { VpnnsError, UsageError } from '../errors.js';
+import { assertTrustedDirectory, assertTrustedFile } from '../config/trust.js';
 import { findTool } from '../sys/tools.js';
 import { startProcess, sleep, fullArgv, type Running } from '../sys/process.js';
 import type { VpnContext, VpnProvider, VpnSession, VpnStatus } from './provider.js';
@@ -34,12 +35,15 @@ async function binary(ctx: VpnContext): Promise<string> {
       `${vpn.binary} is not installed; install AdGuard VPN CLI (see https://github.com/AdguardTeam/AdGuardVPNCLI) or set vpn.binary to its path.`,
     );
   }
+  // Root runs it: only a program root alone can change (config/trust.ts).
+  assertTrustedFile(p, 'vpn.binary', { kind: 'executable', place: '/usr/local/bin' });
   return p;
 }
 
 /** Runs an adguardvpn-cli subcommand inside the namespace with vpnns's HOME for it. */
 export async function adguardCommand(ctx: VpnContext, args: string[], opts: { allowFail?: boolean } = {}) {
   const bin = await binary(ctx);
+  assertTrustedDirectory(adguardHome(ctx), 'vpn.home', { place: '/var/lib/vpnns' });
   const argv = fullArgv({ name: 'adguard', netns: ctx.names.ns, gid: CLIENT_GID, argv: [bin, ...args] });
   return ctx.sys.change(argv, { env: { ...process.env, HOME: adguardHome(ctx) }, allowFail: opts.allowFail, timeoutMs: 30_000 });
 }
@@ -49,6 +53,8 @@ export const adguardProvider: VpnProvider = {
 
   async prepare(ctx) {
     await binary(ctx);
+    // Root's adguardvpn-cli keeps its login and settings there, and writes into it.
+    assertTrustedDirectory(adguardHome(ctx), 'vpn.home', { place: '/var/lib/vpnns' });
     await ctx.sys.mkdir(adguardHome(ctx), 0o700);
     return {
       type: 'adguard',

@@ -1,12 +1,15 @@
 // Reading the user's VPN files with errors that say which key pointed at them and what to do.
-import { readFile, stat } from 'node:fs/promises';
+// Run as root, only files root alone controls are read (config/trust.ts).
+import { stat } from 'node:fs/promises';
 import { ConfigError } from '../config/errors.js';
+import { readTrustedFile } from '../config/trust.js';
 
 export async function readUserFile(path: string, key: string): Promise<{ text: string; warnings: string[] }> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = readTrustedFile(path, key);
   } catch (e) {
+    if (e instanceof ConfigError) throw e;
     const code = (e as NodeJS.ErrnoException).code;
     throw new ConfigError({
       path: key,

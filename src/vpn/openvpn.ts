@@ -11,6 +11,7 @@ import { readText } from '../sys/system.js';
 import { parseOvpn, renderOvpnForNamespace } from './ovpn.js';
 import { resolveEndpoints, formatHostPort } from './endpoint.js';
 import { readUserFile } from './files.js';
+import { assertTrustedOvpnPaths } from './ovpn-files.js';
 import type { VpnProvider, VpnSession, VpnStatus } from './provider.js';
 import { tunnelGone } from './tunnel.js';
 
@@ -40,6 +41,8 @@ export const openvpnProvider: VpnProvider = {
     await requireTools(['openvpn']);
     const { text, warnings } = await readUserFile(vpn.config, 'vpn.config');
     const parsed = parseOvpn(text, vpn.config);
+    // OpenVPN opens the ca/cert/key files it names as root, from the config's directory (--cd).
+    assertTrustedOvpnPaths(parsed, vpn.config, dirname(vpn.config));
     if (vpn.auth) warnings.push(...(await readUserFile(vpn.auth, 'vpn.auth')).warnings);
     else if (parsed.authUserPass && !parsed.authUserPass.file && !parsed.authUserPass.inline) {
       throw new UsageError(`${vpn.config} asks for a username and password (auth-user-pass); put them in a file (user on line 1, password on line 2, chmod 600) and set vpn.auth to its path.`);

@@ -280,8 +280,8 @@ describe('nft accepts the rendered rulesets', { skip }, () => {
       { listen: { host: '198.51.100.20', port: 9001 }, target: { host: names.nsAddr, port: 3000 }, origin: 'publish[1]' },
       { listen: { host: '0.0.0.0', port: 9002 }, target: { host: names.nsAddr, port: 3002 }, origin: 'publish[2]' },
     ])));
-  test('host table, /30 and a long namespace name', () => {
-    const n = namesFor({ namespace: 'a-very-long-namespace', network: { subnet: '10.200.0.4/30' } } as Pick<Config, 'namespace' | 'network'>);
+  test('host table, /30 and a long namespace name (15 characters, the longest allowed)', () => {
+    const n = namesFor({ namespace: 'a-long-namespac', network: { subnet: '10.200.0.4/30' } } as Pick<Config, 'namespace' | 'network'>);
     nftCheck('host30.nft', renderHostTable(n));
   });
   test('the atomic replace script (table may not exist yet)', () => {
