@@ -2,11 +2,11 @@
 // fix, a bounded wait, a meaningful exit code, and nothing left behind.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { generateKeyPairSync } from 'node:crypto';
-import { startHarness, leftovers, type Harness } from './harness.js';
+import { startHarness, leftovers, RUN_DIR, type Harness } from './harness.js';
 
 let h: Harness;
 
@@ -157,6 +157,36 @@ test('ATTACK 3: "setenv LD_PRELOAD" in a .ovpn does not reach vpnns\' own up scr
     assert.equal(up.code, 0, up.stderr);
     assert.ok(!existsSync(lib.marker), 'the library was never loaded into the up script (it ran: OpenVPN connected)');
     assert.match(up.stdout + up.stderr, /preload\.ovpn:2: ignoring "setenv \(line 2\)": setenv only reaches scripts/);
+  } finally {
+    const down = await h.vpnns(['down', '--config', cfg]);
+    assert.equal(down.code, 0, down.stderr);
+  }
+  assert.deepEqual(await leftovers(h), []);
+});
+
+test('files a .ovpn names (ca, cert, key, relative to it) are read by vpnns and passed inline: OpenVPN connects and never sees a path', async () => {
+  const dir = join(h.world.dir, 'profile');
+  execFileSync('mkdir', ['-p', dir]);
+  let text = h.world.openvpn!.clientConfig();
+  for (const name of ['ca', 'cert', 'key']) {
+    const m = new RegExp(`<${name}>\\n([\\s\\S]*?)\\n</${name}>\\n`).exec(text);
+    assert.ok(m, `the world config has <${name}>`);
+    writeFileSync(join(dir, `${name}.pem`), `${m![1]}\n`, { mode: 0o600 });
+    text = text.replace(m![0], `${name} ${name}.pem\n`);
+  }
+  const file = join(dir, 'files.ovpn');
+  writeFileSync(file, text, { mode: 0o600 });
+  const cfg = h.config({ vpn: { type: 'openvpn', config: file, connectTimeout: 15 } });
+  const up = await h.vpnns(['up', '--config', cfg]);
+  try {
+    assert.equal(up.code, 0, up.stderr);
+    const rendered = readdirSync(join(RUN_DIR, h.ns), { recursive: true, encoding: 'utf8' }).find((f) => f.endsWith('openvpn.conf'));
+    assert.ok(rendered, 'the rendered config');
+    const conf = join(RUN_DIR, h.ns, rendered!);
+    assert.equal(statSync(conf).mode & 0o777, 0o600);
+    const body = readFileSync(conf, 'utf8').replace(/^#.*\n/gm, ''); // the header comment names the source
+    assert.doesNotMatch(body, /\.pem|profile|^cd /m, 'no path of the user\'s reaches OpenVPN');
+    assert.match(body, /^<ca>\n-----BEGIN CERTIFICATE-----/m);
   } finally {
     const down = await h.vpnns(['down', '--config', cfg]);
     assert.equal(down.code, 0, down.stderr);
