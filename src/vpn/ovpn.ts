@@ -428,8 +428,9 @@ function interpret(items: OvpnItem[], file: string | undefined, fail: (line: num
         if (o.args[0] === 'tap') fail(o.line, `"dev-type tap" (layer 2) is not supported; vpnns runs OpenVPN with "dev-type tun"`);
         return;
       case 'auth-user-pass':
-        cfg.authUserPass = { line: o.line, inline: false };
-        return; // vpnns writes the credentials from vpn.auth
+        // With an <auth-user-pass> block anywhere in the file, the block answers it.
+        if (!cfg.authUserPass?.inline) cfg.authUserPass = { line: o.line, inline: false };
+        return; // not written: the block, or vpnns' own block from vpn.auth, stands for it
       case 'cd':
         if (o.args.length !== 1) return fail(o.line, `"cd" needs one directory`);
         // vpnns reads the files itself, so the directory only changes where it looks; OpenVPN never sees it.

@@ -509,6 +509,16 @@ test('a named file must hold what its option needs; the message names the path, 
   assert.throws(() => ovpnFileBody(cfg, ref('ca'), Buffer.from(`${CA}\n${'x'.repeat(300)}\n`)), /cannot be passed on inline: line 5 of it: it is longer than 250 bytes/);
 });
 
+test('an <auth-user-pass> block answers an auth-user-pass line before or after it', () => {
+  for (const text of ['remote 198.51.100.1\nauth-user-pass\n<auth-user-pass>\na\nb\n</auth-user-pass>\n', 'remote 198.51.100.1\n<auth-user-pass>\na\nb\n</auth-user-pass>\nauth-user-pass\n']) {
+    const cfg = parseOvpn(text);
+    assert.equal(cfg.authUserPass?.inline, true);
+    const out = renderOvpnForNamespace(cfg, { remotes: [{ ip: '198.51.100.1', port: 1194, proto: 'udp' }], dev: 't0' }).text;
+    assert.match(out, /^<auth-user-pass>\na\nb\n<\/auth-user-pass>$/m);
+    assert.doesNotMatch(out, /^auth-user-pass$/m);
+  }
+});
+
 test('vpn.auth: user on line 1, password on line 2, written inline', () => {
   assert.deepEqual(parseOvpnAuth('alice\ns3cret\n'), { username: 'alice', password: 's3cret' });
   assert.deepEqual(parseOvpnAuth('alice\r\ns3 cret\r\n'), { username: 'alice', password: 's3 cret' });
