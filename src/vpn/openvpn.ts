@@ -10,7 +10,7 @@ import { VpnnsError, UsageError } from '../errors.js';
 import { findTool, requireTools } from '../sys/tools.js';
 import { startProcess, sleep, type Running } from '../sys/process.js';
 import { readText } from '../sys/system.js';
-import { describeDropped, ovpnFileBody, parseOvpn, parseOvpnAuth, renderOvpnForNamespace, type OvpnConfig } from './ovpn.js';
+import { ovpnFileBody, parseOvpn, parseOvpnAuth, renderOvpnForNamespace, type OvpnConfig } from './ovpn.js';
 import { VpnConfigError } from './errors.js';
 import { readReferencedFile } from './referenced-files.js';
 import { resolveEndpoints, formatHostPort } from './endpoint.js';
@@ -85,7 +85,10 @@ export const openvpnProvider: VpnProvider = {
       upScript: UP_SCRIPT,
       runAs: OPENVPN_RUN_AS,
     });
-    for (const d of rendered.dropped) warnings.push(`${vpn.config}:${d.line}: ignoring "${describeDropped(d)}": ${d.why}.`);
+    for (const d of rendered.dropped) {
+      const where = d.connection !== undefined ? ` (in the <connection> of line ${d.connection})` : '';
+      warnings.push(`${vpn.config}:${d.line}: ignoring "${d.option}"${where}: ${d.why}.`);
+    }
     await ctx.sys.writeFile(`${ctx.dir}/openvpn.conf`, rendered.text, { mode: 0o600, secret: true });
     const info: OvpnInfo = { endpoints: remotes.map((r) => `${formatHostPort(r.ip, r.port)}/${r.proto}`) };
     return {
