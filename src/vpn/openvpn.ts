@@ -1,14 +1,19 @@
 // OpenVPN 2.6 inside the namespace. It gets a copy of the user's config with numeric remotes (names
-// were resolved on the host), our tun name, no hooks of its own, and an `up` script that only records
-// what the server pushed (DNS is not applied on Linux without one — FACTS).
-import { dirname } from 'node:path';
+// were resolved on the host), our tun name, only options known to be safe (ovpn.ts), every file the
+// config names read by vpnns and written inline (so OpenVPN opens no path of the user's), and an
+// `up` script that only records what the server pushed (DNS is not applied on Linux without one —
+// FACTS). It runs with as little privilege as keeps it working: see OPENVPN_ARGV_PREFIX.
 import { fileURLToPath } from 'node:url';
+import { dirname } from 'node:path';
 import type { VpnOpenvpn } from '../config/types.js';
+import { ConfigError } from '../config/errors.js';
 import { VpnnsError, UsageError } from '../errors.js';
 import { findTool, requireTools } from '../sys/tools.js';
 import { startProcess, sleep, type Running } from '../sys/process.js';
 import { readText } from '../sys/system.js';
-import { parseOvpn, renderOvpnForNamespace } from './ovpn.js';
+import { ovpnFileBody, parseOvpn, parseOvpnAuth, renderOvpnForNamespace, type OvpnConfig } from './ovpn.js';
+import { VpnConfigError } from './errors.js';
+import { readReferencedFile } from './referenced-files.js';
 import { resolveEndpoints, formatHostPort } from './endpoint.js';
 import { readUserFile } from './files.js';
 import { assertTrustedOvpnPaths } from './ovpn-files.js';
@@ -19,8 +24,29 @@ const UP_SCRIPT = fileURLToPath(new URL('../../../libexec/vpnns-openvpn-up', imp
 
 interface OvpnInfo {
   endpoints: string[];
-  configDir: string;
   [k: string]: unknown;
+}
+
+/**
+ * OpenVPN starts as root with only the capabilities it needs (the bounding set), then drops to
+ * nobody/nogroup itself once the tunnel is open (`user`/`group` in the rendered config), keeping
+ * CAP_NET_ADMIN (OpenVPN 2.6 with libcap-ng does that for its netlink code), so its restarts can
+ * still reopen the tun, set routes and mark packets. NET_ADMIN: tun, addresses, routes, SO_MARK;
+ * SETUID/SETGID: the drop; SETPCAP: libcap-ng clears the bounding set while dropping. Without
+ * DAC_OVERRIDE even the root part reads only files root owns (its config) and writes only its own.
+ */
+export const OPENVPN_ARGV_PREFIX = ['/usr/bin/setpriv', '--bounding-set=-all,+net_admin,+setuid,+setgid,+setpcap', '--inh-caps=-all', '--no-new-privs', '--'];
+export const OPENVPN_RUN_AS = { user: 'nobody', group: 'nogroup' };
+
+/** The contents of every file the config names, by line, read and checked (see referenced-files.ts). */
+async function readOvpnFiles(parsed: OvpnConfig, configFile: string): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  for (const ref of parsed.files) {
+    const r = await readReferencedFile(ref.resolved, { configFile, block: ref.block });
+    if ('problem' in r) throw new VpnConfigError(`"${ref.option}" names ${ref.path}, which ${r.problem}`, { file: configFile, line: ref.line });
+    out.set(ref.line, ovpnFileBody(parsed, ref, r.bytes));
+  }
+  return out;
 }
 
 /** DNS servers from the up script's record of `foreign_option_N=dhcp-option DNS x`. */
@@ -41,22 +67,35 @@ export const openvpnProvider: VpnProvider = {
     await requireTools(['openvpn']);
     const { text, warnings } = await readUserFile(vpn.config, 'vpn.config');
     const parsed = parseOvpn(text, vpn.config);
-    // OpenVPN opens the ca/cert/key files it names as root, from the config's directory (--cd).
+    // Run as root, every file the .ovpn names must be root's alone too (config/trust.ts); vpnns
+    // then reads them itself (readOvpnFiles) and OpenVPN opens no path of the user's.
     assertTrustedOvpnPaths(parsed, vpn.config, dirname(vpn.config));
-    if (vpn.auth) warnings.push(...(await readUserFile(vpn.auth, 'vpn.auth')).warnings);
-    else if (parsed.authUserPass && !parsed.authUserPass.file && !parsed.authUserPass.inline) {
+    let auth: { username: string; password: string } | undefined;
+    if (vpn.auth) {
+      const file = await readUserFile(vpn.auth, 'vpn.auth');
+      warnings.push(...file.warnings);
+      const parsedAuth = parseOvpnAuth(file.text);
+      if (typeof parsedAuth === 'string') throw new ConfigError({ path: 'vpn.auth', detail: `${vpn.auth}: ${parsedAuth}` });
+      auth = parsedAuth;
+    } else if (parsed.authUserPass && !parsed.authUserPass.inline) {
       throw new UsageError(`${vpn.config} asks for a username and password (auth-user-pass); put them in a file (user on line 1, password on line 2, chmod 600) and set vpn.auth to its path.`);
     }
+    const files = await readOvpnFiles(parsed, vpn.config);
     const remotes = await resolveEndpoints(parsed.remotes, { resolveWith: vpn.resolveWith, ipv6: ctx.cfg.network.ipv6 });
     const rendered = renderOvpnForNamespace(parsed, {
       remotes,
       dev: ctx.names.tunnel,
-      authFile: vpn.auth,
+      ...(auth ? { auth } : {}),
+      files,
       upScript: UP_SCRIPT,
+      runAs: OPENVPN_RUN_AS,
     });
-    for (const d of rendered.dropped) warnings.push(`${vpn.config}: ignoring "${d}": vpnns manages this itself`);
+    for (const d of rendered.dropped) {
+      const where = d.connection !== undefined ? ` (in the <connection> of line ${d.connection})` : '';
+      warnings.push(`${vpn.config}:${d.line}: ignoring "${d.option}"${where}: ${d.why}.`);
+    }
     await ctx.sys.writeFile(`${ctx.dir}/openvpn.conf`, rendered.text, { mode: 0o600, secret: true });
-    const info: OvpnInfo = { endpoints: remotes.map((r) => `${formatHostPort(r.ip, r.port)}/${r.proto}`), configDir: dirname(vpn.config) };
+    const info: OvpnInfo = { endpoints: remotes.map((r) => `${formatHostPort(r.ip, r.port)}/${r.proto}`) };
     return {
       type: 'openvpn',
       clientTraffic: remotes.map((r) => ({ kind: 'endpoint' as const, ip: r.ip, port: r.port, proto: r.proto })),
@@ -82,8 +121,8 @@ export const openvpnProvider: VpnProvider = {
       {
         name: 'vpn',
         netns: ns,
-        // --cd first: relative ca/cert/key paths in the user's config are relative to it.
-        argv: [bin, '--cd', info.configDir, '--config', `${ctx.dir}/openvpn.conf`, '--setenv', 'VPNNS_OPENVPN_ENV', envFile],
+        // The config names no file of the user's (all inline), so no --cd: nothing is relative.
+        argv: [...OPENVPN_ARGV_PREFIX, bin, '--config', `${ctx.dir}/openvpn.conf`, '--setenv', 'VPNNS_OPENVPN_ENV', envFile],
       },
       {
         logFile: `${ctx.logDir}/openvpn.log`,

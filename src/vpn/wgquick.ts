@@ -1,6 +1,9 @@
 // wg-quick files in, `wg setconf` files out. vpnns does the job of wg-quick itself (addresses,
-// routes, DNS inside the namespace), so only the keys `wg` understands reach the tunnel; the
-// wg-quick-only keys are read, checked and reported, never acted on.
+// routes, DNS inside the namespace), so only the keys `wg` understands reach the tunnel. The keys
+// are an allowlist (unknown keys are refused); of the wg-quick-only ones, Table and SaveConfig are
+// reported and ignored, and the hooks (PreUp, PostUp, PreDown, PostDown: shell commands wg-quick
+// would run as root) are refused with the line: vpnns never runs them, and a user who wrote one
+// expects it to run, so saying so beats a warning that scrolls by.
 
 import { SocketAddress } from 'node:net';
 import { isIPv4, isIPv6 } from '../config/net-utils.js';
@@ -44,7 +47,7 @@ export interface WgQuickConfig {
   file?: string;
   interface: WgInterface;
   peers: WgPeer[];
-  /** wg-quick-only keys that were accepted and not acted on (Table, PreUp, PostUp, PreDown, PostDown, SaveConfig). */
+  /** wg-quick-only keys that were accepted and not acted on (Table, SaveConfig). */
   ignored: WgIgnoredKey[];
   /** One sentence each, with file and line, for the provider to show. */
   warnings: string[];
@@ -60,7 +63,7 @@ const IGNORED_WHY: Record<string, string> = {
   saveconfig: 'vpnns never writes to your config file',
 };
 const HOOK_WHY =
-  'vpnns sets up addresses, routes and DNS itself, and running commands from a VPN config as root would let whoever wrote the file run anything on this machine';
+  'is a shell command wg-quick would run as root, and vpnns runs no command from a VPN file (whoever wrote the file could run anything on this machine); vpnns sets up the addresses, routes, DNS and kill switch itself, so delete the line';
 
 type Section = { kind: 'interface'; line: number } | { kind: 'peer'; line: number; peer: Partial<WgPeer> & { allowedIPs: string[] } };
 
@@ -168,11 +171,14 @@ export function parseWgQuick(text: string, file?: string): WgQuickConfig {
           else delete iface.fwMark;
           break;
         }
-        default: {
+        case 'table':
+        case 'saveconfig':
           ignored.push({ key: key!, line: lineNo });
-          const why = IGNORED_WHY[k] ?? HOOK_WHY;
-          warnings.push(`${at(lineNo)}: ${key} is ignored: ${why}.`);
-        }
+          warnings.push(`${at(lineNo)}: ${key} is ignored: ${IGNORED_WHY[k]}.`);
+          break;
+        default:
+          // PreUp, PostUp, PreDown, PostDown
+          fail(lineNo, `${key} ${HOOK_WHY}`);
       }
     } else {
       const peer = (section as Extract<Section, { kind: 'peer' }>).peer;

@@ -1,4 +1,4 @@
-import { vpnSuite } from './vpn-suite.js';
+import { vpnSuite, assertOpenvpnLeastPrivilege } from './vpn-suite.js';
 import { isHostTo } from './leak.js';
 
 // Another server shape: OpenVPN over TCP on 443, reached by a hostname endpoint.
@@ -13,4 +13,5 @@ vpnSuite({
   resolver: (w) => w.addr.ovpnResolver,
   isClientFlow: (l, w) => isHostTo(l, w, w.addr.vpnPublic, 443),
   clientPid: (s) => s.components.vpn?.pid,
+  checkClient: async (pid) => assertOpenvpnLeastPrivilege(pid),
 });

@@ -1,4 +1,4 @@
-import { vpnSuite } from './vpn-suite.js';
+import { vpnSuite, assertOpenvpnLeastPrivilege } from './vpn-suite.js';
 import { isHostTo } from './leak.js';
 
 vpnSuite({
@@ -12,4 +12,5 @@ vpnSuite({
   resolver: (w) => w.addr.ovpnResolver,
   isClientFlow: (l, w) => isHostTo(l, w, w.addr.vpnPublic, w.openvpn!.port),
   clientPid: (s) => s.components.vpn?.pid,
+  checkClient: async (pid) => assertOpenvpnLeastPrivilege(pid),
 });

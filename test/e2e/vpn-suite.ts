@@ -3,7 +3,7 @@
 // (a capture on the world's side of the host's uplink is the judge).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, chmodSync, rmSync } from 'node:fs';
+import { copyFileSync, chmodSync, rmSync, readFileSync } from 'node:fs';
 import { startHarness, leftovers, unprivilegedBin, type Harness } from './harness.js';
 import type { World, WorldOptions } from '../world/world.js';
 import type { Capture } from '../world/capture.js';
@@ -27,6 +27,8 @@ export interface VpnCase {
   beforeUp?(h: Harness, cfg: string): Promise<void>;
   /** Kill the client the way a crash would. */
   clientPid(status: StatusJson): number | undefined;
+  /** Extra checks on the running client process (e.g. its privileges), given its pid. */
+  checkClient?(pid: number): Promise<void>;
 }
 
 interface StatusJson {
@@ -97,6 +99,14 @@ export function vpnSuite(c: VpnCase): void {
     assert.equal(s.firewall.killSwitch, true);
     assert.deepEqual(s.dns, [c.resolver(h.world)]);
   });
+
+  if (c.checkClient) {
+    test(`${c.label}: the running client has only the privileges it needs`, async () => {
+      const pid = c.clientPid(await status());
+      assert.ok(pid, 'client pid in status');
+      await c.checkClient!(pid!);
+    });
+  }
 
   test(`${c.label}: status without root shows the supervisor's view and says what it cannot show`, async () => {
     // A readable copy of the config for an unprivileged reader (the harness keeps its own 0600).
@@ -234,4 +244,23 @@ export function vpnSuite(c: VpnCase): void {
     assert.equal(d.code, 0, d.stderr);
     assert.deepEqual(await leftovers(h), []);
   });
+}
+
+/**
+ * OpenVPN, once connected, runs as nobody/nogroup without supplementary groups, with CAP_NET_ADMIN
+ * only (kept for its netlink code and restarts), and cannot regain more (no_new_privs, empty
+ * inheritable and ambient sets, a bounding set of the four capabilities it started with).
+ */
+export function assertOpenvpnLeastPrivilege(pid: number): void {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => new RegExp(`^${name}:[ \\t]*(.*)$`, 'm').exec(status)?.[1]?.trim().split(/\s+/);
+  assert.deepEqual(field('Uid'), ['65534', '65534', '65534', '65534'], status);
+  assert.deepEqual(field('Gid'), ['65534', '65534', '65534', '65534'], status);
+  assert.deepEqual(field('Groups'), [''], status); // supplementary groups dropped
+  const CAP_NET_ADMIN = 1n << 12n;
+  for (const set of ['CapEff', 'CapPrm']) assert.equal(BigInt(`0x${field(set)![0]}`), CAP_NET_ADMIN, `${set}: ${status}`);
+  for (const set of ['CapInh', 'CapAmb']) assert.equal(BigInt(`0x${field(set)![0]}`), 0n, `${set}: ${status}`);
+  // The bounding set vpnns started it with (NET_ADMIN, SETUID, SETGID, SETPCAP) and nothing more.
+  assert.equal(BigInt(`0x${field('CapBnd')![0]}`) & ~(CAP_NET_ADMIN | (1n << 6n) | (1n << 7n) | (1n << 8n)), 0n, `CapBnd: ${status}`);
+  assert.deepEqual(field('NoNewPrivs'), ['1'], status);
 }

