@@ -183,7 +183,7 @@ describe('ATTACK 2: a hostile config in a user\'s project directory runs nothing
     // `cd` into the user's directory moves every relative name there.
     const cd = parseOvpn(`client\nremote 198.51.100.1 1194\ncd ${project}\nca ca.crt\n`, join(safe, 'c.ovpn'));
     assert.throws(() => assertTrustedOvpnPaths(cd, join(safe, 'c.ovpn'), safe), /c\.ovpn:3: "cd" names a file/);
-    const ok = parseOvpn(`client\nremote 198.51.100.1 1194\nca ca.crt\n<key>\nK\n</key>\ntls-auth [inline] 1\n`, join(safe, 'c.ovpn'));
+    const ok = parseOvpn(`client\nremote 198.51.100.1 1194\nca ca.crt\n<key>\nK\n</key>\n`, join(safe, 'c.ovpn'));
     assert.doesNotThrow(() => assertTrustedOvpnPaths(ok, join(safe, 'c.ovpn'), safe));
   });
 });
