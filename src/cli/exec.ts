@@ -64,7 +64,8 @@ unless --no-vpn-check is given.`,
     if (who.user === 'root' && who.source === 'default') {
       io.err('vpnns: warning: running as root (no SUDO_USER and no --user); pass --user NAME to run as a normal user.');
     }
-    return spawnForeground(execLaunch(state?.config ?? cfg, ns, who.user, cmd), io);
+    // The sandbox as the config file says now (like the kilo app), not as it was at `up`.
+    return spawnForeground(execLaunch(cfg, ns, who.user, cmd), io);
   },
 };
 

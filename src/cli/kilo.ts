@@ -98,6 +98,6 @@ is not connected, so Kilo never talks to its provider from your real address.`,
     // in vpnns's own environment, where every root helper would inherit it (LD_PRELOAD, NODE_OPTIONS).
     // Kilo takes its working directory from $PWD, which sudo and other callers may leave stale.
     const extra = { ...(app?.env ?? {}), PWD: process.cwd() };
-    return spawnForeground(execLaunch(cfg, ns, who.user, kiloArgv(program, args.rest), extra), io);
+    return spawnForeground(execLaunch(file, ns, who.user, kiloArgv(program, args.rest), extra), io);
   },
 };
