@@ -17,6 +17,8 @@ const PACKAGE: Record<string, string> = {
   nsenter: 'util-linux',
   setpriv: 'util-linux',
   curl: 'curl',
+  perl: 'perl-base',
+  mount: 'mount',
 };
 
 const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
