@@ -12,6 +12,8 @@ import { invokingUser, userExists } from './invoker.js';
 import type { Config } from '../config/types.js';
 import { lookupUser } from '../services/apps.js';
 import { renderLaunch, type Launch } from '../sandbox/index.js';
+import { PERL } from '../sandbox/launch.js';
+import { existsSync } from 'node:fs';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
@@ -21,6 +23,7 @@ const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 
  * reaches CMD only after the privilege drop (src/sandbox/launch.ts).
  */
 export function execLaunch(cfg: Pick<Config, 'sandbox'>, ns: string, user: string, cmd: readonly string[], extraEnv: Record<string, string> = {}, callerEnv: NodeJS.ProcessEnv = process.env): Launch {
+  if (!existsSync(PERL)) throw new UsageError(`${PERL} is missing (vpnns's sandbox needs it); install it with: apt-get install perl-base`);
   const u = lookupUser(user);
   if (!u) throw new UsageError(`user "${user}" does not exist on this machine; pass an existing one with --user.`);
   return renderLaunch({ ns, user: u, sandbox: cfg.sandbox, cmd, callerEnv, extraEnv });
