@@ -17,13 +17,16 @@ export type Channel = keyof SandboxConfig;
 /**
  * What to cover. `dir`: an empty read-only tmpfs (hidden only if owned by root or the user);
  * `socket`: /dev/null bound over it (hidden only if it is a socket; a last component `*`-pattern
- * names every socket of the directory that matches). `create`: make the directory (owned by the
- * user, 0700) when it is missing, so a server started later outside cannot appear under it.
+ * names every socket of the directory that matches). `private`: the tmpfs is the user's (0700,
+ * writable) and covers only a directory the user owns: their programs inside get a fresh one
+ * (tmux inside starts its own server). `create`: make the directory (the user's, 0700) when it is
+ * missing, so a server started later outside cannot appear under it; implies `private`.
  */
 export interface Hide {
   kind: 'dir' | 'socket';
   path: string;
   create?: boolean;
+  private?: boolean;
   channel: Channel;
 }
 
@@ -54,7 +57,9 @@ export function envPath(v: string | undefined): string | undefined {
   return `/${parts.join('/')}`;
 }
 
-const dir = (channel: Channel, path: string, create = false): Hide => ({ kind: 'dir', path, channel, ...(create && { create }) });
+const dir = (channel: Channel, path: string): Hide => ({ kind: 'dir', path, channel });
+/** A directory of the user's own, replaced by a fresh private one (made first when `create`). */
+const ownDir = (channel: Channel, path: string, create = false): Hide => ({ kind: 'dir', path, channel, private: true, ...(create && { create }) });
 const socket = (channel: Channel, path: string): Hide => ({ kind: 'socket', path, channel });
 
 export const CHANNELS: Record<Channel, ChannelDef> = {
@@ -62,9 +67,9 @@ export const CHANNELS: Record<Channel, ChannelDef> = {
     // tmux keeps its sockets in $TMUX_TMPDIR/tmux-UID (default /tmp): made now if missing, so a
     // server the user starts outside later lands in a directory that is already covered inside.
     paths: (t) => {
-      const out = [dir('tmux', `/tmp/tmux-${t.uid}`, true)];
+      const out = [ownDir('tmux', `/tmp/tmux-${t.uid}`, true)];
       const tmp = envPath(t.env.TMUX_TMPDIR);
-      if (tmp && tmp !== '/tmp') out.push(dir('tmux', `${tmp}/tmux-${t.uid}`));
+      if (tmp && tmp !== '/tmp') out.push(ownDir('tmux', `${tmp}/tmux-${t.uid}`));
       return out;
     },
     vars: ['TMUX', 'TMUX_PANE'],

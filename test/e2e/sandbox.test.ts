@@ -98,6 +98,12 @@ test('tmux escape: the user\'s tmux server outside is unreachable from `vpnns ex
   const seen = await asUser(['exec', '--config', cfg, '--', 'sh', '-c', `ls -A /tmp/tmux-${user.uid}; echo "TMUX=\${TMUX-unset}"`], { TMUX: `/tmp/tmux-${user.uid}/default,1,0` });
   assert.equal(seen.code, 0, seen.stderr);
   assert.equal(seen.stdout.trim(), 'TMUX=unset', 'an empty directory inside, and no TMUX');
+  // tmux inside still works: its own server, in the private directory, unseen outside.
+  const own = await asUser(['exec', '--config', cfg, '--', 'sh', '-c', 'tmux new-session -d -s inside "sleep 30" && tmux has-session -t inside && tmux ls | wc -l && tmux kill-server']);
+  assert.equal(own.code, 0, own.stderr);
+  assert.equal(own.stdout.trim(), '1', 'only the inside session, not the outside one');
+  assert.notEqual((await outside(['tmux', 'has-session', '-t', 'inside'])).code, 0, 'the inside server is not the outside one');
+  assert.equal((await outside(['tmux', 'has-session', '-t', 'outside'])).code, 0, 'the outside server is untouched');
 });
 
 test('sandbox.tmux: true leaves the channel open (what the default closes)', { skip }, async () => {

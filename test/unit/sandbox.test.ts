@@ -90,19 +90,24 @@ test('SANDBOX_SCRIPT covers real directories and sockets, never through a symlin
     const plain = join(dir, 'plain-file');
     writeFileSync(plain, 'not a socket');
     const made = join(dir, 'made');
+    // A private (user-writable) tmpfs covers only a directory the user owns, never root's.
+    const rootOwned = join(dir, 'root-owned');
+    mkdirSync(rootOwned);
+    writeFileSync(join(rootOwned, 'kept'), 'x');
     const hide = hideArgs([
       { kind: 'dir', path: hidden, channel: 'tmux' },
       { kind: 'dir', path: join(dir, 'link'), channel: 'tmux' },
       { kind: 'dir', path: stranger, channel: 'tmux' },
       { kind: 'socket', path: plain, channel: 'sshAgent' },
       { kind: 'dir', path: made, create: true, channel: 'tmux' },
+      { kind: 'dir', path: rootOwned, private: true, channel: 'tmux' },
       { kind: 'dir', path: join(dir, 'missing'), channel: 'tmux' },
     ]);
-    const show = `for d in hidden link stranger made; do printf '%s:' $d; ls -A "$0/$d" | tr '\\n' ' '; echo; done; cat "$0/plain-file"; echo; stat -c '%u %a' "$0/made"`;
+    const show = `for d in hidden link stranger made root-owned; do printf '%s:' $d; ls -A "$0/$d" | tr '\\n' ' '; echo; done; cat "$0/plain-file"; echo; stat -c '%u %a' "$0/made"`;
     const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '/usr/bin/perl', '-e', SANDBOX_SCRIPT, '--', '1000', '1000', ...hide, '--', '/bin/sh', '-c', show, dir], { encoding: 'utf8', env: helperEnv() });
     assert.equal(r.status, 0, r.stderr);
-    assert.equal(r.stdout, `hidden:\nlink:kept \nstranger:kept \nmade:\nnot a socket\n0 755\n`);
-    // Inside, the empty read-only tmpfs (root's, 0755); outside, the directory made for the user (theirs, 0700).
+    assert.equal(r.stdout, `hidden:\nlink:kept \nstranger:kept \nmade:\nroot-owned:kept \nnot a socket\n1000 700\n`);
+    // Inside, a fresh tmpfs of the user's (tmux inside starts its own server); outside, the directory made for them.
     const outside = spawnSync('stat', ['-c', '%u %a', made], { encoding: 'utf8' });
     assert.equal(outside.stdout.trim(), '1000 700');
   } finally {
