@@ -17,8 +17,10 @@ export type Channel = keyof SandboxConfig;
 /**
  * What to cover. `dir`: an empty read-only tmpfs (hidden only if owned by root or the user);
  * `socket`: /dev/null bound over it (hidden only if it is a socket; a last component `*`-pattern
- * names every socket of the directory that matches). `private`: the tmpfs is the user's (0700,
- * writable) and covers only a directory the user owns: their programs inside get a fresh one
+ * names every socket of the directory that matches). `private`: only what the user owns is
+ * covered (every path that comes from the environment is private: a symlink the user planted in
+ * a directory above cannot aim the cover at a root-owned directory such as /etc/pam.d); a private
+ * directory gets a tmpfs of the user's (0700, writable): their programs inside get a fresh one
  * (tmux inside starts its own server). `create`: make the directory (the user's, 0700) when it is
  * missing, so a server started later outside cannot appear under it; implies `private`.
  */
@@ -61,6 +63,8 @@ const dir = (channel: Channel, path: string): Hide => ({ kind: 'dir', path, chan
 /** A directory of the user's own, replaced by a fresh private one (made first when `create`). */
 const ownDir = (channel: Channel, path: string, create = false): Hide => ({ kind: 'dir', path, channel, private: true, ...(create && { create }) });
 const socket = (channel: Channel, path: string): Hide => ({ kind: 'socket', path, channel });
+/** A socket named by the environment: covered only if the user owns it. */
+const ownSocket = (channel: Channel, path: string): Hide => ({ kind: 'socket', path, channel, private: true });
 
 export const CHANNELS: Record<Channel, ChannelDef> = {
   tmux: {
@@ -76,9 +80,9 @@ export const CHANNELS: Record<Channel, ChannelDef> = {
   },
   screen: {
     paths: (t) => {
-      const out = [dir('screen', '/run/screen'), dir('screen', `${t.home}/.screen`)];
+      const out = [dir('screen', '/run/screen'), ownDir('screen', `${t.home}/.screen`)];
       const sd = envPath(t.env.SCREENDIR);
-      if (sd) out.push(dir('screen', sd));
+      if (sd) out.push(ownDir('screen', sd));
       return out;
     },
     vars: ['STY', 'WINDOW'],
@@ -106,7 +110,7 @@ export const CHANNELS: Record<Channel, ChannelDef> = {
     paths: (t, r) => {
       const out = [socket('wayland', `${r}/wayland-*`)];
       const wd = envPath(t.env.WAYLAND_DISPLAY);
-      if (wd) out.push(socket('wayland', wd));
+      if (wd) out.push(ownSocket('wayland', wd));
       return out;
     },
     vars: ['WAYLAND_DISPLAY', 'WAYLAND_SOCKET'],
@@ -115,7 +119,7 @@ export const CHANNELS: Record<Channel, ChannelDef> = {
     paths: (t, r) => {
       const out = [dir('sshAgent', `${r}/gcr`), socket('sshAgent', `${r}/ssh-agent*`), socket('sshAgent', `${r}/openssh_agent`), socket('sshAgent', `${r}/keyring/ssh`)];
       const s = envPath(t.env.SSH_AUTH_SOCK);
-      if (s) out.push(socket('sshAgent', s));
+      if (s) out.push(ownSocket('sshAgent', s));
       return out;
     },
     vars: ['SSH_AUTH_SOCK', 'SSH_AGENT_PID'],

@@ -31,7 +31,8 @@ export const IP = '/usr/sbin/ip';
  * swapped in between the check and the mount cannot point the tmpfs elsewhere; a directory is
  * covered only if root or the user owns it, a socket path only if it is a socket. Missing paths
  * are nothing to hide. `own:` (and `mkdir:`, which makes it first) covers only a directory the
- * user owns, with a tmpfs that is theirs: nothing they could not already write there.
+ * user owns, with a tmpfs that is theirs: nothing they could not already write there; `ownsocket:`
+ * only a socket the user owns.
  * A mount that fails stops the launch (exit 126): never run half-hidden.
  */
 export const SANDBOX_SCRIPT = String.raw`use strict; use warnings;
@@ -39,11 +40,12 @@ my ($uid, $gid) = (shift(@ARGV), shift(@ARGV));
 die "vpnns: bad uid/gid\n" unless $uid =~ /\A\d+\z/ && $gid =~ /\A\d+\z/;
 my ($O_PATH, $O_NOFOLLOW, $O_DIRECTORY, $O_RDONLY) = (0x200000, 0x20000, 0x10000, 0);
 sub cover { my ($kind, $p) = @_;
-  my $fh; sysopen($fh, $p, $O_PATH | $O_NOFOLLOW | ($kind eq 'socket' ? 0 : $O_DIRECTORY)) or return;
+  my $sock = $kind eq 'socket' || $kind eq 'ownsocket';
+  my $fh; sysopen($fh, $p, $O_PATH | $O_NOFOLLOW | ($sock ? 0 : $O_DIRECTORY)) or return;
   my @st = stat($fh) or return;
-  if ($kind eq 'socket') { return unless -S _ } elsif ($kind eq 'own') { return unless $st[4] == $uid } else { return unless $st[4] == 0 || $st[4] == $uid }
+  if ($sock) { return unless -S _ && ($kind eq 'socket' || $st[4] == $uid) } elsif ($kind eq 'own') { return unless $st[4] == $uid } else { return unless $st[4] == 0 || $st[4] == $uid }
   my $at = "/proc/$$/fd/" . fileno($fh);
-  my @how = $kind eq 'socket' ? ('--bind', '/dev/null', $at)
+  my @how = $sock ? ('--bind', '/dev/null', $at)
     : $kind eq 'own' ? ('-t', 'tmpfs', '-o', "nosuid,nodev,noexec,mode=0700,uid=$uid,gid=$gid,size=1m", 'vpnns-private', $at)
     : ('-t', 'tmpfs', '-o', 'ro,nosuid,nodev,noexec,mode=0755,size=4k', 'vpnns-hidden', $at);
   if (system('/usr/bin/mount', '--no-canonicalize', @how) != 0) { print STDERR "vpnns: cannot hide $p in the sandbox; set sandbox options to allow it, or check that mount works\n"; exit 126 }
@@ -106,7 +108,7 @@ export function launchArgv(o: LaunchInput): string[] {
 }
 
 export function hideArgs(hide: readonly Hide[]): string[] {
-  return hide.map((h) => `${h.create ? 'mkdir' : h.private ? 'own' : h.kind}:${h.path}`);
+  return hide.map((h) => `${h.kind === 'socket' ? (h.private ? 'ownsocket' : 'socket') : h.create ? 'mkdir' : h.private ? 'own' : 'dir'}:${h.path}`);
 }
 
 /**

@@ -127,3 +127,23 @@ test('ENV_SCRIPT sets the environment read from a file (the units\' source; exec
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('SANDBOX_SCRIPT: a socket named by the environment is covered only if the user owns it', { skip: !root && 'needs root and unshare' }, async () => {
+  const { createServer } = await import('node:net');
+  const dir = mkdtempSync(join(tmpdir(), 'vpnns-sandbox-'));
+  const servers = ['mine', 'roots'].map((n) => createServer().listen(join(dir, n)));
+  try {
+    await Promise.all(servers.map((s) => new Promise((r) => s.once('listening', r))));
+    chownSync(join(dir, 'mine'), 1000, 1000);
+    const hide = hideArgs([
+      { kind: 'socket', path: join(dir, 'mine'), private: true, channel: 'sshAgent' },
+      { kind: 'socket', path: join(dir, 'roots'), private: true, channel: 'sshAgent' },
+    ]);
+    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '/usr/bin/perl', '-e', SANDBOX_SCRIPT, '--', '1000', '1000', ...hide, '--', '/usr/bin/stat', '-c', '%n %F', join(dir, 'mine'), join(dir, 'roots')], { encoding: 'utf8', env: helperEnv() });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, `${join(dir, 'mine')} character special file\n${join(dir, 'roots')} socket\n`);
+  } finally {
+    for (const s of servers) s.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
