@@ -2,7 +2,7 @@ import { spawnForeground } from './exec.js';
 import { configFrom, requireRoot, type Command } from './command.js';
 import { UsageError } from '../errors.js';
 import { namesFor } from '../plan/names.js';
-import { adguardHome } from '../vpn/adguard.js';
+import { adguardEnv, adguardHome } from '../vpn/adguard.js';
 import { findTool } from '../sys/tools.js';
 import { netnsExists } from '../net/ip.js';
 import { System } from '../sys/system.js';
@@ -26,10 +26,10 @@ nothing it does reaches the host's network), else on the host (login needs a bro
     if (!bin) throw new UsageError(`${vpn.binary} is not installed; install AdGuard VPN CLI or set vpn.binary to its path.`);
     const home = adguardHome({ cfg });
     await mkdir(home, { recursive: true, mode: 0o700 });
-    process.env.HOME = home;
     const ns = namesFor(cfg).ns;
     const inside = await netnsExists(new System(false), ns);
     const argv = inside ? ['/usr/sbin/ip', 'netns', 'exec', ns, bin, ...sub] : [bin, ...sub];
-    return spawnForeground(argv, io);
+    // A root client: a clean environment with its HOME, never the caller's (LD_PRELOAD, NODE_OPTIONS).
+    return spawnForeground({ argv, env: adguardEnv(home, process.env, true) }, io);
   },
 };

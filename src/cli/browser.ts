@@ -15,14 +15,15 @@ import {
 } from '../services/browser.js';
 import type { Parsed } from './args.js';
 import { configFrom, requireRoot, type Command } from './command.js';
-import { assertTunnelUp, execArgv, spawnForeground } from './exec.js';
+import { assertTunnelUp, execLaunch, spawnForeground } from './exec.js';
+import { SANDBOX_DEFAULTS } from '../sandbox/channels.js';
 import { invokingUser, userExists } from './invoker.js';
 
 /**
  * What the browser asks of exec's sandbox (which hides the display, the user bus and the ssh agent
- * from programs inside by default): the display, and nothing else.
+ * from programs inside by default): the display (X11 or Wayland), and nothing else.
  */
-export const BROWSER_CHANNELS = { display: true } as const;
+export const BROWSER_CHANNELS = { x11: true, wayland: true } as const;
 
 function pickApp(cfg: Config, asked: string | undefined): string {
   const apps = webApps(cfg);
@@ -125,6 +126,7 @@ The browser needs your display: under sudo keep it with
     if (appName && profileOf(appName, cfg.apps[appName]!) === 'code-server' && (cfg.apps[appName]!.auth ?? 'password') === 'password') {
       io.err(`vpnns: opening ${url} in ${kind} inside ${names.ns}; the password: \`sudo vpnns app password ${appName}\`.`);
     }
-    return spawnForeground(execArgv(names.ns, who.user, browserLauncher(launch)), io);
+    const sandbox = { ...SANDBOX_DEFAULTS, ...file.sandbox, ...BROWSER_CHANNELS };
+    return spawnForeground(execLaunch({ sandbox }, names.ns, who.user, browserLauncher(launch)), io);
   },
 };

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type StdioOptions } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { constants } from 'node:os';
 import { UsageError, VpnnsError } from '../errors.js';
 import { namesFor, stateDirOf } from '../plan/names.js';
@@ -8,13 +9,24 @@ import { netnsExists } from '../net/ip.js';
 import { readStatus } from '../supervisor/status.js';
 import { configFrom, requireRoot, type Command } from './command.js';
 import { invokingUser, userExists } from './invoker.js';
+import type { Config } from '../config/types.js';
+import { lookupUser } from '../services/apps.js';
+import { renderLaunch, type Launch } from '../sandbox/index.js';
+import { PERL } from '../sandbox/launch.js';
+import { existsSync } from 'node:fs';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
-/** The argv that runs CMD inside as USER: `ip netns exec` applies /etc/netns, runuser sets HOME and groups. */
-export function execArgv(ns: string, user: string, cmd: readonly string[]): string[] {
-  const inner = user === 'root' ? [...cmd] : ['/usr/sbin/runuser', '-u', user, '--', ...cmd];
-  return ['/usr/sbin/ip', 'netns', 'exec', ns, ...inner];
+/**
+ * How CMD runs inside as USER: `ip netns exec` applies /etc/netns, the sandbox hides the user's
+ * local channels, runuser sets HOME and groups, and the caller's environment (plus `extraEnv`)
+ * reaches CMD only after the privilege drop (src/sandbox/launch.ts).
+ */
+export function execLaunch(cfg: Pick<Config, 'sandbox'>, ns: string, user: string, cmd: readonly string[], extraEnv: Record<string, string> = {}, callerEnv: NodeJS.ProcessEnv = process.env): Launch {
+  if (!existsSync(PERL)) throw new UsageError(`${PERL} is missing (vpnns's sandbox needs it); install it with: apt-get install perl-base`);
+  const u = lookupUser(user);
+  if (!u) throw new UsageError(`user "${user}" does not exist on this machine; pass an existing one with --user.`);
+  return renderLaunch({ ns, user: u, sandbox: cfg.sandbox, cmd, callerEnv, extraEnv });
 }
 
 /** Refuses while the tunnel is down (requireVpn), so a program never starts unprotected. */
@@ -55,13 +67,21 @@ unless --no-vpn-check is given.`,
     if (who.user === 'root' && who.source === 'default') {
       io.err('vpnns: warning: running as root (no SUDO_USER and no --user); pass --user NAME to run as a normal user.');
     }
-    return spawnForeground(execArgv(ns, who.user, cmd), io);
+    // The sandbox as the config file says now (like the kilo app), not as it was at `up`.
+    return spawnForeground(execLaunch(cfg, ns, who.user, cmd), io);
   },
 };
 
-export function spawnForeground(argv: string[], io: { err(l: string): void }): Promise<number> {
+/** Runs a launch in the foreground: the terminal, signals and exit code pass through; the program's environment goes on fd 3. */
+export function spawnForeground(launch: Pick<Launch, 'argv' | 'env'> & { payload?: Buffer }, io: { err(l: string): void }): Promise<number> {
+  const { argv } = launch;
   return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: 'inherit', env: process.env, cwd: process.cwd() });
+    const stdio: StdioOptions = launch.payload ? ['inherit', 'inherit', 'inherit', 'pipe'] : 'inherit';
+    const child = spawn(argv[0]!, argv.slice(1), { stdio, env: launch.env, cwd: process.cwd() });
+    const envPipe = child.stdio[3] as Writable | null | undefined;
+    // The reader is the user's perl, which may never start (a failed mount): a closed pipe is not an error.
+    envPipe?.on('error', () => {});
+    if (launch.payload) envPipe?.end(launch.payload);
     const handlers = new Map<NodeJS.Signals, () => void>();
     for (const sig of [...FORWARDED, 'SIGINT' as const]) {
       // Ctrl-C on a terminal already reaches the child (same process group); forward SIGINT only

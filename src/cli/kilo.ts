@@ -6,12 +6,13 @@ import { namesFor } from '../plan/names.js';
 import { readState } from '../plan/state.js';
 import { netnsExists } from '../net/ip.js';
 import { run } from '../sys/exec.js';
+import { helperEnv } from '../sandbox/launch.js';
 import { System } from '../sys/system.js';
 import { findProgramSync, lookupUser, profileOf } from '../services/apps.js';
 import { KILO_PROGRAMS, kiloArgv, kiloInstallHint } from '../services/profiles/kilo.js';
 import type { Parsed } from './args.js';
 import { configFrom, requireRoot, type Command } from './command.js';
-import { assertTunnelUp, execArgv, spawnForeground } from './exec.js';
+import { assertTunnelUp, execLaunch, spawnForeground } from './exec.js';
 import { invokingUser, userExists } from './invoker.js';
 
 /**
@@ -53,7 +54,8 @@ function kiloApp(cfg: Config) {
 /** kilocode/kilo as the user finds it: their login shell's PATH (e.g. ~/.local/bin added by .profile). */
 async function findInLoginShell(user: string): Promise<string | undefined> {
   const script = KILO_PROGRAMS.map((p) => `command -v ${p}`).join(' || ');
-  const r = await run(['/usr/sbin/runuser', '-l', user, '-c', script], { allowFail: true, timeoutMs: 10_000 });
+  // KILO_PROGRAMS are fixed names: the script holds no input. A login shell builds its own environment.
+  const r = await run(['/usr/sbin/runuser', '-l', user, '-c', script], { allowFail: true, timeoutMs: 10_000, env: helperEnv() });
   return r.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('/')).pop();
 }
 
@@ -92,10 +94,10 @@ is not connected, so Kilo never talks to its provider from your real address.`,
       if (!found) throw new UsageError(`Kilo CLI (kilocode or kilo) is not installed for ${who.user}; ${kiloInstallHint()}.`);
       program = [found];
     }
-    // The app's environment (e.g. provider settings) on top of the caller's.
-    Object.assign(process.env, app?.env ?? {});
+    // The app's environment (e.g. provider settings) on top of the caller's, for Kilo only: never
+    // in vpnns's own environment, where every root helper would inherit it (LD_PRELOAD, NODE_OPTIONS).
     // Kilo takes its working directory from $PWD, which sudo and other callers may leave stale.
-    process.env.PWD = process.cwd();
-    return spawnForeground(execArgv(ns, who.user, kiloArgv(program, args.rest)), io);
+    const extra = { ...(app?.env ?? {}), PWD: process.cwd() };
+    return spawnForeground(execLaunch(file, ns, who.user, kiloArgv(program, args.rest), extra), io);
   },
 };

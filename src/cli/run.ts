@@ -13,7 +13,9 @@ import { readStatus } from '../supervisor/status.js';
 import { run } from '../sys/exec.js';
 import { sleep } from '../sys/process.js';
 import { System } from '../sys/system.js';
-import { envFile, envFilePath, tunnelDependents, unitNames } from '../systemd/units.js';
+import { envFile, envFilePath, tunnelDependents, unitNames, userEnvFilePath } from '../systemd/units.js';
+import { lookupUser } from '../services/apps.js';
+import { encodeEnv } from '../sandbox/launch.js';
 import { requireRoot, type Command, type Io } from './command.js';
 import '../services/index.js';
 
@@ -111,7 +113,14 @@ async function prepare(ns: string, service: string): Promise<number> {
   const tunnel = (await readStatus(names))?.components.vpn?.detail?.tunnel;
   await spec.prepare?.(sys, { tunnel: typeof tunnel === 'string' ? tunnel : undefined });
   const env = spec.process.env ?? {};
-  if (Object.keys(env).length) await sys.writeFile(envFilePath(names, spec.name), envFile(env), { mode: 0o600, secret: true });
+  if (spec.process.sandbox) {
+    // An app's environment (apps.*.env, its password): read by the app's own user after systemd's
+    // drop (User=), never loaded into a root process as an EnvironmentFile= would be (this very
+    // ExecStartPre= runs as root with the unit's environment).
+    const u = lookupUser(spec.process.user ?? 'root');
+    if (!u) throw new VpnnsError(`user "${spec.process.user}" of ${service} does not exist on this machine; create it or change apps.*.user and reinstall the units.`);
+    await sys.writeFile(userEnvFilePath(names, spec.name), encodeEnv(env).toString(), { mode: 0o600, secret: true, owner: { uid: u.uid, gid: u.gid } });
+  } else if (Object.keys(env).length) await sys.writeFile(envFilePath(names, spec.name), envFile(env), { mode: 0o600, secret: true });
   return 0;
 }
 

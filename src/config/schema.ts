@@ -251,6 +251,20 @@ export const configSchema: ObjectSchema = obj('vpnns configuration.', {
   apps: map(app, 'Applications to run in the namespace, by name.', {
     default: {}, keyPattern: /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/, keyHint: 'a name of 1 to 32 letters, digits, `_` or `-`', docType: 'map of apps',
   }),
+  sandbox: obj('Local channels: sockets through which a program inside could make a program OUTSIDE the namespace act for it (a tmux server, the systemd user manager). `exec`, `kilo` and apps run in a private mount namespace where each channel set to `false` is covered (empty tmpfs, /dev/null) and its variables unset; `true` leaves it reachable. Abstract sockets (`@/tmp/.X11-unix/X0`) are per network namespace and never reachable from inside.', {
+    tmux: bool('tmux servers: `/tmp/tmux-UID` and `$TMUX_TMPDIR/tmux-UID` (`tmux send-keys` runs commands outside); `TMUX` unset.', false),
+    screen: bool('GNU screen sessions: `/run/screen`, `~/.screen`, `$SCREENDIR`; `STY` unset.', false),
+    userBus: bool('The session D-Bus and the systemd user manager: `/run/user/UID/bus`, `/run/user/UID/systemd` (`systemd-run --user` starts anything outside); `DBUS_SESSION_BUS_ADDRESS` unset.', false),
+    systemBus: bool('The system D-Bus and systemd-resolved: `/run/dbus/system_bus_socket`, `/run/systemd/resolve` (lookups with the host\'s resolver).', false),
+    nscd: bool('nscd: `/run/nscd` (cached lookups with the host\'s resolver).', false),
+    x11: bool('X11 displays: `/tmp/.X11-unix`; `DISPLAY`, `XAUTHORITY` unset.', false),
+    wayland: bool('Wayland compositors: `/run/user/UID/wayland-*`; `WAYLAND_DISPLAY` unset.', false),
+    sshAgent: bool('ssh-agent: `$SSH_AUTH_SOCK`, `/run/user/UID/ssh-agent*`, `openssh_agent`, `gcr`, `keyring/ssh`; `SSH_AUTH_SOCK` unset.', false),
+    gpgAgent: bool('gpg-agent: `/run/user/UID/gnupg`, `~/.gnupg/S.*`.', false),
+    keyring: bool('GNOME keyring: `/run/user/UID/keyring`.', false),
+    audio: bool('PulseAudio and PipeWire: `/run/user/UID/pulse`, `/run/user/UID/pipewire-*`.', false),
+    docker: bool('Docker: `/run/docker.sock`, `/run/user/UID/docker.sock`. Reachable by default; whoever reaches it is root on the host and can run containers outside the namespace (`false` hides it and unsets `DOCKER_HOST`).', true),
+  }),
   check: obj('What `vpnns check` measures with, and the IP check of the health checks.', {
     echoUrl: list(str('An http(s) URL.', { check: checkUrl, json: { format: 'uri', pattern: '^https?://' } }),
       'URLs that answer with the caller\'s IP address as text (or JSON with an `ip` field); one URL or a list.', {

@@ -89,6 +89,22 @@ export interface AppConfig {
   auth?: 'password' | 'none';
 }
 
+/** Which of the user's local channels to programs outside stay reachable from inside (true) or are hidden (false). */
+export interface SandboxConfig {
+  tmux: boolean;
+  screen: boolean;
+  userBus: boolean;
+  systemBus: boolean;
+  nscd: boolean;
+  x11: boolean;
+  wayland: boolean;
+  sshAgent: boolean;
+  gpgAgent: boolean;
+  keyring: boolean;
+  audio: boolean;
+  docker: boolean;
+}
+
 export interface Config {
   namespace: string;
   network: {
@@ -106,6 +122,8 @@ export interface Config {
   };
   publish: PublishConfig[];
   apps: Record<string, AppConfig>;
+  /** Local channels of `exec`, `kilo` and apps (src/sandbox/channels.ts); absent in state saved by older versions: the defaults. */
+  sandbox?: SandboxConfig;
   check: {
     /** URLs that answer with the caller's IP address as text (or JSON with an `ip` field). */
     echoUrl: string[];

@@ -12,6 +12,7 @@ import { registerServices, type ServiceSpec } from '../supervisor/services.js';
 import type { System } from '../sys/system.js';
 import { codeServerArgv, codeServerEnv, codeServerPaths, ensurePassword, passwordPath, CODE_SERVER_PROGRAM } from './profiles/code-server.js';
 import { KILO_PROGRAMS } from './profiles/kilo.js';
+import { sandboxPlan } from '../sandbox/channels.js';
 
 /** Persistent per-namespace data (app passwords): survives `down`, unlike /run/vpnns. */
 export const LIB_DIR = process.env.VPNNS_LIB_DIR ?? '/var/lib/vpnns';
@@ -39,13 +40,14 @@ export interface UserInfo {
   uid: number;
   gid: number;
   home: string;
+  shell: string;
 }
 
 export function lookupUser(user: string, passwd = readPasswd()): UserInfo | undefined {
   for (const line of passwd.split('\n')) {
     const f = line.split(':');
     if (f.length < 7) continue;
-    if (f[0] === user || (/^\d+$/.test(user) && f[2] === user)) return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
+    if (f[0] === user || (/^\d+$/.test(user) && f[2] === user)) return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]!, shell: f[6]! };
   }
   return undefined;
 }
@@ -139,6 +141,10 @@ export function appSpec(cfg: Config, names: Pick<Names, 'ns' | 'nsAddr'>, name: 
     }
   }
   Object.assign(env, a.env);
+  // The user's local channels outside (tmux, D-Bus, ...) hidden as the config says; the environment
+  // (apps.*.env, the password) reaches the program only after the drop (src/sandbox/launch.ts).
+  const uid = user?.uid ?? (userName === 'root' ? 0 : undefined);
+  const plan = uid === undefined ? { hide: [], unset: [] } : sandboxPlan(cfg.sandbox, { uid, home, env: a.env });
   return {
     name: service,
     process: {
@@ -147,6 +153,7 @@ export function appSpec(cfg: Config, names: Pick<Names, 'ns' | 'nsAddr'>, name: 
       netns: names.ns,
       env,
       ...(userName !== 'root' && { user: userName }),
+      sandbox: { uid: uid ?? -1, gid: user?.gid ?? (uid === 0 ? 0 : -1), hide: plan.hide, unset: plan.unset },
       ...(existsSync(home) && { cwd: home }),
     },
     needsTunnel: a.requireVpn && cfg.vpn.type !== 'none',

@@ -1,6 +1,7 @@
 // The only place that spawns short-lived commands. Always an argv array, never a shell string.
 import { spawn } from 'node:child_process';
 import { VpnnsError } from '../errors.js';
+import { withoutLoaderVars } from './clean-env.js';
 
 export interface RunOptions {
   input?: string;
@@ -33,7 +34,8 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
   if (!cmd) throw new Error('run: empty argv');
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, {
-      env: opts.env ?? process.env,
+      // Root runs these: never with a loader or interpreter variable of whoever started vpnns.
+      env: opts.env ?? withoutLoaderVars(),
       cwd: opts.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
     });

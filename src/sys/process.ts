@@ -1,9 +1,13 @@
 // Long-running processes (VPN clients, proxies, forwarders, apps). One description — a ProcessSpec —
 // is what both vpnns's supervisor and the systemd units run, so the two never drift apart.
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
 import { openLogFile } from './log-file.js';
 import { dirname } from 'node:path';
+import type { Hide } from '../sandbox/channels.js';
+import { ENV_SCRIPT, PERL, RUNUSER, SANDBOX_SCRIPT, encodeEnv, hideArgs, programEnv } from '../sandbox/launch.js';
+import { helperEnv, vpnnsSettings } from './clean-env.js';
 
 export interface ProcessSpec {
   /** Component name: "vpn", "socks", "http", "forward-8080", "app-code-server". */
@@ -17,12 +21,24 @@ export interface ProcessSpec {
   gid?: number;
   /** Run as this user (via runuser: HOME, USER, groups). */
   user?: string;
+  /**
+   * The user's program (an app): its uid/gid and the local channels to hide (src/sandbox). With a
+   * user or a sandbox, `env` reaches the program only after the privilege drop (fd 3), never a root helper.
+   */
+  sandbox?: { uid: number; gid: number; hide: Hide[]; unset: string[] };
+}
+
+/** Whether the spec's environment is the user's, handed over on fd 3 after the drop. */
+export function envAfterDrop(spec: Pick<ProcessSpec, 'user' | 'sandbox'>): boolean {
+  return spec.user !== undefined || spec.sandbox !== undefined;
 }
 
 /** The argv that actually runs, wrappers included. */
 export function fullArgv(spec: ProcessSpec): string[] {
   let argv = [...spec.argv];
-  if (spec.user) argv = ['/usr/sbin/runuser', '-u', spec.user, '--', ...argv];
+  if (envAfterDrop(spec)) argv = [PERL, '-e', ENV_SCRIPT, '--', 'fd:3', '--', ...argv];
+  if (spec.user) argv = [RUNUSER, '-u', spec.user, '--', ...argv];
+  if (spec.sandbox?.hide.length) argv = [PERL, '-e', SANDBOX_SCRIPT, '--', String(spec.sandbox.uid), String(spec.sandbox.gid), ...hideArgs(spec.sandbox.hide), '--', ...argv];
   if (spec.gid !== undefined) argv = ['/usr/bin/setpriv', `--regid=${spec.gid}`, '--clear-groups', '--', ...argv];
   if (spec.netns) argv = ['/usr/sbin/ip', 'netns', 'exec', spec.netns, ...argv];
   return argv;
@@ -59,12 +75,20 @@ export function startProcess(spec: ProcessSpec, opts: StartOptions = {}): Runnin
       log = undefined;
     }
   }
+  const viaFd = envAfterDrop(spec);
   const child = spawn(cmd!, args, {
-    env: { ...process.env, ...spec.env },
+    // Root helpers and daemons: a clean environment (clean-env.ts), plus vpnns's own values for daemons.
+    env: viaFd ? helperEnv() : { ...helperEnv(), ...vpnnsSettings(), ...spec.env },
     cwd: spec.cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: viaFd ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
     detached: opts.detached ?? false,
   });
+  if (viaFd) {
+    const user = { name: spec.user ?? 'root', uid: spec.user ? (spec.sandbox?.uid ?? -1) : 0, gid: 0 };
+    const pipe = child.stdio[3] as Writable | null;
+    pipe?.on('error', () => {});
+    pipe?.end(encodeEnv(programEnv(process.env, spec.env ?? {}, spec.sandbox?.unset ?? [], user)));
+  }
   for (const stream of [child.stdout, child.stderr]) {
     let buf = '';
     stream?.setEncoding('utf8').on('data', (d: string) => {

@@ -1,6 +1,6 @@
 // The executor: every change vpnns makes to the machine goes through here, so `--dry-run`
 // is one flag and the log of what was done is one list.
-import { mkdir, readFile, rename, rm, writeFile, chmod, stat, truncate } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile, chmod, chown, stat, truncate } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { run, formatArgv, type RunOptions, type RunResult } from './exec.js';
 import { createLogFileFor, idsOf } from './log-file.js';
@@ -14,6 +14,8 @@ export interface FileOptions {
    * in running units) keep pointing at the same inode and see the new content.
    */
   inPlace?: boolean;
+  /** Owner of the new file (a file only that user may read: the environment of their app). */
+  owner?: { uid: number; gid: number };
 }
 
 export class System {
@@ -42,7 +44,7 @@ export class System {
   async writeFile(path: string, content: string, opts: FileOptions = {}): Promise<void> {
     const mode = opts.mode ?? 0o644;
     const shown = opts.secret ? `  (${content.length} bytes, secret)\n` : indent(content);
-    this.record(`write ${path} (mode ${mode.toString(8)})\n${shown}`);
+    this.record(`write ${path} (mode ${mode.toString(8)}${opts.owner ? `, owner ${opts.owner.uid}` : ''})\n${shown}`);
     if (this.dryRun) return;
     await mkdir(dirname(path), { recursive: true });
     if (opts.inPlace && (await exists(path))) {
@@ -54,6 +56,7 @@ export class System {
     const tmp = `${path}.tmp-${process.pid}`;
     await writeFile(tmp, content, { mode });
     await chmod(tmp, mode);
+    if (opts.owner) await chown(tmp, opts.owner.uid, opts.owner.gid);
     await rename(tmp, path);
   }
 

@@ -18,6 +18,7 @@ const PACKAGE: Record<string, string> = {
   setpriv: 'util-linux',
   curl: 'curl',
   perl: 'perl-base',
+  mount: 'mount',
 };
 
 const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];

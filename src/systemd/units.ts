@@ -14,6 +14,8 @@ import type { Names } from '../plan/names.js';
 import type { ServiceSpec } from '../supervisor/services.js';
 import { logDirFor } from '../supervisor/log.js';
 import { envFile, execLine, section, unitPath, type Entry } from './syntax.js';
+import type { Hide } from '../sandbox/channels.js';
+import { ENV_SCRIPT, PERL } from '../sandbox/launch.js';
 
 export interface UnitRuntime {
   /** Absolute path of the node binary. */
@@ -58,7 +60,31 @@ export function envFilePath(names: Pick<Names, 'stateDir'>, service: string): st
   return `${names.stateDir}/units/${service}.env`;
 }
 
+/** Where `vpnns run prepare` writes an app's environment for ENV_SCRIPT (0600, owned by the app's user). */
+export function userEnvFilePath(names: Pick<Names, 'stateDir'>, service: string): string {
+  return `${names.stateDir}/units/${service}.env0`;
+}
+
 export { envFile };
+
+/**
+ * The sandbox of an app unit (src/sandbox/channels.ts) as systemd settings: InaccessiblePaths=
+ * with `-` (a path missing at start is nothing to hide). systemd does not expand patterns: a
+ * pattern stands for the names its programs use. Unlike `vpnns exec`, a tmux directory made
+ * after the unit started is not covered (systemd would create a missing one as root, which tmux refuses).
+ */
+function sandboxEntries(hide: readonly Hide[]): Entry[] {
+  const paths = hide.flatMap((h) => (h.path.includes('*') ? (UNIT_NAMES_FOR_PATTERN[h.path.slice(h.path.lastIndexOf('/') + 1)] ?? []).map((n) => `${h.path.slice(0, h.path.lastIndexOf('/'))}/${n}`) : [h.path]));
+  const fresh = [...new Set(paths)].filter((p) => !HOST_RESOLVER_PATHS.includes(`-${p}`) && /^\/[^\s"\\%$:*]+$/.test(p));
+  return fresh.length ? [['InaccessiblePaths', fresh.map((p) => `-${p}`).join(' ')]] : [];
+}
+
+const UNIT_NAMES_FOR_PATTERN: Record<string, string[]> = {
+  'wayland-*': ['wayland-0', 'wayland-1'],
+  'pipewire-*': ['pipewire-0'],
+  'ssh-agent*': ['ssh-agent.socket', 'ssh-agent'],
+  'S.*': ['S.gpg-agent', 'S.gpg-agent.ssh', 'S.gpg-agent.extra', 'S.gpg-agent.browser'],
+};
 
 const START_LIMIT: Entry[] = [
   ['StartLimitIntervalSec', '300'],
@@ -261,14 +287,19 @@ function serviceUnit(inp: UnitInput, spec: ServiceSpec, hasVpn: boolean): Render
     after.push(unitNames.vpn(ns));
   }
   const what = kind === 'forward' ? 'host-side forwarder' : kind === 'app' ? `app, as ${p.user ?? 'root'}` : 'inside the namespace';
+  // An app's environment is read by the app's user (ENV_SCRIPT), never by a root process: systemd
+  // loads an EnvironmentFile= into ExecStartPre=+ (root node: NODE_OPTIONS) as well.
+  const sandboxed = kind === 'app' && p.sandbox !== undefined;
   // `-`: systemd loads environment files for ExecStartPre= too, before `run prepare` has written it.
-  const env: Entry[] = p.env && Object.keys(p.env).length ? [['EnvironmentFile', `-${unitPath(envFilePath(names, spec.name))}`]] : [];
+  const env: Entry[] = !sandboxed && p.env && Object.keys(p.env).length ? [['EnvironmentFile', `-${unitPath(envFilePath(names, spec.name))}`]] : [];
+  const argv = sandboxed ? [PERL, '-e', ENV_SCRIPT, '--', unitPath(userEnvFilePath(names, spec.name)), '--', ...p.argv] : p.argv;
   const service: Entry[] = [
     ['Type', 'simple'],
     // `+`: preparation writes under /run/vpnns as root, whatever User= and the sandbox say.
-    ...(spec.prepare || env.length ? ([['ExecStartPre', execLine([node, vpnns, 'run', 'prepare', spec.name, '--namespace', ns], '+')]] as Entry[]) : []),
-    ['ExecStart', execLine(p.argv)],
+    ...(spec.prepare || env.length || sandboxed ? ([['ExecStartPre', execLine([node, vpnns, 'run', 'prepare', spec.name, '--namespace', ns], '+')]] as Entry[]) : []),
+    ['ExecStart', execLine(argv)],
     ...(p.netns ? inNamespace(names) : []),
+    ...(sandboxed ? sandboxEntries(p.sandbox!.hide) : []),
     ...(p.user ? ([['User', p.user]] as Entry[]) : []),
     ...(p.gid !== undefined ? ([['Group', p.gid]] as Entry[]) : []),
     ...(p.cwd ? ([['WorkingDirectory', unitPath(p.cwd)]] as Entry[]) : []),

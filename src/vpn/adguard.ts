@@ -5,6 +5,7 @@ import type { VpnAdguard } from '../config/types.js';
 import { VpnnsError, UsageError } from '../errors.js';
 import { assertTrustedDirectory, assertTrustedFile } from '../config/trust.js';
 import { findTool } from '../sys/tools.js';
+import { helperEnv } from '../sys/clean-env.js';
 import { startProcess, sleep, fullArgv, type Running } from '../sys/process.js';
 import type { VpnContext, VpnProvider, VpnSession, VpnStatus } from './provider.js';
 import { CLIENT_GID } from './provider.js';
@@ -40,12 +41,25 @@ async function binary(ctx: VpnContext): Promise<string> {
   return p;
 }
 
+/**
+ * adguardvpn-cli runs as root: it gets the helpers' clean environment and its HOME, never the
+ * caller's. The only variables passed through are the test emulator's knobs (ADGUARD_EMULATOR_*,
+ * see test/adguard-emulator; the real client reads none of them) and, for `vpnns adguard` in a
+ * terminal, TERM when it is a plain terminal name.
+ */
+export function adguardEnv(home: string, from: NodeJS.ProcessEnv = process.env, terminal = false): Record<string, string> {
+  const env: Record<string, string> = { ...helperEnv(), HOME: home };
+  for (const [k, v] of Object.entries(from)) if (v !== undefined && /^ADGUARD_EMULATOR_[A-Z0-9_]+$/.test(k)) env[k] = v;
+  if (terminal && from.TERM && /^[A-Za-z0-9._+-]{1,64}$/.test(from.TERM)) env.TERM = from.TERM;
+  return env;
+}
+
 /** Runs an adguardvpn-cli subcommand inside the namespace with vpnns's HOME for it. */
 export async function adguardCommand(ctx: VpnContext, args: string[], opts: { allowFail?: boolean } = {}) {
   const bin = await binary(ctx);
   assertTrustedDirectory(adguardHome(ctx), 'vpn.home', { place: '/var/lib/vpnns' });
   const argv = fullArgv({ name: 'adguard', netns: ctx.names.ns, gid: CLIENT_GID, argv: [bin, ...args] });
-  return ctx.sys.change(argv, { env: { ...process.env, HOME: adguardHome(ctx) }, allowFail: opts.allowFail, timeoutMs: 30_000 });
+  return ctx.sys.change(argv, { env: adguardEnv(adguardHome(ctx)), allowFail: opts.allowFail, timeoutMs: 30_000 });
 }
 
 export const adguardProvider: VpnProvider = {
@@ -68,7 +82,7 @@ export const adguardProvider: VpnProvider = {
   async start(ctx, prepared) {
     const vpn = ctx.cfg.vpn as VpnAdguard;
     const bin = await binary(ctx);
-    const env = { HOME: adguardHome(ctx) };
+    const env = adguardEnv(adguardHome(ctx));
     for (const args of [
       ['config', 'set-mode', 'TUN'],
       ['config', 'set-change-system-dns', 'off'],

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseArgs, type OptionSpec } from '../../src/cli/args.js';
 import { invokingUser } from '../../src/cli/invoker.js';
-import { execArgv } from '../../src/cli/exec.js';
+import { ENV_SCRIPT, SANDBOX_SCRIPT, launchArgv } from '../../src/sandbox/launch.js';
 import { UsageError } from '../../src/errors.js';
 
 const SPEC: Record<string, OptionSpec> = { json: {}, user: { value: true, short: 'u' } };
@@ -93,12 +93,20 @@ test('invokingUser: PKEXEC_UID is mapped through /etc/passwd', { skip: process.g
   assert.deepEqual(invokingUser(undefined, { PKEXEC_UID: '4242424' }), { user: 'root', source: 'default' });
 });
 
-test('execArgv: root runs the command directly, a user through runuser by absolute path', () => {
-  assert.deepEqual(execArgv('vpn-ns', 'root', ['curl', 'https://example.com']), ['/usr/sbin/ip', 'netns', 'exec', 'vpn-ns', 'curl', 'https://example.com']);
-  assert.deepEqual(execArgv('vpn-ns', 'alice', ['curl', '-s', '--', 'x']), [
-    '/usr/sbin/ip', 'netns', 'exec', 'vpn-ns', '/usr/sbin/runuser', '-u', 'alice', '--', 'curl', '-s', '--', 'x',
+test('launchArgv: root runs the command through the env reader only, a user through runuser by absolute path', () => {
+  const root = { name: 'root', uid: 0, gid: 0 };
+  assert.deepEqual(launchArgv({ ns: 'vpn-ns', user: root, hide: [], cmd: ['curl', 'https://example.com'] }), [
+    '/usr/sbin/ip', 'netns', 'exec', 'vpn-ns', '/usr/bin/perl', '-e', ENV_SCRIPT, '--', 'fd:3', '--', 'curl', 'https://example.com',
+  ]);
+  const alice = { name: 'alice', uid: 1000, gid: 1000 };
+  assert.deepEqual(launchArgv({ ns: 'vpn-ns', user: alice, hide: [], cmd: ['curl', '-s', '--', 'x'] }), [
+    '/usr/sbin/ip', 'netns', 'exec', 'vpn-ns', '/usr/sbin/runuser', '-u', 'alice', '--', '/usr/bin/perl', '-e', ENV_SCRIPT, '--', 'fd:3', '--', 'curl', '-s', '--', 'x',
   ]);
   // A user name that looks like an option is still only ever a value of -u.
-  const argv = execArgv('vpn-ns', '-evil', ['id']);
+  const argv = launchArgv({ ns: 'vpn-ns', user: { name: '-evil', uid: 1001, gid: 1001 }, hide: [], cmd: ['id'] });
   assert.deepEqual(argv.slice(4, 8), ['/usr/sbin/runuser', '-u', '-evil', '--']);
+  // The sandbox (root, before the drop) comes between ip and runuser; paths are data after `--`.
+  const hidden = launchArgv({ ns: 'vpn-ns', user: alice, hide: [{ kind: 'dir', path: '/tmp/tmux-1000', create: true, channel: 'tmux' }], cmd: ['id'] });
+  assert.deepEqual(hidden.slice(4, 11), ['/usr/bin/perl', '-e', SANDBOX_SCRIPT, '--', '1000', '1000', 'mkdir:/tmp/tmux-1000']);
+  assert.deepEqual(hidden.slice(11, 15), ['--', '/usr/sbin/runuser', '-u', 'alice']);
 });

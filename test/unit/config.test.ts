@@ -19,6 +19,7 @@ const DEFAULTS = {
   },
   publish: [],
   apps: {},
+  sandbox: { tmux: false, screen: false, userBus: false, systemBus: false, nscd: false, x11: false, wayland: false, sshAgent: false, gpgAgent: false, keyring: false, audio: false, docker: true },
   check: { echoUrl: ['https://api.ipify.org', 'https://ifconfig.me/ip'], echoUrl6: ['https://api6.ipify.org'], dnsWhoami: 'whoami.akamai.net', timeout: 5 },
   supervisor: { healthInterval: 10, probeInterval: 60, probeFailures: 3 },
   metrics: { enabled: false, listen: '127.0.0.1:9477' },
@@ -341,7 +342,7 @@ test('schema/vpnns.schema.json is up to date with the DSL and strict', async () 
   assert.ok(objects >= 15, `only ${objects} objects found`);
   // Every key of the contract is described.
   const props = schema.properties as Record<string, { description?: string }>;
-  assert.deepEqual(Object.keys(props), ['namespace', 'network', 'dns', 'vpn', 'killSwitch', 'proxies', 'publish', 'apps', 'check', 'supervisor', 'metrics', 'logDir']);
+  assert.deepEqual(Object.keys(props), ['namespace', 'network', 'dns', 'vpn', 'killSwitch', 'proxies', 'publish', 'apps', 'sandbox', 'check', 'supervisor', 'metrics', 'logDir']);
   for (const [k, v] of Object.entries(props)) assert.ok(v.description, k);
 });
 

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fullArgv } from '../../src/sys/process.js';
+import { ENV_SCRIPT } from '../../src/sandbox/launch.js';
 import { formatArgv } from '../../src/sys/exec.js';
 
 test('fullArgv: plain argv is copied, not shared', () => {
@@ -16,6 +17,8 @@ test('fullArgv: ip netns exec outermost, then setpriv (group), then runuser (use
     '/usr/sbin/ip', 'netns', 'exec', 'vpn-ns',
     '/usr/bin/setpriv', '--regid=51820', '--clear-groups', '--',
     '/usr/sbin/runuser', '-u', 'alice', '--',
+    // The user's environment is read only after the drop (fd 3), by the user's own process.
+    '/usr/bin/perl', '-e', ENV_SCRIPT, '--', 'fd:3', '--',
     'prog', '--flag',
   ]);
 });
@@ -23,7 +26,9 @@ test('fullArgv: ip netns exec outermost, then setpriv (group), then runuser (use
 test('fullArgv: each wrapper on its own', () => {
   assert.deepEqual(fullArgv({ name: 'x', netns: 'n', argv: ['p'] }), ['/usr/sbin/ip', 'netns', 'exec', 'n', 'p']);
   assert.deepEqual(fullArgv({ name: 'x', gid: 0, argv: ['p'] }), ['/usr/bin/setpriv', '--regid=0', '--clear-groups', '--', 'p']);
-  assert.deepEqual(fullArgv({ name: 'x', user: 'bob', argv: ['p'] }), ['/usr/sbin/runuser', '-u', 'bob', '--', 'p']);
+  assert.deepEqual(fullArgv({ name: 'x', user: 'bob', argv: ['p'] }), ['/usr/sbin/runuser', '-u', 'bob', '--', '/usr/bin/perl', '-e', ENV_SCRIPT, '--', 'fd:3', '--', 'p']);
+  // An app as root: no runuser, but its environment still skips the root helpers.
+  assert.deepEqual(fullArgv({ name: 'x', netns: 'n', sandbox: { uid: 0, gid: 0, hide: [], unset: [] }, argv: ['p'] }), ['/usr/sbin/ip', 'netns', 'exec', 'n', '/usr/bin/perl', '-e', ENV_SCRIPT, '--', 'fd:3', '--', 'p']);
   // The kill switch matches the client's group: setpriv must run inside the namespace, directly on the client.
   const withGid = fullArgv({ name: 'vpn', netns: 'n', gid: 51820, argv: ['/usr/bin/openvpn'] });
   assert.deepEqual(withGid.slice(4), ['/usr/bin/setpriv', '--regid=51820', '--clear-groups', '--', '/usr/bin/openvpn']);

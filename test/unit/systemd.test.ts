@@ -122,9 +122,15 @@ describe('systemd units', () => {
     assert.doesNotMatch(fwd.text, /NetworkNamespacePath/);
     const app = units.find((u) => u.name === 'vpnns-work-app-sleeper.service')!;
     assert.match(app.text, /^User=alice$/m);
-    assert.match(app.text, /^ExecStart=\/usr\/bin\/sleep infinity$/m);
-    // The environment goes in a 0600 file written by `run prepare`, not in the world-readable unit.
-    assert.match(app.text, /^EnvironmentFile=-\/run\/vpnns\/work\/units\/app-sleeper\.env$/m);
+    // The environment goes in a 0600 file written by `run prepare`, not in the world-readable unit,
+    // and is read by the app's user (ENV_SCRIPT) after systemd's User= drop: an EnvironmentFile=
+    // would also reach the root ExecStartPre=+ (LD_PRELOAD, NODE_OPTIONS from apps.*.env).
+    assert.match(app.text, /^ExecStart=\/usr\/bin\/perl -e ".*" -- \/run\/vpnns\/work\/units\/app-sleeper\.env0 -- \/usr\/bin\/sleep infinity$/m);
+    assert.doesNotMatch(app.text, /^EnvironmentFile=/m);
+    // The local channels of the app's user (alice does not exist on this machine; root does).
+    const later = units.find((u) => u.name === 'vpnns-work-app-later.service')!;
+    assert.match(later.text, /^InaccessiblePaths=.*-\/tmp\/tmux-0 .*-\/run\/user\/0\/bus .*-\/run\/dbus\/system_bus_socket/m);
+    assert.doesNotMatch(later.text, /docker\.sock/, 'Docker stays reachable by default');
     assert.doesNotMatch(app.text, /GREETING/);
     assert.doesNotMatch(app.text, /NoNewPrivileges/, 'apps may run sudo in a terminal');
   });

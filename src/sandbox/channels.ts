@@ -1,0 +1,175 @@
+// Local channels: the user's own sockets that reach programs OUTSIDE the namespace (a tmux server,
+// the systemd user manager, D-Bus, nscd, X11, an ssh-agent). A program inside that connects to one
+// acts outside: `tmux send-keys` to the user's server runs a command whose traffic leaves from the
+// host's address. A network namespace does not stop that (path sockets live in the file system), so
+// `exec`, `kilo` and apps run in a private mount namespace where each channel the config does not
+// allow is covered (an empty read-only tmpfs over a directory, /dev/null over a socket), and the
+// variables that point at it are unset.
+//
+// Abstract unix sockets (`@/tmp/.X11-unix/X0`, some D-Bus buses) belong to the NETWORK namespace:
+// they are already out of reach from inside, whatever this module does.
+//
+// Pure: config + user + environment in, a list of paths to hide and variables to drop out.
+import type { SandboxConfig } from '../config/types.js';
+
+export type Channel = keyof SandboxConfig;
+
+/**
+ * What to cover. `dir`: an empty read-only tmpfs (hidden only if owned by root or the user);
+ * `socket`: /dev/null bound over it (hidden only if it is a socket; a last component `*`-pattern
+ * names every socket of the directory that matches). `private`: only what the user owns is
+ * covered (every path that comes from the environment is private: a symlink the user planted in
+ * a directory above cannot aim the cover at a root-owned directory such as /etc/pam.d); a private
+ * directory gets a tmpfs of the user's (0700, writable): their programs inside get a fresh one
+ * (tmux inside starts its own server). `create`: make the directory (the user's, 0700) when it is
+ * missing, so a server started later outside cannot appear under it; implies `private`.
+ */
+export interface Hide {
+  kind: 'dir' | 'socket';
+  path: string;
+  create?: boolean;
+  private?: boolean;
+  channel: Channel;
+}
+
+export interface SandboxPlan {
+  hide: Hide[];
+  /** Variables that point at a hidden channel: never given to the program. */
+  unset: string[];
+}
+
+export interface SandboxTarget {
+  uid: number;
+  home: string;
+  /** The environment the program would get (SSH_AUTH_SOCK, TMUX_TMPDIR, WAYLAND_DISPLAY come from it). */
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/** Each channel: the paths that reach it and the variables that name it. */
+interface ChannelDef {
+  paths(t: SandboxTarget, runtime: string): Hide[];
+  vars: string[];
+}
+
+/** An absolute, normalised path from the environment, or undefined (relative, `..`, empty). */
+export function envPath(v: string | undefined): string | undefined {
+  if (!v || !v.startsWith('/') || v.includes('\0')) return undefined;
+  const parts = v.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.some((p) => p === '..')) return undefined;
+  return `/${parts.join('/')}`;
+}
+
+const dir = (channel: Channel, path: string): Hide => ({ kind: 'dir', path, channel });
+/** A directory of the user's own, replaced by a fresh private one (made first when `create`). */
+const ownDir = (channel: Channel, path: string, create = false): Hide => ({ kind: 'dir', path, channel, private: true, ...(create && { create }) });
+const socket = (channel: Channel, path: string): Hide => ({ kind: 'socket', path, channel });
+/** A socket named by the environment: covered only if the user owns it. */
+const ownSocket = (channel: Channel, path: string): Hide => ({ kind: 'socket', path, channel, private: true });
+
+export const CHANNELS: Record<Channel, ChannelDef> = {
+  tmux: {
+    // tmux keeps its sockets in $TMUX_TMPDIR/tmux-UID (default /tmp): made now if missing, so a
+    // server the user starts outside later lands in a directory that is already covered inside.
+    paths: (t) => {
+      const out = [ownDir('tmux', `/tmp/tmux-${t.uid}`, true)];
+      const tmp = envPath(t.env.TMUX_TMPDIR);
+      if (tmp && tmp !== '/tmp') out.push(ownDir('tmux', `${tmp}/tmux-${t.uid}`));
+      return out;
+    },
+    vars: ['TMUX', 'TMUX_PANE'],
+  },
+  screen: {
+    paths: (t) => {
+      const out = [dir('screen', '/run/screen'), ownDir('screen', `${t.home}/.screen`)];
+      const sd = envPath(t.env.SCREENDIR);
+      if (sd) out.push(ownDir('screen', sd));
+      return out;
+    },
+    vars: ['STY', 'WINDOW'],
+  },
+  userBus: {
+    // The session bus and the systemd user manager (`systemd-run --user` starts anything outside).
+    paths: (_t, r) => [socket('userBus', `${r}/bus`), dir('userBus', `${r}/systemd`)],
+    vars: ['DBUS_SESSION_BUS_ADDRESS'],
+  },
+  systemBus: {
+    // The system bus (systemd-resolved, NetworkManager, machined...) and resolved's varlink socket.
+    paths: () => [socket('systemBus', '/run/dbus/system_bus_socket'), dir('systemBus', '/run/systemd/resolve')],
+    vars: ['DBUS_SYSTEM_BUS_ADDRESS'],
+  },
+  nscd: {
+    // nscd answers lookups with the host's resolver, around the namespace's resolv.conf.
+    paths: () => [dir('nscd', '/run/nscd')],
+    vars: [],
+  },
+  x11: {
+    paths: () => [dir('x11', '/tmp/.X11-unix')],
+    vars: ['DISPLAY', 'XAUTHORITY'],
+  },
+  wayland: {
+    paths: (t, r) => {
+      const out = [socket('wayland', `${r}/wayland-*`)];
+      const wd = envPath(t.env.WAYLAND_DISPLAY);
+      if (wd) out.push(ownSocket('wayland', wd));
+      return out;
+    },
+    vars: ['WAYLAND_DISPLAY', 'WAYLAND_SOCKET'],
+  },
+  sshAgent: {
+    paths: (t, r) => {
+      const out = [dir('sshAgent', `${r}/gcr`), socket('sshAgent', `${r}/ssh-agent*`), socket('sshAgent', `${r}/openssh_agent`), socket('sshAgent', `${r}/keyring/ssh`)];
+      const s = envPath(t.env.SSH_AUTH_SOCK);
+      if (s) out.push(ownSocket('sshAgent', s));
+      return out;
+    },
+    vars: ['SSH_AUTH_SOCK', 'SSH_AGENT_PID'],
+  },
+  gpgAgent: {
+    paths: (t, r) => [dir('gpgAgent', `${r}/gnupg`), socket('gpgAgent', `${t.home}/.gnupg/S.*`)],
+    vars: ['GPG_AGENT_INFO'],
+  },
+  keyring: {
+    paths: (_t, r) => [dir('keyring', `${r}/keyring`)],
+    vars: ['GNOME_KEYRING_CONTROL'],
+  },
+  audio: {
+    paths: (_t, r) => [dir('audio', `${r}/pulse`), socket('audio', `${r}/pipewire-*`)],
+    vars: ['PULSE_SERVER'],
+  },
+  docker: {
+    // Reachable by default (a developer's agent may build images), and root on the host for whoever
+    // reaches it: `docker run -v /:/host` leaves the namespace entirely. Turn it off to close that.
+    paths: (_t, r) => [socket('docker', '/run/docker.sock'), socket('docker', '/var/run/docker.sock'), socket('docker', `${r}/docker.sock`)],
+    vars: ['DOCKER_HOST'],
+  },
+};
+
+/** The defaults: every channel hidden but Docker's socket. */
+export const SANDBOX_DEFAULTS: SandboxConfig = {
+  tmux: false,
+  screen: false,
+  userBus: false,
+  systemBus: false,
+  nscd: false,
+  x11: false,
+  wayland: false,
+  sshAgent: false,
+  gpgAgent: false,
+  keyring: false,
+  audio: false,
+  docker: true,
+};
+
+/** What to hide for this user and config (a channel set to true stays reachable). */
+export function sandboxPlan(cfg: SandboxConfig | undefined, t: SandboxTarget): SandboxPlan {
+  const allowed = { ...SANDBOX_DEFAULTS, ...cfg };
+  const runtime = `/run/user/${t.uid}`;
+  const hide: Hide[] = [];
+  const unset: string[] = [];
+  for (const [name, def] of Object.entries(CHANNELS) as Array<[Channel, ChannelDef]>) {
+    if (allowed[name]) continue;
+    for (const h of def.paths(t, runtime)) if (!hide.some((x) => x.path === h.path)) hide.push(h);
+    unset.push(...def.vars);
+  }
+  return { hide, unset };
+}

@@ -1,0 +1,129 @@
+// How a program is started inside the namespace as the user, so that nothing the user, the config
+// or the caller's environment controls reaches a root process (pure: renders argv and environment).
+//
+//   ip netns exec NS                       root, clean environment (PATH, LANG only)
+//     perl -e SANDBOX_SCRIPT UID GID ...   root, clean: covers the hidden channels (channels.ts)
+//       runuser -u USER                    root, clean: drops privileges, sets HOME/USER/LOGNAME
+//         perl -e ENV_SCRIPT fd:3          the USER: reads the program's environment, execs CMD
+//           CMD                            the USER, with the caller's and the app's environment
+//
+// The program's environment travels on file descriptor 3 (NUL-separated KEY=VALUE), or in a 0600
+// file the user owns (systemd units), never on argv (which every local user can read) and never in
+// a root helper's environment: LD_PRELOAD, LD_LIBRARY_PATH, NODE_OPTIONS, GCONV_PATH and the like
+// would make `ip`, `mount` or `runuser` load the user's code as root. Each helper execs the next
+// (runuser forks once, for PAM, and forwards signals), so signals, the terminal and the exit code
+// reach CMD as before.
+//
+// Both scripts are fixed text, never built from input; their arguments are data.
+import type { Hide } from './channels.js';
+
+import { helperEnv } from '../sys/clean-env.js';
+
+export { helperEnv };
+
+export const PERL = '/usr/bin/perl';
+export const RUNUSER = '/usr/sbin/runuser';
+export const IP = '/usr/sbin/ip';
+
+/**
+ * Runs as root in the new mount namespace: covers each hidden path, then execs the rest of argv.
+ * Each path is opened with O_PATH|O_NOFOLLOW and the mount goes onto /proc/PID/fd/N, so a symlink
+ * swapped in between the check and the mount cannot point the tmpfs elsewhere; a directory is
+ * covered only if root or the user owns it, a socket path only if it is a socket. Missing paths
+ * are nothing to hide. `own:` (and `mkdir:`, which makes it first) covers only a directory the
+ * user owns, with a tmpfs that is theirs: nothing they could not already write there; `ownsocket:`
+ * only a socket the user owns.
+ * A mount that fails stops the launch (exit 126): never run half-hidden.
+ */
+export const SANDBOX_SCRIPT = String.raw`use strict; use warnings;
+my ($uid, $gid) = (shift(@ARGV), shift(@ARGV));
+die "vpnns: bad uid/gid\n" unless $uid =~ /\A\d+\z/ && $gid =~ /\A\d+\z/;
+my ($O_PATH, $O_NOFOLLOW, $O_DIRECTORY, $O_RDONLY) = (0x200000, 0x20000, 0x10000, 0);
+sub cover { my ($kind, $p) = @_;
+  my $sock = $kind eq 'socket' || $kind eq 'ownsocket';
+  my $fh; sysopen($fh, $p, $O_PATH | $O_NOFOLLOW | ($sock ? 0 : $O_DIRECTORY)) or return;
+  my @st = stat($fh) or return;
+  if ($sock) { return unless -S _ && ($kind eq 'socket' || $st[4] == $uid) } elsif ($kind eq 'own') { return unless $st[4] == $uid } else { return unless $st[4] == 0 || $st[4] == $uid }
+  my $at = "/proc/$$/fd/" . fileno($fh);
+  my @how = $sock ? ('--bind', '/dev/null', $at)
+    : $kind eq 'own' ? ('-t', 'tmpfs', '-o', "nosuid,nodev,noexec,mode=0700,uid=$uid,gid=$gid,size=1m", 'vpnns-private', $at)
+    : ('-t', 'tmpfs', '-o', 'ro,nosuid,nodev,noexec,mode=0755,size=4k', 'vpnns-hidden', $at);
+  if (system('/usr/bin/mount', '--no-canonicalize', @how) != 0) { print STDERR "vpnns: cannot hide $p in the sandbox; set sandbox options to allow it, or check that mount works\n"; exit 126 }
+}
+while (@ARGV && $ARGV[0] ne '--') {
+  my ($kind, $p) = split(/:/, shift(@ARGV), 2);
+  if ($kind eq 'mkdir') {
+    if (mkdir($p, 0700)) { my $d; if (sysopen($d, $p, $O_RDONLY | $O_NOFOLLOW | $O_DIRECTORY)) { chown($uid, $gid, $d); close($d) } }
+    $kind = 'own';
+  }
+  if ($p =~ m{^(.*)/([^/]*\*[^/]*)\z}) {
+    my ($d, $pat) = ($1, quotemeta($2)); $pat =~ s/\\\*/.*/g;
+    opendir(my $dh, $d) or next;
+    my @names = grep { $_ ne '.' && $_ ne '..' && /\A$pat\z/s } readdir($dh); closedir($dh);
+    cover($kind, "$d/$_") for @names;
+  } else { cover($kind, $p) }
+}
+shift(@ARGV);
+exec { $ARGV[0] } @ARGV or do { print STDERR "vpnns: cannot run $ARGV[0]: $!\n"; exit 127 };
+`;
+
+/** Runs as the user: sets the environment read from `fd:N` or a file, then execs the rest of argv. */
+export const ENV_SCRIPT = String.raw`use strict; use warnings;
+my $from = shift(@ARGV); shift(@ARGV) if @ARGV && $ARGV[0] eq '--';
+my $fh;
+if ($from =~ /\Afd:(\d+)\z/) { open($fh, '<&=', $1) or do { print STDERR "vpnns: no environment on fd $1: $!\n"; exit 126 } }
+else { open($fh, '<', $from) or do { print STDERR "vpnns: cannot read the environment file $from: $!\n"; exit 126 } }
+{ local $/ = "\0"; while (my $r = <$fh>) { chomp($r); my ($k, $v) = split(/=/, $r, 2); $ENV{$k} = $v if defined($v) && length($k) } }
+close($fh);
+exec { $ARGV[0] } @ARGV or do { print STDERR "vpnns: cannot run $ARGV[0]: $!\n"; exit 127 };
+`;
+
+export interface LaunchUser {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+export interface LaunchInput {
+  /** Network namespace to enter; none: already inside (a systemd unit). */
+  ns?: string;
+  /** Drop to this user (root: no drop). */
+  user: LaunchUser;
+  hide: readonly Hide[];
+  cmd: readonly string[];
+  /** Where ENV_SCRIPT reads the program's environment: the default `fd:3`, or a file's path. */
+  envFrom?: string;
+}
+
+/** Variables runuser sets for the user itself: the caller's values never win over them. */
+export const SET_BY_RUNUSER = ['HOME', 'USER', 'LOGNAME'];
+
+/** The argv of a launch: every element a fixed string or data, never a shell command. */
+export function launchArgv(o: LaunchInput): string[] {
+  let argv = [PERL, '-e', ENV_SCRIPT, '--', o.envFrom ?? 'fd:3', '--', ...o.cmd];
+  if (o.user.uid !== 0) argv = [RUNUSER, '-u', o.user.name, '--', ...argv];
+  if (o.hide.length) argv = [PERL, '-e', SANDBOX_SCRIPT, '--', String(o.user.uid), String(o.user.gid), ...hideArgs(o.hide), '--', ...argv];
+  if (o.ns) argv = [IP, 'netns', 'exec', o.ns, ...argv];
+  return argv;
+}
+
+export function hideArgs(hide: readonly Hide[]): string[] {
+  return hide.map((h) => `${h.kind === 'socket' ? (h.private ? 'ownsocket' : 'socket') : h.create ? 'mkdir' : h.private ? 'own' : 'dir'}:${h.path}`);
+}
+
+/**
+ * The program's environment: `base` (the caller's) without the variables of hidden channels, then
+ * `extra` (the app's). For a non-root user, HOME/USER/LOGNAME are runuser's.
+ */
+export function programEnv(base: Readonly<Record<string, string | undefined>>, extra: Readonly<Record<string, string>>, unset: readonly string[], user: LaunchUser): Record<string, string> {
+  const drop = new Set([...unset, ...(user.uid !== 0 ? SET_BY_RUNUSER : [])]);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(base)) if (v !== undefined && !drop.has(k)) out[k] = v;
+  for (const [k, v] of Object.entries(extra)) if (!(user.uid !== 0 && SET_BY_RUNUSER.includes(k))) out[k] = v;
+  return out;
+}
+
+/** NUL-separated KEY=VALUE, what ENV_SCRIPT reads (a value can hold anything but NUL). */
+export function encodeEnv(env: Readonly<Record<string, string>>): Buffer {
+  return Buffer.from(Object.entries(env).filter(([k, v]) => k && !k.includes('=') && !k.includes('\0') && !v.includes('\0')).map(([k, v]) => `${k}=${v}\0`).join(''));
+}
