@@ -13,4 +13,6 @@ vpnSuite({
   resolver: (w) => w.addr.ovpnResolver,
   isClientFlow: (l, w) => isHostTo(l, w, w.addr.vpnPublic, 443),
   clientPid: (s) => s.components.vpn?.pid,
+  endpoint: (w) => ({ ip: w.addr.vpnPublic, port: 443, proto: 'tcp' }),
+  clientIdentity: 'mark',
 });

@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { killSwitchResource, renderClientRule, renderKillSwitch, type ClientTraffic, type KillSwitchSpec } from '../../src/firewall/killswitch.js';
+import { hasSender, killSwitchResource, renderClientRule, renderKillSwitch, type ClientTraffic, type KillSwitchSpec } from '../../src/firewall/killswitch.js';
 import { renderHostTable, needsRouteLocalnet } from '../../src/firewall/host-table.js';
 import { q, replaceTableScript } from '../../src/firewall/nft.js';
 import { renderForwardAccepts } from '../../src/firewall/forward-compat.js';
@@ -21,10 +21,13 @@ import { assertGolden } from './golden.js';
 const names = namesFor({ namespace: 'vpn-ns', network: { subnet: '10.0.0.0/24' } } as Pick<Config, 'namespace' | 'network'>);
 
 const ENDPOINTS: ClientTraffic[] = [
-  { kind: 'endpoint', ip: '198.51.100.7', port: 51820, proto: 'udp' },
-  { kind: 'endpoint', ip: '203.0.113.9', port: 443, proto: 'tcp' },
-  { kind: 'endpoint', ip: '2001:db8::7', port: 1194, proto: 'udp' },
+  { kind: 'endpoint', ip: '198.51.100.7', port: 51820, proto: 'udp', sender: { mark: 51820 } },
+  { kind: 'endpoint', ip: '203.0.113.9', port: 443, proto: 'tcp', sender: { mark: 51820 } },
+  { kind: 'endpoint', ip: '2001:db8::7', port: 1194, proto: 'udp', sender: { gid: 51820 } },
 ];
+
+/** What only the client's sockets have: its fwmark, or uid 0 with its own group. */
+const SENDER = '(meta mark \\d+|meta skuid 0 meta skgid \\d+)';
 
 function spec(client: ClientTraffic[], over: Partial<KillSwitchSpec> = {}): KillSwitchSpec {
   return { table: names.nsTable, vethNs: names.vethNs, hostAddr: names.hostAddr, tunnel: names.tunnel, client, ...over };
@@ -80,20 +83,44 @@ describe('kill switch', () => {
     const toHost = veth.filter((l) => l.includes(`daddr ${names.hostAddr}`));
     assert.equal(toHost.length, 1);
     assert.match(toHost[0]!, new RegExp(`^oifname "${names.vethNs}" ip daddr ${names.hostAddr.replaceAll('.', '\\.')} ct state established,related accept`));
-    // Every other veth accept is a client rule: address + protocol + port, nothing broader.
+    // Every other veth accept is a client rule: who sent it AND address + protocol + port, nothing
+    // broader (a destination alone let any process inside reach the server outside the tunnel).
     for (const l of veth.filter((x) => x !== toHost[0])) {
-      assert.match(l, /^oifname "[^"]+" ip6? daddr \S+ (udp|tcp) dport \d+ accept comment "VPN client to its server"$/);
+      assert.match(l, new RegExp(`^oifname "[^"]+" ${SENDER} ip6? daddr \\S+ (udp|tcp) dport \\d+ accept comment "VPN client \\([^)]+\\) to its server"$`));
     }
     // No accept on the veth that matches only the interface.
     assert.ok(!veth.some((l) => /^oifname "[^"]+" accept/.test(l)), 'the veth is accepted wholesale');
   });
 
-  test('one exact rule per client endpoint, ip6 for v6', () => {
+  test('one exact rule per client endpoint, its sender AND its address, ip6 for v6', () => {
     const v = `oifname "${names.vethNs}"`;
-    assert.equal(out.filter((l) => l.includes('VPN client to its server')).length, ENDPOINTS.length);
-    assert.ok(out.includes(`${v} ip daddr 198.51.100.7 udp dport 51820 accept comment "VPN client to its server"`));
-    assert.ok(out.includes(`${v} ip daddr 203.0.113.9 tcp dport 443 accept comment "VPN client to its server"`));
-    assert.ok(out.includes(`${v} ip6 daddr 2001:db8::7 udp dport 1194 accept comment "VPN client to its server"`));
+    assert.equal(out.filter((l) => l.includes('to its server')).length, ENDPOINTS.length);
+    assert.ok(out.includes(`${v} meta mark 51820 ip daddr 198.51.100.7 udp dport 51820 accept comment "VPN client (its fwmark) to its server"`));
+    assert.ok(out.includes(`${v} meta mark 51820 ip daddr 203.0.113.9 tcp dport 443 accept comment "VPN client (its fwmark) to its server"`));
+    assert.ok(out.includes(`${v} meta skuid 0 meta skgid 51820 ip6 daddr 2001:db8::7 udp dport 1194 accept comment "VPN client (root, its own group) to its server"`));
+  });
+
+  test('no veth accept by destination alone, for every client kind', () => {
+    const kinds: ClientTraffic[][] = [ENDPOINTS, [{ kind: 'gid', gid: 51820 }], [{ kind: 'mark', mark: 20816 }]];
+    for (const client of kinds) {
+      for (const l of chainRules(renderKillSwitch(spec(client)), 'output')) {
+        if (!l.startsWith(`oifname "${names.vethNs}"`) || l.includes(`daddr ${names.hostAddr} ct state established,related`)) continue;
+        assert.match(l, new RegExp(`^oifname "[^"]+" ${SENDER}`), `accepts without naming the sender: ${l}`);
+      }
+    }
+  });
+
+  test('a mark or group of 0 (every unmarked packet, root\'s group) or not an integer is refused', () => {
+    for (const bad of [{ kind: 'mark', mark: 0 }, { kind: 'gid', gid: 0 }, { kind: 'mark', mark: 1.5 }, { kind: 'mark', mark: 2 ** 32 }] as ClientTraffic[]) {
+      assert.throws(() => renderClientRule('vn-x', bad), /refusing/, JSON.stringify(bad));
+    }
+    assert.throws(() => renderClientRule('vn-x', { ...ENDPOINTS[0]!, sender: { mark: 0 } } as ClientTraffic), /refusing/);
+  });
+
+  test('state from before senders were recorded is recognised as needing a new prepare', () => {
+    assert.equal(hasSender(ENDPOINTS[0]!), true);
+    assert.equal(hasSender({ kind: 'gid', gid: 51820 }), true);
+    assert.equal(hasSender({ kind: 'endpoint', ip: '198.51.100.7', port: 51820, proto: 'udp' } as unknown as ClientTraffic), false);
   });
 
   test('client rules come before the final reject', () => {
@@ -103,8 +130,9 @@ describe('kill switch', () => {
   });
 
   test('group and fwmark rules', () => {
-    assert.equal(renderClientRule('vn-x', { kind: 'gid', gid: 51820 }), 'oifname "vn-x" meta skgid 51820 accept comment "VPN client (its own group)"');
-    assert.equal(renderClientRule('vn-x', { kind: 'mark', mark: 20816 }), 'oifname "vn-x" meta mark 20816 accept comment "VPN client (its own fwmark)"');
+    // The group alone would also be a setgid file's; uid 0 with it is only the client vpnns launched.
+    assert.equal(renderClientRule('vn-x', { kind: 'gid', gid: 51820 }), 'oifname "vn-x" meta skuid 0 meta skgid 51820 accept comment "VPN client (root, its own group)"');
+    assert.equal(renderClientRule('vn-x', { kind: 'mark', mark: 20816 }), 'oifname "vn-x" meta mark 20816 accept comment "VPN client (its fwmark)"');
   });
 
   test('the last rule rejects with admin-prohibited and counts into the named counter', () => {
@@ -292,7 +320,7 @@ describe('nft accepts the rendered rulesets', { skip }, () => {
   // Loaded for real, in our throwaway namespace only: `check` must recognise what nft prints back,
   // or every `up` reloads the kill switch and `status` reports it missing.
   test('killSwitchResource.check recognises the loaded table for every client kind', async () => {
-    const kinds: ClientTraffic[][] = [ENDPOINTS, [{ kind: 'gid', gid: 51820 }], [{ kind: 'mark', mark: 20816 }], [{ kind: 'mark', mark: 0 }]];
+    const kinds: ClientTraffic[][] = [ENDPOINTS, [{ kind: 'gid', gid: 51820 }], [{ kind: 'mark', mark: 20816 }], [{ kind: 'mark', mark: 1 }]];
     for (const client of kinds) {
       const ctx = {
         sys: new System(false),
@@ -302,8 +330,11 @@ describe('nft accepts the rendered rulesets', { skip }, () => {
       await killSwitchResource.apply(ctx);
       assert.equal(await killSwitchResource.check(ctx), true, `check() after apply() with ${JSON.stringify(client)}:\n${sh(['ip', 'netns', 'exec', NS, 'nft', 'list', 'table', 'inet', names.nsTable]).out}`);
       // A changed endpoint must make check() say no, so `up` reloads it.
-      const changed = { ...ctx, state: { runtime: { clientTraffic: [{ kind: 'endpoint', ip: '198.51.100.99', port: 1, proto: 'udp' }] } } } as unknown as Context;
+      const changed = { ...ctx, state: { runtime: { clientTraffic: [{ kind: 'endpoint', ip: '198.51.100.99', port: 1, proto: 'udp', sender: { mark: 51820 } }] } } } as unknown as Context;
       assert.equal(await killSwitchResource.check(changed), false);
+      // An endpoint recorded without its sender (older state) is never taken as loaded.
+      const legacy = { ...ctx, state: { runtime: { clientTraffic: [{ kind: 'endpoint', ip: '198.51.100.7', port: 51820, proto: 'udp' }] } } } as unknown as Context;
+      assert.equal(await killSwitchResource.check(legacy), false);
     }
     assert.equal(await killSwitchResource.remove({ sys: new System(false), names: { ...names, ns: NS } } as unknown as Context), true);
   });
