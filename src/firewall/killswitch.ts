@@ -4,6 +4,7 @@
 import type { Resource } from '../plan/resource.js';
 import { deleteTable, listTable, loadTable, q } from './nft.js';
 import { isIPv6 } from '../config/net-utils.js';
+import { proxyIdentity } from '../services/proxy-identity.js';
 
 /**
  * Who sent a packet: a property only the VPN client's sockets can have. A destination alone is not
@@ -28,6 +29,8 @@ export interface KillSwitchSpec {
   hostAddr: string;
   tunnel: string;
   client: ClientTraffic[];
+  /** The proxies' uid and launch group: refused the namespace's loopback (their replies aside). */
+  proxies?: { uid: number; gid: number };
 }
 
 function senderMatch(by: ClientSender): string {
@@ -66,13 +69,21 @@ export function renderClientRule(vethNs: string, c: ClientTraffic): string {
 export function renderKillSwitch(s: KillSwitchSpec): string {
   const veth = q(s.vethNs);
   const client = s.client.map((c) => `\t\t${renderClientRule(s.vethNs, c)}\n`).join('');
+  // A host user of the proxies must not reach what listens on loopback or on the namespace's own
+  // address inside (apps, the VPN client's local DNS): both go out "lo". On the veth the proxies
+  // get only what everyone gets: replies to the host.
+  const proxies = s.proxies
+    ? [`meta skuid ${int32(s.proxies.uid)}`, `meta skgid ${int32(s.proxies.gid)}`]
+        .map((m) => `\t\toifname "lo" ${m} ct direction original reject with icmpx admin-prohibited comment "the proxies never reach the namespace's own addresses"\n`)
+        .join('')
+    : '';
   return `table inet ${s.table} {
 	counter blocked {
 		comment "packets the kill switch refused to let out"
 	}
 	chain output {
 		type filter hook output priority filter; policy drop;
-		oifname "lo" accept
+${proxies}		oifname "lo" accept
 		oifname ${q(s.tunnel)} accept comment "everything else leaves through the tunnel"
 		oifname ${veth} ip daddr ${s.hostAddr} ct state established,related accept comment "replies to the host: proxies, published ports"
 ${client}		counter name "blocked" reject with icmpx admin-prohibited comment "fail at once instead of hanging"
@@ -94,7 +105,7 @@ export function killSwitchSpec(ctx: Parameters<Resource['check']>[0]): KillSwitc
   const client = (ctx.state.runtime.clientTraffic as ClientTraffic[] | undefined) ?? [];
   // The provider names the tunnel (AdGuard makes its own tunN: a prefix pattern).
   const tunnel = (ctx.state.runtime.tunnel as string | undefined) ?? ctx.names.tunnel;
-  return { table: ctx.names.nsTable, vethNs: ctx.names.vethNs, hostAddr: ctx.names.hostAddr, tunnel, client };
+  return { table: ctx.names.nsTable, vethNs: ctx.names.vethNs, hostAddr: ctx.names.hostAddr, tunnel, client, proxies: proxyIdentity() };
 }
 
 export const killSwitchResource: Resource = {
@@ -104,7 +115,9 @@ export const killSwitchResource: Resource = {
     const listed = await listTable(ctx.sys, 'inet', ctx.names.nsTable, ctx.names.ns);
     if (!listed) return false;
     // Every client rule must be present: endpoints may have changed since the last `up`.
-    return killSwitchSpec(ctx).client.every((c) => hasSender(c) && listed.includes(clientFingerprint(c)));
+    const spec = killSwitchSpec(ctx);
+    if (spec.proxies && !listed.includes("the proxies never reach the namespace's own addresses")) return false;
+    return spec.client.every((c) => hasSender(c) && listed.includes(clientFingerprint(c)));
   },
   async apply(ctx) {
     await loadTable(ctx.sys, 'inet', ctx.names.nsTable, renderKillSwitch(killSwitchSpec(ctx)), ctx.names.ns);

@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { hasSender, killSwitchResource, renderClientRule, renderKillSwitch, type ClientTraffic, type KillSwitchSpec } from '../../src/firewall/killswitch.js';
-import { renderHostTable, needsRouteLocalnet } from '../../src/firewall/host-table.js';
+import { renderHostTable, needsRouteLocalnet, type HostAccess } from '../../src/firewall/host-table.js';
+import { hostAccessUids, invokerUidFromEnv, loopbackPublications } from '../../src/firewall/host-access.js';
 import { q, replaceTableScript } from '../../src/firewall/nft.js';
 import { renderForwardAccepts } from '../../src/firewall/forward-compat.js';
 import { namesFor } from '../../src/plan/names.js';
@@ -171,7 +172,22 @@ describe('kill switch', () => {
     assert.throws(() => renderKillSwitch(spec([], { tunnel: 'tun"0' })));
   });
 
+  test('the proxies (their uid, their launch group) are refused loopback, before loopback is accepted; their replies pass', () => {
+    const r = chainRules(renderKillSwitch(spec(ENDPOINTS, { proxies: { uid: 65534, gid: 51821 } })), 'output');
+    const lo = r.indexOf('oifname "lo" accept');
+    const refused = r.filter((l) => l.includes('the proxies never reach'));
+    assert.deepEqual(refused, [
+      `oifname "lo" meta skuid 65534 ct direction original reject with icmpx admin-prohibited comment "the proxies never reach the namespace's own addresses"`,
+      `oifname "lo" meta skgid 51821 ct direction original reject with icmpx admin-prohibited comment "the proxies never reach the namespace's own addresses"`,
+    ]);
+    assert.ok(refused.every((l) => r.indexOf(l) < lo));
+    // On the veth they have no rule of their own: only replies to the host pass for anyone but the client.
+    assert.ok(!r.some((l) => l.startsWith(`oifname "${names.vethNs}"`) && /skuid 65534|skgid 51821/.test(l)));
+    assert.throws(() => renderKillSwitch(spec([], { proxies: { uid: 0, gid: 51821 } })), /refusing/);
+  });
+
   test('golden: endpoints', () => assertGolden('killswitch-endpoint.nft', rs));
+  test('golden: with the proxies', () => assertGolden('killswitch-proxies.nft', renderKillSwitch(spec(ENDPOINTS.slice(0, 1), { proxies: { uid: 65534, gid: 51821 } }))));
   test('golden: gid', () => assertGolden('killswitch-gid.nft', renderKillSwitch(spec([{ kind: 'gid', gid: 51820 }], { tunnel: 'tun*' }))));
 });
 
@@ -254,6 +270,62 @@ describe('host table with ports published via the kernel', () => {
   test('golden', () => assertGolden('host-table-kernel-publish.nft', renderHostTable(names, withLan)));
 });
 
+const ACCESS: HostAccess = { uids: [1000, 0], loopback: [{ host: '127.0.0.1', port: 1080 }, { host: '::1', port: 8080 }] };
+
+describe('host table: who on the host reaches into the namespace and loopback publications', () => {
+  const out = chainRules(renderHostTable(names, [], ACCESS), 'output');
+  const v = `"${names.vethHost}"`;
+
+  test('into the veth: replies, then root and the invoker, then reject', () => {
+    assert.equal(out[0], 'type filter hook output priority filter - 5; policy accept;');
+    assert.equal(out[1], `oifname ${v} ct state established,related accept`);
+    assert.match(out[2]!, new RegExp(`^oifname ${v} meta skuid \\{ 0, 1000 \\} accept`));
+    assert.match(out[3]!, new RegExp(`^oifname ${v} reject with icmpx admin-prohibited`));
+  });
+
+  test('a loopback publication refuses new connections of other users (v4 and v6)', () => {
+    assert.ok(out.includes(`oifname "lo" ip daddr 127.0.0.1 tcp dport 1080 ct state new meta skuid != { 0, 1000 } reject with tcp reset comment "published on loopback: root and the invoking user only"`));
+    assert.ok(out.includes(`oifname "lo" ip6 daddr ::1 tcp dport 8080 ct state new meta skuid != { 0, 1000 } reject with tcp reset comment "published on loopback: root and the invoking user only"`));
+  });
+
+  test('without an invoker, root only; bad uids and non-loopback addresses refused', () => {
+    assert.match(renderHostTable(names), /meta skuid \{ 0 \} accept/);
+    assert.throws(() => renderHostTable(names, [], { uids: [-1], loopback: [] }), /refusing/);
+    assert.throws(() => renderHostTable(names, [], { uids: [0], loopback: [{ host: '198.51.100.20', port: 80 }] }), /refusing/);
+    assertCommentLast(renderHostTable(names, [], ACCESS));
+  });
+
+  test('the invoker: SUDO_UID, PKEXEC_UID, SUDO_USER/DOAS_USER by name; never root; else the recorded one', () => {
+    const lookup = (n: string) => (n === 'alice' ? { name: 'alice', uid: 1001, gid: 1001, home: '/home/alice' } : n === 'root' ? { name: 'root', uid: 0, gid: 0, home: '/root' } : undefined);
+    assert.equal(invokerUidFromEnv({ SUDO_UID: '1000' }, lookup), 1000);
+    assert.equal(invokerUidFromEnv({ SUDO_UID: '0' }, lookup), undefined);
+    assert.equal(invokerUidFromEnv({ SUDO_UID: '1000; x' }, lookup), undefined);
+    assert.equal(invokerUidFromEnv({ PKEXEC_UID: '1002' }, lookup), 1002);
+    assert.equal(invokerUidFromEnv({ SUDO_USER: 'alice' }, lookup), 1001);
+    assert.equal(invokerUidFromEnv({ DOAS_USER: 'root' }, lookup), undefined);
+    assert.deepEqual(hostAccessUids({ apps: {} }, undefined, {}, lookup), [0]);
+    assert.deepEqual(hostAccessUids({ apps: {} }, 1005, {}, lookup), [0, 1005]);
+    assert.deepEqual(hostAccessUids({ apps: {} }, 1005, { SUDO_UID: '1000' }, lookup), [0, 1000]);
+    assert.deepEqual(hostAccessUids({ apps: { web: { user: 'alice' } } } as unknown as Pick<Config, 'apps'>, undefined, {}, lookup), [0, 1001]);
+  });
+
+  test('loopback publications: publish entries, apps, published proxies; not LAN-bound ones', () => {
+    const cfg = {
+      vpn: { type: 'wireguard' },
+      proxies: { socks: { enabled: true, port: 1080, publish: true }, http: { enabled: true, port: 1090, publish: false } },
+      publish: [{ port: 9000 }, { host: '198.51.100.20:9001', target: 3000 }, { host: '0.0.0.0:9002', target: 3002 }],
+      apps: { web: { publish: [{ host: '127.0.0.1:8080', target: 8080 }] } },
+    } as unknown as Config;
+    assert.deepEqual(loopbackPublications(cfg, names), [
+      { host: '127.0.0.1', port: 9000 },
+      { host: '127.0.0.1', port: 8080 },
+      { host: '127.0.0.1', port: 1080 },
+    ]);
+  });
+
+  test('golden', () => assertGolden('host-table-access.nft', renderHostTable(names, [], ACCESS)));
+});
+
 describe('forward-compat rules', () => {
   test('argv tokens: accept out of the veth, only replies into it, tagged', () => {
     assert.deepEqual(renderForwardAccepts('vh-vpn-ns', 'vpn-ns'), [
@@ -301,6 +373,8 @@ describe('nft accepts the rendered rulesets', { skip }, () => {
   test('kill switch with gid and a wildcard tunnel', () => nftCheck('ks-gid.nft', renderKillSwitch(spec([{ kind: 'gid', gid: 51820 }], { tunnel: 'tun*' }))));
   test('kill switch with fwmark', () => nftCheck('ks-mark.nft', renderKillSwitch(spec([{ kind: 'mark', mark: 20816 }]))));
   test('kill switch with no client rules', () => nftCheck('ks-none.nft', renderKillSwitch(spec([]))));
+  test('kill switch with the proxies refused loopback', () => nftCheck('ks-proxies.nft', renderKillSwitch(spec(ENDPOINTS, { proxies: { uid: 65534, gid: 51821 } }))));
+  test('host table with access rules (uids, v4 and v6 loopback publications)', () => nftCheck('host-access.nft', renderHostTable(names, [], ACCESS)));
   test('host table', () => nftCheck('host.nft', renderHostTable(names)));
   test('host table with kernel-published ports (loopback, LAN address, 0.0.0.0)', () =>
     nftCheck('host-pub.nft', renderHostTable(names, [
@@ -328,6 +402,9 @@ describe('nft accepts the rendered rulesets', { skip }, () => {
         state: { runtime: { clientTraffic: client } },
       } as unknown as Context;
       await killSwitchResource.apply(ctx);
+      // A kill switch loaded before the proxies' rules existed is reloaded.
+      const listed = sh(['ip', 'netns', 'exec', NS, 'nft', 'list', 'table', 'inet', names.nsTable]).out;
+      assert.match(listed, /meta skuid 65534 ct direction original reject/);
       assert.equal(await killSwitchResource.check(ctx), true, `check() after apply() with ${JSON.stringify(client)}:\n${sh(['ip', 'netns', 'exec', NS, 'nft', 'list', 'table', 'inet', names.nsTable]).out}`);
       // A changed endpoint must make check() say no, so `up` reloads it.
       const changed = { ...ctx, state: { runtime: { clientTraffic: [{ kind: 'endpoint', ip: '198.51.100.99', port: 1, proto: 'udp', sender: { mark: 51820 } }] } } } as unknown as Context;
