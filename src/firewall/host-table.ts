@@ -51,8 +51,10 @@ function loopbackMatch(l: HostPort): string {
 
 /**
  * Locally generated connections into the namespace and to loopback publications: only root and
- * the allowed users. After the NAT output chain (-100), so a kernel publication is seen by its
- * DNATed address, on the veth. A LAN-bound publication is for other machines; not matched here.
+ * the allowed users. Before the NAT output chain (-100), so a kernel publication is still seen as
+ * 127.0.0.1:PORT (after DNAT the daddr is the namespace's, but the hook's output device stays lo,
+ * and neither rule would match). After conntrack (-200), for ct state. A LAN-bound publication is
+ * for other machines; not matched here.
  */
 function renderAccess(veth: string, a: HostAccess): string {
   const uids = uidSet(a.uids);
@@ -61,7 +63,7 @@ function renderAccess(veth: string, a: HostAccess): string {
   );
   return `
 	chain output {
-		type filter hook output priority filter - 5; policy accept;
+		type filter hook output priority -150; policy accept;
 		oifname ${veth} ct state established,related accept
 		oifname ${veth} meta skuid ${uids} accept comment "root and the invoking user reach the proxies and the ports inside"
 		oifname ${veth} reject with icmpx admin-prohibited comment "no other local user reaches into the namespace"${lo.join('')}
