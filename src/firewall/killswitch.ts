@@ -29,8 +29,8 @@ export interface KillSwitchSpec {
   hostAddr: string;
   tunnel: string;
   client: ClientTraffic[];
-  /** The proxies' uid and launch group: refused the namespace's loopback (their replies aside). */
-  proxies?: { uid: number; gid: number };
+  /** The proxies' uid: refused the namespace's loopback (their replies aside). */
+  proxies?: { uid: number };
 }
 
 function senderMatch(by: ClientSender): string {
@@ -73,9 +73,7 @@ export function renderKillSwitch(s: KillSwitchSpec): string {
   // address inside (apps, the VPN client's local DNS): both go out "lo". On the veth the proxies
   // get only what everyone gets: replies to the host.
   const proxies = s.proxies
-    ? [`meta skuid ${int32(s.proxies.uid)}`, `meta skgid ${int32(s.proxies.gid)}`]
-        .map((m) => `\t\toifname "lo" ${m} ct direction original reject with icmpx admin-prohibited comment "the proxies never reach the namespace's own addresses"\n`)
-        .join('')
+    ? `\t\toifname "lo" meta skuid ${int32(s.proxies.uid)} ct direction original reject with icmpx admin-prohibited comment "the proxies never reach the namespace's own addresses"\n`
     : '';
   return `table inet ${s.table} {
 	counter blocked {

@@ -10,7 +10,7 @@ import { readText, type System } from '../sys/system.js';
 import { dantedArgv, renderDantedConf, socksUserDb, withPrivateUserDb } from './danted.js';
 import { forwardProcess } from './forward.js';
 import { renderTinyproxyConf, tinyproxyArgv } from './tinyproxy.js';
-import { PROXY_GID, PROXY_GROUP, PROXY_USER } from './proxy-identity.js';
+import { PROXY_GROUP, PROXY_USER } from './proxy-identity.js';
 
 /** What the supervisor knows when it starts a service; `tunnel` is the live interface name. */
 export interface PrepareContext {
@@ -68,7 +68,7 @@ export function proxyServices(cfg: Config, names: Names): ServiceSpec[] {
     const argv = dantedArgv(p.dantedConf, p.dantedPid);
     out.push({
       name: 'socks',
-      process: { name: 'socks', argv: auth ? withPrivateUserDb(p.socksPasswd, p.socksShadow, argv) : argv, netns: names.ns, gid: PROXY_GID },
+      process: { name: 'socks', argv: auth ? withPrivateUserDb(p.socksPasswd, p.socksShadow, argv) : argv, netns: names.ns },
       // Dante refuses to start unless its `external:` interface exists.
       needsTunnel: true,
       logFile: p.socksLog,
@@ -100,7 +100,7 @@ export function proxyServices(cfg: Config, names: Names): ServiceSpec[] {
   if (http.enabled) {
     out.push({
       name: 'http',
-      process: { name: 'http', argv: tinyproxyArgv(p.tinyproxyConf), netns: names.ns, gid: PROXY_GID },
+      process: { name: 'http', argv: tinyproxyArgv(p.tinyproxyConf), netns: names.ns },
       // It follows the routing table, so it must not serve while there is no tunnel to follow.
       needsTunnel: true,
       logFile: p.httpLog,

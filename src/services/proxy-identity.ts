@@ -7,15 +7,12 @@ export const PROXY_USER = 'nobody';
 export const PROXY_GROUP = 'nogroup';
 
 /**
- * The group both proxies are launched with (setpriv --regid, as for the VPN client), so the kill
- * switch knows their sockets even where Dante makes one as root: it refuses them the namespace's
- * own loopback and addresses (apps listen there), and the link only carries their replies.
+ * Whose sockets are the proxies': Tinyproxy drops to nobody, and Dante makes its outgoing sockets
+ * as its unprivileged user, nobody (seen: a kill switch rule on that uid alone keeps both off the
+ * namespace's loopback). A group of their own would need an /etc/group entry for systemd's Group=.
  */
-export const PROXY_GID = Number(process.env.VPNNS_PROXY_GID ?? 51821);
-
-/** Whose sockets are the proxies': Tinyproxy and Dante's children run as nobody, and both start with PROXY_GID. */
-export function proxyIdentity(lookup = lookupUser): { uid: number; gid: number } {
-  return { uid: lookup(PROXY_USER)?.uid ?? 65534, gid: PROXY_GID };
+export function proxyIdentity(lookup = lookupUser): { uid: number } {
+  return { uid: lookup(PROXY_USER)?.uid ?? 65534 };
 }
 
 /** The host addresses the proxies are published on (127.0.0.1:PORT), for the host table's access rules. */

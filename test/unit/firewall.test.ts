@@ -172,22 +172,21 @@ describe('kill switch', () => {
     assert.throws(() => renderKillSwitch(spec([], { tunnel: 'tun"0' })));
   });
 
-  test('the proxies (their uid, their launch group) are refused loopback, before loopback is accepted; their replies pass', () => {
-    const r = chainRules(renderKillSwitch(spec(ENDPOINTS, { proxies: { uid: 65534, gid: 51821 } })), 'output');
+  test('the proxies (their uid) are refused loopback, before loopback is accepted; their replies pass', () => {
+    const r = chainRules(renderKillSwitch(spec(ENDPOINTS, { proxies: { uid: 65534 } })), 'output');
     const lo = r.indexOf('oifname "lo" accept');
     const refused = r.filter((l) => l.includes('the proxies never reach'));
     assert.deepEqual(refused, [
       `oifname "lo" meta skuid 65534 ct direction original reject with icmpx admin-prohibited comment "the proxies never reach the namespace's own addresses"`,
-      `oifname "lo" meta skgid 51821 ct direction original reject with icmpx admin-prohibited comment "the proxies never reach the namespace's own addresses"`,
     ]);
     assert.ok(refused.every((l) => r.indexOf(l) < lo));
     // On the veth they have no rule of their own: only replies to the host pass for anyone but the client.
-    assert.ok(!r.some((l) => l.startsWith(`oifname "${names.vethNs}"`) && /skuid 65534|skgid 51821/.test(l)));
-    assert.throws(() => renderKillSwitch(spec([], { proxies: { uid: 0, gid: 51821 } })), /refusing/);
+    assert.ok(!r.some((l) => l.startsWith(`oifname "${names.vethNs}"`) && /skuid 65534/.test(l)));
+    assert.throws(() => renderKillSwitch(spec([], { proxies: { uid: 0 } })), /refusing/);
   });
 
   test('golden: endpoints', () => assertGolden('killswitch-endpoint.nft', rs));
-  test('golden: with the proxies', () => assertGolden('killswitch-proxies.nft', renderKillSwitch(spec(ENDPOINTS.slice(0, 1), { proxies: { uid: 65534, gid: 51821 } }))));
+  test('golden: with the proxies', () => assertGolden('killswitch-proxies.nft', renderKillSwitch(spec(ENDPOINTS.slice(0, 1), { proxies: { uid: 65534 } }))));
   test('golden: gid', () => assertGolden('killswitch-gid.nft', renderKillSwitch(spec([{ kind: 'gid', gid: 51820 }], { tunnel: 'tun*' }))));
 });
 
@@ -374,7 +373,7 @@ describe('nft accepts the rendered rulesets', { skip }, () => {
   test('kill switch with gid and a wildcard tunnel', () => nftCheck('ks-gid.nft', renderKillSwitch(spec([{ kind: 'gid', gid: 51820 }], { tunnel: 'tun*' }))));
   test('kill switch with fwmark', () => nftCheck('ks-mark.nft', renderKillSwitch(spec([{ kind: 'mark', mark: 20816 }]))));
   test('kill switch with no client rules', () => nftCheck('ks-none.nft', renderKillSwitch(spec([]))));
-  test('kill switch with the proxies refused loopback', () => nftCheck('ks-proxies.nft', renderKillSwitch(spec(ENDPOINTS, { proxies: { uid: 65534, gid: 51821 } }))));
+  test('kill switch with the proxies refused loopback', () => nftCheck('ks-proxies.nft', renderKillSwitch(spec(ENDPOINTS, { proxies: { uid: 65534 } }))));
   test('host table with access rules (uids, v4 and v6 loopback publications)', () => nftCheck('host-access.nft', renderHostTable(names, [], ACCESS)));
   test('host table', () => nftCheck('host.nft', renderHostTable(names)));
   test('host table with kernel-published ports (loopback, LAN address, 0.0.0.0)', () =>

@@ -187,12 +187,11 @@ describe('proxyServices', () => {
     const specs = proxyServices(config(), NAMES);
     assert.deepEqual(specs.map((s) => s.name), ['socks', 'http']);
     const [socks, http] = specs;
-    // Launched with the proxies' own group: the kill switch keeps them off the namespace's loopback.
     assert.deepEqual(socks!.process, {
-      name: 'socks', netns: 'vpn-ns', gid: 51821,
+      name: 'socks', netns: 'vpn-ns',
       argv: ['/usr/sbin/danted', '-f', '/run/vpnns/vpn-ns/proxies/danted.conf', '-p', '/run/vpnns/vpn-ns/proxies/danted.pid', '-N', '1'],
     });
-    assert.deepEqual(http!.process, { name: 'http', netns: 'vpn-ns', gid: 51821, argv: ['/usr/bin/tinyproxy', '-d', '-c', '/run/vpnns/vpn-ns/proxies/tinyproxy.conf'] });
+    assert.deepEqual(http!.process, { name: 'http', netns: 'vpn-ns', argv: ['/usr/bin/tinyproxy', '-d', '-c', '/run/vpnns/vpn-ns/proxies/tinyproxy.conf'] });
     assert.ok(specs.every((s) => s.needsTunnel));
     assert.equal(socks!.logFile, '/var/log/vpnns/vpn-ns/socks.log');
     assert.equal(http!.logFile, '/var/log/vpnns/vpn-ns/http.log');
