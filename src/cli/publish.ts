@@ -85,9 +85,9 @@ async function waitForwarder(names: Names, pub: Publication, present: boolean, t
 async function apply(sys: System, r: Running, added: PublishConfig[], changed: Publication, present: boolean): Promise<void> {
   // Kernel publications live in the host table; forwarders are the supervisor's to start or stop.
   const carry = async () => {
-    if (changed.via === 'kernel') {
-      await hostTableResource.apply({ sys, cfg: r.applied, names: r.names, state: r.state, say: () => {}, saveState: () => writeState(sys, r.names, r.state) });
-    } else process.kill(supervisorPid(r.state)!, 'SIGUSR1');
+    // The host table also says who may connect to a loopback publication, forwarder or kernel.
+    await hostTableResource.apply({ sys, cfg: r.applied, names: r.names, state: r.state, say: () => {}, saveState: () => writeState(sys, r.names, r.state) });
+    if (changed.via !== 'kernel') process.kill(supervisorPid(r.state)!, 'SIGUSR1');
   };
   const before = await readAdded(r.names);
   await writeAdded(r.names, added);

@@ -1,5 +1,6 @@
-// The host side: NAT for the namespace's subnet, forwarding rules for its veth, and the ports
-// published `via: kernel`, in a table of vpnns's own so it never edits anyone else's rules.
+// The host side: NAT for the namespace's subnet, forwarding rules for its veth, the ports
+// published `via: kernel`, and who on the host may reach into the namespace and the ports published
+// on loopback, in a table of vpnns's own so it never edits anyone else's rules.
 import { createHash } from 'node:crypto';
 import type { Resource } from '../plan/resource.js';
 import type { Names } from '../plan/names.js';
@@ -8,6 +9,16 @@ import { isLoopback } from '../config/net-utils.js';
 import { readText } from '../sys/system.js';
 import { kernelPublications, type Publication } from '../services/publish.js';
 import { runningConfig } from '../services/added-publications.js';
+import type { HostPort } from '../services/forward.js';
+import { hostAccessUids, invokerUidFromEnv, loopbackPublications } from './host-access.js';
+
+/** Who on the host may open connections into the namespace and to the loopback publications. */
+export interface HostAccess {
+  /** Always includes 0; the invoking user and the apps' users. */
+  uids: number[];
+  /** Ports published on the host's loopback (forwarders and kernel DNAT alike). */
+  loopback: HostPort[];
+}
 
 type HostNames = Pick<Names, 'hostTable' | 'vethHost' | 'nsAddr' | 'subnet'>;
 
@@ -25,7 +36,45 @@ export function needsRouteLocalnet(pubs: Array<Pick<Publication, 'listen'>>): bo
   return pubs.some((p) => p.listen.host === '0.0.0.0' || isLoopback(p.listen.host));
 }
 
-export function renderHostTable(n: HostNames, pubs: Array<Pick<Publication, 'listen' | 'target' | 'origin'>> = []): string {
+function uidSet(uids: number[]): string {
+  const all = [...new Set([0, ...uids])].sort((a, b) => a - b);
+  for (const u of all) if (!Number.isInteger(u) || u < 0 || u > 0xfffffffe) throw new Error(`refusing uid ${u} in an nft ruleset`);
+  return `{ ${all.join(', ')} }`;
+}
+
+function loopbackMatch(l: HostPort): string {
+  if (!isLoopback(l.host)) throw new Error(`refusing ${l.host} as a loopback address`);
+  if (!Number.isInteger(l.port) || l.port < 1 || l.port > 65535) throw new Error(`refusing port ${l.port}`);
+  const host = l.host.replace(/^\[|\]$/g, '');
+  return `${host.includes(':') ? 'ip6' : 'ip'} daddr ${host} tcp dport ${l.port}`;
+}
+
+/**
+ * Locally generated connections into the namespace and to loopback publications: only root and
+ * the allowed users. Before the NAT output chain (-100), so a kernel publication is still seen as
+ * 127.0.0.1:PORT (after DNAT the daddr is the namespace's, but the hook's output device stays lo,
+ * and neither rule would match). After conntrack (-200), for ct state. A LAN-bound publication is
+ * for other machines; not matched here.
+ */
+function renderAccess(veth: string, a: HostAccess): string {
+  const uids = uidSet(a.uids);
+  const lo = a.loopback.map(
+    (l) => `\n\t\toifname "lo" ${loopbackMatch(l)} ct state new meta skuid != ${uids} reject with tcp reset comment "published on loopback: root and the invoking user only"`,
+  );
+  return `
+	chain output {
+		type filter hook output priority -150; policy accept;
+		oifname ${veth} ct state established,related accept
+		oifname ${veth} meta skuid ${uids} accept comment "root and the invoking user reach the proxies and the ports inside"
+		oifname ${veth} reject with icmpx admin-prohibited comment "no other local user reaches into the namespace"${lo.join('')}
+	}`;
+}
+
+export function renderHostTable(
+  n: HostNames,
+  pubs: Array<Pick<Publication, 'listen' | 'target' | 'origin'>> = [],
+  access: HostAccess = { uids: [0], loopback: [] },
+): string {
   const veth = q(n.vethHost);
   const fromOutside = pubs.filter((p) => !isLoopback(p.listen.host));
   const published = pubs.length
@@ -66,14 +115,19 @@ ${fromOutside.map((p) => `\t\t${dnatRule(p)}`).join('\n')}
 		ip saddr ${n.subnet} oifname != ${veth} masquerade${
       pubs.length ? `\n\t\toifname ${veth} ct status dnat masquerade comment "published ports arrive from the host's end, as through a forwarder"` : ''
     }
-	}${published}${localnet}
+	}${renderAccess(veth, access)}${published}${localnet}
 }
 `;
 }
 
 async function rendered(ctx: Parameters<Resource['check']>[0]): Promise<{ text: string; key: string; localnet: boolean }> {
-  const pubs = kernelPublications(await runningConfig(ctx.cfg, ctx.names), ctx.names);
-  const text = renderHostTable(ctx.names, pubs);
+  const running = await runningConfig(ctx.cfg, ctx.names);
+  const pubs = kernelPublications(running, ctx.names);
+  const access: HostAccess = {
+    uids: hostAccessUids(running, ctx.state.runtime.invokerUid as number | undefined),
+    loopback: loopbackPublications(running, ctx.names),
+  };
+  const text = renderHostTable(ctx.names, pubs, access);
   return { text, key: createHash('sha256').update(text).digest('hex').slice(0, 16), localnet: needsRouteLocalnet(pubs) };
 }
 
@@ -94,6 +148,9 @@ export const hostTableResource: Resource = {
     await sys.change(['sysctl', '-q', '-w', `net.ipv4.conf.${names.vethHost}.route_localnet=${r.localnet ? 1 : 0}`]);
     await loadTable(sys, 'inet', names.hostTable, r.text);
     ctx.state.runtime.hostTable = r.key;
+    // The supervisor and later commands may run without sudo's environment: the invoker is kept.
+    const invoker = invokerUidFromEnv();
+    if (invoker !== undefined) ctx.state.runtime.invokerUid = invoker;
     await ctx.saveState();
   },
   async remove({ sys, names }) {

@@ -3,7 +3,8 @@
 // requireVpn starts only once the tunnel is up. Apps without autostart are started on request
 // (`vpnns app start NAME`). Profiles add what a known program needs: code-server (a password,
 // its own data directories, published port) and kilo (interactive: `vpnns kilo`, not supervised).
-import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
+import { lookupUser, type UserInfo } from './users.js';
 import { join } from 'node:path';
 import type { AppConfig, AppProfile, Config } from '../config/types.js';
 import { APP_PROFILES } from '../config/schema.js';
@@ -35,30 +36,7 @@ export function isInteractive(name: string, a: Pick<AppConfig, 'profile'>): bool
   return profileOf(name, a) === 'kilo';
 }
 
-export interface UserInfo {
-  name: string;
-  uid: number;
-  gid: number;
-  home: string;
-  shell: string;
-}
-
-export function lookupUser(user: string, passwd = readPasswd()): UserInfo | undefined {
-  for (const line of passwd.split('\n')) {
-    const f = line.split(':');
-    if (f.length < 7) continue;
-    if (f[0] === user || (/^\d+$/.test(user) && f[2] === user)) return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]!, shell: f[6]! };
-  }
-  return undefined;
-}
-
-function readPasswd(): string {
-  try {
-    return readFileSync('/etc/passwd', 'utf8');
-  } catch {
-    return '';
-  }
-}
+export { lookupUser, type UserInfo } from './users.js';
 
 const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
 

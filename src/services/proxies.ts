@@ -10,6 +10,7 @@ import { readText, type System } from '../sys/system.js';
 import { dantedArgv, renderDantedConf, socksUserDb, withPrivateUserDb } from './danted.js';
 import { forwardProcess } from './forward.js';
 import { renderTinyproxyConf, tinyproxyArgv } from './tinyproxy.js';
+import { PROXY_GROUP, PROXY_USER } from './proxy-identity.js';
 
 /** What the supervisor knows when it starts a service; `tunnel` is the live interface name. */
 export interface PrepareContext {
@@ -53,8 +54,6 @@ export function expectedTunnel(cfg: Pick<Config, 'vpn'>, names: Pick<Names, 'tun
   return names.tunnel;
 }
 
-const PROXY_USER = 'nobody';
-const PROXY_GROUP = 'nogroup';
 
 export function proxyServices(cfg: Config, names: Names): ServiceSpec[] {
   // Without a VPN there is no tunnel for Dante to bind, and nothing for a proxy to add.

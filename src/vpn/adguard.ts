@@ -1,6 +1,7 @@
 // AdGuard VPN CLI (closed source): run as root inside the namespace, TUN mode, never touching system
 // DNS (its resolvectl would reach the host's resolver — PEERS §4), data under a vpnns-owned HOME.
-// Its server addresses are unknown in advance, so the kill switch recognises its packets by group.
+// Its server addresses are unknown in advance, so the kill switch recognises its packets by sender:
+// uid 0 with vpnns's client group, which it is launched with (setpriv --regid --clear-groups).
 import type { VpnAdguard } from '../config/types.js';
 import { VpnnsError, UsageError } from '../errors.js';
 import { assertTrustedDirectory, assertTrustedFile } from '../config/trust.js';

@@ -1,5 +1,7 @@
 // Any other client: a start command that creates `interface` inside the namespace and stays in the
-// foreground. Its packets pass the kill switch by exact endpoint when given, else by group.
+// foreground. It runs as root with vpnns's client group (it is the user's own program: vpnns cannot
+// make it set a mark), and its packets pass the kill switch by uid 0 and that group, AND the exact
+// endpoint when given.
 //
 // The start and stop commands run as root, so whoever can change the program (or a script or config
 // it is handed by absolute path) runs code as root: each must be a file only root can change. The
@@ -74,7 +76,7 @@ export const commandProvider: VpnProvider = {
     return {
       type: 'command',
       clientTraffic: endpoints.length
-        ? endpoints.map((e) => ({ kind: 'endpoint' as const, ip: e.ip, port: e.port, proto: e.proto }))
+        ? endpoints.map((e) => ({ kind: 'endpoint' as const, ip: e.ip, port: e.port, proto: e.proto, sender: { gid: CLIENT_GID } }))
         : [{ kind: 'gid' as const, gid: CLIENT_GID }],
       dns: vpn.dns,
       tunnel: vpn.interface,
@@ -85,12 +87,11 @@ export const commandProvider: VpnProvider = {
 
   async start(ctx, prepared) {
     const vpn = ctx.cfg.vpn as VpnCommand;
-    const byGroup = prepared.clientTraffic.some((c) => c.kind === 'gid');
     // Checked again: a restart may come long after `up`, and the files may have changed since.
     const start = await trustedCommand(vpn.start, 'vpn.start');
     const stopArgv = vpn.stop ? await trustedCommand(vpn.stop, 'vpn.stop') : undefined;
     const proc: Running = startProcess(
-      { name: 'vpn', netns: ctx.names.ns, gid: byGroup ? CLIENT_GID : undefined, argv: start },
+      { name: 'vpn', netns: ctx.names.ns, gid: CLIENT_GID, argv: start },
       { logFile: `${ctx.logDir}/vpn-command.log` },
     );
     let exit: { code: number | null } | undefined;

@@ -18,6 +18,7 @@ import { resolveEndpoints, formatHostPort } from './endpoint.js';
 import { readUserFile } from './files.js';
 import { assertTrustedOvpnPaths } from './ovpn-files.js';
 import type { VpnProvider, VpnSession, VpnStatus } from './provider.js';
+import { CLIENT_MARK } from './provider.js';
 import { tunnelGone } from './tunnel.js';
 
 const UP_SCRIPT = fileURLToPath(new URL('../../../libexec/vpnns-openvpn-up', import.meta.url));
@@ -98,7 +99,7 @@ export const openvpnProvider: VpnProvider = {
     const info: OvpnInfo = { endpoints: remotes.map((r) => `${formatHostPort(r.ip, r.port)}/${r.proto}`) };
     return {
       type: 'openvpn',
-      clientTraffic: remotes.map((r) => ({ kind: 'endpoint' as const, ip: r.ip, port: r.port, proto: r.proto })),
+      clientTraffic: remotes.map((r) => ({ kind: 'endpoint' as const, ip: r.ip, port: r.port, proto: r.proto, sender: { mark: CLIENT_MARK } })),
       dns: parsed.dns.length ? parsed.dns : undefined,
       tunnel: ctx.names.tunnel,
       info,
@@ -122,7 +123,9 @@ export const openvpnProvider: VpnProvider = {
         name: 'vpn',
         netns: ns,
         // The config names no file of the user's (all inline), so no --cd: nothing is relative.
-        argv: [...OPENVPN_ARGV_PREFIX, bin, '--config', `${ctx.dir}/openvpn.conf`, '--setenv', 'VPNNS_OPENVPN_ENV', envFile],
+        // --mark after --config, so it wins over any mark in the file: the kill switch lets out only
+        // marked packets to the remotes (decimal: OpenVPN reads "0x..." as 0 — FACTS).
+        argv: [...OPENVPN_ARGV_PREFIX, bin, '--config', `${ctx.dir}/openvpn.conf`, '--setenv', 'VPNNS_OPENVPN_ENV', envFile, '--mark', String(CLIENT_MARK)],
       },
       {
         logFile: `${ctx.logDir}/openvpn.log`,

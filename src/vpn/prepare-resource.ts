@@ -5,6 +5,7 @@ import { exists } from '../sys/system.js';
 import { providerFor } from './registry.js';
 import type { PreparedVpn, VpnContext } from './provider.js';
 import { logDirFor } from '../supervisor/log.js';
+import { hasSender, type ClientTraffic } from '../firewall/killswitch.js';
 
 export function vpnDir(ctx: Pick<Context, 'names'>): string {
   return `${ctx.names.stateDir}/vpn`;
@@ -18,7 +19,10 @@ export const vpnPrepareResource: Resource = {
   id: 'vpn-prepare',
   title: 'VPN client files',
   async check(ctx) {
-    return ctx.state.runtime.vpn !== undefined && (await exists(vpnDir(ctx)));
+    // State from before the kill switch matched the client by sender: prepare again (the client's
+    // files gain its mark) rather than keep letting anyone inside reach the endpoint.
+    const traffic = (ctx.state.runtime.clientTraffic as ClientTraffic[] | undefined) ?? [];
+    return ctx.state.runtime.vpn !== undefined && traffic.every(hasSender) && (await exists(vpnDir(ctx)));
   },
   async apply(ctx) {
     const provider = providerFor(ctx.cfg.vpn);

@@ -63,3 +63,11 @@ export interface VpnProvider {
 
 /** Group the client runs with when its packets are matched by socket owner (no fixed endpoint). */
 export const CLIENT_GID = Number(process.env.VPNNS_CLIENT_GID ?? 51820);
+
+/**
+ * Firewall mark the client sets on its own sockets (WireGuard FwMark, OpenVPN --mark): setting
+ * SO_MARK needs CAP_NET_ADMIN over the namespace, which no user process inside has (root of a user
+ * namespace neither: the namespace belongs to the initial one), so the kill switch can tell the
+ * client's packets from a user's packets to the same server.
+ */
+export const CLIENT_MARK = Number(process.env.VPNNS_CLIENT_MARK ?? 51820);

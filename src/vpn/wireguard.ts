@@ -11,6 +11,7 @@ import { formatHostPort, resolveEndpoints } from './endpoint.js';
 import { readUserFile } from './files.js';
 import { tunnelGone } from './tunnel.js';
 import type { PreparedVpn, VpnContext, VpnProvider, VpnSession, VpnStatus } from './provider.js';
+import { CLIENT_MARK } from './provider.js';
 
 interface WgInfo {
   implementation: 'kernel' | 'userspace';
@@ -61,7 +62,12 @@ export const wireguardProvider: VpnProvider = {
     // Behind the host's NAT a keepalive keeps the mapping open, and it makes the first handshake
     // happen at once, so `up` knows the tunnel works before it returns.
     for (const p of wg.peers) p.persistentKeepalive ??= 25;
-    await ctx.sys.writeFile(`${ctx.dir}/wg.conf`, renderWgSetconf(wg, resolved), { mode: 0o600, secret: true });
+    // The client's UDP socket carries vpnns's mark: the kill switch lets out only marked packets to
+    // the endpoints, so no other process inside reaches the server from the host's address.
+    if (wg.interface.fwMark !== undefined && wg.interface.fwMark !== 0 && wg.interface.fwMark !== CLIENT_MARK) {
+      warnings.push(`${vpn.config}: ignoring "FwMark = ${wg.interface.fwMark}": vpnns marks the client's packets with ${CLIENT_MARK} for its kill switch`);
+    }
+    await ctx.sys.writeFile(`${ctx.dir}/wg.conf`, renderWgSetconf(wg, resolved, { fwmark: CLIENT_MARK }), { mode: 0o600, secret: true });
 
     let implementation: 'kernel' | 'userspace';
     if (vpn.implementation === 'auto') implementation = (await kernelModuleAvailable()) ? 'kernel' : 'userspace';
@@ -82,7 +88,7 @@ export const wireguardProvider: VpnProvider = {
     }
     return {
       type: 'wireguard',
-      clientTraffic: endpoints.map((e) => ({ kind: 'endpoint' as const, ip: e.ip, port: e.port, proto: 'udp' as const })),
+      clientTraffic: endpoints.map((e) => ({ kind: 'endpoint' as const, ip: e.ip, port: e.port, proto: 'udp' as const, sender: { mark: CLIENT_MARK } })),
       dns: wg.interface.dns,
       tunnel: ctx.names.tunnel,
       info,

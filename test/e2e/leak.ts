@@ -46,3 +46,63 @@ export function isWireguardFlow(line: string, w: World): boolean {
 export function isHostTo(line: string, w: World, ip: string, port: number): boolean {
   return new RegExp(`^\\S+ IP ${dots(w.addr.hostPublic)}\\.\\d+ > ${dots(ip)}\\.${port}: `).test(line);
 }
+
+/**
+ * Sends to a VPN server's endpoint from inside, as whoever runs it: 5 UDP datagrams, or a TCP
+ * connect plus one write, from source port SPORT, each payload starting with "vpnnsprobe". With
+ * MARK > 0 it first tries SO_MARK (needs CAP_NET_ADMIN over the namespace). Prints JSON:
+ * {"mark": "set" | "EPERM" | ..., "udpSent": N, "tcp": "connected" | errno name}.
+ * Python because Node cannot set SO_MARK; a constant script, its inputs are argv.
+ *   python3 -c ENDPOINT_PROBE_PY IP PORT udp|tcp SPORT MARK
+ */
+export const ENDPOINT_PROBE_PY = `
+import errno, json, socket, sys
+ip, port, proto, sport, mark = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+fam = socket.AF_INET6 if ':' in ip else socket.AF_INET
+s = socket.socket(fam, socket.SOCK_DGRAM if proto == 'udp' else socket.SOCK_STREAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+out = {}
+def name(e):
+    return errno.errorcode.get(e.errno, str(e.errno)) if e.errno else type(e).__name__
+if mark:
+    try:
+        s.setsockopt(socket.SOL_SOCKET, 36, mark)
+        out['mark'] = 'set'
+    except OSError as e:
+        out['mark'] = name(e)
+s.bind(('', sport))
+s.settimeout(2)
+payload = b'vpnnsprobe' * 4
+if proto == 'udp':
+    n = 0
+    for i in range(5):
+        try:
+            s.sendto(payload, (ip, port))
+            n += 1
+        except OSError as e:
+            out['udpError'] = name(e)
+    out['udpSent'] = n
+else:
+    try:
+        s.connect((ip, port))
+        s.sendall(payload)
+        out['tcp'] = 'connected'
+    except OSError as e:
+        out['tcp'] = name(e)
+s.close()
+print(json.dumps(out))
+`;
+
+/** "vpnnsprobe" starts with these 4 bytes: a tcpdump match on payloads from ENDPOINT_PROBE_PY. */
+const PROBE_MAGIC = '0x76706e6e';
+
+/**
+ * tcpdump filter for what ENDPOINT_PROBE_PY sends, as it leaves the host: packets to the endpoint
+ * from source port `sport` (masquerade keeps a free port), or with its payload (any port).
+ */
+export function endpointProbeFilter(w: World, ip: string, port: number, sport: number): string {
+  return (
+    `ip and src host ${w.addr.hostPublic} and dst host ${ip} and dst port ${port} and ` +
+    `(src port ${sport} or (udp and udp[8:4] = ${PROBE_MAGIC}) or (tcp and tcp[((tcp[12:1] & 0xf0) >> 2):4] = ${PROBE_MAGIC}))`
+  );
+}

@@ -27,4 +27,6 @@ vpnSuite({
   resolver: () => '1.1.1.1',
   isClientFlow: isWireguardFlow,
   clientPid: (s) => s.components.vpn?.pid,
+  endpoint: (w) => ({ ip: w.addr.vpnPublic, port: w.wireguard!.port, proto: 'udp' }),
+  clientIdentity: 'group',
 });

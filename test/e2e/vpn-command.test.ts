@@ -23,4 +23,6 @@ vpnSuite({
   resolver: (w) => w.addr.ovpnResolver,
   isClientFlow: (l, w) => isHostTo(l, w, w.addr.vpnPublic, w.openvpn!.port),
   clientPid: (s) => s.components.vpn?.pid,
+  endpoint: (w) => ({ ip: w.addr.vpnPublic, port: w.openvpn!.port, proto: w.openvpn!.proto }),
+  clientIdentity: 'group',
 });

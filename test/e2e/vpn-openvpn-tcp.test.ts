@@ -14,4 +14,6 @@ vpnSuite({
   isClientFlow: (l, w) => isHostTo(l, w, w.addr.vpnPublic, 443),
   clientPid: (s) => s.components.vpn?.pid,
   checkClient: async (pid) => assertOpenvpnLeastPrivilege(pid),
+  endpoint: (w) => ({ ip: w.addr.vpnPublic, port: 443, proto: 'tcp' }),
+  clientIdentity: 'mark',
 });

@@ -13,4 +13,6 @@ vpnSuite({
   isClientFlow: (l, w) => isHostTo(l, w, w.addr.vpnPublic, w.openvpn!.port),
   clientPid: (s) => s.components.vpn?.pid,
   checkClient: async (pid) => assertOpenvpnLeastPrivilege(pid),
+  endpoint: (w) => ({ ip: w.addr.vpnPublic, port: w.openvpn!.port, proto: w.openvpn!.proto }),
+  clientIdentity: 'mark',
 });

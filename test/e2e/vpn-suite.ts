@@ -7,7 +7,8 @@ import { copyFileSync, chmodSync, rmSync, readFileSync } from 'node:fs';
 import { startHarness, leftovers, unprivilegedBin, type Harness } from './harness.js';
 import type { World, WorldOptions } from '../world/world.js';
 import type { Capture } from '../world/capture.js';
-import { startUplinkCapture, unexpected } from './leak.js';
+import { startUplinkCapture, unexpected, endpointProbeFilter, ENDPOINT_PROBE_PY } from './leak.js';
+import { CLIENT_GID, CLIENT_MARK } from '../../src/vpn/provider.js';
 
 export interface VpnCase {
   /** Shown in test names. */
@@ -29,6 +30,10 @@ export interface VpnCase {
   clientPid(status: StatusJson): number | undefined;
   /** Extra checks on the running client process (e.g. its privileges), given its pid. */
   checkClient?(pid: number): Promise<void>;
+  /** The VPN server's endpoint as the client reaches it. */
+  endpoint(world: World): { ip: string; port: number; proto: 'udp' | 'tcp' };
+  /** What only the client's sockets have, for the control that shows the capture would see a leak. */
+  clientIdentity: 'mark' | 'group';
 }
 
 interface StatusJson {
@@ -166,6 +171,39 @@ export function vpnSuite(c: VpnCase): void {
       const p = await h.world.probeTcp(h.ns, host, port, 1500);
       assert.ok(p === 'unreachable' || p === 'timeout', `${host}:${port} from inside: ${p}`);
     }
+  });
+
+  test(`${c.label}: to the VPN server's endpoint, only the client gets out: not a user, not user-namespace root trying SO_MARK, not root without the client's mark`, async () => {
+    const ep = c.endpoint(h.world);
+    const py = (sport: number, mark: number) => ['/usr/bin/python3', '-c', ENDPOINT_PROBE_PY, ep.ip, String(ep.port), ep.proto, String(sport), String(mark)];
+    const asNobody = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'];
+    const probe = async (argv: string[], sport: number) => {
+      const cap = await h.world.capture(h.world.ns.wan, h.world.wanIface, endpointProbeFilter(h.world, ep.ip, ep.port, sport));
+      let lines: string[] = [];
+      let r: Awaited<ReturnType<Harness['inVpn']>>;
+      try {
+        r = await h.inVpn(argv, { timeoutMs: 15_000 });
+      } finally {
+        lines = await cap.stop();
+      }
+      assert.equal(r.code, 0, `${argv.join(' ')}: ${r.stderr}`);
+      return { out: JSON.parse(r.stdout) as { mark?: string; udpSent?: number; tcp?: string }, lines };
+    };
+    const user = await probe([...asNobody, ...py(47101, 0)], 47101);
+    assert.deepEqual(user.lines, [], 'a user process reached the endpoint from the host\'s address');
+    if (ep.proto === 'tcp') assert.notEqual(user.out.tcp, 'connected');
+    // Root of a user namespace has CAP_NET_ADMIN only over namespaces that user namespace owns.
+    const userns = await probe([...asNobody, 'unshare', '-Ur', ...py(47102, CLIENT_MARK)], 47102);
+    assert.equal(userns.out.mark, 'EPERM', 'SO_MARK from a user namespace must be refused');
+    assert.deepEqual(userns.lines, [], 'user-namespace root reached the endpoint');
+    const root = await probe(py(47103, 0), 47103);
+    assert.deepEqual(root.lines, [], 'a root process that is not the client reached the endpoint');
+    // The control: what the client has gets out, so the capture above would have seen a leak.
+    const control =
+      c.clientIdentity === 'mark'
+        ? await probe(py(47104, CLIENT_MARK), 47104)
+        : await probe(['setpriv', `--regid=${CLIENT_GID}`, '--clear-groups', ...py(47104, 0)], 47104);
+    assert.ok(control.lines.length > 0, `the control (the client's ${c.clientIdentity}) was not seen on the uplink: ${JSON.stringify(control.out)}`);
   });
 
   test(`${c.label}: SIGKILL of the client, deletion of the tunnel, restart: 0 leaked packets, recovery`, async () => {

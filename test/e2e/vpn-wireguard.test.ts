@@ -13,4 +13,6 @@ vpnSuite({
   resolver: (w) => w.addr.vpnResolver,
   isClientFlow: isWireguardFlow,
   clientPid: (s) => s.components.vpn?.pid,
+  endpoint: (w) => ({ ip: w.addr.vpnPublic, port: w.wireguard!.port, proto: 'udp' }),
+  clientIdentity: 'mark',
 });

@@ -192,7 +192,7 @@ test('capture lines: parsed, with the client flow, replies to the host and link-
     'IP 10.0.0.2.40000 > 198.51.100.80.80: Flags [S], seq 1',
     'IP 10.0.0.2.40001 > 10.0.0.1.53: 1+ A? x. (20)',
   ];
-  const leaked = leakedPackets(lines, { clientTraffic: [{ kind: 'endpoint', ip: '198.51.100.10', port: 51820, proto: 'udp' }], hostAddr: '10.0.0.1', replyPorts: [1080] });
+  const leaked = leakedPackets(lines, { clientTraffic: [{ kind: 'endpoint', ip: '198.51.100.10', port: 51820, proto: 'udp', sender: { mark: 51820 } }], hostAddr: '10.0.0.1', replyPorts: [1080] });
   assert.deepEqual(leaked, [lines[3], lines[4], lines[5]]);
 });
 
@@ -203,7 +203,7 @@ const drill = (over: Partial<DrillEvidence>): DrillEvidence => ({
   captured: [],
   nsAddr: '10.0.0.2',
   hostAddr: '10.0.0.1',
-  clientTraffic: [{ kind: 'endpoint', ip: VPN, port: 51820, proto: 'udp' }],
+  clientTraffic: [{ kind: 'endpoint', ip: VPN, port: 51820, proto: 'udp', sender: { mark: 51820 } }],
   replyPorts: [],
   killSwitchLoaded: true,
   counterBefore: 10,

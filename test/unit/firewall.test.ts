@@ -8,8 +8,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { killSwitchResource, renderClientRule, renderKillSwitch, type ClientTraffic, type KillSwitchSpec } from '../../src/firewall/killswitch.js';
-import { renderHostTable, needsRouteLocalnet } from '../../src/firewall/host-table.js';
+import { hasSender, killSwitchResource, renderClientRule, renderKillSwitch, type ClientTraffic, type KillSwitchSpec } from '../../src/firewall/killswitch.js';
+import { renderHostTable, needsRouteLocalnet, type HostAccess } from '../../src/firewall/host-table.js';
+import { hostAccessUids, invokerUidFromEnv, loopbackPublications } from '../../src/firewall/host-access.js';
 import { q, replaceTableScript } from '../../src/firewall/nft.js';
 import { renderForwardAccepts } from '../../src/firewall/forward-compat.js';
 import { namesFor } from '../../src/plan/names.js';
@@ -21,10 +22,13 @@ import { assertGolden } from './golden.js';
 const names = namesFor({ namespace: 'vpn-ns', network: { subnet: '10.0.0.0/24' } } as Pick<Config, 'namespace' | 'network'>);
 
 const ENDPOINTS: ClientTraffic[] = [
-  { kind: 'endpoint', ip: '198.51.100.7', port: 51820, proto: 'udp' },
-  { kind: 'endpoint', ip: '203.0.113.9', port: 443, proto: 'tcp' },
-  { kind: 'endpoint', ip: '2001:db8::7', port: 1194, proto: 'udp' },
+  { kind: 'endpoint', ip: '198.51.100.7', port: 51820, proto: 'udp', sender: { mark: 51820 } },
+  { kind: 'endpoint', ip: '203.0.113.9', port: 443, proto: 'tcp', sender: { mark: 51820 } },
+  { kind: 'endpoint', ip: '2001:db8::7', port: 1194, proto: 'udp', sender: { gid: 51820 } },
 ];
+
+/** What only the client's sockets have: its fwmark, or uid 0 with its own group. */
+const SENDER = '(meta mark \\d+|meta skuid 0 meta skgid \\d+)';
 
 function spec(client: ClientTraffic[], over: Partial<KillSwitchSpec> = {}): KillSwitchSpec {
   return { table: names.nsTable, vethNs: names.vethNs, hostAddr: names.hostAddr, tunnel: names.tunnel, client, ...over };
@@ -80,20 +84,44 @@ describe('kill switch', () => {
     const toHost = veth.filter((l) => l.includes(`daddr ${names.hostAddr}`));
     assert.equal(toHost.length, 1);
     assert.match(toHost[0]!, new RegExp(`^oifname "${names.vethNs}" ip daddr ${names.hostAddr.replaceAll('.', '\\.')} ct state established,related accept`));
-    // Every other veth accept is a client rule: address + protocol + port, nothing broader.
+    // Every other veth accept is a client rule: who sent it AND address + protocol + port, nothing
+    // broader (a destination alone let any process inside reach the server outside the tunnel).
     for (const l of veth.filter((x) => x !== toHost[0])) {
-      assert.match(l, /^oifname "[^"]+" ip6? daddr \S+ (udp|tcp) dport \d+ accept comment "VPN client to its server"$/);
+      assert.match(l, new RegExp(`^oifname "[^"]+" ${SENDER} ip6? daddr \\S+ (udp|tcp) dport \\d+ accept comment "VPN client \\([^)]+\\) to its server"$`));
     }
     // No accept on the veth that matches only the interface.
     assert.ok(!veth.some((l) => /^oifname "[^"]+" accept/.test(l)), 'the veth is accepted wholesale');
   });
 
-  test('one exact rule per client endpoint, ip6 for v6', () => {
+  test('one exact rule per client endpoint, its sender AND its address, ip6 for v6', () => {
     const v = `oifname "${names.vethNs}"`;
-    assert.equal(out.filter((l) => l.includes('VPN client to its server')).length, ENDPOINTS.length);
-    assert.ok(out.includes(`${v} ip daddr 198.51.100.7 udp dport 51820 accept comment "VPN client to its server"`));
-    assert.ok(out.includes(`${v} ip daddr 203.0.113.9 tcp dport 443 accept comment "VPN client to its server"`));
-    assert.ok(out.includes(`${v} ip6 daddr 2001:db8::7 udp dport 1194 accept comment "VPN client to its server"`));
+    assert.equal(out.filter((l) => l.includes('to its server')).length, ENDPOINTS.length);
+    assert.ok(out.includes(`${v} meta mark 51820 ip daddr 198.51.100.7 udp dport 51820 accept comment "VPN client (its fwmark) to its server"`));
+    assert.ok(out.includes(`${v} meta mark 51820 ip daddr 203.0.113.9 tcp dport 443 accept comment "VPN client (its fwmark) to its server"`));
+    assert.ok(out.includes(`${v} meta skuid 0 meta skgid 51820 ip6 daddr 2001:db8::7 udp dport 1194 accept comment "VPN client (root, its own group) to its server"`));
+  });
+
+  test('no veth accept by destination alone, for every client kind', () => {
+    const kinds: ClientTraffic[][] = [ENDPOINTS, [{ kind: 'gid', gid: 51820 }], [{ kind: 'mark', mark: 20816 }]];
+    for (const client of kinds) {
+      for (const l of chainRules(renderKillSwitch(spec(client)), 'output')) {
+        if (!l.startsWith(`oifname "${names.vethNs}"`) || l.includes(`daddr ${names.hostAddr} ct state established,related`)) continue;
+        assert.match(l, new RegExp(`^oifname "[^"]+" ${SENDER}`), `accepts without naming the sender: ${l}`);
+      }
+    }
+  });
+
+  test('a mark or group of 0 (every unmarked packet, root\'s group) or not an integer is refused', () => {
+    for (const bad of [{ kind: 'mark', mark: 0 }, { kind: 'gid', gid: 0 }, { kind: 'mark', mark: 1.5 }, { kind: 'mark', mark: 2 ** 32 }] as ClientTraffic[]) {
+      assert.throws(() => renderClientRule('vn-x', bad), /refusing/, JSON.stringify(bad));
+    }
+    assert.throws(() => renderClientRule('vn-x', { ...ENDPOINTS[0]!, sender: { mark: 0 } } as ClientTraffic), /refusing/);
+  });
+
+  test('state from before senders were recorded is recognised as needing a new prepare', () => {
+    assert.equal(hasSender(ENDPOINTS[0]!), true);
+    assert.equal(hasSender({ kind: 'gid', gid: 51820 }), true);
+    assert.equal(hasSender({ kind: 'endpoint', ip: '198.51.100.7', port: 51820, proto: 'udp' } as unknown as ClientTraffic), false);
   });
 
   test('client rules come before the final reject', () => {
@@ -103,8 +131,9 @@ describe('kill switch', () => {
   });
 
   test('group and fwmark rules', () => {
-    assert.equal(renderClientRule('vn-x', { kind: 'gid', gid: 51820 }), 'oifname "vn-x" meta skgid 51820 accept comment "VPN client (its own group)"');
-    assert.equal(renderClientRule('vn-x', { kind: 'mark', mark: 20816 }), 'oifname "vn-x" meta mark 20816 accept comment "VPN client (its own fwmark)"');
+    // The group alone would also be a setgid file's; uid 0 with it is only the client vpnns launched.
+    assert.equal(renderClientRule('vn-x', { kind: 'gid', gid: 51820 }), 'oifname "vn-x" meta skuid 0 meta skgid 51820 accept comment "VPN client (root, its own group)"');
+    assert.equal(renderClientRule('vn-x', { kind: 'mark', mark: 20816 }), 'oifname "vn-x" meta mark 20816 accept comment "VPN client (its fwmark)"');
   });
 
   test('the last rule rejects with admin-prohibited and counts into the named counter', () => {
@@ -143,7 +172,21 @@ describe('kill switch', () => {
     assert.throws(() => renderKillSwitch(spec([], { tunnel: 'tun"0' })));
   });
 
+  test('the proxies (their uid) are refused loopback, before loopback is accepted; their replies pass', () => {
+    const r = chainRules(renderKillSwitch(spec(ENDPOINTS, { proxies: { uid: 65534 } })), 'output');
+    const lo = r.indexOf('oifname "lo" accept');
+    const refused = r.filter((l) => l.includes('the proxies never reach'));
+    assert.deepEqual(refused, [
+      `oifname "lo" meta skuid 65534 ct direction original reject with icmpx admin-prohibited comment "the proxies never reach the namespace's own addresses"`,
+    ]);
+    assert.ok(refused.every((l) => r.indexOf(l) < lo));
+    // On the veth they have no rule of their own: only replies to the host pass for anyone but the client.
+    assert.ok(!r.some((l) => l.startsWith(`oifname "${names.vethNs}"`) && /skuid 65534/.test(l)));
+    assert.throws(() => renderKillSwitch(spec([], { proxies: { uid: 0 } })), /refusing/);
+  });
+
   test('golden: endpoints', () => assertGolden('killswitch-endpoint.nft', rs));
+  test('golden: with the proxies', () => assertGolden('killswitch-proxies.nft', renderKillSwitch(spec(ENDPOINTS.slice(0, 1), { proxies: { uid: 65534 } }))));
   test('golden: gid', () => assertGolden('killswitch-gid.nft', renderKillSwitch(spec([{ kind: 'gid', gid: 51820 }], { tunnel: 'tun*' }))));
 });
 
@@ -226,6 +269,63 @@ describe('host table with ports published via the kernel', () => {
   test('golden', () => assertGolden('host-table-kernel-publish.nft', renderHostTable(names, withLan)));
 });
 
+const ACCESS: HostAccess = { uids: [1000, 0], loopback: [{ host: '127.0.0.1', port: 1080 }, { host: '::1', port: 8080 }] };
+
+describe('host table: who on the host reaches into the namespace and loopback publications', () => {
+  const out = chainRules(renderHostTable(names, [], ACCESS), 'output');
+  const v = `"${names.vethHost}"`;
+
+  test('into the veth: replies, then root and the invoker, then reject', () => {
+    // Before NAT: a kernel publication is matched as 127.0.0.1:PORT, not by its DNATed address.
+    assert.equal(out[0], 'type filter hook output priority -150; policy accept;');
+    assert.equal(out[1], `oifname ${v} ct state established,related accept`);
+    assert.match(out[2]!, new RegExp(`^oifname ${v} meta skuid \\{ 0, 1000 \\} accept`));
+    assert.match(out[3]!, new RegExp(`^oifname ${v} reject with icmpx admin-prohibited`));
+  });
+
+  test('a loopback publication refuses new connections of other users (v4 and v6)', () => {
+    assert.ok(out.includes(`oifname "lo" ip daddr 127.0.0.1 tcp dport 1080 ct state new meta skuid != { 0, 1000 } reject with tcp reset comment "published on loopback: root and the invoking user only"`));
+    assert.ok(out.includes(`oifname "lo" ip6 daddr ::1 tcp dport 8080 ct state new meta skuid != { 0, 1000 } reject with tcp reset comment "published on loopback: root and the invoking user only"`));
+  });
+
+  test('without an invoker, root only; bad uids and non-loopback addresses refused', () => {
+    assert.match(renderHostTable(names), /meta skuid \{ 0 \} accept/);
+    assert.throws(() => renderHostTable(names, [], { uids: [-1], loopback: [] }), /refusing/);
+    assert.throws(() => renderHostTable(names, [], { uids: [0], loopback: [{ host: '198.51.100.20', port: 80 }] }), /refusing/);
+    assertCommentLast(renderHostTable(names, [], ACCESS));
+  });
+
+  test('the invoker: SUDO_UID, PKEXEC_UID, SUDO_USER/DOAS_USER by name; never root; else the recorded one', () => {
+    const lookup = (n: string) => (n === 'alice' ? { name: 'alice', uid: 1001, gid: 1001, home: '/home/alice', shell: '/bin/sh' } : n === 'root' ? { name: 'root', uid: 0, gid: 0, home: '/root', shell: '/bin/sh' } : undefined);
+    assert.equal(invokerUidFromEnv({ SUDO_UID: '1000' }, lookup), 1000);
+    assert.equal(invokerUidFromEnv({ SUDO_UID: '0' }, lookup), undefined);
+    assert.equal(invokerUidFromEnv({ SUDO_UID: '1000; x' }, lookup), undefined);
+    assert.equal(invokerUidFromEnv({ PKEXEC_UID: '1002' }, lookup), 1002);
+    assert.equal(invokerUidFromEnv({ SUDO_USER: 'alice' }, lookup), 1001);
+    assert.equal(invokerUidFromEnv({ DOAS_USER: 'root' }, lookup), undefined);
+    assert.deepEqual(hostAccessUids({ apps: {} }, undefined, {}, lookup), [0]);
+    assert.deepEqual(hostAccessUids({ apps: {} }, 1005, {}, lookup), [0, 1005]);
+    assert.deepEqual(hostAccessUids({ apps: {} }, 1005, { SUDO_UID: '1000' }, lookup), [0, 1000]);
+    assert.deepEqual(hostAccessUids({ apps: { web: { user: 'alice' } } } as unknown as Pick<Config, 'apps'>, undefined, {}, lookup), [0, 1001]);
+  });
+
+  test('loopback publications: publish entries, apps, published proxies; not LAN-bound ones', () => {
+    const cfg = {
+      vpn: { type: 'wireguard' },
+      proxies: { socks: { enabled: true, port: 1080, publish: true }, http: { enabled: true, port: 1090, publish: false } },
+      publish: [{ port: 9000 }, { host: '198.51.100.20:9001', target: 3000 }, { host: '0.0.0.0:9002', target: 3002 }],
+      apps: { web: { publish: [{ host: '127.0.0.1:8080', target: 8080 }] } },
+    } as unknown as Config;
+    assert.deepEqual(loopbackPublications(cfg, names), [
+      { host: '127.0.0.1', port: 9000 },
+      { host: '127.0.0.1', port: 8080 },
+      { host: '127.0.0.1', port: 1080 },
+    ]);
+  });
+
+  test('golden', () => assertGolden('host-table-access.nft', renderHostTable(names, [], ACCESS)));
+});
+
 describe('forward-compat rules', () => {
   test('argv tokens: accept out of the veth, only replies into it, tagged', () => {
     assert.deepEqual(renderForwardAccepts('vh-vpn-ns', 'vpn-ns'), [
@@ -273,6 +373,8 @@ describe('nft accepts the rendered rulesets', { skip }, () => {
   test('kill switch with gid and a wildcard tunnel', () => nftCheck('ks-gid.nft', renderKillSwitch(spec([{ kind: 'gid', gid: 51820 }], { tunnel: 'tun*' }))));
   test('kill switch with fwmark', () => nftCheck('ks-mark.nft', renderKillSwitch(spec([{ kind: 'mark', mark: 20816 }]))));
   test('kill switch with no client rules', () => nftCheck('ks-none.nft', renderKillSwitch(spec([]))));
+  test('kill switch with the proxies refused loopback', () => nftCheck('ks-proxies.nft', renderKillSwitch(spec(ENDPOINTS, { proxies: { uid: 65534 } }))));
+  test('host table with access rules (uids, v4 and v6 loopback publications)', () => nftCheck('host-access.nft', renderHostTable(names, [], ACCESS)));
   test('host table', () => nftCheck('host.nft', renderHostTable(names)));
   test('host table with kernel-published ports (loopback, LAN address, 0.0.0.0)', () =>
     nftCheck('host-pub.nft', renderHostTable(names, [
@@ -292,7 +394,7 @@ describe('nft accepts the rendered rulesets', { skip }, () => {
   // Loaded for real, in our throwaway namespace only: `check` must recognise what nft prints back,
   // or every `up` reloads the kill switch and `status` reports it missing.
   test('killSwitchResource.check recognises the loaded table for every client kind', async () => {
-    const kinds: ClientTraffic[][] = [ENDPOINTS, [{ kind: 'gid', gid: 51820 }], [{ kind: 'mark', mark: 20816 }], [{ kind: 'mark', mark: 0 }]];
+    const kinds: ClientTraffic[][] = [ENDPOINTS, [{ kind: 'gid', gid: 51820 }], [{ kind: 'mark', mark: 20816 }], [{ kind: 'mark', mark: 1 }]];
     for (const client of kinds) {
       const ctx = {
         sys: new System(false),
@@ -300,10 +402,16 @@ describe('nft accepts the rendered rulesets', { skip }, () => {
         state: { runtime: { clientTraffic: client } },
       } as unknown as Context;
       await killSwitchResource.apply(ctx);
+      // A kill switch loaded before the proxies' rules existed is reloaded.
+      const listed = sh(['ip', 'netns', 'exec', NS, 'nft', 'list', 'table', 'inet', names.nsTable]).out;
+      assert.match(listed, /meta skuid 65534 ct direction original reject/);
       assert.equal(await killSwitchResource.check(ctx), true, `check() after apply() with ${JSON.stringify(client)}:\n${sh(['ip', 'netns', 'exec', NS, 'nft', 'list', 'table', 'inet', names.nsTable]).out}`);
       // A changed endpoint must make check() say no, so `up` reloads it.
-      const changed = { ...ctx, state: { runtime: { clientTraffic: [{ kind: 'endpoint', ip: '198.51.100.99', port: 1, proto: 'udp' }] } } } as unknown as Context;
+      const changed = { ...ctx, state: { runtime: { clientTraffic: [{ kind: 'endpoint', ip: '198.51.100.99', port: 1, proto: 'udp', sender: { mark: 51820 } }] } } } as unknown as Context;
       assert.equal(await killSwitchResource.check(changed), false);
+      // An endpoint recorded without its sender (older state) is never taken as loaded.
+      const legacy = { ...ctx, state: { runtime: { clientTraffic: [{ kind: 'endpoint', ip: '198.51.100.7', port: 51820, proto: 'udp' }] } } } as unknown as Context;
+      assert.equal(await killSwitchResource.check(legacy), false);
     }
     assert.equal(await killSwitchResource.remove({ sys: new System(false), names: { ...names, ns: NS } } as unknown as Context), true);
   });
