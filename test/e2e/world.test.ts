@@ -30,9 +30,19 @@ function goneOrZombie(pid: number): boolean {
 }
 
 /** Nothing of a world may remain: namespaces, processes, /etc/netns, sockets, run dir, owner record. */
+/** SIGKILL is delivered, not awaited: on a busy machine a killed process may take a moment to die. */
+function waitGone(pid: number, ms = 3000): boolean {
+  const until = Date.now() + ms;
+  while (!goneOrZombie(pid)) {
+    if (Date.now() > until) return false;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+  }
+  return true;
+}
+
 function assertGone(prefix: string, dir: string, pids: number[]): void {
   assert.deepEqual(namespaces().filter((n) => n.startsWith(`${prefix}-`)), [], 'namespaces left behind');
-  for (const pid of pids) assert.ok(goneOrZombie(pid), `process ${pid} left behind`);
+  for (const pid of pids) assert.ok(waitGone(pid), `process ${pid} left behind`);
   const etc = existsSync('/etc/netns') ? readdirSync('/etc/netns').filter((e) => e.startsWith(`${prefix}-`)) : [];
   assert.deepEqual(etc, [], '/etc/netns entries left behind');
   const socks = existsSync('/var/run/wireguard') ? readdirSync('/var/run/wireguard').filter((e) => e.startsWith(prefix)) : [];
