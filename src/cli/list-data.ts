@@ -110,7 +110,7 @@ function publishedFrom(summary: Record<string, unknown> | undefined, added: unkn
 }
 
 /** One namespace from its files; `netnsUp`: /run/netns/<ns> exists. */
-export function describe(
+export function describeNamespace(
   ns: string,
   files: { summary?: unknown; status?: unknown; added?: unknown },
   netnsUp: boolean,
@@ -203,7 +203,7 @@ export async function listNamespaces(o: ListOptions = {}): Promise<ListedNamespa
         () => true,
         () => false,
       );
-      out.push(describe(e.name, files, netnsUp, o.alive));
+      out.push(describeNamespace(e.name, files, netnsUp, o.alive));
     } finally {
       await dir.close();
     }

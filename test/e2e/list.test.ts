@@ -3,6 +3,7 @@
 // world-readable files, with the VPN's egress and never the host's address.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHarness, leftovers, unprivilegedBin, type Harness } from './harness.js';
 import type { ListedNamespace } from '../../src/cli/list-data.js';
@@ -65,6 +66,8 @@ test('list: two namespaces with provider, state, the VPN\'s egress, apps and pub
     [['127.0.0.1:18091', 'kernel'], ['127.0.0.1:18090', 'forwarder']],
   );
   assert.equal(typeof a.supervisorPid, 'number');
+  // No NetworkManager runs here: `up` left its runtime configuration alone.
+  for (const ns of [h.ns, nsB]) assert.equal(existsSync(`/run/NetworkManager/conf.d/vpnns-${ns}.conf`), false);
   assert.deepEqual({ ...b, published: b.published.length }, { namespace: nsB, state: 'up', vpn: 'none', apps: [], published: 0 });
 
   // A port published at run time shows up too.

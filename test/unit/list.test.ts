@@ -6,7 +6,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writ
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, listNamespaces, type ListedNamespace } from '../../src/cli/list-data.js';
+import { describeNamespace, listNamespaces, type ListedNamespace } from '../../src/cli/list-data.js';
 import { listJson, renderList } from '../../src/cli/list.js';
 import { renderSummary } from '../../src/plan/summary.js';
 import { namesFor } from '../../src/plan/names.js';
@@ -44,7 +44,7 @@ test('summary.json: provider, apps, the config\'s publications and the namespace
 });
 
 test('list: a connected namespace with its egress (the VPN\'s), apps and published ports, also those added at run time', () => {
-  const n = describe('vpn-ns', { summary, status: status('running'), added: [{ port: 7000 }] }, true, alive);
+  const n = describeNamespace('vpn-ns', { summary, status: status('running'), added: [{ port: 7000 }] }, true, alive);
   assert.deepEqual(n, {
     namespace: 'vpn-ns',
     state: 'running',
@@ -62,24 +62,24 @@ test('list: a connected namespace with its egress (the VPN\'s), apps and publish
 });
 
 test('list: states from the supervisor\'s view; an egress is shown only while the tunnel is up', () => {
-  assert.equal(describe('a', { summary, status: status('backoff') }, true, alive).state, 'vpn-down');
-  assert.equal(describe('a', { summary, status: status('backoff') }, true, alive).egress, undefined);
-  assert.equal(describe('a', { summary, status: status('starting') }, true, alive).state, 'starting');
-  assert.equal(describe('a', { summary, status: status('running', { connected: false }) }, true, alive).state, 'vpn-down');
-  assert.equal(describe('a', { summary, status: status('running') }, true, () => false).state, 'supervisor-dead');
-  assert.equal(describe('a', { summary, status: { ...status('failed'), fatal: 'no handshake' } }, true, () => false).state, 'failed');
-  assert.equal(describe('a', { summary }, true, alive).state, 'up', 'no supervisor');
-  const gone = describe('a', { summary, status: status('running') }, false, alive);
+  assert.equal(describeNamespace('a', { summary, status: status('backoff') }, true, alive).state, 'vpn-down');
+  assert.equal(describeNamespace('a', { summary, status: status('backoff') }, true, alive).egress, undefined);
+  assert.equal(describeNamespace('a', { summary, status: status('starting') }, true, alive).state, 'starting');
+  assert.equal(describeNamespace('a', { summary, status: status('running', { connected: false }) }, true, alive).state, 'vpn-down');
+  assert.equal(describeNamespace('a', { summary, status: status('running') }, true, () => false).state, 'supervisor-dead');
+  assert.equal(describeNamespace('a', { summary, status: { ...status('failed'), fatal: 'no handshake' } }, true, () => false).state, 'failed');
+  assert.equal(describeNamespace('a', { summary }, true, alive).state, 'up', 'no supervisor');
+  const gone = describeNamespace('a', { summary, status: status('running') }, false, alive);
   assert.equal(gone.state, 'down');
   assert.equal(gone.egress, undefined);
   assert.deepEqual(gone.apps, [{ name: 'web', state: 'stopped' }]);
-  assert.equal(describe('a', {}, true, alive).vpn, 'unknown', 'no summary (an older vpnns)');
-  assert.equal(describe('a', { summary, status: status('running', { probeError: 'timeout' }) }, true, alive).egress, undefined);
+  assert.equal(describeNamespace('a', {}, true, alive).vpn, 'unknown', 'no summary (an older vpnns)');
+  assert.equal(describeNamespace('a', { summary, status: status('running', { probeError: 'timeout' }) }, true, alive).egress, undefined);
 });
 
 test('list: hostile values in the files are dropped, never shown', () => {
   const evil = '\x1b]0;pwned\x07';
-  const n = describe(
+  const n = describeNamespace(
     'a',
     {
       summary: { vpn: { type: evil }, apps: [evil, 'ok', 7], published: [{ listen: evil, target: '10.0.0.2:1', via: 'forwarder', origin: 'x' }, { listen: '127.0.0.1:1', target: '10.0.0.2:1', via: 'forwarder', origin: evil }], nsAddr: evil },
@@ -94,7 +94,7 @@ test('list: hostile values in the files are dropped, never shown', () => {
 });
 
 test('list rendering: a table for people, "no namespaces" when none; --json has stable field names', () => {
-  const n: ListedNamespace = describe('vpn-ns', { summary, status: status('running') }, true, alive);
+  const n: ListedNamespace = describeNamespace('vpn-ns', { summary, status: status('running') }, true, alive);
   const off: ListedNamespace = { namespace: 'other', state: 'down', vpn: 'wireguard', apps: [], published: [] };
   assert.equal(
     renderList([n, off]),
