@@ -10,6 +10,7 @@ import { unsupportedReason } from '../services/profiles/code-server-install.js';
 import { KILO_PROGRAMS, KILO_PACKAGE, KILO_VERSION } from '../services/profiles/kilo.js';
 import { configFrom, type Command } from './command.js';
 import { invokingUser } from './invoker.js';
+import { networkManagerRunning, nmDoctorLine } from '../net/network-manager.js';
 
 export interface Check {
   /** What is looked for: a program name, or "kilocode|kilo". */
@@ -114,8 +115,10 @@ each missing one. Exit 1 when something the config needs is missing.`,
     const home = lookupUser(invokingUser().user)?.home;
     const checks = await doctorChecks(cfg, { home });
     const { lines, ok } = renderDoctor(checks);
-    if (args.opts.json === true) io.out(JSON.stringify({ ok, checks }, null, 2));
-    else for (const l of lines) io.out(l);
+    // Not a program to install: whether `up` has NetworkManager to keep away from its veths.
+    const nm = await networkManagerRunning();
+    if (args.opts.json === true) io.out(JSON.stringify({ ok, checks, networkManager: { running: nm } }, null, 2));
+    else for (const l of [...lines, '', nmDoctorLine(nm, cfg.namespace)]) io.out(l);
     return ok ? 0 : 1;
   },
 };

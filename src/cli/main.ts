@@ -18,6 +18,7 @@ const COMMANDS: Entry[] = [
   { name: 'up', summary: 'create the namespace, start the VPN and everything that hangs off it', load: async () => (await import('./up.js')).upCommand },
   { name: 'down', summary: 'stop everything and remove every trace of the namespace', load: async () => (await import('./down.js')).downCommand },
   { name: 'status', summary: 'show what exists: namespace, addresses, DNS, firewall, VPN, components', load: async () => (await import('./status.js')).statusCommand },
+  { name: 'list', summary: 'every namespace vpnns runs here: state, VPN, egress, apps, published ports (no root needed)', load: async () => (await import('./list.js')).listCommand },
   { name: 'logs', summary: 'show the supervisor\'s log (and a component\'s own output); -f follows', load: async () => (await import('./logs.js')).logsCommand },
   { name: 'check', summary: 'prove the traffic, DNS included, goes through the VPN (exit 3 on a leak)', load: async () => (await import('./check.js')).checkCommand },
   { name: 'exec', summary: 'run a program inside the namespace as you', load: async () => (await import('./exec.js')).execCommand },

@@ -4,6 +4,8 @@ import type { Resource } from './resource.js';
 import { namespaceResource } from '../net/namespace.js';
 import { nsIpv6Resource, hostForwardingResource } from '../net/sysctl.js';
 import { vethResource } from '../net/veth.js';
+import { nmUnmanagedResource } from '../net/network-manager.js';
+import { summaryResource } from './summary.js';
 import { dnsFilesResource } from '../net/dns-files.js';
 import { killSwitchResource } from '../firewall/killswitch.js';
 import { hostTableResource } from '../firewall/host-table.js';
@@ -19,7 +21,8 @@ export function planResources(cfg: Config): Resource[] {
     // Loaded before the namespace gets a route out, and before the client starts.
     if (cfg.killSwitch) plan.push(killSwitchResource);
   }
-  plan.push(vethResource, dnsFilesResource, hostForwardingResource, hostTableResource, forwardCompatResource);
+  // Before the veth exists, so a running NetworkManager never takes it (a no-op without NetworkManager).
+  plan.push(nmUnmanagedResource, vethResource, dnsFilesResource, hostForwardingResource, hostTableResource, forwardCompatResource, summaryResource);
   if (needsSupervisor(cfg)) plan.push(supervisorResource);
   return plan;
 }
@@ -30,10 +33,12 @@ export const ALL_RESOURCES: readonly Resource[] = [
   nsIpv6Resource,
   vpnPrepareResource,
   killSwitchResource,
+  nmUnmanagedResource,
   vethResource,
   dnsFilesResource,
   hostForwardingResource,
   hostTableResource,
   forwardCompatResource,
+  summaryResource,
   supervisorResource,
 ];
