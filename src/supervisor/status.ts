@@ -12,6 +12,11 @@ export interface ComponentStatus {
   restarts: number;
   pid?: number;
   lastError?: string;
+  /** How the process last ended: exit code (null when a signal ended it) and signal. */
+  lastExitCode?: number | null;
+  lastSignal?: string;
+  /** Failing again and again without staying up (restarted with capped backoff meanwhile). */
+  crashLooping?: boolean;
   detail?: Record<string, unknown>;
 }
 
