@@ -26,16 +26,17 @@ export type Request =
   | { op: 'app.stop'; args: { service: string; waitMs: number } }
   | { op: 'publish.add'; args: { target: string; host?: string; via?: 'forwarder' | 'kernel'; dryRun: boolean; waitMs: number } }
   | { op: 'publish.remove'; args: { host: string; dryRun: boolean; waitMs: number } }
-  | { op: 'publish.list'; args: Record<string, never> };
+  | { op: 'publish.list'; args: Record<string, never> }
+  | { op: 'stats'; args: { gc: boolean } };
 
 export type Op = Request['op'];
-export const OPS: readonly Op[] = ['ping', 'status', 'reload', 'app.start', 'app.stop', 'publish.add', 'publish.remove', 'publish.list'];
+export const OPS: readonly Op[] = ['ping', 'status', 'reload', 'app.start', 'app.stop', 'publish.add', 'publish.remove', 'publish.list', 'stats'];
 
 export type Response = { id?: number; ok: true; result: unknown } | { id?: number; ok: false; error: string; code: number };
 
 export class ProtocolError extends Error {}
 
-type Field = 'service' | 'target' | 'host' | 'via' | 'dryRun' | 'waitMs';
+type Field = 'service' | 'target' | 'host' | 'via' | 'dryRun' | 'waitMs' | 'gc';
 const FIELDS: Record<Op, { required: Field[]; optional: Field[] }> = {
   ping: { required: [], optional: [] },
   status: { required: [], optional: [] },
@@ -45,6 +46,7 @@ const FIELDS: Record<Op, { required: Field[]; optional: Field[] }> = {
   'publish.add': { required: ['target'], optional: ['host', 'via', 'dryRun', 'waitMs'] },
   'publish.remove': { required: ['host'], optional: ['dryRun', 'waitMs'] },
   'publish.list': { required: [], optional: [] },
+  stats: { required: [], optional: ['gc'] },
 };
 
 function checkField(name: Field, v: unknown): unknown {
@@ -62,7 +64,8 @@ function checkField(name: Field, v: unknown): unknown {
       if (v !== 'forwarder' && v !== 'kernel') throw new ProtocolError('via must be forwarder or kernel');
       return v;
     case 'dryRun':
-      if (typeof v !== 'boolean') throw new ProtocolError('dryRun must be true or false');
+    case 'gc':
+      if (typeof v !== 'boolean') throw new ProtocolError(`${name} must be true or false`);
       return v;
     case 'waitMs':
       if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_WAIT_MS) throw new ProtocolError(`waitMs must be a whole number from 0 to ${MAX_WAIT_MS}`);
@@ -101,5 +104,6 @@ export function parseRequest(line: string): { id?: number; req: Request } {
   for (const k of spec.optional) if (a[k] !== undefined) args[k] = checkField(k, a[k]);
   if (spec.optional.includes('waitMs') && args.waitMs === undefined) args.waitMs = 60_000;
   if (spec.optional.includes('dryRun') && args.dryRun === undefined) args.dryRun = false;
+  if (spec.optional.includes('gc') && args.gc === undefined) args.gc = false;
   return { ...(id !== undefined && { id: id as number }), req: { op, args } as Request };
 }

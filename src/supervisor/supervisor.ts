@@ -3,6 +3,10 @@
 // restarts them when they die, publishes everyone's state in status.json, and answers the CLI on its
 // control socket. This file is the small core that ties the loops together; each loop lives in its
 // own file and ends through an AbortSignal (see core.ts).
+import { mkdir } from 'node:fs/promises';
+import { getEventListeners } from 'node:events';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Config } from '../config/types.js';
 import type { Names } from '../plan/names.js';
 import { readState, type State } from '../plan/state.js';
@@ -143,6 +147,7 @@ export class Supervisor {
     process.on('SIGUSR1', ignore);
     await this.startMetrics();
     if (this.opts.only !== 'vpn') {
+      await mkdir(core.names.stateDir, { recursive: true, mode: 0o755 });
       this.wanted = await readWanted(core.names);
       this.added = await readAdded(core.names);
       try {
@@ -277,6 +282,8 @@ export class Supervisor {
         return this.core.status;
       case 'publish.list':
         return this.added;
+      case 'stats':
+        return this.stats(req.args.gc);
       case 'reload':
         return this.serialized(() => this.reload());
       case 'app.start':
@@ -287,6 +294,17 @@ export class Supervisor {
       case 'publish.remove':
         return this.publishRemove(req.args);
     }
+  }
+
+  /** What the supervisor holds, for the soak benchmark and for anyone wondering: memory (after a full GC on request), loops, pending waiters. */
+  private stats(gc: boolean): unknown {
+    if (gc) fullGc();
+    const e = this.core.events;
+    return {
+      memory: process.memoryUsage(),
+      loops: this.loops.size,
+      pending: { abort: getEventListeners(this.core.signal, 'abort').length, ...Object.fromEntries(e.eventNames().map((n) => [String(n), e.listenerCount(n)])) },
+    };
   }
 
   private requireServices(): void {
@@ -418,5 +436,15 @@ export class Supervisor {
 }
 
 function ignore(): void {}
+
+let gcFn: (() => void) | undefined;
+/** A full collection without starting Node with --expose-gc (only when asked: it pauses everything for a few ms). */
+function fullGc(): void {
+  if (!gcFn) {
+    setFlagsFromString('--expose-gc');
+    gcFn = runInNewContext('gc') as () => void;
+  }
+  gcFn();
+}
 
 export type { ProcessSpec };
