@@ -120,6 +120,11 @@ async function main(): Promise<void> {
       ],
     ),
   );
+  // The second half alone: a slope that shrinks from the first half to the second is warm-up, not a leak.
+  const half = use.slice(Math.floor(use.length / 2));
+  const lateSlope = half.length >= 3 ? slope(half.map((s) => s.t), half.map((s) => s.heap)) : heapSlope;
+  console.log(`\nHeap slope over the second half of the fitted span alone: ${fixed((lateSlope * DAY_AT_DEFAULTS_S) / MiB, 3)} MiB per simulated day.`);
+  console.log(`Heap after GC over the run (min: KiB): ${samples.filter((_, i) => i % 6 === 0 || i === samples.length - 1).map((s) => `${fixed(s.t / 60, 0)}: ${Math.round(s.heap / 1024)}`).join(', ')}.`);
   console.log(`\nVPN client restarts during the run: ${vpnRestarts}. Pending waiters and listeners at the end: ${last.pending}; at warm-up end: ${first.pending}.`);
   const perRestart = restartSpan > 0 ? ((last.heap - first.heap) / restartSpan) : 0;
   console.log(`Heap change per crash-restart (end minus warm-up end, divided by the restarts between): ${fixed(perRestart / 1024, 2)} KiB.`);
