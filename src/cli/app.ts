@@ -13,6 +13,7 @@ import { logDirFor } from '../supervisor/log.js';
 import { isOurSupervisor, supervisorPid } from '../supervisor/resource.js';
 import { readStatus, type ComponentStatus } from '../supervisor/status.js';
 import { ask } from '../supervisor/control-client.js';
+import { MAX_WAIT_MS } from '../supervisor/control-protocol.js';
 import { run } from '../sys/exec.js';
 import { System } from '../sys/system.js';
 import { appDir, appServiceName, appSpec, appUrl, appWarnings, isInteractive, profileOf } from '../services/apps.js';
@@ -104,7 +105,7 @@ async function start(l: Loaded, name: string, io: Io, timeoutMs: number): Promis
     return 0;
   }
   const deadline = Date.now() + timeoutMs;
-  let c = await ask<ComponentStatus>(l.names, 'app.start', { service: spec.name, waitMs: timeoutMs });
+  let c = await ask<ComponentStatus>(l.names, 'app.start', { service: spec.name, waitMs: Math.min(timeoutMs, MAX_WAIT_MS) });
   // Running is not yet listening: the app's port answers when the command returns.
   while (a.port !== undefined && !(await canConnect(l.names.nsAddr, a.port))) {
     if (Date.now() > deadline) throw new VpnnsError(`${name} is running but its port ${a.port} does not answer after ${Math.round(timeoutMs / 1000)} s; see \`vpnns app logs ${name}\`.`);
@@ -129,7 +130,7 @@ async function stop(l: Loaded, name: string, io: Io, timeoutMs: number): Promise
     io.out(`${name}: stopped ${ctl.unit}.`);
     return 0;
   }
-  await ask(l.names, 'app.stop', { service, waitMs: timeoutMs });
+  await ask(l.names, 'app.stop', { service, waitMs: Math.min(timeoutMs, MAX_WAIT_MS) });
   io.out(`${name} is stopped.`);
   return 0;
 }

@@ -35,9 +35,13 @@ function serveConnection(sock: Socket, handle: Handler): void {
   let busy = false;
   const queue: string[] = [];
   sock.setEncoding('utf8');
+  let closed = false;
   sock.setTimeout(IDLE_MS, () => {
+    // Busy: the answer is on its way; the idle clock starts again.
     if (!busy) sock.destroy();
+    else sock.setTimeout(IDLE_MS);
   });
+  sock.on('close', () => (closed = true));
   sock.on('error', () => {});
   const send = (r: Response) => {
     if (!sock.destroyed) sock.write(`${JSON.stringify(r)}\n`);
@@ -45,7 +49,7 @@ function serveConnection(sock: Socket, handle: Handler): void {
   const pump = async () => {
     if (busy) return;
     busy = true;
-    while (queue.length && !sock.destroyed) {
+    while (queue.length && !closed) {
       const line = queue.shift()!;
       let id: number | undefined;
       try {
@@ -55,6 +59,7 @@ function serveConnection(sock: Socket, handle: Handler): void {
       } catch (e) {
         send(errorResponse(e, id));
         if (e instanceof ProtocolError) {
+          closed = true;
           sock.end();
           queue.length = 0;
         }
@@ -63,6 +68,7 @@ function serveConnection(sock: Socket, handle: Handler): void {
     busy = false;
   };
   sock.on('data', (d: string) => {
+    if (closed) return;
     buf += d;
     let i: number;
     while ((i = buf.indexOf('\n')) >= 0) {
@@ -71,6 +77,7 @@ function serveConnection(sock: Socket, handle: Handler): void {
     }
     if (buf.length > MAX_LINE || queue.length > 8) {
       send(errorResponse(new ProtocolError(buf.length > MAX_LINE ? 'request too long' : 'too many requests in flight')));
+      closed = true;
       sock.end();
       buf = '';
       queue.length = 0;
