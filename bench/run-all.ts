@@ -20,6 +20,8 @@ interface Bench {
   args: string[];
   title: string;
   what: string;
+  /** Runs only when named in --only (it takes longer than the whole default set). */
+  long?: boolean;
 }
 
 const BENCHES: Bench[] = [
@@ -58,6 +60,14 @@ const BENCHES: Bench[] = [
     title: 'Supervisor memory',
     what: 'The supervisor with WireGuard, both proxies and one published port, against a bare Node process and against the daemons it supervises.',
   },
+  {
+    name: 'soak',
+    script: 'soak.js',
+    args: ['--minutes', '12', '--every', '10', '--warmup', '120'],
+    title: 'Supervisor soak: a compressed long day',
+    what: 'The supervisor for 12 minutes with health checks and probes every 1 s (defaults: 10 s and 60 s), WireGuard, both proxies, two published ports (one from the config, one added with `vpnns publish add`), an HTTP app and an app that exits at once (crash-looping); its heap after a full GC and RSS sampled every 10 s over the control socket. The heap slope times the 2.4 h of run that hold a default day of health checks and DNS-guard sweeps (and 6 days of probes) is the growth per simulated day. Target: < 1 MiB per day, RSS ≤ 60 MB.',
+    long: true,
+  },
 ];
 
 interface Outcome {
@@ -83,7 +93,7 @@ function runBench(b: Bench): Promise<Outcome> {
       process.stderr.write(d);
     });
     // Bounded: a benchmark that hangs is killed and reported, the others still run.
-    const timer = setTimeout(() => child.kill('SIGTERM'), 10 * 60_000);
+    const timer = setTimeout(() => child.kill('SIGTERM'), (b.long ? 30 : 10) * 60_000);
     child.on('close', (code, sig) => {
       clearTimeout(timer);
       resolve({ bench: b, code: code ?? (sig ? 128 : 1), stdout, stderrTail: stderr.trim().split('\n').slice(-8).join('\n'), seconds: (Date.now() - t0) / 1000 });
@@ -136,7 +146,7 @@ async function main(): Promise<void> {
   for (const n of only ?? []) if (!BENCHES.some((b) => b.name === n)) throw new Error(`--only: unknown benchmark ${n}; known: ${BENCHES.map((b) => b.name).join(', ')}`);
   if (process.getuid?.() !== 0) throw new Error('run as root: the benchmarks create network namespaces');
 
-  const chosen = BENCHES.filter((b) => !only || only.includes(b.name));
+  const chosen = BENCHES.filter((b) => (only ? only.includes(b.name) : !b.long));
   const started = new Date();
   const loadBefore = load();
   const outcomes: Outcome[] = [];

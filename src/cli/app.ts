@@ -1,6 +1,6 @@
 // `vpnns app start|stop|status|logs|password|install`: the apps of a namespace that is up.
-// start/stop write what is wanted under /run/vpnns/<ns>/wanted/ and signal the supervisor (SIGUSR1),
-// which starts or stops that one service; under systemd they start or stop the app's unit.
+// start/stop ask the supervisor on its control socket, which starts or stops that one service and
+// answers once it runs (or has stopped); under systemd they start or stop the app's unit.
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -12,9 +12,9 @@ import { netnsExists } from '../net/ip.js';
 import { logDirFor } from '../supervisor/log.js';
 import { isOurSupervisor, supervisorPid, supervisorStart } from '../supervisor/resource.js';
 import { readStatus, type ComponentStatus } from '../supervisor/status.js';
-import { writeWanted } from '../supervisor/wanted.js';
+import { ask } from '../supervisor/control-client.js';
+import { MAX_WAIT_MS } from '../supervisor/control-protocol.js';
 import { run } from '../sys/exec.js';
-import { sleep } from '../sys/process.js';
 import { System } from '../sys/system.js';
 import { appDir, appServiceName, appSpec, appUrl, appWarnings, isInteractive, profileOf } from '../services/apps.js';
 import { ensurePassword, passwordPath } from '../services/profiles/code-server.js';
@@ -66,15 +66,12 @@ async function requireUp(l: Loaded, sys: System): Promise<State> {
 
 /** The live supervisor's PID, or the systemd unit that runs the app instead. */
 async function controller(l: Loaded, state: State, service: string): Promise<{ pid: number } | { unit: string }> {
+  // Answers on the control socket come from the supervisor; this is only which way to go.
   const pid = supervisorPid(state);
   if (await isOurSupervisor(pid, l.names.ns, supervisorStart(state))) return { pid: pid! };
   const unit = unitNames.service(l.names.ns, service);
   if (existsSync(`${DEFAULT_UNIT_DIR}/${unit}`) && existsSync('/run/systemd/system')) return { unit };
   throw new VpnnsError(`the vpnns supervisor of namespace ${l.names.ns} is not running; run \`sudo vpnns up\` again to restart it.`);
-}
-
-async function component(names: Names, service: string): Promise<ComponentStatus | undefined> {
-  return (await readStatus(names))?.components[service];
 }
 
 function canConnect(host: string, port: number): Promise<boolean> {
@@ -107,21 +104,14 @@ async function start(l: Loaded, name: string, io: Io, timeoutMs: number): Promis
     io.out(`${name}: started ${ctl.unit}.`);
     return 0;
   }
-  await writeWanted(l.names, spec.name, 'start');
-  process.kill(ctl.pid, 'SIGUSR1');
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const c = await component(l.names, spec.name);
-    if (c?.state === 'running' && (a.port === undefined || (await canConnect(l.names.nsAddr, a.port)))) break;
-    if (c?.state === 'backoff' && c.lastError) {
-      throw new VpnnsError(`${name} did not start (${c.lastError}); see \`vpnns app logs ${name}\`.`);
-    }
-    if (Date.now() > deadline) {
-      throw new VpnnsError(`${name} is not running after ${Math.round(timeoutMs / 1000)} s (state: ${c?.state ?? 'unknown'}); see \`vpnns app logs ${name}\`.`);
-    }
-    await sleep(200);
+  let c = await ask<ComponentStatus>(l.names, 'app.start', { service: spec.name, waitMs: Math.min(timeoutMs, MAX_WAIT_MS) });
+  // Running is not yet listening: the app's port answers when the command returns.
+  while (a.port !== undefined && !(await canConnect(l.names.nsAddr, a.port))) {
+    if (Date.now() > deadline) throw new VpnnsError(`${name} is running but its port ${a.port} does not answer after ${Math.round(timeoutMs / 1000)} s; see \`vpnns app logs ${name}\`.`);
+    await new Promise((r) => setTimeout(r, 200));
   }
-  const c = await component(l.names, spec.name);
+  c = (await ask<{ components: Record<string, ComponentStatus> }>(l.names, 'status')).components[spec.name] ?? c;
   const url = appUrl(name, a);
   const auth = profileOf(name, a) === 'code-server' && a.auth !== 'none' ? `; password: \`sudo vpnns app password ${name}\`` : '';
   io.out(`${name} is running as ${a.user ?? 'root'} (pid ${c?.pid ?? '?'})${url ? `: ${url}` : ''}${auth}.`);
@@ -140,15 +130,7 @@ async function stop(l: Loaded, name: string, io: Io, timeoutMs: number): Promise
     io.out(`${name}: stopped ${ctl.unit}.`);
     return 0;
   }
-  await writeWanted(l.names, service, 'stop');
-  process.kill(ctl.pid, 'SIGUSR1');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const c = await component(l.names, service);
-    if (!c || c.state === 'stopped') break;
-    if (Date.now() > deadline) throw new VpnnsError(`${name} did not stop within ${Math.round(timeoutMs / 1000)} s (state: ${c.state}); see \`vpnns app logs ${name}\`.`);
-    await sleep(200);
-  }
+  await ask(l.names, 'app.stop', { service, waitMs: Math.min(timeoutMs, MAX_WAIT_MS) });
   io.out(`${name} is stopped.`);
   return 0;
 }
@@ -162,6 +144,9 @@ export interface AppStatusRow {
   since?: string;
   restarts: number;
   lastError?: string;
+  /** How it last ended (null: a signal), when it has died before. */
+  lastExitCode?: number | null;
+  crashLooping?: boolean;
   url?: string;
   autostart: boolean;
   requireVpn: boolean;
@@ -175,11 +160,13 @@ export function appStatusRows(cfg: Config, components: Record<string, ComponentS
       name,
       profile: profileOf(name, a),
       user: a.user,
-      state: interactive ? 'interactive' : (c?.state ?? 'stopped'),
+      state: interactive ? 'interactive' : c?.crashLooping && c.state !== 'stopped' ? 'crash-looping' : (c?.state ?? 'stopped'),
       pid: c?.pid,
       since: c?.since,
       restarts: c?.restarts ?? 0,
       lastError: c?.lastError,
+      ...(c?.lastExitCode !== undefined && { lastExitCode: c.lastExitCode }),
+      ...(c?.crashLooping && { crashLooping: true }),
       url: appUrl(name, a),
       autostart: a.autostart,
       requireVpn: a.requireVpn,
@@ -205,7 +192,10 @@ async function status(l: Loaded, name: string | undefined, json: boolean, io: Io
   const table = [['APP', 'STATE', 'PID', 'USER', 'RESTARTS', 'ADDRESS'], ...rows.map((r) => [r.name, r.state, r.pid ? String(r.pid) : '-', r.user ?? '-', String(r.restarts), r.url ?? (r.state === 'interactive' ? 'vpnns kilo' : '-')])];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
   for (const row of table) io.out(row.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
-  for (const r of rows) if (r.lastError && r.state !== 'running') io.out(`${r.name}: last error: ${r.lastError}`);
+  for (const r of rows) {
+    if (r.lastError && r.state !== 'running') io.out(`${r.name}: last error: ${r.lastError}${r.lastExitCode !== undefined && r.lastExitCode !== null ? ` (exit code ${r.lastExitCode})` : ''}`);
+    if (r.crashLooping) io.out(`${r.name}: crash-looping: restarted ${r.restarts} times, each time with a longer wait (up to 30 s); see \`vpnns app logs ${r.name}\`.`);
+  }
   return 0;
 }
 

@@ -5,7 +5,8 @@ import { readState } from '../plan/state.js';
 import { System, readText } from '../sys/system.js';
 import { listAddrs, listRoutes, netnsExists } from '../net/ip.js';
 import { tableExists } from '../firewall/nft.js';
-import { readStatus, type ComponentStatus } from '../supervisor/status.js';
+import { readStatus, type ComponentStatus, type SupervisorStatus } from '../supervisor/status.js';
+import { request } from '../supervisor/control-client.js';
 import { providerFor } from '../vpn/registry.js';
 import { vpnContext } from '../vpn/prepare-resource.js';
 import type { PreparedVpn, VpnStatus } from '../vpn/provider.js';
@@ -25,7 +26,7 @@ export interface StatusReport {
   dns: string[];
   firewall: { hostTable: boolean; killSwitch: boolean; killSwitchBlocked?: number };
   vpn?: { type: string } & Partial<VpnStatus> & { implementation?: unknown; egressIp?: string; egressMeasuredAt?: string; egressError?: string };
-  supervisor?: { pid: number; alive: boolean; /** Why it ended, when it crashed. */ fatal?: string };
+  supervisor?: { pid: number; alive: boolean; /** Why it ended, when it crashed. */ fatal?: string; /** False when it is alive but did not answer on its control socket (the rest is from status.json). */ answering?: boolean };
   components: Record<string, ComponentStatus>;
   /** Every published port: `forwarder` ones also appear as components, `kernel` ones only here. */
   published: Array<{ listen: string; target: string; via: string; origin: string }>;
@@ -53,7 +54,10 @@ export async function gatherStatus(cfg: Config, opts: { probe?: boolean } = {}):
     processes: [],
   };
   if (!up) return report;
-  const st = await readStatus(n);
+  // Root asks the live supervisor on its control socket; everyone else reads status.json.
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  const asked = root && state && isAlive(supervisorPid(state) ?? 0) ? await request<SupervisorStatus>(n, { op: 'status' }, 2000).catch(() => undefined) : undefined;
+  const st = asked ?? (await readStatus(n));
   report.components = st?.components ?? {};
   const fatal = st?.fatal;
   report.dns = ((await readText(`${n.etcDir}/resolv.conf`)) ?? '')
@@ -80,7 +84,7 @@ export async function gatherStatus(cfg: Config, opts: { probe?: boolean } = {}):
   }
   if (state) {
     const pid = supervisorPid(state);
-    if (pid) report.supervisor = { pid, alive: isAlive(pid), ...(fatal ? { fatal } : {}) };
+    if (pid) report.supervisor = { pid, alive: isAlive(pid), ...(fatal ? { fatal } : {}), ...(isAlive(pid) && !asked && { answering: false }) };
   }
   if (used.vpn.type !== 'none' && state?.runtime.vpn) {
     const prepared = state.runtime.vpn as PreparedVpn;

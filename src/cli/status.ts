@@ -44,14 +44,14 @@ export function renderStatus(r: StatusReport): string {
   for (const p of r.published) lines.push(`published:  ${p.listen} -> ${p.target} (${p.via === 'kernel' ? 'kernel DNAT' : 'forwarder'}, ${p.origin})`);
   if (r.supervisor) {
     const dead = `DEAD${r.supervisor.fatal ? `: ${r.supervisor.fatal}` : ''} (run \`sudo vpnns up\` to restart it)`;
-    lines.push(`supervisor: pid ${r.supervisor.pid} ${r.supervisor.alive ? 'running' : dead}`);
+    lines.push(`supervisor: pid ${r.supervisor.pid} ${r.supervisor.alive ? (r.supervisor.answering === false ? 'running but not answering on its control socket (see `vpnns logs supervisor`; `sudo vpnns up` restarts it); components as it last wrote them' : 'running') : dead}`);
   }
   const comps = Object.entries(r.components);
   if (comps.length) {
     lines.push('', 'COMPONENT        STATE      UPTIME  RESTARTS  PID      LAST ERROR');
     for (const [name, c] of comps) {
       lines.push(
-        `${name.padEnd(16)} ${c.state.padEnd(10)} ${ago(c.since).padStart(6)}  ${String(c.restarts).padStart(8)}  ${String(c.pid ?? '-').padEnd(8)} ${c.lastError ?? ''}`.trimEnd(),
+        `${name.padEnd(16)} ${(c.crashLooping && c.state !== 'stopped' ? 'crashloop' : c.state).padEnd(10)} ${ago(c.since).padStart(6)}  ${String(c.restarts).padStart(8)}  ${String(c.pid ?? '-').padEnd(8)} ${c.lastError ?? ''}`.trimEnd(),
       );
     }
   }

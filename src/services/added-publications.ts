@@ -1,9 +1,13 @@
-// Ports published at run time (`vpnns publish add|remove`), kept in /run/vpnns/<ns>/published.json
-// next to the state: the supervisor, the host table, status and check read the config plus these.
+// Ports published at run time (`vpnns publish add|remove`, carried to the supervisor over its control
+// socket), kept by the supervisor in /run/vpnns/<ns>/published.json next to the state, so they survive
+// a restart of the supervisor; the host table, status and check read the config plus these.
 // They live until `down` on purpose (the state dir goes with it); what should last goes in the config.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import type { Config, PublishConfig } from '../config/types.js';
 import type { Names } from '../plan/names.js';
+import { parseConfig } from '../config/load.js';
+import { ConfigError } from '../config/errors.js';
+import { UsageError } from '../errors.js';
 
 export const ADDED_ORIGIN = '`vpnns publish add`';
 
@@ -35,4 +39,18 @@ export function withAdded(cfg: Config, added: readonly PublishConfig[]): Config 
 
 export async function runningConfig(cfg: Config, n: Pick<Names, 'stateDir'>): Promise<Config> {
   return withAdded(cfg, await readAdded(n));
+}
+
+/** The entry as the config would have it, validated by the config's own rules. */
+export function entryFromArgs(target: string | undefined, host: string | boolean | undefined, via: string | boolean | undefined): PublishConfig {
+  if (!target || !/^\d+$/.test(target)) throw new UsageError('which namespace port? e.g. `vpnns publish add 3000` or `vpnns publish add 3000 --host 127.0.0.1:9000`.');
+  if (host === true || via === true) throw new UsageError(`--${host === true ? 'host' : 'via'} needs a value; see \`vpnns publish --help\`.`);
+  const fields = [`target: ${target}`, ...(host !== undefined && host !== false ? [`host: ${JSON.stringify(host)}`] : []), ...(via !== undefined && via !== false ? [`via: ${JSON.stringify(via)}`] : [])];
+  try {
+    return parseConfig(`publish:\n  - { ${fields.join(', ')} }\n`).publish[0]!;
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    const option = /\.(host|via)$/.exec(e.path)?.[1];
+    throw new UsageError(`${option ? `--${option}` : 'TARGET'}: ${e.detail}.`);
+  }
 }

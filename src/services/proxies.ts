@@ -71,6 +71,8 @@ export function proxyServices(cfg: Config, names: Names): ServiceSpec[] {
       process: { name: 'socks', argv: auth ? withPrivateUserDb(p.socksPasswd, p.socksShadow, argv) : argv, netns: names.ns },
       // Dante refuses to start unless its `external:` interface exists.
       needsTunnel: true,
+      // What prepare() writes into its config: a change restarts it (a running supervisor reloads).
+      key: JSON.stringify(socks),
       logFile: p.socksLog,
       async prepare(sys: System, ctx?: PrepareContext) {
         await sys.mkdir(p.dir);
@@ -103,6 +105,7 @@ export function proxyServices(cfg: Config, names: Names): ServiceSpec[] {
       process: { name: 'http', argv: tinyproxyArgv(p.tinyproxyConf), netns: names.ns },
       // It follows the routing table, so it must not serve while there is no tunnel to follow.
       needsTunnel: true,
+      key: JSON.stringify(http),
       logFile: p.httpLog,
       async prepare(sys: System) {
         await sys.mkdir(p.dir);

@@ -14,6 +14,7 @@ import type { Names } from '../plan/names.js';
 import { privateStatusPath, readStatus, statusPath } from './status.js';
 import { logDirFor } from './log.js';
 import { openLogFile } from '../sys/log-file.js';
+import { ANSWER_MS, request } from './control-client.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/vpnns', import.meta.url));
 
@@ -99,9 +100,18 @@ export function provenMembers(pgid: number, roots: readonly ProcId[], procs = al
   return live.filter((p) => ours.has(p.pid) && p.pgid === pgid).map((p) => p.pid);
 }
 
-/** What the running supervisor was started with: a changed config needs a new one. */
+/** What the running supervisor runs: a changed config is sent to it (`reload`) or needs a new one. */
 function configKey(cfg: Config): string {
   return createHash('sha256').update(JSON.stringify({ ...cfg, source: undefined })).digest('hex').slice(0, 16);
+}
+
+/** Config fields a running supervisor can take on without a restart: all but apps, publications and proxies. */
+export function reloadableKey(cfg: Config): string {
+  return JSON.stringify({ ...cfg, apps: undefined, publish: undefined, proxies: undefined, source: undefined });
+}
+
+function baseKey(cfg: Config): string {
+  return createHash('sha256').update(reloadableKey(cfg)).digest('hex').slice(0, 16);
 }
 
 export const supervisorResource: Resource = {
@@ -109,16 +119,30 @@ export const supervisorResource: Resource = {
   title: 'supervisor (VPN client and services)',
   async check(ctx) {
     if (!(await isOurSupervisor(supervisorPid(ctx.state), ctx.names.ns, supervisorStart(ctx.state)))) return false;
-    // Proxies, forwards or apps changed in the config: `up` restarts the supervisor to apply them
-    // (the kill switch stays loaded meanwhile).
+    // Proxies, forwards or apps changed in the config: `up` sends the new config to the running
+    // supervisor, which restarts only what changed; anything else needs a new supervisor (the kill
+    // switch stays loaded meanwhile).
     return ctx.state.runtime.supervisorConfig === undefined || ctx.state.runtime.supervisorConfig === configKey(ctx.cfg);
   },
   async apply(ctx) {
     const { sys, names, cfg } = ctx;
-    const argv = [process.execPath, BIN, 'supervise', '--namespace', names.ns];
+    // A daemon that waits almost all the time has no use for V8's optimizing compiler: without it
+    // (--no-opt) its optimized code and feedback do not pile up over the first hours, and a 1 MiB
+    // young generation (it allocates little) keeps RSS small; bench/soak.ts measures both.
+    const argv = [process.execPath, '--no-opt', '--max-semi-space-size=1', BIN, 'supervise', '--namespace', names.ns];
     sys.actions.push(`$ ${argv.join(' ')} &  (detached)`);
     if (sys.dryRun) return;
-    // A running supervisor (the config changed) is stopped first; one that was SIGKILLed leaves its
+    const live = await isOurSupervisor(supervisorPid(ctx.state), names.ns, supervisorStart(ctx.state));
+    if (live && ctx.state.runtime.supervisorBase === baseKey(cfg)) {
+      sys.actions.pop();
+      sys.actions.push(`reload the running supervisor (control socket)`);
+      // `up` saved the new config in state.json before this; the supervisor reads it from there.
+      await request(names, { op: 'reload' }, ANSWER_MS * 3);
+      ctx.state.runtime.supervisorConfig = configKey(cfg);
+      await ctx.saveState();
+      return;
+    }
+    // A running supervisor (the config changed beyond that) is stopped first; one that was SIGKILLed leaves its
     // children (the VPN client, proxies, forwarders) in its process group: end them before starting
     // over, so nothing runs twice or is stranded.
     await supervisorResource.remove(ctx);
@@ -140,6 +164,7 @@ export const supervisorResource: Resource = {
     // Read now, before Node can reap the child: with the PID it names this process and no later one.
     ctx.state.runtime.supervisorStart = identify(child.pid)?.start;
     ctx.state.runtime.supervisorConfig = configKey(cfg);
+    ctx.state.runtime.supervisorBase = baseKey(cfg);
     await ctx.saveState();
     const timeoutMs = ('connectTimeout' in cfg.vpn ? cfg.vpn.connectTimeout : 10) * 1000 + 15_000;
     const deadline = Date.now() + timeoutMs;

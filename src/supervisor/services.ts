@@ -19,6 +19,8 @@ export interface ServiceSpec {
   /** Write config files etc. before each start. */
   prepare?: (sys: System, ctx: { tunnel?: string }) => Promise<void>;
   logFile?: string;
+  /** What else its start depends on beyond `process` (files prepare() writes): a change restarts it. */
+  key?: string;
 }
 
 type Contributor = (cfg: Config, names: Names) => ServiceSpec[];

@@ -20,6 +20,11 @@ export interface ComponentStatus {
   /** Start time of `pid` (/proc/PID/stat field 22): a later signal can prove it reaches this very process. */
   pidStart?: number;
   lastError?: string;
+  /** How the process last ended: exit code (null when a signal ended it) and signal. */
+  lastExitCode?: number | null;
+  lastSignal?: string;
+  /** Failing again and again without staying up (restarted with capped backoff meanwhile). */
+  crashLooping?: boolean;
   detail?: Record<string, unknown>;
 }
 

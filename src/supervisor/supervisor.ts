@@ -1,60 +1,116 @@
 // The long-running part of vpnns: keeps the VPN client connected (restart with backoff while the
 // kill switch stays loaded), runs the processes that hang off it (proxies, forwards, apps) and
-// restarts them when they die, and publishes everyone's state in status.json.
-import { EventEmitter } from 'node:events';
+// restarts them when they die, publishes everyone's state in status.json, and answers the CLI on its
+// control socket. This file is the small core that ties the loops together; each loop lives in its
+// own file and ends through an AbortSignal (see core.ts).
+import { mkdir } from 'node:fs/promises';
+import { getEventListeners } from 'node:events';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Config } from '../config/types.js';
 import type { Names } from '../plan/names.js';
-import type { State } from '../plan/state.js';
-import { System } from '../sys/system.js';
-import { startProcess, sleep, type ProcessSpec, type Running } from '../sys/process.js';
-import { providerFor } from '../vpn/registry.js';
-import type { PreparedVpn, VpnSession } from '../vpn/provider.js';
-import { vpnContext } from '../vpn/prepare-resource.js';
-import { effectiveDns, writeNamespaceResolv } from '../net/dns-files.js';
-import { Backoff } from './backoff.js';
-import { probeHost, probeInside } from './probe.js';
-import { createLogger, logDirFor, type Logger } from './log.js';
+import { readState, type State } from '../plan/state.js';
+import type { VpnSession } from '../vpn/provider.js';
+import type { ProcessSpec } from '../sys/process.js';
+import { UsageError, VpnnsError } from '../errors.js';
+import { createLogger, logDirFor } from './log.js';
 import { writeStatusSync, type ComponentStatus, type SupervisorStatus } from './status.js';
 import { serviceSpecs, type ServiceSpec } from './services.js';
-import { runningConfig } from '../services/added-publications.js';
-import { DnsGuard, watchHostDnsFiles } from '../net/dns-guard.js';
-import { readWanted } from './wanted.js';
+import { ADDED_ORIGIN, entryFromArgs, readAdded, withAdded, writeAdded } from '../services/added-publications.js';
+import { readWanted, writeWanted, type Wanted } from './wanted.js';
 import { renderMetrics, serveMetrics, type MetricsServer } from './metrics.js';
+import { SupervisorCore } from './core.js';
+import type { BackoffOptions } from './backoff.js';
+import { ABORTED, childController, nextEvent, sleepUnless, waitFor } from './abort.js';
+import { vpnLoop } from './vpn-session.js';
+import { dnsGuardLoop } from './dns-guard-loop.js';
+import { serviceLoop, type ServiceHandle } from './service-loop.js';
+import { serveControl, type ControlServer } from './control-server.js';
+import { controlSocketPath, type Request } from './control-protocol.js';
+import { formatHostPort, parseHostPort } from '../services/forward.js';
+import { publication, publications } from '../services/publish.js';
+import type { PublishConfig } from '../config/types.js';
+import { canListen } from '../plan/preflight.js';
+import { hostTableResource } from '../firewall/host-table.js';
+import { tcpConnect } from '../checks/gather.js';
+import { reloadableKey } from './resource.js';
 import '../services/index.js';
 
+/**
+ * What decides whether a running service must be restarted: its spec as rendered from the config,
+ * taken before prepare() runs (prepare may add to it, e.g. code-server's PASSWORD in its env).
+ */
+export function specKey(spec: ServiceSpec): string {
+  return JSON.stringify({ process: spec.process, needsTunnel: spec.needsTunnel, followsTunnel: spec.followsTunnel, logFile: spec.logFile, key: spec.key });
+}
+
+
+interface Loop {
+  key: string;
+  stop: AbortController & { dispose(): void };
+  handle: ServiceHandle;
+  done: Promise<void>;
+}
+
+export interface SupervisorOptions {
+  logToStderr?: boolean;
+  /** Run only the VPN loop (systemd runs the rest as units). */
+  only?: 'vpn';
+  /** Tests: restart delays. */
+  backoff?: Partial<BackoffOptions>;
+  /** Tests: the services instead of those rendered from the config. */
+  services?: (cfg: Config, names: Names) => ServiceSpec[];
+  /** Tests: no DNS guard (it looks at processes inside a real namespace). */
+  noDnsGuard?: boolean;
+}
+
 export class Supervisor {
-  readonly status: SupervisorStatus;
-  readonly events = new EventEmitter();
-  private stopping = false;
-  private stopWaiters: Array<() => void> = [];
-  private readonly sys = new System(false);
-  private readonly log: Logger;
+  private readonly core: SupervisorCore;
   private vpnSession: VpnSession | undefined;
-  private readonly running = new Map<string, Running>();
-  private tunnelUp = false;
-  /** The live tunnel interface (AdGuard picks its own name at connect time). */
-  private tunnel: string | undefined;
-  private hostEgress: string | undefined;
-  private probes = 0;
-  /** The services this supervisor may run, and the loops running now (stoppable one by one). */
   private specs: ServiceSpec[] | undefined;
-  private readonly loops = new Map<string, { spec: ServiceSpec; halt: () => void; done: Promise<void> }>();
-  private reconciling: Promise<void> = Promise.resolve();
-  private readonly onReconcileSignal = () => void this.reconcile();
-  /** Numbers for the metrics endpoint that are not in the status file. */
-  readonly metrics: { probeLatencyMs?: number } = {};
+  private readonly loops = new Map<string, Loop>();
+  /** What `vpnns app start|stop` asked for; kept in wanted/ too, for a restart of the supervisor. */
+  private wanted: Record<string, Wanted> = {};
+  /** Ports added with `vpnns publish add`; kept in published.json too. */
+  private added: PublishConfig[] = [];
+  /** Changes (reconcile, publish, reload) one at a time. */
+  private serial: Promise<unknown> = Promise.resolve();
   private metricsServer: MetricsServer | undefined;
+  private control: ControlServer | undefined;
+  private stopped: Promise<void> | undefined;
 
   constructor(
-    readonly cfg: Config,
-    readonly names: Names,
-    readonly state: State,
-    private readonly opts: { logToStderr?: boolean; /** Run only the VPN loop (systemd runs the rest as units). */ only?: 'vpn' } = {},
+    cfg: Config,
+    names: Names,
+    state: State,
+    private readonly opts: SupervisorOptions = {},
   ) {
-    this.log = createLogger(`${logDirFor(cfg)}/vpnns.log`, 'supervisor', opts.logToStderr);
-    const now = new Date().toISOString();
-    this.status = { pid: process.pid, startedAt: now, updatedAt: now, components: {} };
-    this.events.setMaxListeners(100);
+    const log = createLogger(`${logDirFor(cfg)}/vpnns.log`, 'supervisor', opts.logToStderr);
+    this.core = new SupervisorCore(cfg, names, state, log, opts.backoff);
+  }
+
+  get status(): SupervisorStatus {
+    return this.core.status;
+  }
+  get events() {
+    return this.core.events;
+  }
+  get metrics() {
+    return this.core.metrics;
+  }
+  get cfg(): Config {
+    return this.core.cfg;
+  }
+  get names(): Names {
+    return this.core.names;
+  }
+  /** Tests: how many loops (and so controllers) are alive. */
+  get loopCount(): number {
+    return this.loops.size;
+  }
+  /** Tests: the signal every loop hangs off. */
+  get signal(): AbortSignal {
+    return this.core.signal;
   }
 
   /**
@@ -65,10 +121,10 @@ export class Supervisor {
   exitOnCrash(): void {
     const crash = (e: unknown) => {
       const err = e instanceof Error ? e : new Error(String(e));
-      this.log('error', 'supervisor crashed', { error: err.message, stack: err.stack });
-      this.status.fatal = `the supervisor crashed: ${err.message}`;
+      this.core.log('error', 'supervisor crashed', { error: err.message, stack: err.stack });
+      this.core.status.fatal = `the supervisor crashed: ${err.message}`;
       try {
-        writeStatusSync(this.names, this.status);
+        writeStatusSync(this.core.names, this.core.status);
       } catch {
         /* the log line above is what is left */
       }
@@ -78,327 +134,318 @@ export class Supervisor {
     process.on('unhandledRejection', crash);
   }
 
-  /** A service that no longer exists (a publication removed at run time) leaves the status. */
-  private forget(name: string): void {
-    delete this.status.components[name];
-    this.status.updatedAt = new Date().toISOString();
-    writeStatusSync(this.names, this.status);
-  }
-
-  private set(name: string, patch: Partial<ComponentStatus>): void {
-    const prev = this.status.components[name] ?? { state: 'starting', since: new Date().toISOString(), restarts: 0 };
-    const next = { ...prev, ...patch };
-    if (patch.state && patch.state !== prev.state) next.since = new Date().toISOString();
-    this.status.components[name] = next;
-    this.status.updatedAt = new Date().toISOString();
-    writeStatusSync(this.names, this.status);
+  private renderSpecs(): ServiceSpec[] {
+    const cfg = withAdded(this.core.cfg, this.added);
+    return (this.opts.services ?? serviceSpecs)(cfg, this.core.names);
   }
 
   /** Runs until stop(). Rejects only if the very first VPN connection fails (so `up` can report and roll back). */
   async run(): Promise<void> {
-    this.log('info', 'supervisor starting', { namespace: this.names.ns, vpn: this.cfg.vpn.type });
-    // `vpnns app start|stop` writes what it wants under wanted/ and sends SIGUSR1. Listening from the
-    // start also keeps Node from taking an early SIGUSR1 as "open the inspector".
-    if (this.opts.only !== 'vpn') process.on('SIGUSR1', this.onReconcileSignal);
+    const core = this.core;
+    core.log('info', 'supervisor starting', { namespace: core.names.ns, vpn: core.cfg.vpn.type });
+    // Listening keeps Node from taking a stray SIGUSR1 (what older CLIs sent) as "open the inspector".
+    process.on('SIGUSR1', ignore);
     await this.startMetrics();
-    void this.dnsGuardLoop();
-    const loops: Promise<void>[] = [];
-    const firstConnect = this.cfg.vpn.type !== 'none' ? this.vpnLoop() : Promise.resolve();
+    if (this.opts.only !== 'vpn') {
+      await mkdir(core.names.stateDir, { recursive: true, mode: 0o755 });
+      this.wanted = await readWanted(core.names);
+      this.added = await readAdded(core.names);
+      try {
+        this.control = await serveControl(controlSocketPath(core.names), (req) => this.handle(req));
+      } catch (e) {
+        core.log('error', 'could not serve the control socket', { error: (e as Error).message });
+      }
+    }
+    const guard = this.opts.noDnsGuard ? Promise.resolve() : dnsGuardLoop(core, core.signal);
+    const vpn = core.cfg.vpn.type !== 'none' ? vpnLoop(core, (s) => (this.vpnSession = s)) : Promise.resolve();
     try {
-      await Promise.race([firstConnect.then(() => undefined), this.waitConnectedOnce()]);
+      await Promise.race([vpn, this.waitConnectedOnce()]);
     } catch (e) {
-      this.status.fatal = (e as Error).message;
-      writeStatusSync(this.names, this.status);
-      this.log('error', 'first connection failed', { error: (e as Error).message });
+      core.status.fatal = (e as Error).message;
+      core.write();
+      core.log('error', 'first connection failed', { error: (e as Error).message });
       throw e;
     }
-    if (this.opts.only !== 'vpn') {
-      const specs = serviceSpecs(await runningConfig(this.cfg, this.names), this.names);
-      const wanted = await readWanted(this.names);
-      for (const spec of specs) {
-        if ((wanted[spec.name] ?? (spec.manual ? 'stop' : 'start')) === 'start') loops.push(this.startLoop(spec));
-        else this.set(spec.name, { state: 'stopped' });
-      }
-      this.specs = specs;
-      // A request that came while we were connecting.
-      void this.reconcile();
-    }
-    loops.push(firstConnect);
-    await Promise.all(loops);
-    // Services started later on request end only with the supervisor.
-    if (!this.stopping && this.specs?.some((s) => s.manual)) await this.stopped();
-  }
-
-  /** Starts and stops services to match wanted/ (else the config: autostart or not). Serialized. */
-  reconcile(): Promise<void> {
-    this.reconciling = this.reconciling.then(async () => {
-      if (!this.specs || this.stopping) return;
-      // Publications added or removed at run time (`vpnns publish add|remove`) change the services.
-      this.specs = serviceSpecs(await runningConfig(this.cfg, this.names), this.names);
-      for (const [name, loop] of [...this.loops]) {
-        const spec = this.specs.find((s) => s.name === name);
-        if (spec && JSON.stringify(spec.process) === JSON.stringify(loop.spec.process)) continue;
-        loop.halt();
-        await loop.done;
-        if (!spec) this.forget(name);
-      }
-      const wanted = await readWanted(this.names);
+    if (this.opts.only !== 'vpn' && !core.stopping) {
+      this.specs = this.renderSpecs();
       for (const spec of this.specs) {
-        const want = wanted[spec.name] ?? (spec.manual ? 'stop' : 'start');
-        const loop = this.loops.get(spec.name);
-        if (want === 'stop' && loop) {
-          loop.halt();
-          await loop.done;
-        } else if (want === 'start' && !loop) {
-          void this.startLoop(spec);
-        }
+        if (this.want(spec) === 'start') this.startLoop(spec);
+        else core.set(spec.name, { state: 'stopped' });
       }
-    }).catch((e: unknown) => this.log('error', 'reconcile failed', { error: (e as Error).message }));
-    return this.reconciling;
+    }
+    await vpn;
+    // The services (also those started later on request) end only with the supervisor.
+    await waitFor(core.signal, () => () => {});
+    await guard;
   }
 
-  private startLoop(spec: ServiceSpec): Promise<void> {
-    let halt!: () => void;
-    const halted = new Promise<'stop'>((r) => (halt = () => r('stop')));
-    const done = this.serviceLoop(spec, halted).finally(() => this.loops.delete(spec.name));
-    this.loops.set(spec.name, { spec, halt, done });
-    return done;
+  private want(spec: ServiceSpec): Wanted {
+    return this.wanted[spec.name] ?? (spec.manual ? 'stop' : 'start');
+  }
+
+  private waitConnectedOnce(): Promise<void> {
+    if (this.core.cfg.vpn.type === 'none' || this.core.tunnelUp) return Promise.resolve();
+    return nextEvent(this.core.events, 'tunnel-up', this.core.signal).then(() => undefined);
+  }
+
+  private startLoop(spec: ServiceSpec): void {
+    // The key is taken now, before the loop's first prepare() can add to the spec.
+    const key = specKey(spec);
+    const stop = childController(this.core.signal);
+    const handle: ServiceHandle = {};
+    const done = serviceLoop(this.core, spec, stop.signal, handle)
+      .catch((e: unknown) => this.core.log('error', 'service loop failed', { service: spec.name, error: (e as Error).message }))
+      .finally(() => {
+        stop.dispose();
+        if (this.loops.get(spec.name)?.done === done) this.loops.delete(spec.name);
+      });
+    this.loops.set(spec.name, { key, stop, handle, done });
+  }
+
+  private async haltLoop(name: string): Promise<void> {
+    const loop = this.loops.get(name);
+    if (!loop) return;
+    loop.stop.abort();
+    await loop.done;
+    this.loops.delete(name);
+  }
+
+  /** One change at a time, in order; an error is the caller's, never the next change's. */
+  private serialized<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.serial.then(fn);
+    this.serial = next.catch(() => {});
+    return next;
+  }
+
+  /** Starts and stops services to match the config, what was added and what was asked for. Only a service whose own spec changed is restarted. */
+  private async reconcile(): Promise<void> {
+    if (this.opts.only === 'vpn' || !this.specs || this.core.stopping) return;
+    this.specs = this.renderSpecs();
+    for (const [name, loop] of [...this.loops]) {
+      const spec = this.specs.find((s) => s.name === name);
+      if (spec && specKey(spec) === loop.key && this.want(spec) === 'start') continue;
+      await this.haltLoop(name);
+      if (!spec) this.core.forget(name);
+      else if (this.want(spec) === 'stop') {
+        this.core.log.child(name)('info', 'stopped on request');
+        this.core.set(name, { state: 'stopped', pid: undefined, detail: undefined, crashLooping: undefined });
+      }
+    }
+    const present = new Set(this.specs.map((s) => s.name));
+    for (const name of Object.keys(this.core.status.components)) {
+      if (name !== 'vpn' && !present.has(name) && !this.loops.has(name)) this.core.forget(name);
+    }
+    for (const spec of this.specs) {
+      if (this.want(spec) === 'start' && !this.loops.has(spec.name)) this.startLoop(spec);
+      else if (this.want(spec) === 'stop' && !this.core.status.components[spec.name]) this.core.set(spec.name, { state: 'stopped' });
+    }
   }
 
   /** Metrics are an extra: a port already taken is logged, never fatal to the VPN. */
   private async startMetrics(): Promise<void> {
-    if (!this.cfg.metrics.enabled) return;
+    const cfg = this.core.cfg;
+    if (!cfg.metrics.enabled) return;
     try {
-      this.metricsServer = await serveMetrics(this.cfg.metrics.listen, () =>
-        renderMetrics({ status: this.status, namespace: this.names.ns, vpnType: this.cfg.vpn.type, probeLatencyMs: this.metrics.probeLatencyMs }),
+      this.metricsServer = await serveMetrics(cfg.metrics.listen, () =>
+        renderMetrics({ status: this.core.status, namespace: this.core.names.ns, vpnType: this.core.cfg.vpn.type, probeLatencyMs: this.core.metrics.probeLatencyMs }),
       );
-      this.log('info', 'metrics served', { url: `http://${this.metricsServer.address}/metrics` });
+      this.core.log('info', 'metrics served', { url: `http://${this.metricsServer.address}/metrics` });
     } catch (e) {
-      this.log('error', 'could not serve metrics', { listen: this.cfg.metrics.listen, error: (e as Error).message });
+      this.core.log('error', 'could not serve metrics', { listen: cfg.metrics.listen, error: (e as Error).message });
     }
   }
 
-  private waitConnectedOnce(): Promise<void> {
-    if (this.cfg.vpn.type === 'none') return Promise.resolve();
-    return new Promise((resolve) => this.events.once('tunnel-up', () => resolve()));
+  stop(): Promise<void> {
+    this.stopped ??= this.doStop();
+    return this.stopped;
   }
 
-  async stop(): Promise<void> {
-    if (this.stopping) return;
-    this.stopping = true;
-    process.off('SIGUSR1', this.onReconcileSignal);
-    this.log('info', 'supervisor stopping');
-    for (const w of this.stopWaiters) w();
+  private async doStop(): Promise<void> {
+    const core = this.core;
+    process.off('SIGUSR1', ignore);
+    core.log('info', 'supervisor stopping');
+    await this.control?.close();
+    core.abort();
     await this.metricsServer?.close();
-    await Promise.all([...this.running.values()].map((r) => r.stop(3000)));
+    await Promise.all([...this.loops.values()].map((l) => l.done));
     await this.vpnSession?.stop().catch(() => {});
-    for (const name of Object.keys(this.status.components)) this.set(name, { state: 'stopped', pid: undefined });
+    for (const name of Object.keys(core.status.components)) core.set(name, { state: 'stopped', pid: undefined });
   }
 
-  private stopped(): Promise<'stop'> {
-    return new Promise((r) => (this.stopping ? r('stop') : this.stopWaiters.push(() => r('stop'))));
+  // ---- the control socket ----
+
+  private async handle(req: Request): Promise<unknown> {
+    switch (req.op) {
+      case 'ping':
+        return { pid: process.pid };
+      case 'status':
+        return this.core.status;
+      case 'publish.list':
+        return this.added;
+      case 'stats':
+        return this.stats(req.args.gc);
+      case 'reload':
+        return this.serialized(() => this.reload());
+      case 'app.start':
+      case 'app.stop':
+        return this.appRequest(req.args.service, req.op === 'app.start' ? 'start' : 'stop', req.args.waitMs);
+      case 'publish.add':
+        return this.publishAdd(req.args);
+      case 'publish.remove':
+        return this.publishRemove(req.args);
+    }
   }
 
-  private async interruptibleSleep(ms: number): Promise<void> {
-    if (ms <= 0) return;
-    await Promise.race([sleep(ms), this.stopped()]);
+  /** What the supervisor holds, for the soak benchmark and for anyone wondering: memory (after a full GC on request), loops, pending waiters. */
+  private stats(gc: boolean): unknown {
+    if (gc) fullGc();
+    const e = this.core.events;
+    return {
+      memory: process.memoryUsage(),
+      loops: this.loops.size,
+      pending: { abort: getEventListeners(this.core.signal, 'abort').length, ...Object.fromEntries(e.eventNames().map((n) => [String(n), e.listenerCount(n)])) },
+    };
   }
 
-  /** The namespace's DNS files stay in front of every process inside, also after the host replaces its own. */
-  private async dnsGuardLoop(): Promise<void> {
-    const glog = this.log.child('dns');
-    let wake: (() => void) | undefined;
-    const unwatch = watchHostDnsFiles(() => wake?.());
-    const guard = new DnsGuard(this.sys, this.names);
+  private requireServices(): void {
+    if (this.opts.only === 'vpn' || !this.specs) throw new VpnnsError('the supervisor is still connecting the VPN; try again in a few seconds.');
+  }
+
+  /** `up` saved a changed config: take on what can change while running (apps, publications, proxies). */
+  private async reload(): Promise<{ restarted: boolean }> {
+    const state = await readState(this.core.names);
+    if (!state) throw new VpnnsError('the namespace has no state file; run `sudo vpnns up`.');
+    if (reloadableKey(state.config) !== reloadableKey(this.core.cfg)) throw new VpnnsError('the config changed beyond apps, publications and proxies; the supervisor must be restarted (`sudo vpnns up` does that).');
+    this.core.cfg = state.config;
+    this.core.log('info', 'config reloaded');
+    await this.reconcile();
+    return { restarted: false };
+  }
+
+  private async appRequest(service: string, want: Wanted, waitMs: number): Promise<ComponentStatus | null> {
+    this.requireServices();
+    if (!this.specs!.some((s) => s.name === service)) throw new UsageError(`there is no service ${service} in the running config.`);
+    const w = this.waiter();
     try {
-      while (!this.stopping) {
-        try {
-          const { rebound, skipped } = await guard.sweep();
-          for (const r of rebound) {
-            glog('warn', 'a process inside had lost the namespace\'s DNS files (the host replaced its own); bound them again', { pid: r.pid, files: r.files });
-          }
-          for (const s of skipped) glog('warn', `DNS files not checked for pid ${s.pid}: ${s.reason}`, { pid: s.pid });
-        } catch (e) {
-          glog('error', 'could not check the DNS files of the processes inside', { error: (e as Error).message });
-        }
-        await Promise.race([sleep(this.cfg.supervisor.healthInterval * 1000), this.stopped(), new Promise<void>((r) => (wake = r))]);
-      }
-    } finally {
-      unwatch();
-    }
-  }
-
-  private async vpnLoop(): Promise<void> {
-    const provider = providerFor(this.cfg.vpn);
-    const prepared = this.state.runtime.vpn as PreparedVpn;
-    const vlog = this.log.child('vpn');
-    const vctx = vpnContext({ sys: this.sys, cfg: this.cfg, names: this.names }, (level, msg, fields) => vlog(level, msg, fields));
-    const backoff = new Backoff();
-    let everConnected = false;
-    let restarts = 0;
-    while (!this.stopping) {
-      this.set('vpn', { state: 'starting', restarts });
-      backoff.started();
-      let session: VpnSession;
-      try {
-        session = await provider.start(vctx, prepared);
-      } catch (e) {
-        const msg = (e as Error).message;
-        if (!everConnected) throw e;
-        vlog('error', 'reconnect failed', { error: msg });
-        const delay = Math.max(1000, backoff.next());
-        restarts++;
-        this.set('vpn', { state: 'backoff', lastError: msg, restarts, detail: { retryInMs: delay, storm: backoff.storm } });
-        await this.interruptibleSleep(delay);
-        continue;
-      }
-      if (this.stopping) {
-        await session.stop();
-        break;
-      }
-      this.vpnSession = session;
-      everConnected = true;
-      await this.applyVpnDns(session, prepared);
-      vlog('info', 'connected', { tunnel: session.tunnel, pid: session.process?.pid });
-      this.set('vpn', { state: 'running', pid: session.process?.pid, detail: { tunnel: session.tunnel } });
-      this.tunnelUp = true;
-      this.tunnel = session.tunnel;
-      this.events.emit('tunnel-up', session.tunnel);
-
-      const why = await Promise.race([session.ended, this.stopped(), this.healthWatch(session, provider, vctx, prepared)]);
-      this.tunnelUp = false;
-      this.events.emit('tunnel-down');
-      if (why === 'stop') break;
-      restarts++;
-      vlog('warn', 'VPN client lost; restarting', { reason: why, restarts });
-      this.set('vpn', { state: 'backoff', lastError: why, restarts, pid: undefined });
-      await session.stop().catch(() => {});
-      this.vpnSession = undefined;
-      const delay = backoff.next();
-      if (backoff.storm) vlog('error', 'VPN client restart storm', { restartsInWindow: backoff.restartsInWindow });
-      this.set('vpn', { detail: { retryInMs: delay, storm: backoff.storm } });
-      await this.interruptibleSleep(delay);
-    }
-  }
-
-  /**
-   * Resolves with a reason to restart the client: the provider says it is not connected twice in a
-   * row, probes through the tunnel keep failing, or a probe sees the host's own address (a leak).
-   * It ends with its session: a watcher left over from an earlier session would multiply probes.
-   */
-  private async healthWatch(
-    session: VpnSession,
-    provider: ReturnType<typeof providerFor>,
-    vctx: ReturnType<typeof vpnContext>,
-    prepared: PreparedVpn,
-  ): Promise<string> {
-    const { healthInterval, probeInterval, probeFailures } = this.cfg.supervisor;
-    const url = this.cfg.check.echoUrl[0];
-    let bad = 0;
-    let probeBad = 0;
-    let lastProbe = 0;
-    for (let first = true; ; first = false) {
-      if (!first) await Promise.race([sleep(healthInterval * 1000), this.stopped()]);
-      if (this.stopping || !this.tunnelUp || this.vpnSession !== session) return 'stop';
-      const st = await provider.status(vctx, prepared).catch((e: Error) => ({ connected: false, detail: e.message }));
-      this.set('vpn', { detail: { ...this.status.components.vpn?.detail, ...st, checkedAt: new Date().toISOString() } });
-      bad = st.connected ? 0 : bad + 1;
-      if (bad >= 2) return `health check failed: ${st.detail ?? 'not connected'}`;
-      if (!url || probeInterval === 0 || Date.now() - lastProbe < probeInterval * 1000) continue;
-      lastProbe = Date.now();
-      const p = await probeInside(this.sys, this.names.ns, url);
-      if (this.stopping || !this.tunnelUp || this.vpnSession !== session) return 'stop';
-      // The host's own egress, measured now and then, is what the tunnel's must never be.
-      if (p.ok && (this.hostEgress === undefined || this.probes++ % 10 === 0)) {
-        const hp = await probeHost(this.sys, url, 10, this.cfg.check.hostDns ?? ('resolveWith' in this.cfg.vpn ? this.cfg.vpn.resolveWith : undefined));
-        if (hp.ok) this.hostEgress = hp.ip;
-      }
-      this.set('vpn', {
-        detail: {
-          ...this.status.components.vpn?.detail,
-          egressIp: p.ip,
-          hostEgressIp: this.hostEgress,
-          probeLatencyMs: p.ms,
-          probeError: p.error,
-          probedAt: new Date().toISOString(),
-        },
+      await this.serialized(async () => {
+        this.wanted[service] = want;
+        await writeWanted(this.core.names, service, want);
+        await this.reconcile();
       });
-      this.metrics.probeLatencyMs = p.ok ? p.ms : undefined;
-      if (p.ok && p.ip === this.hostEgress) {
-        this.log.child('vpn')('error', 'traffic through the tunnel leaves with the host\'s own address', { egressIp: p.ip });
-        return `egress leak: the probe saw the host's own address ${p.ip}`;
-      }
-      probeBad = p.ok ? 0 : probeBad + 1;
-      if (!p.ok) this.log.child('vpn')('warn', 'probe through the tunnel failed', { url, error: p.error, consecutive: probeBad });
-      if (probeBad >= probeFailures) return `${probeBad} probes through the tunnel failed: ${p.error}`;
+      return await w.until(waitMs, () => {
+        const c = this.core.status.components[service];
+        if (want === 'stop') return !c || c.state === 'stopped' ? c ?? null : undefined;
+        if (c?.state === 'running') return c;
+        if (c?.state === 'backoff' && c.lastError) throw new VpnnsError(`${service} did not start (${c.lastError}); see \`vpnns logs ${service}\`.`);
+        return undefined;
+      }, () => `${service} did not ${want} within ${Math.round(waitMs / 1000)} s (state: ${this.core.status.components[service]?.state ?? 'unknown'}); see \`vpnns logs ${service}\`.`);
+    } finally {
+      w.dispose();
     }
   }
 
-  private async applyVpnDns(session: VpnSession, prepared: PreparedVpn): Promise<void> {
-    const vpnDns = session.dns ?? prepared.dns;
-    // status.json, not state.json: the supervisor never writes the file `up` owns.
-    this.status.vpnDns = vpnDns;
-    const { servers, source } = effectiveDns(this.cfg.dns, vpnDns);
-    await writeNamespaceResolv(this.sys, this.names.etcDir, servers, source);
+  /** Waits for status changes, with a deadline; nothing of it is left after dispose(). */
+  private waiter() {
+    const c = childController(this.core.signal);
+    return {
+      dispose: () => c.dispose(),
+      until: async <T>(ms: number, test: () => T | undefined | Promise<T | undefined>, late: () => string): Promise<T> => {
+        const deadline = Date.now() + ms;
+        for (;;) {
+          const v = await test();
+          if (v !== undefined) return v;
+          const left = deadline - Date.now();
+          if (left <= 0) throw new VpnnsError(late());
+          if (c.signal.aborted) throw new VpnnsError('the supervisor is stopping.');
+          // A status change, or a quarter second (a port that starts answering is no status change).
+          const tick = childController(c.signal);
+          const r = await Promise.race([nextEvent(this.core.events, 'status', tick.signal), sleepUnless(Math.min(250, left), tick.signal)]);
+          tick.dispose();
+          if (r === ABORTED && c.signal.aborted) throw new VpnnsError('the supervisor is stopping.');
+        }
+      },
+    };
   }
 
-  /** A daemon that hangs off the tunnel (or not): started when allowed, restarted with backoff when it dies. */
-  private async serviceLoop(spec: ServiceSpec, halted: Promise<'stop'>): Promise<void> {
-    const slog = this.log.child(spec.name);
-    const backoff = new Backoff();
-    let restarts = 0;
-    let halt = false;
-    void halted.then(() => (halt = true));
-    const stopOrHalt = () => Promise.race([this.stopped(), halted]);
-    while (!this.stopping && !halt) {
-      if (spec.needsTunnel && !this.tunnelUp) {
-        this.set(spec.name, { state: 'waiting', pid: undefined, detail: { waitingFor: 'tunnel' } });
-        await Promise.race([new Promise((r) => this.events.once('tunnel-up', r)), stopOrHalt()]);
-        continue;
-      }
-      this.set(spec.name, { state: 'starting', restarts });
-      backoff.started();
-      try {
-        await spec.prepare?.(this.sys, { tunnel: this.tunnel });
-      } catch (e) {
-        // A failed preparation is a failed start: back off and try again, never take the supervisor down.
-        restarts++;
-        const delay = Math.max(1000, backoff.next());
-        slog('error', 'could not prepare', { error: (e as Error).message, retryInMs: delay });
-        this.set(spec.name, { state: 'backoff', lastError: (e as Error).message, restarts, detail: { retryInMs: delay } });
-        await Promise.race([sleep(delay), stopOrHalt()]);
-        continue;
-      }
-      const proc = startProcess(spec.process, { logFile: spec.logFile ?? `${logDirFor(this.cfg)}/${spec.name}.log` });
-      this.running.set(spec.name, proc);
-      this.set(spec.name, { state: 'running', pid: proc.pid, restarts });
-      slog('info', 'started', { pid: proc.pid });
-      const tunnelDown = (spec.followsTunnel ?? spec.needsTunnel) ? new Promise<string>((r) => this.events.once('tunnel-down', () => r('tunnel went down'))) : new Promise<string>(() => {});
-      const why = await Promise.race([proc.exited.then((r) => `exited (${r.signal ?? `code ${r.code}`})`), tunnelDown, this.stopped(), halted]);
-      if (why === 'stop' && this.stopping) {
-        this.running.delete(spec.name);
-        break;
-      }
-      await proc.stop(spec.stopGraceMs ?? 2000);
-      this.running.delete(spec.name);
-      if (halt || why === 'stop') break;
-      if (why === 'tunnel went down') {
-        // Not a failure: it follows the tunnel and comes back with it.
-        slog('info', 'stopped with the tunnel');
-        continue;
-      }
-      restarts++;
-      const delay = backoff.next();
-      slog('warn', 'died; restarting', { reason: why, restarts, retryInMs: delay });
-      if (backoff.storm) slog('error', 'restart storm', { restartsInWindow: backoff.restartsInWindow });
-      this.set(spec.name, { state: 'backoff', lastError: why, restarts, pid: undefined, detail: { retryInMs: delay, storm: backoff.storm } });
-      await Promise.race([sleep(Math.max(delay, 200)), stopOrHalt()]);
-    }
-    if (halt && !this.stopping) {
-      slog('info', 'stopped on request');
-      this.set(spec.name, { state: 'stopped', pid: undefined, detail: undefined });
-    }
+  private async applyAdded(next: PublishConfig[], kernel: boolean): Promise<void> {
+    this.added = next;
+    await writeAdded(this.core.names, next);
+    // The host table reads the config plus published.json: it carries kernel publications and says
+    // who may connect to every loopback publication, forwarder or kernel, so it goes first (a new
+    // forwarder never listens unguarded). Its key stays in memory (state.json is `up`'s).
+    await hostTableResource.apply({ sys: this.core.sys, cfg: this.core.cfg, names: this.core.names, state: structuredClone(this.core.state), say: () => {}, saveState: async () => {} });
+    if (!kernel) await this.reconcile();
   }
+
+  private async publishAdd(a: { target: string; host?: string; via?: 'forwarder' | 'kernel'; dryRun: boolean; waitMs: number }): Promise<unknown> {
+    this.requireServices();
+    const entry = entryFromArgs(a.target, a.host, a.via);
+    const names = this.core.names;
+    const pub = publication(entry, names, ADDED_ORIGIN);
+    const key = formatHostPort(pub.listen);
+    const how = pub.via === 'kernel' ? 'kernel DNAT' : 'forwarder';
+    const result = { listen: key, target: formatHostPort(pub.target), via: pub.via, how };
+    await this.serialized(async () => {
+      const taken = publications(withAdded(this.core.cfg, this.added), names).find((p) => formatHostPort(p.listen) === key);
+      if (taken) throw new UsageError(`${key} is already published (${taken.origin}, to ${formatHostPort(taken.target)}); remove it first or choose another host port.`);
+      if (!(await canListen(pub.listen.host, pub.listen.port))) throw new UsageError(`port ${key} is already in use on the host; free it or choose another host port.`);
+      if (a.dryRun) return;
+      await this.applyAdded([...this.added, entry], pub.via === 'kernel');
+    });
+    if (a.dryRun || pub.via === 'kernel') return result;
+    const w = this.waiter();
+    try {
+      await w.until(a.waitMs, async () => {
+        const c = this.core.status.components[pub.name];
+        if (c?.state === 'backoff' && c.lastError) throw new VpnnsError(`the forwarder for ${key} did not start (${c.lastError}); see \`vpnns logs ${pub.name}\`.`);
+        // Running is not yet listening: the port answers when the command returns.
+        const host = pub.listen.host === '0.0.0.0' ? '127.0.0.1' : pub.listen.host === '::' ? '::1' : pub.listen.host;
+        return c?.state === 'running' && (await tcpConnect(host, pub.listen.port, 500)).open ? true : undefined;
+      }, () => `the supervisor did not start the forwarder for ${key} within ${Math.round(a.waitMs / 1000)} s; see \`vpnns logs\`.`);
+    } catch (e) {
+      // Back to what was there: a publication that does not work is not left listed.
+      await this.serialized(() => this.applyAdded(this.added.filter((p) => p !== entry), false)).catch(() => {});
+      throw e;
+    } finally {
+      w.dispose();
+    }
+    return result;
+  }
+
+  private async publishRemove(a: { host: string; dryRun: boolean; waitMs: number }): Promise<unknown> {
+    this.requireServices();
+    const names = this.core.names;
+    let key: string;
+    try {
+      key = formatHostPort(/^\d+$/.test(a.host) ? { host: '127.0.0.1', port: Number(a.host) } : parseHostPort(a.host));
+    } catch (e) {
+      throw new UsageError(`${(e as Error).message}.`);
+    }
+    return this.serialized(async () => {
+      const i = this.added.findIndex((e) => formatHostPort(publication(e, names, ADDED_ORIGIN).listen) === key);
+      if (i < 0) {
+        const fromConfig = publications(this.core.cfg, names).find((p) => formatHostPort(p.listen) === key);
+        if (fromConfig) throw new UsageError(`${key} comes from the config (${fromConfig.origin}); remove it there and run \`sudo vpnns up\`.`);
+        throw new UsageError(`${key} is not published; \`vpnns publish list\` shows what is.`);
+      }
+      const pub = publication(this.added[i]!, names, ADDED_ORIGIN);
+      if (a.dryRun) return { listen: key };
+      await this.applyAdded(this.added.filter((_, j) => j !== i), pub.via === 'kernel');
+      return { listen: key };
+    });
+  }
+}
+
+function ignore(): void {}
+
+let gcFn: (() => void) | undefined;
+/** A full collection without starting Node with --expose-gc (only when asked: it pauses everything for a few ms). */
+function fullGc(): void {
+  if (!gcFn) {
+    setFlagsFromString('--expose-gc');
+    gcFn = runInNewContext('gc') as () => void;
+  }
+  gcFn();
 }
 
 export type { ProcessSpec };

@@ -1,6 +1,6 @@
-// What the user asked for at run time (`vpnns app start|stop NAME`), one file per service under
-// /run/vpnns/<ns>/wanted/, so the supervisor finds it again after a signal or a restart of its own.
-// It lives under the state dir on purpose: `down` removes it, and the next `up` starts from the config.
+// What the user asked for at run time (`vpnns app start|stop NAME`, sent on the control socket), one
+// file per service under /run/vpnns/<ns>/wanted/, written and read only by the supervisor, so it finds
+// it again after a restart of its own. Under the state dir on purpose: `down` removes it.
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import type { Names } from '../plan/names.js';
 
