@@ -86,26 +86,37 @@ unless --no-vpn-check is given.`,
  * The config exec acts on, and the namespace's state. `--namespace NS` without `--config`: NS's
  * state.json (root's, 0600, written by `up` from the config it validated) says everything exec needs,
  * as long as the config file `up` read has not changed since (its ctime, which a write, chmod,
- * chown or rename moves, is older than the state's startedAt): then no YAML is parsed. Otherwise the
- * config file is loaded as before, so the sandbox is the one the file says now.
+ * chown or rename moves, is older than the state's startedAt): then no YAML is parsed. When it has
+ * changed, that file is loaded (and trust-checked) now, so the sandbox is the one it says now.
+ * Without state, or with --config, the config file is loaded as before.
  */
 async function execConfig(args: Parsed): Promise<{ cfg: Pick<Config, 'namespace' | 'vpn' | 'sandbox'>; state: State | undefined }> {
   if (typeof args.opts.namespace === 'string' && typeof args.opts.config !== 'string') {
-    const state = await readState(stateDirOf(args.opts.namespace));
-    if (state && state.config.namespace === args.opts.namespace && unchangedSince(state.config.source, state.startedAt)) return { cfg: state.config, state };
+    const ns = args.opts.namespace;
+    const state = await readState(stateDirOf(ns));
+    if (state && state.config.namespace === ns) {
+      const source = state.config.source;
+      if (unchangedSince(source, state.startedAt)) return { cfg: state.config, state };
+      // Changed since `up`: the namespace's own config file, read (and trust-checked) now.
+      const { loadConfig } = await import('../config/load.js');
+      return { cfg: { ...(await loadConfig({ file: source })), namespace: ns }, state };
+    }
   }
   const cfg = await configFrom(args);
   return { cfg, state: await readState(namesFor(cfg)) };
 }
 
-/** FILE (absent: `up` ran on the defaults) has not been written, chmod'ed, chown'ed or replaced since `when`. */
+/**
+ * FILE (undefined: `up` ran on the defaults) has not been written, chmod'ed, chown'ed or replaced
+ * since `when`; a file removed since says nothing newer than the state either.
+ */
 function unchangedSince(file: string | undefined, when: string): boolean {
   if (file === undefined) return true;
   const at = Date.parse(when);
   try {
     return Number.isFinite(at) && statSync(resolve(file)).ctimeMs < at;
-  } catch {
-    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
   }
 }
 
