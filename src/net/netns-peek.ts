@@ -26,7 +26,12 @@ export function netnsNamed(ns: string): boolean {
  * that exited or was reused elsewhere proves nothing. undefined: no PID could tell (ask `ip`).
  */
 export function linkInNetns(ns: string, link: string, pids: Iterable<number>): boolean | undefined {
-  const want = nsIdentity(`${NETNS_DIR}/${ns}`);
+  return linkSeenFrom(`${NETNS_DIR}/${ns}`, link, pids);
+}
+
+/** linkInNetns for the namespace whose nsfs file is `nsFile` (tests use /proc/self/ns/net). */
+export function linkSeenFrom(nsFile: string, link: string, pids: Iterable<number>): boolean | undefined {
+  const want = nsIdentity(nsFile);
   if (want === undefined) return undefined;
   for (const pid of pids) {
     if (!Number.isInteger(pid) || pid <= 0) continue;
@@ -39,8 +44,15 @@ export function linkInNetns(ns: string, link: string, pids: Iterable<number>): b
       continue;
     }
     if (nsIdentity(nsPath) !== want) continue;
-    // Two header lines, then "  NAME: counters" per link.
-    return dev.split('\n').slice(2).some((l) => l.slice(0, l.indexOf(':')).trim() === link);
+    return linksOfNetDev(dev).includes(link);
   }
   return undefined;
+}
+
+/** The link names in a /proc/PID/net/dev text: two header lines, then "  NAME: counters..." per link. */
+export function linksOfNetDev(text: string): string[] {
+  return text.split('\n').slice(2).flatMap((l) => {
+    const i = l.indexOf(':');
+    return i > 0 ? [l.slice(0, i).trim()] : [];
+  });
 }
