@@ -3,7 +3,7 @@ import type { Writable } from 'node:stream';
 import { constants } from 'node:os';
 import { UsageError, VpnnsError } from '../errors.js';
 import { namesFor, stateDirOf } from '../plan/names.js';
-import { readState, type State } from '../plan/state.js';
+import { readState, statePath, type State } from '../plan/state.js';
 import type { System } from '../sys/system.js';
 import { linkInNetns, netnsNamed } from '../net/netns-peek.js';
 import { readStatus } from '../supervisor/status.js';
@@ -93,7 +93,8 @@ unless --no-vpn-check is given.`,
 async function execConfig(args: Parsed): Promise<{ cfg: Pick<Config, 'namespace' | 'vpn' | 'sandbox'>; state: State | undefined }> {
   if (typeof args.opts.namespace === 'string' && typeof args.opts.config !== 'string') {
     const ns = args.opts.namespace;
-    const state = await readState(stateDirOf(ns));
+    const dir = stateDirOf(ns);
+    const state = rootsOnly(dir.stateDir) && rootsOnly(statePath(dir)) ? await readState(dir) : undefined;
     if (state && state.config.namespace === ns) {
       const source = state.config.source;
       if (unchangedSince(source, state.startedAt)) return { cfg: state.config, state };
@@ -104,6 +105,16 @@ async function execConfig(args: Parsed): Promise<{ cfg: Pick<Config, 'namespace'
   }
   const cfg = await configFrom(args);
   return { cfg, state: await readState(namesFor(cfg)) };
+}
+
+/** PATH is root's and only root can write it: state that decides the sandbox must be what `up` wrote. */
+function rootsOnly(path: string): boolean {
+  try {
+    const st = statSync(path);
+    return st.uid === 0 && (st.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
 }
 
 /**
