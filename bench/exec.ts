@@ -4,7 +4,11 @@
 //   ip netns exec NS setpriv ... true      entering + dropping to the user: what exec does by hand
 //   node -e 0                              starting Node, the floor of any Node CLI
 //   vpnns --version                        loading the CLI and doing nothing: what any command pays
-//   vpnns exec --user nobody -- true       the real thing (config load, state + status read, tunnel check, runuser)
+//   vpnns exec --help                      Node + the CLI + exec's modules, no work
+//   vpnns exec --namespace NS ... true     the hot path: state.json says what is needed (no YAML), tunnel check, sandbox launch
+//   vpnns exec --config FILE ... true      the same, the YAML config parsed and checked first
+// Goals (issue 15): exec (hot path) <= 1.25x (node -e 0 + ip netns exec NS setpriv ... true), and
+// vpnns --version <= 1.1x node -e 0; printed next to the measured ratios.
 // vpnns runs with WireGuard in the simulated world's host namespace (test/world); every command is
 // started from there with nsenter, as the e2e tests do. Rows are interleaved round by round.
 //   node dist/bench/exec.js [--runs 20]
@@ -44,7 +48,9 @@ async function main(): Promise<void> {
       { name: 'ip netns exec NS setpriv (nobody) true', argv: ['ip', 'netns', 'exec', h.ns, 'setpriv', '--reuid', 'nobody', '--regid', nogroup, '--init-groups', 'true'], ms: [] },
       { name: 'node -e 0', argv: [process.execPath, '-e', '0'], ms: [] },
       { name: 'vpnns --version', argv: [process.execPath, BIN, '--version'], ms: [] },
-      { name: 'vpnns exec --user nobody -- true', argv: [process.execPath, BIN, 'exec', '--config', cfg, '--user', 'nobody', '--', 'true'], ms: [] },
+      { name: 'vpnns exec --help', argv: [process.execPath, BIN, 'exec', '--help'], ms: [] },
+      { name: 'vpnns exec --namespace NS --user nobody -- true', argv: [process.execPath, BIN, 'exec', '--namespace', h.ns, '--user', 'nobody', '--', 'true'], ms: [] },
+      { name: 'vpnns exec --config FILE --user nobody -- true', argv: [process.execPath, BIN, 'exec', '--config', cfg, '--user', 'nobody', '--', 'true'], ms: [] },
     );
     // One untimed run each: page cache and module compile caches warm, as for a user's second call.
     for (const c of cases) await w.inHost(c.argv, { timeoutMs: 30_000 });
@@ -69,6 +75,35 @@ async function main(): Promise<void> {
     markdownTable(
       ['command', 'p50 ms', 'p90 ms', 'vs setpriv', 'vs node -e 0'],
       cases.map((c) => [c.name, fixed(median(c.ms), 1), fixed(percentile(c.ms, 90), 1), ratio(median(c.ms), setpriv), ratio(median(c.ms), node)]),
+    ),
+  );
+  const floor = node + setpriv;
+  const hot = med('vpnns exec --namespace NS --user nobody -- true');
+  const withYaml = med('vpnns exec --config FILE --user nobody -- true');
+  const version = med('vpnns --version');
+  const help = med('vpnns exec --help');
+  console.log('\nGoals (issue 15), p50 against references of the same run:\n');
+  console.log(
+    markdownTable(
+      ['what', 'measured', 'goal'],
+      [
+        ['exec --namespace (state, no YAML) / (node -e 0 + ip netns exec setpriv)', ratio(hot, floor), '<= 1.25x'],
+        ['exec --config FILE / (node -e 0 + ip netns exec setpriv)', ratio(withYaml, floor), '-'],
+        ['vpnns --version / node -e 0', ratio(version, node), '<= 1.10x'],
+      ],
+    ),
+  );
+  console.log('\nWhere the time of `vpnns exec` goes (differences of p50s, ms):\n');
+  console.log(
+    markdownTable(
+      ['part', 'ms'],
+      [
+        ['Node start (node -e 0)', fixed(node, 1)],
+        ['the CLI and exec\'s modules (exec --help - node -e 0)', fixed(help - node, 1)],
+        ['state + status + tunnel check + sandbox launch (exec --namespace - exec --help)', fixed(hot - help, 1)],
+        ['  of which entering + dropping by hand costs (ip netns exec setpriv)', fixed(setpriv, 1)],
+        ['YAML config parse + trust checks (exec --config - exec --namespace)', fixed(withYaml - hot, 1)],
+      ],
     ),
   );
 }

@@ -28,9 +28,9 @@ const BENCHES: Bench[] = [
   {
     name: 'exec',
     script: 'exec.js',
-    args: ['--runs', '15'],
+    args: ['--runs', '20'],
     title: '`vpnns exec -- true`',
-    what: 'Starting a program inside the namespace with `vpnns exec`, against entering the namespace and dropping privileges by hand (`ip netns exec NS setpriv ... true`) and against starting Node (`node -e 0`).',
+    what: 'Starting a program inside the namespace with `vpnns exec`, against entering the namespace and dropping privileges by hand (`ip netns exec NS setpriv ... true`) and against starting Node (`node -e 0`). Goals (issue 15): `exec` on the hot path (`--namespace`, state.json, no YAML) <= 1.25x (node -e 0 + setpriv), `vpnns --version` <= 1.1x node -e 0; the second table prints them next to the measured ratios, the third where the time goes.',
   },
   {
     name: 'up',

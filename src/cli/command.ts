@@ -1,5 +1,4 @@
 import type { Config } from '../config/types.js';
-import { loadConfig } from '../config/load.js';
 import { UsageError } from '../errors.js';
 import type { OptionSpec, Parsed } from './args.js';
 
@@ -29,6 +28,8 @@ export function requireRoot(what: string): void {
 
 export async function configFrom(args: Parsed): Promise<Config> {
   const file = typeof args.opts.config === 'string' ? args.opts.config : undefined;
+  // Loaded when needed: the YAML parser and the schema are most of a command's start-up (exec avoids them).
+  const { loadConfig } = await import('../config/load.js');
   const cfg = await loadConfig({ file });
   if (typeof args.opts.namespace === 'string') cfg.namespace = args.opts.namespace;
   return cfg;

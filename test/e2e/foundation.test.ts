@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync, chmodSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startHarness, leftovers, BIN, unprivilegedBin, type Harness } from './harness.js';
@@ -80,6 +80,36 @@ test('exec runs as the invoking user with groups, environment, cwd and exit code
     assert.equal(root.stdout.trim(), '0');
     assert.match(root.stderr, /running as root/);
   } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('exec --namespace without --config runs from state.json while the config up read is unchanged; once it changes it is read and trust-checked again', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vpnns-exec-'));
+  chmodSync(dir, 0o755);
+  const mode = statSync(cfg).mode & 0o7777;
+  const run = () => h.vpnns(['exec', '--namespace', h.ns, '--', 'sh', '-c', 'id -un; id -Gn; echo "$HOME|$USER|$LOGNAME|$KEEPME"; pwd; exit 42'], {
+    env: { ...process.env, SUDO_USER: user, KEEPME: 'kept' },
+    cwd: dir,
+  });
+  try {
+    const r = await run();
+    assert.equal(r.code, 42, r.stderr);
+    const [who, groups, env, cwd] = r.stdout.trim().split('\n');
+    assert.equal(who, user);
+    assert.ok(groups?.split(' ').includes(group), `supplementary group ${group} in ${groups}`);
+    assert.equal(env, `/home/${user}|${user}|${user}|kept`);
+    assert.equal(cwd, dir);
+    // A chmod moves the file's ctime past `up`: the file is read again, and a world-writable one is refused.
+    chmodSync(cfg, 0o666);
+    const refused = await run();
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.ok(refused.stderr.includes(cfg), refused.stderr);
+    assert.equal(refused.stdout, '');
+    chmodSync(cfg, mode);
+    assert.equal((await run()).code, 42);
+  } finally {
+    chmodSync(cfg, mode);
     rmSync(dir, { recursive: true, force: true });
   }
 });

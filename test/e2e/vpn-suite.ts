@@ -265,6 +265,10 @@ export function vpnSuite(c: VpnCase): void {
       const refused = await h.vpnns(['exec', '--config', cfg, '--', 'true']);
       assert.equal(refused.code, 1, 'exec refuses while the tunnel is down');
       assert.match(refused.stderr, /not connected/);
+      // The same through the state.json path (no config file read, no `ip` spawned when a process inside can tell).
+      const refusedNs = await h.vpnns(['exec', '--namespace', h.ns, '--', 'true']);
+      assert.equal(refusedNs.code, 1, 'exec --namespace refuses while the tunnel is down');
+      assert.match(refusedNs.stderr, /not connected/);
     } finally {
       process.kill(sup, 'SIGCONT');
     }
