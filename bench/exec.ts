@@ -9,7 +9,7 @@
 //   vpnns exec --config FILE ... true      the same, the YAML config parsed and checked first
 // Goals (issue 15): exec (hot path) <= 1.25x (node -e 0 + ip netns exec NS setpriv ... true), and
 // vpnns --version <= 1.1x node -e 0; printed next to the measured ratios.
-// vpnns runs with WireGuard in the simulated world's host namespace (test/world); every command is
+// vpnns runs with WireGuard in the simulated world's host namespace (src/world); every command is
 // started from there with nsenter, as the e2e tests do. Rows are interleaved round by round.
 //   node dist/bench/exec.js [--runs 20]
 // Needs root. Prints a Markdown table with ratios. Not a test: no assertion.

@@ -1,5 +1,5 @@
 // Memory of the vpnns supervisor with WireGuard, both proxies and one published port running, in the
-// simulated world (test/world), against references measured in the same run:
+// simulated world (src/world), against references measured in the same run:
 //   bare node     `node -e "setInterval(()=>{},1e9)"`: the least any Node process costs
 //   the daemons   everything the supervisor looks after (wireguard-go, danted, tinyproxy, the
 //                 forwarders), each with its children, summed

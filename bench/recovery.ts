@@ -1,6 +1,6 @@
 // Time to recovery after the VPN client is SIGKILLed: from the kill to the first request that
 // gets through the tunnel again, with vpnns's supervisor doing the restart. Goal: <= 3 s.
-// Measured in the simulated world (test/world) with WireGuard (wireguard-go), against two
+// Measured in the simulated world (src/world) with WireGuard (wireguard-go), against two
 // references taken in the same run:
 //   hand start   wireguard-go started by hand in a scratch namespace + `wg setconf` + address and
 //                routes, to the first request (the floor: what any restart must pay)
@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startHarness, type Harness } from '../test/e2e/harness.js';
-import { addScratchNamespace, startWireguardClient } from '../test/world/clients.js';
+import { addScratchNamespace, startWireguardClient } from '../src/world/clients.js';
 import { fixed, markdownTable, median, ratio } from './lib/stats.js';
 
 const GOAL_MS = 3000;

@@ -1,5 +1,5 @@
 // `vpnns up` to the first byte through the tunnel, for WireGuard (wireguard-go) and OpenVPN, against
-// starting the same client by hand in the same run, in the simulated world (test/world):
+// starting the same client by hand in the same run, in the simulated world (src/world):
 //   by hand   a scratch namespace behind the host (veth, NAT) made beforehand, then the client
 //             started by hand (wireguard-go + wg setconf + address + routes; openvpn --config) ->
 //             first answer from the echo service through the tunnel: the floor any tool must pay
@@ -11,7 +11,7 @@
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startHarness, type Harness } from '../test/e2e/harness.js';
-import { addScratchNamespace, startOpenvpnClient, startWireguardClient, type RunningClient } from '../test/world/clients.js';
+import { addScratchNamespace, startOpenvpnClient, startWireguardClient, type RunningClient } from '../src/world/clients.js';
 import { fixed, markdownTable, median, ratio } from './lib/stats.js';
 
 type Vpn = 'wireguard' | 'openvpn';

@@ -17,7 +17,7 @@ then runs \`vpnns down\` and removes the simulated internet. Ctrl-C (or SIGTERM)
 and removes everything; a second Ctrl-C does not skip that. Nothing touches this machine's own
 network: the demo's namespaces are named vdXXXX-* and everything runs inside them.
 
-Needs root and a checkout built with its tests (\`npm ci\` or \`npm run build\`: dist/test/world).
+Needs root, and the Debian packages scripts/bootstrap installs (wireguard-go, iproute2, nftables…).
 Exit code 0 when every step worked, 1 otherwise (the failing step is named), 130 when interrupted.`,
   async run(_args, io) {
     requireRoot('demo');

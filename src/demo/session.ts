@@ -1,5 +1,5 @@
 // What `vpnns demo` does, step by step, against the simulated internet the end-to-end tests use
-// (test/world, compiled to dist/test/world). vpnns itself is always the real CLI, run as a child in
+// (src/world, compiled to dist/src/world and shipped in the package). vpnns itself is always the real CLI, run as a child in
 // the world's "host" namespace exactly as the tests run it; nothing here touches this machine's own
 // namespace beyond creating and deleting the world's namespaces.
 import { cpSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -7,13 +7,13 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import type { World, WorldOptions } from '../../test/world/world.js';
+import type { World, WorldOptions } from '../world/world.js';
 import { runIsolated, sleep, startIsolated, type Ran } from './spawn.js';
 import { supervisorPidsOf } from '../supervisor/resource.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = join(REPO, 'bin', 'vpnns');
-export const WORLD_JS = fileURLToPath(new URL('../../test/world/world.js', import.meta.url));
+export const WORLD_JS = fileURLToPath(new URL('../world/world.js', import.meta.url));
 const RUN_DIR = '/run/vpnns';
 
 /** Host port the demo app is published on, and its port inside the namespace. */
@@ -48,7 +48,7 @@ const firstLine = (s: string): string => s.trim().split('\n')[0] ?? '';
 const lastLines = (s: string, n = 3): string => s.trim().split('\n').slice(-n).join(' / ');
 
 export function worldMissingMessage(): string {
-  return `the simulated internet is not built: ${WORLD_JS} is missing. vpnns demo needs a git checkout built with its tests: run \`npm ci\` (or \`npm run build\`) in ${REPO}.`;
+  return `the simulated internet is not built: ${WORLD_JS} is missing. this copy of vpnns is incomplete: reinstall the package, or run \`npm run build\` in ${REPO} for a git checkout.`;
 }
 
 export class DemoSession {
@@ -135,7 +135,7 @@ export class DemoSession {
 
   async buildWorld(): Promise<string[]> {
     if (!existsSync(WORLD_JS)) throw new StepFailed(worldMissingMessage());
-    const mod = (await import(new URL('../../test/world/world.js', import.meta.url).href)) as WorldModule;
+    const mod = (await import(new URL('../world/world.js', import.meta.url).href)) as WorldModule;
     // Leftovers of a demo or test run that was SIGKILLed (their owner process is gone); live ones are never touched.
     await mod.sweepStaleWorlds();
     const before = new Map(['SIGINT', 'SIGTERM', 'SIGHUP'].map((s) => [s, process.listeners(s as NodeJS.Signals)]));

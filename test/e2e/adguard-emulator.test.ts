@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { addScratchNamespace } from '../world/clients.js';
-import { isAlive, run, type RunResult } from '../world/run.js';
-import { createWorld, sweepStaleWorlds, type World } from '../world/world.js';
+import { addScratchNamespace } from '../../src/world/clients.js';
+import { isAlive, run, type RunResult } from '../../src/world/run.js';
+import { createWorld, sweepStaleWorlds, type World } from '../../src/world/world.js';
 
 if (process.getuid?.() !== 0) throw new Error('the AdGuard emulator test needs root (network namespaces)');
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHarness, RUN_DIR, type Harness } from './harness.js';
-import type { World } from '../world/world.js';
+import type { World } from '../../src/world/world.js';
 
 interface CheckJson {
   name: string;

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { BIN } from './harness.js';
 import { leftovers } from '../../src/demo/session.js';
-import { sweepStaleWorlds } from '../world/world.js';
+import { sweepStaleWorlds } from '../../src/world/world.js';
 
 const canRun = process.getuid?.() === 0;
 const children: ChildProcess[] = [];

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { supervisorPidsOf } from '../../src/supervisor/resource.js';
-import { createWorld, type World, type WorldOptions } from '../world/world.js';
-import type { RunOptions, RunResult } from '../world/run.js';
+import { createWorld, type World, type WorldOptions } from '../../src/world/world.js';
+import type { RunOptions, RunResult } from '../../src/world/run.js';
 
 export const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 export const BIN = join(REPO, 'bin', 'vpnns');

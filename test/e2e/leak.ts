@@ -5,8 +5,8 @@
 // (64, Linux's default), while packets from the VPN namespace were routed once by the host and
 // arrive with 63. So a capture can keep the host's legitimate traffic (vpnns's own host-side
 // probe, `up` resolving the VPN endpoint) apart from anything that escaped the namespace.
-import type { World } from '../world/world.js';
-import type { Capture } from '../world/capture.js';
+import type { World } from '../../src/world/world.js';
+import type { Capture } from '../../src/world/capture.js';
 
 /** Linux's default initial TTL (net.ipv4.ip_default_ttl) in the world's host namespace. */
 export const HOST_TTL = 64;

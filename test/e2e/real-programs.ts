@@ -8,8 +8,8 @@ import { createRequire } from 'node:module';
 import { CODE_SERVER_VERSION } from '../../src/services/profiles/code-server.js';
 import { KILO_VERSION } from '../../src/services/profiles/kilo.js';
 import { fileURLToPath } from 'node:url';
-import type { World, WorldOptions } from '../world/world.js';
-import type { MockGeminiLog } from '../world/mock-gemini.js';
+import type { World, WorldOptions } from '../../src/world/world.js';
+import type { MockGeminiLog } from '../../src/world/mock-gemini.js';
 
 export const TEST_CACHE = process.env.VPNNS_TEST_CACHE ?? '/var/cache/vpnns-test';
 export const CODE_SERVER_DIR = `${TEST_CACHE}/code-server-${CODE_SERVER_VERSION}-node${process.versions.node.split('.')[0]}-${process.arch}`;
@@ -93,7 +93,7 @@ export function exists(p: string): boolean {
 export const GEMINI_HOST = 'generativelanguage.googleapis.com';
 const GEMINI_ADDR = '198.51.100.90';
 export const GEMINI_REPLY = 'MOCK-GEMINI says: the tunnel works 7f3a';
-const MOCK = fileURLToPath(new URL('../world/mock-gemini.js', import.meta.url));
+const MOCK = fileURLToPath(new URL('../../src/world/mock-gemini.js', import.meta.url));
 
 /** Kilo headless against the google provider at the given base URL; nothing else it could reach for. */
 export function kiloEnv(baseURL: string, caFile: string, tmp: string): Record<string, string> {

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { BIN, startHarness, leftovers, type Harness } from './harness.js';
 import { isHostTo, isWireguardFlow, startUplinkCapture, unexpected } from './leak.js';
-import type { Capture } from '../world/capture.js';
+import type { Capture } from '../../src/world/capture.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const PUBLISHED = 18080;

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
-import { createWorld, sweepStaleWorlds, type World } from '../world/world.js';
+import { createWorld, sweepStaleWorlds, type World } from '../../src/world/world.js';
 import { Container, ensureRootfs, extractRootfs } from './systemd-rootfs.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { run, runOk, type RunOptions, type RunResult } from '../world/run.js';
+import { run, runOk, type RunOptions, type RunResult } from '../../src/world/run.js';
 
 export const SUITE = 'bookworm';
 /** What vpnns needs inside (systemd to boot; the tools vpnns drives; curl to test). */

@@ -5,8 +5,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFileSync, chmodSync, rmSync, readFileSync } from 'node:fs';
 import { startHarness, leftovers, unprivilegedBin, type Harness } from './harness.js';
-import type { World, WorldOptions } from '../world/world.js';
-import type { Capture } from '../world/capture.js';
+import type { World, WorldOptions } from '../../src/world/world.js';
+import type { Capture } from '../../src/world/capture.js';
 import { startUplinkCapture, unexpected, endpointProbeFilter, ENDPOINT_PROBE_PY } from './leak.js';
 import { CLIENT_GID, CLIENT_MARK } from '../../src/vpn/provider.js';
 

@@ -6,14 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { OWNER_DIR } from '../world/cleanup.js';
-import { addScratchNamespace, startOpenvpnClient, startWireguardClient } from '../world/clients.js';
-import { isAlive, run } from '../world/run.js';
-import { createWorld, sweepStaleWorlds, type World } from '../world/world.js';
+import { OWNER_DIR } from '../../src/world/cleanup.js';
+import { addScratchNamespace, startOpenvpnClient, startWireguardClient } from '../../src/world/clients.js';
+import { isAlive, run } from '../../src/world/run.js';
+import { createWorld, sweepStaleWorlds, type World } from '../../src/world/world.js';
 
 if (process.getuid?.() !== 0) throw new Error('world tests need root (network namespaces)');
 
-const WORLD_JS = fileURLToPath(new URL('../world/world.js', import.meta.url));
+const WORLD_JS = fileURLToPath(new URL('../../src/world/world.js', import.meta.url));
 
 function namespaces(): string[] {
   return execFileSync('ip', ['netns', 'list']).toString().split('\n').map((l) => l.split(' ')[0] ?? '').filter(Boolean);

@@ -1,5 +1,5 @@
 // Entry point run inside a world namespace:
-//   ip netns exec <ns> node dist/test/world/services.js CONFIG.json
+//   ip netns exec <ns> node dist/src/world/services.js CONFIG.json
 // Starts every service in the config, prints "ready" on stdout once all
 // listen (the parent waits for that line), and runs until killed. Only
 // "ready" goes to stdout so the parent may stop reading without the

@@ -3,7 +3,7 @@
 // because wireguard-go's control socket lives in the global
 // /var/run/wireguard, whatever the namespace.
 import { readFile } from 'node:fs/promises';
-import { socketAnswers } from '../../src/vpn/wireguard.js';
+import { socketAnswers } from '../vpn/wireguard.js';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Daemon, type PidSet } from './daemon.js';

@@ -2,7 +2,7 @@
 // against which vpnns is compared, and the proof that the servers work.
 // Scratch namespaces are named "<prefix>-<name>", so world teardown removes
 // them and everything running in them.
-import { socketAnswers } from '../../src/vpn/wireguard.js';
+import { socketAnswers } from '../vpn/wireguard.js';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Daemon, logSize, PidSet, waitForLog } from './daemon.js';
