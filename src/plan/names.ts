@@ -7,7 +7,9 @@ import { cidrHosts } from '../config/net-utils.js';
 
 export { assertNamespaceName, isNamespaceName, NAMESPACE_PATTERN } from '../config/namespace-name.js';
 
-export const RUN_DIR = process.env.VPNNS_RUN_DIR ?? '/run/vpnns';
+// Fixed, never from the environment: whoever could set it for root would choose where root reads
+// state (PIDs it signals, configs it trusts) and writes.
+export const RUN_DIR = '/run/vpnns';
 export const ETC_NETNS = '/etc/netns';
 
 export interface Names {

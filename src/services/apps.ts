@@ -16,7 +16,7 @@ import { KILO_PROGRAMS } from './profiles/kilo.js';
 import { sandboxPlan } from '../sandbox/channels.js';
 
 /** Persistent per-namespace data (app passwords): survives `down`, unlike /run/vpnns. */
-export const LIB_DIR = process.env.VPNNS_LIB_DIR ?? '/var/lib/vpnns';
+export const LIB_DIR = '/var/lib/vpnns';
 
 export function appDir(ns: string, app: string): string {
   return `${LIB_DIR}/${ns}/apps/${app}`;

@@ -12,7 +12,7 @@ import type { VpnContext, VpnProvider, VpnSession, VpnStatus } from './provider.
 import { CLIENT_GID } from './provider.js';
 import { tunnelGone, linkBytes } from './tunnel.js';
 
-export const ADGUARD_STATE_ROOT = process.env.VPNNS_STATE_ROOT ?? '/var/lib/vpnns';
+export const ADGUARD_STATE_ROOT = '/var/lib/vpnns';
 
 export function adguardHome(ctx: Pick<VpnContext, 'cfg'>): string {
   const vpn = ctx.cfg.vpn as VpnAdguard;

@@ -62,7 +62,7 @@ export interface VpnProvider {
 }
 
 /** Group the client runs with when its packets are matched by socket owner (no fixed endpoint). */
-export const CLIENT_GID = Number(process.env.VPNNS_CLIENT_GID ?? 51820);
+export const CLIENT_GID = 51820;
 
 /**
  * Firewall mark the client sets on its own sockets (WireGuard FwMark, OpenVPN --mark): setting
@@ -70,4 +70,4 @@ export const CLIENT_GID = Number(process.env.VPNNS_CLIENT_GID ?? 51820);
  * namespace neither: the namespace belongs to the initial one), so the kill switch can tell the
  * client's packets from a user's packets to the same server.
  */
-export const CLIENT_MARK = Number(process.env.VPNNS_CLIENT_MARK ?? 51820);
+export const CLIENT_MARK = 51820;

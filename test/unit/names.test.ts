@@ -80,3 +80,14 @@ test('suggestSubnet: honours the prefix it is asked for', () => {
   assert.equal(suggestSubnet([{ cidr: '10.200.0.9/32', what: 'x' }], 24), '10.200.1.0/24');
   assert.equal(suggestSubnet([{ cidr: '10.200.0.9/32', what: 'x' }], 28), '10.200.0.16/28');
 });
+
+test('root\'s paths and firewall identities never come from the environment (whoever set it would pick where root reads state)', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const here = new URL('../../src/', import.meta.url).href;
+  const script = `const n = await import(${JSON.stringify(here + 'plan/names.js')}); const p = await import(${JSON.stringify(here + 'vpn/provider.js')});
+    const a = await import(${JSON.stringify(here + 'vpn/adguard.js')}); const s = await import(${JSON.stringify(here + 'services/apps.js')});
+    console.log(JSON.stringify([n.RUN_DIR, p.CLIENT_GID, p.CLIENT_MARK, a.ADGUARD_STATE_ROOT, s.LIB_DIR]));`;
+  const env = { ...process.env, VPNNS_RUN_DIR: '/tmp/evil', VPNNS_CLIENT_GID: '1000', VPNNS_CLIENT_MARK: '1', VPNNS_STATE_ROOT: '/tmp/evil', VPNNS_LIB_DIR: '/tmp/evil' };
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { env, encoding: 'utf8' });
+  assert.deepEqual(JSON.parse(out), ['/run/vpnns', 51820, 51820, '/var/lib/vpnns', '/var/lib/vpnns']);
+});
