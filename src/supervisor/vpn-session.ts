@@ -19,6 +19,9 @@ async function applyVpnDns(core: SupervisorCore, session: VpnSession, prepared: 
   await writeNamespaceResolv(core.sys, core.names.etcDir, servers, source);
 }
 
+/** How long a reason from a watch waits for the client's own exit, which says more. */
+const EXIT_GRACE_MS = 300;
+
 /** The first reason any of them gives; undefined once all have ended without one. */
 function firstReason(watches: Array<Promise<string | undefined>>): Promise<string | undefined> {
   return new Promise((resolve) => {
@@ -77,9 +80,19 @@ export async function vpnLoop(core: SupervisorCore, onSession: (s: VpnSession | 
     const s: SessionContext = { session, provider, vctx, prepared };
     // Whichever gives a reason first ends the others: the session's controller goes with this iteration.
     const watches = [unlessAborted(session.ended, live.signal).then((r) => (r === ABORTED ? undefined : r)), healthWatch(core, s, live.signal), probeWatch(core, live.signal)];
-    const why = await firstReason(watches);
+    let exited: string | undefined;
+    void session.ended.then((r) => (exited = r), () => {});
+    let why = await firstReason(watches);
     live.dispose();
     await Promise.allSettled(watches);
+    if (why !== undefined && exited === undefined && !core.stopping) {
+      // A client that dies takes its tunnel with it, and a health check can see the tunnel gone
+      // before the exit is reaped: give the exit a moment, so the log names the real cause.
+      const grace = childController(core.signal);
+      await Promise.race([session.ended.catch(() => undefined), sleepUnless(EXIT_GRACE_MS, grace.signal)]);
+      grace.dispose();
+      if (exited !== undefined) why = exited;
+    }
     core.tunnelUp = false;
     core.events.emit('tunnel-down');
     if (core.stopping || why === undefined) break;
