@@ -7,13 +7,6 @@ export function helperEnv(): Record<string, string> {
   return { PATH: HELPER_PATH, LANG: 'C.UTF-8' };
 }
 
-/** vpnns's own settings (VPNNS_RUN_DIR, ...): its node children (the forwarder) read them too. */
-export function vpnnsSettings(from: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(from)) if (v !== undefined && /^VPNNS_[A-Z0-9_]+$/.test(k)) out[k] = v;
-  return out;
-}
-
 /**
  * Variables that make a program load or run code of their value's choosing: the dynamic loader's
  * (LD_*), glibc's (GCONV_PATH, LOCPATH, GLIBC_TUNABLES, ...), interpreters' (NODE_OPTIONS, PERL5OPT,

@@ -7,7 +7,7 @@ import { openLogFile } from './log-file.js';
 import { dirname } from 'node:path';
 import type { Hide } from '../sandbox/channels.js';
 import { ENV_SCRIPT, PERL, RUNUSER, SANDBOX_SCRIPT, encodeEnv, hideArgs, programEnv } from '../sandbox/launch.js';
-import { helperEnv, vpnnsSettings } from './clean-env.js';
+import { helperEnv } from './clean-env.js';
 
 export interface ProcessSpec {
   /** Component name: "vpn", "socks", "http", "forward-8080", "app-code-server". */
@@ -78,7 +78,7 @@ export function startProcess(spec: ProcessSpec, opts: StartOptions = {}): Runnin
   const viaFd = envAfterDrop(spec);
   const child = spawn(cmd!, args, {
     // Root helpers and daemons: a clean environment (clean-env.ts), plus vpnns's own values for daemons.
-    env: viaFd ? helperEnv() : { ...helperEnv(), ...vpnnsSettings(), ...spec.env },
+    env: viaFd ? helperEnv() : { ...helperEnv(), ...spec.env },
     cwd: spec.cwd,
     stdio: viaFd ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'pipe', 'pipe'],
     detached: opts.detached ?? false,
