@@ -180,14 +180,27 @@ test('plain browser on the host: the extension reaches Gemini through the VPN th
   clearProbeDir();
   const t0 = Date.now();
   const stun = await h.world.capture(h.world.ns.wan, h.world.wanIface, `udp and dst port ${STUN_PORT}`);
-  const report = await startWorkbench('host', {
+  // The page stays open until the extension host's owner is read from outside: the extension host may end
+  // as soon as its browser goes, and its /proc entry with it.
+  const hold = join(probeDir, 'hold-done');
+  const driver = startWorkbench('host', {
     url: `http://127.0.0.1:${PORT}/`,
     executablePath: CHROMIUM,
     // The host's browser resolves the echo name as the host would (here without asking a resolver).
     args: [...FLAGS, `--host-resolver-rules=MAP ${h.world.names.echo} ${h.world.addr.echo}`],
     userDataDir: join(h.world.dir, 'chromium-plain'),
     screenshot: join(ARTIFACTS, 'code-server-extensions.png'),
+    holdUntil: hold,
+    holdMs: 60_000,
   });
+  let owner: number;
+  try {
+    const g = await Promise.race([waitForFile(/^result-startup-\d+\.json$/, 150_000), driver.then((r) => { throw new Error(`the browser ended early: ${JSON.stringify(r)}`); })]);
+    owner = statSync(`/proc/${readJson<GeminiResult>(g).pid}`).uid;
+  } finally {
+    writeFileSync(hold, '');
+  }
+  const report = await driver;
   const stunLines = await stun.stop();
   const { gemini, webview } = results(report);
 
@@ -198,7 +211,7 @@ test('plain browser on the host: the extension reaches Gemini through the VPN th
   }
   assert.equal(gemini.netns, `net:[${statSync(`/run/netns/${h.ns}`).ino}]`, 'the extension host runs in the VPN namespace');
   assert.equal(gemini.uid, user!.uid);
-  assert.equal(statSync(`/proc/${gemini.pid}`).uid, user!.uid);
+  assert.equal(owner, user!.uid, 'the extension host\'s process belongs to the user (seen from outside)');
   const calls = (await geminiCalls(h.world)).filter((c) => c.prompt?.includes(gemini.id));
   assert.deepEqual(calls.map((c) => c.prompt!.replace(/^gemini-probe \S+ /, '')).sort(), ['via @google/genai', 'via fetch', 'via node https']);
   for (const c of calls) assert.equal(c.from, h.world.addr.vpnPublic, `through the VPN: ${JSON.stringify(c)}`);
