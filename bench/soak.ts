@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startHarness } from '../test/e2e/harness.js';
 import { request } from '../src/supervisor/control-client.js';
-import { stateDirOf } from '../src/plan/names.js';
+import { stateDirOf } from '../src/core/names.js';
 import { fixed, markdownTable } from './lib/stats.js';
 
 interface Stats {

@@ -4,7 +4,7 @@
 // The supervisor is always thawed again (finally, and on exit or a signal), and then reconnects.
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { ClientTraffic } from '../firewall/killswitch.js';
-import { readStatus } from '../supervisor/status.js';
+import { readStatus } from '../core/status.js';
 import { isAlive } from '../sys/process.js';
 import { stillRunning } from '../sys/proc-identity.js';
 import { agreedEgress, type DrillEvidence, type EchoMeasurement } from './evaluate.js';

@@ -3,6 +3,7 @@
 // so that it can be tested without a network.
 import { isIP } from 'node:net';
 import type { ClientTraffic } from '../firewall/killswitch.js';
+import { normalizeIp } from '../config/net-utils.js';
 
 /** `leak`: traffic or DNS provably left outside the tunnel. `fail`: broken or unprovable. */
 export type CheckResult = 'pass' | 'fail' | 'skip' | 'leak';
@@ -29,32 +30,6 @@ const uniq = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
 const answered = (ms: readonly EchoMeasurement[]): string[] => uniq(ms.flatMap((m) => (m.ip ? [m.ip] : [])));
 const check = (name: string, result: CheckResult, reason: string, evidence: Record<string, unknown> = {}): Check => ({ name, result, reason, evidence });
 
-/** An echo body: the address as text, or JSON with an `ip` field. */
-export function parseEcho(body: string): { ip?: string; error?: string } {
-  const text = body.trim();
-  let candidate = text;
-  if (text.startsWith('{')) {
-    try {
-      const j = JSON.parse(text) as { ip?: unknown };
-      candidate = typeof j.ip === 'string' ? j.ip : '';
-    } catch {
-      /* not JSON after all: judged as text below */
-    }
-  }
-  candidate = candidate.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
-  if (isIP(candidate)) return { ip: normalizeIp(candidate) };
-  return { error: `the answer is not an IP address: ${JSON.stringify(text.slice(0, 60))}` };
-}
-
-/** Lower case and compressed, so the same v6 address written two ways compares equal. */
-export function normalizeIp(ip: string): string {
-  if (isIP(ip) !== 6) return ip;
-  try {
-    return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
-  } catch {
-    return ip.toLowerCase();
-  }
-}
 
 function describe(ms: readonly EchoMeasurement[]): string[] {
   return ms.map((m) => `${m.url}${m.note ? ` ${m.note}` : ''} -> ${m.ip ?? `error: ${m.error ?? 'no answer'}`}`);

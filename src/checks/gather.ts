@@ -5,16 +5,17 @@ import { readdir, stat } from 'node:fs/promises';
 import { connect, isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/types.js';
-import { parseHostPort } from '../config/net-utils.js';
-import { ETC_NETNS, type Names } from '../plan/names.js';
-import type { State } from '../plan/state.js';
-import type { SupervisorStatus } from '../supervisor/status.js';
-import type { StatusReport } from '../cli/status-data.js';
+import { normalizeIp, parseEcho, parseHostPort } from '../config/net-utils.js';
+import { tcpConnect } from '../net/ports.js';
+import { ETC_NETNS, type Names } from '../core/names.js';
+import type { State } from '../core/state.js';
+import type { SupervisorStatus } from '../core/status.js';
+import type { StatusReport } from '../report/status.js';
 import { System, readText } from '../sys/system.js';
 import { listAddrs, linkExists } from '../net/ip.js';
 import { queryAll, type DnsProbeResult, type DnsQuestion } from './dns-probe.js';
 import { expandWhoami } from './dns-wire.js';
-import { normalizeIp, parseEcho, type AppEvidence, type DnsEvidence, type EchoMeasurement, type PublishedPort, type ResolverProbe } from './evaluate.js';
+import { type AppEvidence, type DnsEvidence, type EchoMeasurement, type PublishedPort, type ResolverProbe } from './evaluate.js';
 
 export interface CheckContext {
   sys: System;
@@ -260,19 +261,6 @@ export async function gatherDns(ctx: CheckContext): Promise<DnsEvidence> {
 
 // ---- published ports and apps ----
 
-export function tcpConnect(host: string, port: number, timeoutMs: number): Promise<{ open: boolean; error?: string }> {
-  return new Promise((resolve) => {
-    const sock = connect({ host, port });
-    const done = (r: { open: boolean; error?: string }) => {
-      clearTimeout(timer);
-      sock.destroy();
-      resolve(r);
-    };
-    const timer = setTimeout(() => done({ open: false, error: `no answer within ${timeoutMs} ms` }), timeoutMs);
-    sock.on('connect', () => done({ open: true }));
-    sock.on('error', (e: NodeJS.ErrnoException) => done({ open: false, error: e.code ?? e.message }));
-  });
-}
 
 interface PublishEntry { host?: string; port?: number; target?: number }
 

@@ -1,10 +1,10 @@
 // `vpnns check` from start to end: gather the status, measure everything that can be measured in
 // parallel, optionally drill, and judge each piece of evidence.
 import type { Config } from '../config/types.js';
-import { gatherStatus } from '../cli/status-data.js';
-import { namesFor } from '../plan/names.js';
-import { readState } from '../plan/state.js';
-import { readStatus } from '../supervisor/status.js';
+import { gatherStatus } from '../report/status.js';
+import { namesFor } from '../core/names.js';
+import { readState } from '../core/state.js';
+import { readStatus } from '../core/status.js';
 import { System } from '../sys/system.js';
 import { runningConfig } from '../services/added-publications.js';
 import {

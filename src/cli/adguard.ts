@@ -1,7 +1,7 @@
 import { spawnForeground } from './exec.js';
 import { configFrom, requireRoot, type Command } from './command.js';
 import { UsageError } from '../errors.js';
-import { namesFor } from '../plan/names.js';
+import { namesFor } from '../core/names.js';
 import { adguardEnv, adguardHome } from '../vpn/adguard.js';
 import { findTool } from '../sys/tools.js';
 import { netnsExists } from '../net/ip.js';

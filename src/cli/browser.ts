@@ -4,8 +4,8 @@
 // `vpnns exec`), with its own profile, opened at the app's address inside.
 import type { Config } from '../config/types.js';
 import { UsageError, VpnnsError } from '../errors.js';
-import { namesFor } from '../plan/names.js';
-import { readState } from '../plan/state.js';
+import { namesFor } from '../core/names.js';
+import { readState } from '../core/state.js';
 import { netnsExists } from '../net/ip.js';
 import { System } from '../sys/system.js';
 import { findProgramSync, lookupUser, profileOf } from '../services/apps.js';

@@ -1,7 +1,7 @@
 import { down } from '../plan/engine.js';
 import { System } from '../sys/system.js';
 import { requireTools } from '../sys/tools.js';
-import { stateDirOf } from '../plan/names.js';
+import { stateDirOf } from '../core/names.js';
 import { configFrom, requireRoot, type Command } from './command.js';
 
 export const downCommand: Command = {

@@ -2,7 +2,7 @@
 import { Supervisor } from '../supervisor/supervisor.js';
 import { down } from '../plan/engine.js';
 import { System } from '../sys/system.js';
-import type { Context } from '../plan/resource.js';
+import type { Context } from '../core/resource.js';
 import type { Io } from './command.js';
 
 export async function runForeground(ctx: Context, io: Io): Promise<number> {

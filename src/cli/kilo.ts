@@ -2,8 +2,8 @@
 // the terminal passed through; refused while the namespace is down or the VPN is not connected.
 import type { Config } from '../config/types.js';
 import { UsageError, VpnnsError } from '../errors.js';
-import { namesFor } from '../plan/names.js';
-import { readState } from '../plan/state.js';
+import { namesFor } from '../core/names.js';
+import { readState } from '../core/state.js';
 import { netnsExists } from '../net/ip.js';
 import { run } from '../sys/exec.js';
 import { helperEnv } from '../sandbox/launch.js';

@@ -1,6 +1,6 @@
 // `vpnns list`: every namespace vpnns runs here, one line each; --json for scripts.
 import type { Command } from './command.js';
-import { listNamespaces, type ListedNamespace } from './list-data.js';
+import { listNamespaces, type ListedNamespace } from '../report/list.js';
 
 function pubText(p: ListedNamespace['published'][number]): string {
   const port = p.target.slice(p.target.lastIndexOf(':') + 1);

@@ -4,11 +4,11 @@
 import { closeSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import { configFrom, type Command } from './command.js';
 import { UsageError } from '../errors.js';
-import { namesFor } from '../plan/names.js';
-import { readState } from '../plan/state.js';
-import { logDirFor, type Level } from '../supervisor/log.js';
+import { namesFor } from '../core/names.js';
+import { readState } from '../core/state.js';
+import { logDirFor, type Level } from '../core/log.js';
 
-/** What a line in vpnns.log holds (see supervisor/log.ts), or a raw line of a program's own log. */
+/** What a line in vpnns.log holds (see core/log.ts), or a raw line of a program's own log. */
 export interface LogEntry {
   t?: string;
   level?: Level;

@@ -5,11 +5,11 @@
 // Both read the state `vpnns up --no-supervisor` wrote, like `vpnns supervise`, so a unit runs
 // exactly the config the namespace was made with.
 import { VpnnsError, UsageError } from '../errors.js';
-import { namesFor, stateDirOf, type Names } from '../plan/names.js';
-import { readState, type State } from '../plan/state.js';
+import { namesFor, stateDirOf, type Names } from '../core/names.js';
+import { readState, type State } from '../core/state.js';
 import { Supervisor } from '../supervisor/supervisor.js';
-import { serviceSpecs, type ServiceSpec } from '../supervisor/services.js';
-import { readStatus } from '../supervisor/status.js';
+import { serviceSpecs, type ServiceSpec } from '../core/services.js';
+import { readStatus } from '../core/status.js';
 import { run } from '../sys/exec.js';
 import { sleep } from '../sys/process.js';
 import { System } from '../sys/system.js';

@@ -1,5 +1,5 @@
 import { configFrom, type Command, type Io } from './command.js';
-import { gatherStatus, type StatusReport } from './status-data.js';
+import { gatherStatus, type StatusReport } from '../report/status.js';
 import type { Config } from '../config/types.js';
 import { UsageError } from '../errors.js';
 

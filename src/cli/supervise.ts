@@ -1,8 +1,8 @@
 // The background supervisor that `up` starts (hidden command). It reads everything from the state
 // file `up` wrote, so it runs exactly the config `up` applied.
 import { UsageError } from '../errors.js';
-import { namesFor, stateDirOf } from '../plan/names.js';
-import { readState } from '../plan/state.js';
+import { namesFor, stateDirOf } from '../core/names.js';
+import { readState } from '../core/state.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { requireRoot, type Command } from './command.js';
 

@@ -2,8 +2,8 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
-import { namesFor } from '../plan/names.js';
-import { serviceSpecs } from '../supervisor/services.js';
+import { namesFor } from '../core/names.js';
+import { serviceSpecs } from '../core/services.js';
 import { System } from '../sys/system.js';
 import { DEFAULT_CONFIG_DIR, DEFAULT_UNIT_DIR, install, planInstall, uninstall } from '../systemd/install.js';
 import { defaultRuntime, unitNames } from '../systemd/units.js';

@@ -2,7 +2,7 @@ import { up } from '../plan/engine.js';
 import { System } from '../sys/system.js';
 import { requireTools } from '../sys/tools.js';
 import { exposureWarnings, publications } from '../services/publish.js';
-import { namesFor } from '../plan/names.js';
+import { namesFor } from '../core/names.js';
 import { configFrom, requireRoot, type Command } from './command.js';
 import { runForeground } from './foreground.js';
 import { invokingUser } from './invoker.js';

@@ -104,3 +104,30 @@ function expandIPv6(s: string): number[] | null {
   const right = rest === undefined ? [] : hex(rest);
   return [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
 }
+
+/** An echo body: the address as text, or JSON with an `ip` field. */
+export function parseEcho(body: string): { ip?: string; error?: string } {
+  const text = body.trim();
+  let candidate = text;
+  if (text.startsWith('{')) {
+    try {
+      const j = JSON.parse(text) as { ip?: unknown };
+      candidate = typeof j.ip === 'string' ? j.ip : '';
+    } catch {
+      /* not JSON after all: judged as text below */
+    }
+  }
+  candidate = candidate.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/, '');
+  if (isIP(candidate)) return { ip: normalizeIp(candidate) };
+  return { error: `the answer is not an IP address: ${JSON.stringify(text.slice(0, 60))}` };
+}
+
+/** Lower case and compressed, so the same v6 address written two ways compares equal. */
+export function normalizeIp(ip: string): string {
+  if (!isIPv6(ip)) return ip;
+  try {
+    return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+  } catch {
+    return ip.toLowerCase();
+  }
+}

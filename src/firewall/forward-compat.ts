@@ -1,7 +1,7 @@
 // A FORWARD policy of drop in another table (Docker, ufw via iptables-nft) drops our traffic even
 // though our own table accepts it: every base chain on a hook must accept. So when such a chain
 // exists, vpnns inserts two accept rules tagged with a comment, and removes exactly those on `down`.
-import type { Resource } from '../plan/resource.js';
+import type { Resource } from '../core/resource.js';
 import type { System } from '../sys/system.js';
 import { q } from './nft.js';
 

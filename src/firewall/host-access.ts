@@ -8,7 +8,7 @@ import { lookupUser } from '../services/users.js';
 import { publications } from '../services/publish.js';
 import { proxyPublications } from '../services/proxy-identity.js';
 import type { HostPort } from '../services/forward.js';
-import type { Names } from '../plan/names.js';
+import type { Names } from '../core/names.js';
 
 const UID = /^\d{1,10}$/;
 

@@ -2,8 +2,8 @@
 // published `via: kernel`, and who on the host may reach into the namespace and the ports published
 // on loopback, in a table of vpnns's own so it never edits anyone else's rules.
 import { createHash } from 'node:crypto';
-import type { Resource } from '../plan/resource.js';
-import type { Names } from '../plan/names.js';
+import type { Resource } from '../core/resource.js';
+import type { Names } from '../core/names.js';
 import { deleteTable, loadTable, tableExists, q } from './nft.js';
 import { isLoopback } from '../config/net-utils.js';
 import { readText } from '../sys/system.js';

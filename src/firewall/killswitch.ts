@@ -1,7 +1,7 @@
 // The kill switch: one inet table inside the namespace, loaded before the VPN client starts and
 // kept through every restart. Out of the namespace go only loopback, the tunnel, replies to the
 // host, and the VPN client's own packets, matched as narrowly as the provider allows.
-import type { Resource } from '../plan/resource.js';
+import type { Resource } from '../core/resource.js';
 import { deleteTable, listTable, loadTable, q } from './nft.js';
 import { isIPv6 } from '../config/net-utils.js';
 import { proxyIdentity } from '../services/proxy-identity.js';

@@ -1,9 +1,9 @@
 // /etc/netns/<ns>/resolv.conf and nsswitch.conf: `ip netns exec` bind-mounts them over the host's,
 // so lookups inside use the namespace's resolvers and never the host's systemd-resolved.
 import { readdir } from 'node:fs/promises';
-import type { Resource } from '../plan/resource.js';
+import type { Resource } from '../core/resource.js';
 import { readText } from '../sys/system.js';
-import { readStatus } from '../supervisor/status.js';
+import { readStatus } from '../core/status.js';
 
 export const DEFAULT_DNS = ['1.1.1.1'];
 

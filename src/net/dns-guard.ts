@@ -22,8 +22,8 @@ import { existsSync, realpathSync, watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 import type { System } from '../sys/system.js';
 import { findTool } from '../sys/tools.js';
-import type { Names } from '../plan/names.js';
-import { ETC_NETNS } from '../plan/names.js';
+import type { Names } from '../core/names.js';
+import { ETC_NETNS } from '../core/names.js';
 import { DNS_FILES } from './dns-files.js';
 
 /**

@@ -1,5 +1,5 @@
 import { stat } from 'node:fs/promises';
-import type { Context, Resource } from '../plan/resource.js';
+import type { Context, Resource } from '../core/resource.js';
 import { VpnnsError } from '../errors.js';
 import { listAddrs, netnsExists } from './ip.js';
 

@@ -13,8 +13,8 @@
 // - `nmcli general reload conf` (NM >= 1.22; the D-Bus Reload call, flag 0x1) re-reads the
 //   configuration, and the keyfile plugin re-applies unmanaged-devices when it changed.
 import { readdir } from 'node:fs/promises';
-import type { Resource } from '../plan/resource.js';
-import type { Names } from '../plan/names.js';
+import type { Resource } from '../core/resource.js';
+import type { Names } from '../core/names.js';
 import type { System } from '../sys/system.js';
 import { readText } from '../sys/system.js';
 import { findTool } from '../sys/tools.js';

@@ -1,6 +1,6 @@
-import type { Resource } from '../plan/resource.js';
-import { RUN_DIR } from '../plan/names.js';
-import { allStates } from '../plan/state.js';
+import type { Resource } from '../core/resource.js';
+import { RUN_DIR } from '../core/names.js';
+import { allStates } from '../core/state.js';
 import { readText } from '../sys/system.js';
 
 async function readSysctlIn(sys: import('../sys/system.js').System, ns: string, key: string): Promise<string | undefined> {

@@ -1,4 +1,4 @@
-import type { Resource } from '../plan/resource.js';
+import type { Resource } from '../core/resource.js';
 import { hasAddr, linkExists, listAddrs, listRoutes } from './ip.js';
 import { vethMac } from './mac.js';
 

@@ -4,14 +4,14 @@
 // names that it has no record of making, and `down` removes only what is recorded.
 import type { Config } from '../config/types.js';
 import { System } from '../sys/system.js';
-import { acquireLock, hostLockFile, type Lock } from './lock.js';
+import { acquireLock, hostLockFile, type Lock } from '../core/lock.js';
 import { preflight } from './preflight.js';
 import { netnsExists } from '../net/ip.js';
 import { vethResource } from '../net/veth.js';
-import { namesFor, type Names } from './names.js';
+import { namesFor, type Names } from '../core/names.js';
 import { ALL_RESOURCES, planResources } from './plan.js';
-import type { Context, Resource } from './resource.js';
-import { hostNetnsId, readState, writeState, type State } from './state.js';
+import type { Context, Resource } from '../core/resource.js';
+import { hostNetnsId, readState, writeState, type State } from '../core/state.js';
 import { UsageError, VpnnsError } from '../errors.js';
 
 export interface RunOptions {

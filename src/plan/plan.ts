@@ -1,6 +1,6 @@
 // The ordered list of resources for a config. `up` applies it in order, `down` removes in reverse.
 import type { Config } from '../config/types.js';
-import type { Resource } from './resource.js';
+import type { Resource } from '../core/resource.js';
 import { namespaceResource } from '../net/namespace.js';
 import { nsIpv6Resource, hostForwardingResource } from '../net/sysctl.js';
 import { vethResource } from '../net/veth.js';

@@ -5,11 +5,11 @@ import { UsageError } from '../errors.js';
 import { cidrOverlaps, parseCidr4, formatIPv4 } from '../config/net-utils.js';
 import { listAddrs, listRoutes } from '../net/ip.js';
 import type { System } from '../sys/system.js';
-import { namesFor } from './names.js';
+import { namesFor } from '../core/names.js';
 import { providerFor } from '../vpn/registry.js';
 import { requireTools } from '../sys/tools.js';
-import { createServer } from 'node:net';
-import { readState } from './state.js';
+import { canListen } from '../net/ports.js';
+import { readState } from '../core/state.js';
 import { publications } from '../services/publish.js';
 import { runningConfig } from '../services/added-publications.js';
 import { isOurSupervisor, strandedOf, supervisorPid, supervisorStart } from '../supervisor/resource.js';
@@ -64,13 +64,6 @@ export async function preflight(cfg: Config, sys: System): Promise<void> {
 }
 
 /** Can we listen there? Only a real bind answers that (another program, another vpnns namespace). */
-export function canListen(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve(true)));
-  });
-}
 
 async function checkPortsFree(cfg: Config, names: ReturnType<typeof namesFor>): Promise<void> {
   // Our own forwarders hold these ports while the namespace is up: a second `up` is fine. So do

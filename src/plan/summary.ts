@@ -4,8 +4,8 @@
 // it holds nothing secret and nothing of the host's own address (the config's names, ports and the
 // namespace end of the link). Written by the plan, not the supervisor: it is a fact of `up`.
 import type { Config } from '../config/types.js';
-import type { Names } from './names.js';
-import type { Resource } from './resource.js';
+import type { Names } from '../core/names.js';
+import type { Resource } from '../core/resource.js';
 import { readText } from '../sys/system.js';
 import { publications } from '../services/publish.js';
 import { formatHostPort } from '../services/forward.js';

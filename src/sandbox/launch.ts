@@ -17,7 +17,7 @@
 // Both scripts are fixed text, never built from input; their arguments are data.
 import type { Hide } from './channels.js';
 
-import { helperEnv } from '../sys/clean-env.js';
+import { helperEnv } from './clean-env.js';
 
 export { helperEnv };
 

@@ -4,7 +4,7 @@
 // They live until `down` on purpose (the state dir goes with it); what should last goes in the config.
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import type { Config, PublishConfig } from '../config/types.js';
-import type { Names } from '../plan/names.js';
+import type { Names } from '../core/names.js';
 import { parseConfig } from '../config/load.js';
 import { ConfigError } from '../config/errors.js';
 import { UsageError } from '../errors.js';

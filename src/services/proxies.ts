@@ -3,9 +3,9 @@
 // Their configs are rendered again before every start, so a recreated tunnel (whose name may only
 // be known at run time) is always the one Dante binds.
 import type { Config } from '../config/types.js';
-import type { Names } from '../plan/names.js';
-import { logDirFor } from '../supervisor/log.js';
-import { registerServices, type ServiceSpec } from '../supervisor/services.js';
+import type { Names } from '../core/names.js';
+import { logDirFor } from '../core/log.js';
+import { registerServices, type ServiceSpec } from '../core/services.js';
 import { readText, type System } from '../sys/system.js';
 import { dantedArgv, renderDantedConf, socksUserDb, withPrivateUserDb } from './danted.js';
 import { forwardProcess } from './forward.js';

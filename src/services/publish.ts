@@ -1,9 +1,9 @@
 // Published ports: each `publish` entry becomes a forwarder on the host, from its host address
 // (loopback unless written otherwise) to the same or another port on the namespace address.
 import type { Config, PublishConfig, PublishVia } from '../config/types.js';
-import type { Names } from '../plan/names.js';
-import type { ServiceSpec } from '../supervisor/services.js';
-import { registerServices } from '../supervisor/services.js';
+import type { Names } from '../core/names.js';
+import type { ServiceSpec } from '../core/services.js';
+import { registerServices } from '../core/services.js';
 import { isLoopback } from '../config/net-utils.js';
 import { forwardProcess, parseHostPort, type HostPort } from './forward.js';
 import { ADDED_ORIGIN } from './added-publications.js';

@@ -4,7 +4,7 @@
 // first, so a frozen supervisor is found before anything is asked of it).
 import { connect } from 'node:net';
 import { VpnnsError } from '../errors.js';
-import type { Names } from '../plan/names.js';
+import type { Names } from '../core/names.js';
 import { controlSocketPath, MAX_LINE, type Request, type Response } from './control-protocol.js';
 
 /** How long a supervisor has to answer a ping. */

@@ -3,7 +3,7 @@
 // {id?, ok: false, error, code}. Every field of a request is checked here before anything acts on
 // it: the socket is root-only today, but whoever may connect later (members checked by SO_PEERCRED)
 // must not be able to make the supervisor do more than these ops with these values.
-import type { Names } from '../plan/names.js';
+import type { Names } from '../core/names.js';
 
 /** Longest request line accepted; a longer one is refused and the connection closed. */
 export const MAX_LINE = 16 * 1024;

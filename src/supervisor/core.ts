@@ -4,12 +4,12 @@
 // nothing else, so none of them keeps a reference to another.
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config/types.js';
-import type { Names } from '../plan/names.js';
-import type { State } from '../plan/state.js';
+import type { Names } from '../core/names.js';
+import type { State } from '../core/state.js';
 import { System } from '../sys/system.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../core/log.js';
 import type { BackoffOptions } from './backoff.js';
-import { writeStatusSync, type ComponentStatus, type SupervisorStatus } from './status.js';
+import { writeStatusSync, type ComponentStatus, type SupervisorStatus } from '../core/status.js';
 
 export class SupervisorCore {
   readonly status: SupervisorStatus;

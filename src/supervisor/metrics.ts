@@ -3,7 +3,7 @@
 // reach it whether the VPN is up, which is nobody else's business.
 import { createServer, type Server } from 'node:http';
 import { isLoopback, parseHostPort } from '../config/net-utils.js';
-import type { SupervisorStatus } from './status.js';
+import type { SupervisorStatus } from '../core/status.js';
 
 export interface MetricsInput {
   status: SupervisorStatus;

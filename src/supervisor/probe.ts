@@ -2,8 +2,7 @@
 // to an echo service that answers with the caller's address.
 import type { System } from '../sys/system.js';
 import { Resolver } from 'node:dns/promises';
-import { isIP } from '../config/net-utils.js';
-import { parseEcho } from '../checks/evaluate.js';
+import { isIP, parseEcho } from '../config/net-utils.js';
 
 export interface ProbeResult {
   ok: boolean;

@@ -6,13 +6,13 @@ import { openSync, closeSync, mkdirSync, readdirSync, readFileSync } from 'node:
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/types.js';
-import type { Resource } from '../plan/resource.js';
+import type { Resource } from '../core/resource.js';
 import { VpnnsError } from '../errors.js';
 import { isAlive, sleep } from '../sys/process.js';
 import { allProcesses, asProcId, identify, stillRunning, uidOf, type ProcId } from '../sys/proc-identity.js';
-import type { Names } from '../plan/names.js';
-import { privateStatusPath, readStatus, statusPath } from './status.js';
-import { logDirFor } from './log.js';
+import type { Names } from '../core/names.js';
+import { privateStatusPath, readStatus, statusPath } from '../core/status.js';
+import { logDirFor } from '../core/log.js';
 import { openLogFile } from '../sys/log-file.js';
 import { ANSWER_MS, request } from './control-client.js';
 

@@ -6,8 +6,8 @@ import { startProcess, type Running } from '../sys/process.js';
 import { ABORTED, childController, nextEvent, sleepUnless, unlessAborted } from './abort.js';
 import { Backoff, DEFAULT_BACKOFF } from './backoff.js';
 import type { SupervisorCore } from './core.js';
-import { logDirFor } from './log.js';
-import type { ServiceSpec } from './services.js';
+import { logDirFor } from '../core/log.js';
+import type { ServiceSpec } from '../core/services.js';
 
 export interface ServiceHandle {
   /** The process running now, for stop(). */

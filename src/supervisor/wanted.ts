@@ -2,7 +2,7 @@
 // file per service under /run/vpnns/<ns>/wanted/, written and read only by the supervisor, so it finds
 // it again after a restart of its own. Under the state dir on purpose: `down` removes it.
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
-import type { Names } from '../plan/names.js';
+import type { Names } from '../core/names.js';
 
 export type Wanted = 'start' | 'stop';
 

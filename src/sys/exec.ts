@@ -1,7 +1,7 @@
 // The only place that spawns short-lived commands. Always an argv array, never a shell string.
 import { spawn } from 'node:child_process';
 import { VpnnsError } from '../errors.js';
-import { withoutLoaderVars } from './clean-env.js';
+import { withoutLoaderVars } from '../sandbox/clean-env.js';
 
 export interface RunOptions {
   input?: string;

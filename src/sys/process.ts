@@ -7,7 +7,7 @@ import { openLogFile } from './log-file.js';
 import { dirname } from 'node:path';
 import type { Hide } from '../sandbox/channels.js';
 import { ENV_SCRIPT, PERL, RUNUSER, SANDBOX_SCRIPT, encodeEnv, hideArgs, programEnv } from '../sandbox/launch.js';
-import { helperEnv } from './clean-env.js';
+import { helperEnv } from '../sandbox/clean-env.js';
 
 export interface ProcessSpec {
   /** Component name: "vpn", "socks", "http", "forward-8080", "app-code-server". */

@@ -10,9 +10,9 @@
 // tunnel (proxies), while apps only wait for it (Requires=); stopping the target stops all (PartOf=).
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/types.js';
-import type { Names } from '../plan/names.js';
-import type { ServiceSpec } from '../supervisor/services.js';
-import { logDirFor } from '../supervisor/log.js';
+import type { Names } from '../core/names.js';
+import type { ServiceSpec } from '../core/services.js';
+import { logDirFor } from '../core/log.js';
 import { envFile, execLine, section, unitPath, type Entry } from './syntax.js';
 import type { Hide } from '../sandbox/channels.js';
 import { ENV_SCRIPT, PERL } from '../sandbox/launch.js';

@@ -6,7 +6,7 @@ import type { VpnAdguard } from '../config/types.js';
 import { VpnnsError, UsageError } from '../errors.js';
 import { assertTrustedDirectory, assertTrustedFile } from '../config/trust.js';
 import { findTool } from '../sys/tools.js';
-import { helperEnv } from '../sys/clean-env.js';
+import { helperEnv } from '../sandbox/clean-env.js';
 import { startProcess, sleep, fullArgv, type Running } from '../sys/process.js';
 import type { VpnContext, VpnProvider, VpnSession, VpnStatus } from './provider.js';
 import { CLIENT_GID } from './provider.js';

@@ -1,10 +1,10 @@
 // Parse the client config, resolve the server's name on the host and render the files the client
 // runs with — all before the kill switch closes the namespace.
-import type { Context, Resource } from '../plan/resource.js';
+import type { Context, Resource } from '../core/resource.js';
 import { exists } from '../sys/system.js';
 import { providerFor } from './registry.js';
 import type { PreparedVpn, VpnContext } from './provider.js';
-import { logDirFor } from '../supervisor/log.js';
+import { logDirFor } from '../core/log.js';
 import { hasSender, type ClientTraffic } from '../firewall/killswitch.js';
 
 export function vpnDir(ctx: Pick<Context, 'names'>): string {

@@ -2,7 +2,7 @@
 // and runs (start: spawn inside the namespace, wait until connected); the supervisor owns restarts.
 import type { Config, VpnConfig } from '../config/types.js';
 import type { ClientTraffic } from '../firewall/killswitch.js';
-import type { Names } from '../plan/names.js';
+import type { Names } from '../core/names.js';
 import type { System } from '../sys/system.js';
 import type { Running } from '../sys/process.js';
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHarness, leftovers, unprivilegedBin, type Harness } from './harness.js';
-import type { ListedNamespace } from '../../src/cli/list-data.js';
+import type { ListedNamespace } from '../../src/report/list.js';
 
 let h: Harness;
 let cfgA: string;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { startHarness, leftovers, RUN_DIR, type Harness } from './harness.js';
-import { ifName } from '../../src/plan/names.js';
+import { ifName } from '../../src/core/names.js';
 import { vethMac } from '../../src/net/mac.js';
 import { renderNsswitch, renderResolvConf } from '../../src/net/dns-files.js';
 

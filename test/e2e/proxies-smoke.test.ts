@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Config } from '../../src/config/types.js';
-import type { Names } from '../../src/plan/names.js';
+import type { Names } from '../../src/core/names.js';
 import { proxyServices } from '../../src/services/proxies.js';
 import { System } from '../../src/sys/system.js';
 import { startProcess, type Running } from '../../src/sys/process.js';

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { startHarness, leftovers, type Harness } from './harness.js';
 import { curl, curlUntil, longLivedLines, publishConfig, startApp, stopApp } from './publish-fixture.js';
-import { namesFor, type Names } from '../../src/plan/names.js';
+import { namesFor, type Names } from '../../src/core/names.js';
 
 let h: Harness;
 let cfg: string;

@@ -2,9 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   evaluateApps, evaluateDns, evaluateDrill, evaluateEgress, evaluateIpv6, evaluateNamespace, evaluateProxy, evaluatePublished, evaluateTunnel,
-  exitCodeFor, leakedPackets, parseCaptureLine, parseEcho, renderChecks, agreedEgress,
+  exitCodeFor, leakedPackets, parseCaptureLine, renderChecks, agreedEgress,
   type Check, type DnsEvidence, type DrillEvidence, type ResolverProbe,
 } from '../../src/checks/evaluate.js';
+import { parseEcho } from '../../src/config/net-utils.js';
 import { buildQuery, expandWhoami, parseResponse } from '../../src/checks/dns-wire.js';
 import { curlProxyUserConfig, nameservers, replyPorts } from '../../src/checks/gather.js';
 import { defaultConfig, parseConfig } from '../../src/config/load.js';

@@ -13,10 +13,10 @@ import { renderHostTable, needsRouteLocalnet, type HostAccess } from '../../src/
 import { hostAccessUids, invokerUidFromEnv, loopbackPublications } from '../../src/firewall/host-access.js';
 import { q, replaceTableScript } from '../../src/firewall/nft.js';
 import { renderForwardAccepts } from '../../src/firewall/forward-compat.js';
-import { namesFor } from '../../src/plan/names.js';
+import { namesFor } from '../../src/core/names.js';
 import { System } from '../../src/sys/system.js';
 import type { Config } from '../../src/config/types.js';
-import type { Context } from '../../src/plan/resource.js';
+import type { Context } from '../../src/core/resource.js';
 import { assertGolden } from './golden.js';
 
 const names = namesFor({ namespace: 'vpn-ns', network: { subnet: '10.0.0.0/24' } } as Pick<Config, 'namespace' | 'network'>);

@@ -6,10 +6,10 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writ
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeNamespace, listNamespaces, type ListedNamespace } from '../../src/cli/list-data.js';
+import { describeNamespace, listNamespaces, type ListedNamespace } from '../../src/report/list.js';
 import { listJson, renderList } from '../../src/cli/list.js';
 import { renderSummary } from '../../src/plan/summary.js';
-import { namesFor } from '../../src/plan/names.js';
+import { namesFor } from '../../src/core/names.js';
 import { parseConfig } from '../../src/config/load.js';
 
 const cfg = parseConfig(`namespace: vpn-ns

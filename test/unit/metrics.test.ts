@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
 import { escapeLabel, renderMetrics, serveMetrics, METRICS_CONTENT_TYPE } from '../../src/supervisor/metrics.js';
-import type { SupervisorStatus } from '../../src/supervisor/status.js';
+import type { SupervisorStatus } from '../../src/core/status.js';
 
 const NOW = Date.parse('2026-01-01T00:10:00.000Z');
 

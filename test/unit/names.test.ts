@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ifName, namesFor } from '../../src/plan/names.js';
+import { ifName, namesFor } from '../../src/core/names.js';
 import { suggestSubnet } from '../../src/plan/preflight.js';
 import type { Config } from '../../src/config/types.js';
 
@@ -84,7 +84,7 @@ test('suggestSubnet: honours the prefix it is asked for', () => {
 test('root\'s paths and firewall identities never come from the environment (whoever set it would pick where root reads state)', async () => {
   const { execFileSync } = await import('node:child_process');
   const here = new URL('../../src/', import.meta.url).href;
-  const script = `const n = await import(${JSON.stringify(here + 'plan/names.js')}); const p = await import(${JSON.stringify(here + 'vpn/provider.js')});
+  const script = `const n = await import(${JSON.stringify(here + 'core/names.js')}); const p = await import(${JSON.stringify(here + 'vpn/provider.js')});
     const a = await import(${JSON.stringify(here + 'vpn/adguard.js')}); const s = await import(${JSON.stringify(here + 'services/apps.js')});
     console.log(JSON.stringify([n.RUN_DIR, p.CLIENT_GID, p.CLIENT_MARK, a.ADGUARD_STATE_ROOT, s.LIB_DIR]));`;
   const env = { ...process.env, VPNNS_RUN_DIR: '/tmp/evil', VPNNS_CLIENT_GID: '1000', VPNNS_CLIENT_MARK: '1', VPNNS_STATE_ROOT: '/tmp/evil', VPNNS_LIB_DIR: '/tmp/evil' };

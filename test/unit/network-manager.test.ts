@@ -6,10 +6,10 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { networkManagerResource, networkManagerRunning, nmDoctorLine, renderNmUnmanaged, nmConfPath, NM_RUNTIME_CONF_DIR } from '../../src/net/network-manager.js';
-import { namesFor } from '../../src/plan/names.js';
+import { namesFor } from '../../src/core/names.js';
 import { parseConfig } from '../../src/config/load.js';
 import { System } from '../../src/sys/system.js';
-import type { Context } from '../../src/plan/resource.js';
+import type { Context } from '../../src/core/resource.js';
 
 const names = namesFor(parseConfig('namespace: vpn-ns\n'));
 

@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Config } from '../../src/config/types.js';
-import type { Names } from '../../src/plan/names.js';
+import type { Names } from '../../src/core/names.js';
 import { renderDantedConf, sha512Crypt, socksUserDb, withPrivateUserDb, type DantedConfOptions } from '../../src/services/danted.js';
 import { expectedTunnel, proxyPaths, proxyServices } from '../../src/services/proxies.js';
 import { renderTinyproxyConf, type TinyproxyConfOptions } from '../../src/services/tinyproxy.js';
-import { serviceSpecs } from '../../src/supervisor/services.js';
+import { serviceSpecs } from '../../src/core/services.js';
 import { System } from '../../src/sys/system.js';
 import { assertGolden } from './golden.js';
 

@@ -4,7 +4,7 @@ import { entryFromArgs } from '../../src/cli/publish.js';
 import { withAdded, ADDED_ORIGIN } from '../../src/services/added-publications.js';
 import { publications, kernelPublications, publishServices } from '../../src/services/publish.js';
 import { parseConfig } from '../../src/config/load.js';
-import { namesFor } from '../../src/plan/names.js';
+import { namesFor } from '../../src/core/names.js';
 import { UsageError } from '../../src/errors.js';
 
 test('entryFromArgs: the config\'s defaults and rules, errors named after the option', () => {

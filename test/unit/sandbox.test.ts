@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { envPath, sandboxPlan, SANDBOX_DEFAULTS } from '../../src/sandbox/channels.js';
 import { encodeEnv, ENV_SCRIPT, hideArgs, programEnv, SANDBOX_SCRIPT } from '../../src/sandbox/launch.js';
 import { renderLaunch } from '../../src/sandbox/index.js';
-import { helperEnv, withoutLoaderVars } from '../../src/sys/clean-env.js';
+import { helperEnv, withoutLoaderVars } from '../../src/sandbox/clean-env.js';
 
 const t = { uid: 1000, home: '/home/alice', env: {} };
 

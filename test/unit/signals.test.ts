@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { supervisorResource, provenMembers } from '../../src/supervisor/resource.js';
 import { identify, parseProcStat, procStat } from '../../src/sys/proc-identity.js';
 import { System } from '../../src/sys/system.js';
-import type { Context } from '../../src/plan/resource.js';
+import type { Context } from '../../src/core/resource.js';
 import type { Config } from '../../src/config/types.js';
-import type { Names } from '../../src/plan/names.js';
-import type { State } from '../../src/plan/state.js';
+import type { Names } from '../../src/core/names.js';
+import type { State } from '../../src/core/state.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const started: ChildProcess[] = [];

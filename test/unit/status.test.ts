@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HIDDEN, privateStatusPath, publicStatus, readStatus, statusPath, writeStatusSync, type SupervisorStatus } from '../../src/supervisor/status.js';
+import { HIDDEN, privateStatusPath, publicStatus, readStatus, statusPath, writeStatusSync, type SupervisorStatus } from '../../src/core/status.js';
 import { identify } from '../../src/sys/proc-identity.js';
 
 const HOST = '198.51.100.7';

@@ -10,13 +10,13 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
-import { namesFor } from '../../src/plan/names.js';
+import { namesFor } from '../../src/core/names.js';
 import { Supervisor, specKey } from '../../src/supervisor/supervisor.js';
 import { childController, nextEvent, sleepUnless, unlessAborted, ABORTED } from '../../src/supervisor/abort.js';
 import { parseRequest, controlSocketPath, MAX_LINE, ProtocolError } from '../../src/supervisor/control-protocol.js';
 import { request } from '../../src/supervisor/control-client.js';
-import type { ServiceSpec } from '../../src/supervisor/services.js';
-import type { State } from '../../src/plan/state.js';
+import type { ServiceSpec } from '../../src/core/services.js';
+import type { State } from '../../src/core/state.js';
 
 const abortListeners = (s: AbortSignal) => getEventListeners(s, 'abort').length;
 

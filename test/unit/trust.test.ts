@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { assertTrustedDirectory, assertTrustedFile, assertTrustedProgram, checkTrustedPath, readTrustedFile } from '../../src/config/trust.js';
 import { loadConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/config/errors.js';
-import { assertNamespaceName, namesFor, stateDirOf } from '../../src/plan/names.js';
+import { assertNamespaceName, namesFor, stateDirOf } from '../../src/core/names.js';
 import { parseOvpn } from '../../src/vpn/ovpn.js';
 import { assertTrustedOvpnPaths } from '../../src/vpn/ovpn-files.js';
 import { createLogFileFor, openLogFile } from '../../src/sys/log-file.js';

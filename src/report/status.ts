@@ -1,11 +1,11 @@
 // Everything `status` shows, gathered once, as data: the table and --json are two views of it.
 import type { Config } from '../config/types.js';
-import { namesFor, type Names } from '../plan/names.js';
-import { readState } from '../plan/state.js';
+import { namesFor, type Names } from '../core/names.js';
+import { readState } from '../core/state.js';
 import { System, readText } from '../sys/system.js';
 import { listAddrs, listRoutes, netnsExists } from '../net/ip.js';
 import { tableExists } from '../firewall/nft.js';
-import { readStatus, type ComponentStatus, type SupervisorStatus } from '../supervisor/status.js';
+import { readStatus, type ComponentStatus, type SupervisorStatus } from '../core/status.js';
 import { request } from '../supervisor/control-client.js';
 import { providerFor } from '../vpn/registry.js';
 import { vpnContext } from '../vpn/prepare-resource.js';

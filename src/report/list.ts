@@ -10,7 +10,7 @@
 import { constants } from 'node:fs';
 import { lstat, open, readdir } from 'node:fs/promises';
 import { isIP } from 'node:net';
-import { RUN_DIR, isNamespaceName } from '../plan/names.js';
+import { RUN_DIR, isNamespaceName } from '../core/names.js';
 import { publication } from '../services/publish.js';
 import { ADDED_ORIGIN } from '../services/added-publications.js';
 import { formatHostPort, parseHostPort } from '../services/forward.js';

@@ -1,7 +1,7 @@
 // The processes the supervisor runs besides the VPN client: proxies, published-port forwarders, apps.
 // Each is a ProcessSpec rendered from the config — the same spec the systemd units use.
 import type { Config } from '../config/types.js';
-import type { Names } from '../plan/names.js';
+import type { Names } from './names.js';
 import type { ProcessSpec } from '../sys/process.js';
 import type { System } from '../sys/system.js';
 

@@ -7,7 +7,7 @@
 // with it), also where an error message quotes it. Root's readers use the full copy.
 import { readFile } from 'node:fs/promises';
 import { writeFileSync, renameSync, rmSync } from 'node:fs';
-import type { Names } from '../plan/names.js';
+import type { Names } from './names.js';
 import { identify } from '../sys/proc-identity.js';
 
 export type ComponentState = 'starting' | 'running' | 'backoff' | 'failed' | 'stopped' | 'waiting';

@@ -1,0 +1,93 @@
+// The folders of src/ form a stack (ARCHITECTURE.md): an import may point down or sideways within a
+// folder, never up. The order is read from ARCHITECTURE.md's table, so the picture and the rule are one.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, normalize, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// Compiled to dist/test/unit/: the sources are three folders up.
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+const SRC = join(REPO_ROOT, 'src');
+
+/** The layers, top first, as ARCHITECTURE.md's table lists them: `cli/` → 'cli', `errors.ts` → 'errors.ts'. */
+export function layersFromArchitecture(md: string): string[] {
+  return [...md.matchAll(/^\| `([a-z-]+\/|[a-z-]+\.ts)` \|/gm)].map((m) => m[1]!.replace(/\/$/, ''));
+}
+
+/** Every relative module a TypeScript file names: static and type imports, re-exports, dynamic import(). */
+export function importsOf(source: string): string[] {
+  // Comments out first, so an example in a comment is not taken for an import.
+  const code = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+  const out: string[] = [];
+  for (const m of code.matchAll(/(?:^|[\s;])(?:import|export)\s[^'"`;]*?from\s*['"](\.{1,2}\/[^'"]+)['"]/g)) out.push(m[1]!);
+  for (const m of code.matchAll(/(?:^|[\s;])import\s*['"](\.{1,2}\/[^'"]+)['"]/g)) out.push(m[1]!);
+  for (const m of code.matchAll(/\bimport\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g)) out.push(m[1]!);
+  return out;
+}
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    if (statSync(p).isDirectory()) return sourceFiles(p);
+    return n.endsWith('.ts') ? [p] : [];
+  });
+}
+
+/** The layer a path of src/ belongs to: its first folder, or the file's name at the top. */
+function layerOf(pathInSrc: string): string {
+  const [first, ...rest] = pathInSrc.split('/');
+  return rest.length ? first! : first!.replace(/\.js$/, '.ts');
+}
+
+const layers = layersFromArchitecture(readFileSync(join(REPO_ROOT, 'ARCHITECTURE.md'), 'utf8'));
+
+test('ARCHITECTURE.md places every folder of src/ (and nothing that is not there)', () => {
+  const present = readdirSync(SRC).filter((n) => statSync(join(SRC, n)).isDirectory() || n.endsWith('.ts'));
+  assert.deepEqual([...present].sort(), [...layers].sort(), 'a folder of src/ must have its row in ARCHITECTURE.md, at its place in the stack');
+  assert.equal(new Set(layers).size, layers.length);
+});
+
+test('no import in src/ points up the stack of ARCHITECTURE.md', () => {
+  const rank = new Map(layers.map((l, i) => [l, layers.length - i]));
+  const upward: string[] = [];
+  for (const file of sourceFiles(SRC)) {
+    const from = relative(SRC, file);
+    for (const spec of importsOf(readFileSync(file, 'utf8'))) {
+      const target = normalize(join(dirname(from), spec));
+      if (target.startsWith('..')) {
+        upward.push(`${from} imports ${spec}, outside src/`);
+        continue;
+      }
+      const a = layerOf(from);
+      const b = layerOf(target);
+      if (a === b) continue;
+      const ra = rank.get(a);
+      const rb = rank.get(b);
+      if (ra === undefined || rb === undefined) upward.push(`${from} → ${target}: a layer ARCHITECTURE.md does not place`);
+      else if (rb > ra) upward.push(`src/${from} imports src/${target}: ${b} sits above ${a}`);
+    }
+  }
+  assert.deepEqual(upward, [], `imports that point up:\n${upward.join('\n')}`);
+});
+
+test('the import reader sees every form and ignores comments', () => {
+  const src = [
+    "import { a } from './a.js';",
+    "import type { B } from '../b/b.js';",
+    "export { c } from './c.js';",
+    "export * from './d.js';",
+    "import './side-effect.js';",
+    "const e = await import('../e/e.js');",
+    "import {\n  f,\n  g,\n} from '../f/f.js';",
+    "// import { x } from '../x/x.js';",
+    "/* import { y } from '../y/y.js'; */",
+    "import { z } from 'node:fs';",
+  ].join('\n');
+  assert.deepEqual(importsOf(src).sort(), ['../b/b.js', '../e/e.js', '../f/f.js', './a.js', './c.js', './d.js', './side-effect.js']);
+});
+
+test('the layer reader takes the table rows in order', () => {
+  assert.deepEqual(layersFromArchitecture('| layer | x |\n| --- | --- |\n| `cli/` | a |\n| `core/` | b |\n| `errors.ts` | c |\n'), ['cli', 'core', 'errors.ts']);
+});
