@@ -235,7 +235,7 @@ const hostServiceEntry = obj(
   "A service on the host's 127.0.0.1 reachable inside the namespace at 127.0.0.1:`port`; a bare integer N means {port: N}.",
   {
     port: port('Port on 127.0.0.1 inside the namespace.'),
-    target: port("Port on the host's 127.0.0.1 when it differs from `port`."),
+    target: int("Port on the host's 127.0.0.1 when it differs from `port`.", { min: 1, max: 65535, docDefault: '`port`' }),
   },
   {
     shorthand: 'port',
@@ -263,13 +263,13 @@ function ownLoopbackPorts(v: Record<string, unknown>): Set<number> {
 }
 
 function refineExceptions(v: Record<string, unknown>): Issue | undefined {
-  const allow = v.allow as AllowConfig[];
+  const allow = (v.allow as AllowConfig[] | undefined) ?? [];
   const subnet = (v.network as { subnet: string }).subnet;
   const c = allowConflict(allow, subnet, numericEndpoints(v.vpn as Record<string, unknown>));
   if (c) return { key: 'allow', detail: `allow[${c.index}]: ${c.detail}` };
   const seen = new Set<number>();
   const own = ownLoopbackPorts(v);
-  for (const [i, s] of (v.hostServices as Array<{ port: number; target?: number }>).entries()) {
+  for (const [i, s] of ((v.hostServices as Array<{ port: number; target?: number }> | undefined) ?? []).entries()) {
     if (seen.has(s.port)) return { key: 'hostServices', detail: `hostServices[${i}]: port ${s.port} is listed twice; give each entry its own port` };
     seen.add(s.port);
     const target = s.target ?? s.port;
@@ -307,8 +307,8 @@ export const configSchema: ObjectSchema = obj('vpnns configuration.', {
     },
   }),
   publish: publishList('Namespace ports published on the host.'),
-  allow: list(allowEntry, 'Exact exceptions to the tunnel (a LAN host, a local registry): each leaves over the link to the host, unencrypted and from this machine\'s own address; everything else stays in the tunnel or blocked, DNS included unless listed.', { default: [], docType: 'list of {to, port, proto}' }),
-  hostServices: list(hostServiceEntry, "Services on the host's loopback made reachable inside at 127.0.0.1 (e.g. a local model server on 11434), each carried by a supervised forwarder to exactly one host port.", { default: [], docType: 'list of {port, target}' }),
+  allow: list(allowEntry, 'Exact exceptions to the tunnel (a LAN host, a local registry): each leaves over the link to the host, unencrypted and from this machine\'s own address; everything else stays in the tunnel or blocked, DNS included unless listed.', { docDefault: 'none', docType: 'list of {to, port, proto}' }),
+  hostServices: list(hostServiceEntry, "Services on the host's loopback made reachable inside at 127.0.0.1 (e.g. a local model server on 11434), each carried by a supervised forwarder to exactly one host port.", { docDefault: 'none', docType: 'list of {port, target}' }),
   apps: map(app, 'Applications to run in the namespace, by name.', {
     default: {}, keyPattern: /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/, keyHint: 'a name of 1 to 32 letters, digits, `_` or `-`', docType: 'map of apps',
   }),

@@ -123,7 +123,7 @@ export function killSwitchSpec(ctx: Parameters<Resource['check']>[0]): KillSwitc
   const client = (ctx.state.runtime.clientTraffic as ClientTraffic[] | undefined) ?? [];
   // The provider names the tunnel (AdGuard makes its own tunN: a prefix pattern).
   const tunnel = (ctx.state.runtime.tunnel as string | undefined) ?? ctx.names.tunnel;
-  return { table: ctx.names.nsTable, vethNs: ctx.names.vethNs, hostAddr: ctx.names.hostAddr, tunnel, client, proxies: proxyIdentity(), allow: ctx.cfg.allow ?? [] };
+  return { table: ctx.names.nsTable, vethNs: ctx.names.vethNs, hostAddr: ctx.names.hostAddr, tunnel, client, proxies: proxyIdentity(), allow: ctx.cfg?.allow ?? [] };
 }
 
 export const killSwitchResource: Resource = {

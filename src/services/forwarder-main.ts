@@ -37,7 +37,8 @@ function parseId(text: string | undefined, what: string, usage: string): number 
 }
 
 function parseCommandLine(argv: string[]): { listen: Endpoint; target: Endpoint; drop?: Drop } {
-  const usage = 'usage: forwarder-main.js --listen ADDR:PORT|unix:PATH --target ADDR:PORT|unix:PATH [--uid N --gid N]';
+  // Also: unix:/PATH in place of ADDR:PORT, and --uid N --gid N (host services; see the header).
+  const usage = 'usage: forwarder-main.js --listen ADDR:PORT --target ADDR:PORT';
   let values: { listen?: string; target?: string; uid?: string; gid?: string };
   try {
     ({ values } = parseArgs({ args: argv, options: { listen: { type: 'string' }, target: { type: 'string' }, uid: { type: 'string' }, gid: { type: 'string' } } }));
