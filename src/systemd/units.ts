@@ -300,7 +300,7 @@ function serviceUnit(inp: UnitInput, spec: ServiceSpec, hasVpn: boolean): Render
     (follows(spec) ? binds : requires).push(unitNames.vpn(ns));
     after.push(unitNames.vpn(ns));
   }
-  const what = kind === 'forward' ? 'host-side forwarder' : kind === 'app' ? `app, as ${p.user ?? 'root'}` : 'inside the namespace';
+  const what = kind === 'forward' ? (p.netns ? 'forwarder inside the namespace' : 'host-side forwarder') : kind === 'app' ? `app, as ${p.user ?? 'root'}` : 'inside the namespace';
   // An app's environment is read by the app's user (ENV_SCRIPT), never by a root process: systemd
   // loads an EnvironmentFile= into ExecStartPre=+ (root node: NODE_OPTIONS) as well.
   const sandboxed = kind === 'app' && p.sandbox !== undefined;

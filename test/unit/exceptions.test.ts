@@ -15,6 +15,7 @@ import { namesFor } from '../../src/plan/names.js';
 import { System } from '../../src/sys/system.js';
 import type { Context } from '../../src/plan/resource.js';
 import { assertGolden } from './golden.js';
+import { renderUnits } from '../../src/systemd/units.js';
 
 const names = namesFor({ namespace: 'vpn-ns', network: { subnet: '10.0.0.0/30' } } as Parameters<typeof namesFor>[0]);
 const cfg = (yaml: string) => parseConfig(yaml, 'vpnns.yaml');
@@ -120,6 +121,21 @@ describe('hostServices', () => {
     const c = cfg('hostServices: [11434]');
     assert.deepEqual(hostServiceSpecs(c, namesFor(c)).map((s) => [s.name, s.needsTunnel]), [['host-service-11434-host', false], ['host-service-11434', false]]);
   });
+});
+
+test('systemd: both halves are sandboxed forwarders; the host half may change ids and write its socket directory only', () => {
+  const c = cfg('namespace: work\nvpn: {type: wireguard, config: /etc/vpnns/wg.conf}\nhostServices: [11434]');
+  const n = namesFor(c);
+  const units = renderUnits({ cfg: c, names: n, specs: hostServiceSpecs(c, n), configPath: '/etc/vpnns/work.yaml', runtime: { node: '/usr/bin/node', vpnns: '/opt/vpnns/bin/vpnns' } });
+  const host = units.find((u) => u.name.endsWith('host-service-11434-host.service'))!.text;
+  const inside = units.find((u) => u.name.endsWith('host-service-11434.service'))!.text;
+  assert.match(host, /^CapabilityBoundingSet=CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_CHOWN$/m);
+  assert.match(host, /^ReadWritePaths=-\/run\/vpnns\/work\/host-services$/m);
+  assert.match(host, /^ProtectSystem=strict$/m);
+  assert.doesNotMatch(host, /NetworkNamespacePath/);
+  assert.match(inside, /^NetworkNamespacePath=\/run\/netns\/work$/m);
+  assert.match(inside, /^ProtectHome=read-only$/m);
+  assert.doesNotMatch(inside, /ReadWritePaths/);
 });
 
 describe('check', () => {
