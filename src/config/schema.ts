@@ -269,9 +269,17 @@ function refineExceptions(v: Record<string, unknown>): Issue | undefined {
   if (c) return { key: 'allow', detail: `allow[${c.index}]: ${c.detail}` };
   const seen = new Set<number>();
   const own = ownLoopbackPorts(v);
+  // Ports apps listen on inside (code-server's default 8080 is filled in by normalize, after this).
+  const appPorts = new Map<number, string>();
+  for (const [name, a] of Object.entries(v.apps as Record<string, { port?: number; profile?: string }>)) {
+    const port = a.port ?? ((a.profile ?? name) === 'code-server' ? 8080 : undefined);
+    if (port !== undefined) appPorts.set(port, name);
+  }
   for (const [i, s] of ((v.hostServices as Array<{ port: number; target?: number }> | undefined) ?? []).entries()) {
     if (seen.has(s.port)) return { key: 'hostServices', detail: `hostServices[${i}]: port ${s.port} is listed twice; give each entry its own port` };
     seen.add(s.port);
+    const app = appPorts.get(s.port);
+    if (app !== undefined) return { key: 'hostServices', detail: `hostServices[${i}]: port ${s.port} is where app ${app} listens inside; choose another \`port\` (and keep \`target\` for the host's)` };
     const target = s.target ?? s.port;
     if (own.has(target)) return { key: 'hostServices', detail: `hostServices[${i}]: the host's 127.0.0.1:${target} is a port vpnns publishes from the namespace itself; choose the host service's own port` };
   }

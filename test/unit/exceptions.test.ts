@@ -109,6 +109,7 @@ describe('hostServices', () => {
     refused('hostServices: [11434, 11434]', /hostServices\[1\]: port 11434 is listed twice/);
     refused('hostServices: [{port: 9000, target: 1080}]\nproxies: {socks: {publish: true}}', /127\.0\.0\.1:1080 is a port vpnns publishes from the namespace itself/);
     refused('publish: [8080]\nhostServices: [8080]', /127\.0\.0\.1:8080 is a port vpnns publishes/);
+    refused('apps: {code-server: {}}\nhostServices: [8080]', /hostServices\[0\]: port 8080 is where app code-server listens inside/);
     refused('hostServices: [{target: 5}]', /hostServices\[0\]: expected `port` to be set/);
     refused('hostServices: [70000]', /hostServices\[0\]\.port: /);
   });
