@@ -234,12 +234,11 @@ const allowEntry = obj(
 const hostServiceEntry = obj(
   "A service on the host's 127.0.0.1 reachable inside the namespace at 127.0.0.1:`port`; a bare integer N means {port: N}.",
   {
-    port: port('Port on 127.0.0.1 inside the namespace.'),
+    port: int('Port on 127.0.0.1 inside the namespace.', { min: 1, max: 65535, required: true }),
     target: int("Port on the host's 127.0.0.1 when it differs from `port`.", { min: 1, max: 65535, docDefault: '`port`' }),
   },
   {
     shorthand: 'port',
-    refine: (v) => (v.port === undefined ? { detail: 'expected `port` to be set; add e.g. `port: 11434`' } : undefined),
     normalize: (v) => ({ ...v, target: v.target ?? v.port }),
   },
 );

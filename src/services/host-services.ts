@@ -9,7 +9,10 @@
 // and nothing can collide with a host program listening on the host's end of the link. The target
 // is fixed on the forwarder's argv: what a program inside sends is bytes for that one port, never
 // an address. Both halves drop to nobody once they listen (a low port inside still works), and the
-// socket is 0600 nobody's, so only the two halves (and root) can connect to it.
+// socket is 0600 nobody's, so only the two halves (and root) can connect to it. The drop is a
+// setuid() inside the process, not a wrapper before exec: the kernel then marks it non-dumpable,
+// so the proxies (also nobody) can neither ptrace nor read the host half, which sits in the host's
+// network namespace.
 import type { Config } from '../config/types.js';
 import type { Names } from '../plan/names.js';
 import type { HostServiceConfig } from '../config/exceptions.js';

@@ -120,7 +120,7 @@ test('hostServices: the host loopback service answers inside at 127.0.0.1; the o
   }
 });
 
-test('hostServices: both forwarders run as nobody, and their socket is refused to any other user', async () => {
+test('hostServices: both forwarders run as nobody (non-dumpable), and their socket is refused to any other user', async () => {
   const s = await statusJson();
   for (const name of [`host-service-${INSIDE}`, `host-service-${INSIDE}-host`]) {
     const pid = s.components[name]?.pid;
@@ -128,6 +128,11 @@ test('hostServices: both forwarders run as nobody, and their socket is refused t
     // The supervisor's pid is the wrapper's (ip netns exec execs; node is the same process).
     const status = (await h.world.inHost(['cat', `/proc/${pid}/status`])).stdout;
     assert.match(status, /^Uid:\s+65534\s+65534\s+65534\s+65534$/m, `${name} is not nobody: ${status.split('\n').find((l) => l.startsWith('Uid'))}`);
+    // Dropped by setuid() in the process, not by a wrapper before exec: the kernel marks it
+    // non-dumpable (its /proc entry stays root's), so the proxies, also nobody, cannot ptrace it.
+    assert.equal((await h.world.inHost(['stat', '-c', '%u', `/proc/${pid}/mem`])).stdout.trim(), '0', `${name} is dumpable`);
+    const peek = await h.world.inHost(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', 'cat', `/proc/${pid}/environ`]);
+    assert.notEqual(peek.code, 0, `another nobody process read ${name}'s environment`);
   }
   const sock = `/run/vpnns/${h.ns}/host-services/${INSIDE}.sock`;
   const st = (await h.world.inHost(['stat', '-c', '%a %u %F', sock])).stdout.trim();

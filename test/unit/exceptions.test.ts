@@ -2,7 +2,13 @@
 // the kill-switch rules, the policy routes, the forwarders' argv, and how `check` reads them.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultForwarderRuntime } from '../../src/services/forward.js';
 import { randomBytes } from 'node:crypto';
 import { parseConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/config/errors.js';
@@ -110,7 +116,7 @@ describe('hostServices', () => {
     refused('hostServices: [{port: 9000, target: 1080}]\nproxies: {socks: {publish: true}}', /127\.0\.0\.1:1080 is a port vpnns publishes from the namespace itself/);
     refused('publish: [8080]\nhostServices: [8080]', /127\.0\.0\.1:8080 is a port vpnns publishes/);
     refused('apps: {code-server: {}}\nhostServices: [8080]', /hostServices\[0\]: port 8080 is where app code-server listens inside/);
-    refused('hostServices: [{target: 5}]', /hostServices\[0\]: expected `port` to be set/);
+    refused('hostServices: [{target: 5}]', /hostServices\[0\]\.port: missing; add `port:`/);
     refused('hostServices: [70000]', /hostServices\[0\]\.port: /);
   });
   test('two forwarders per entry meet on a Unix socket under the state directory; both drop to nobody', () => {
@@ -210,5 +216,62 @@ describe('loaded for real', { skip }, () => {
   test('routes: an exception covering a resolved VPN endpoint is refused at apply', async () => {
     const c = { ...ctx([{ to: '198.51.100.0/24', port: 443, proto: 'tcp' }]), state: { runtime: { clientTraffic: [{ kind: 'endpoint', ip: '198.51.100.10', port: 51820, proto: 'udp', sender: { mark: 51820 } }] } } } as unknown as Context;
     await assert.rejects(allowRoutesResource.apply(c), { message: /^allow\[0\]: 198\.51\.100\.0\/24 covers the VPN server 198\.51\.100\.10: .*\.$/, exitCode: 2 } as object);
+  });
+});
+
+describe('forwarder: Unix socket and privilege drop', { skip: process.getuid?.() !== 0 ? 'needs root' : false }, () => {
+  const script = defaultForwarderRuntime().script;
+  let dir = '';
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'vpnnsut-hs-'));
+    chmodSync(dir, 0o755);
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const start = (args: string[]) => {
+    const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const exit = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    return { child, exit, err: () => err };
+  };
+
+  test('listens on a 0600 socket given to the uid, drops to it, relays to the one target', async () => {
+    const target = net.createServer((s) => s.end('target'));
+    target.listen(0, '127.0.0.1');
+    await once(target, 'listening');
+    const port = (target.address() as net.AddressInfo).port;
+    const sock = join(dir, 'a.sock');
+    const f = start(['--listen', `unix:${sock}`, '--target', `127.0.0.1:${port}`, '--uid', '65534', '--gid', '65534']);
+    try {
+      for (let i = 0; i < 100 && !f.err().includes('->'); i++) await new Promise((r) => setTimeout(r, 30));
+      assert.match(f.err(), /-> 127\.0\.0\.1:\d+ \(as uid 65534\)/);
+      const st = statSync(sock);
+      assert.equal(st.mode & 0o777, 0o600);
+      assert.equal(st.uid, 65534);
+      assert.match(readFileSync(`/proc/${f.child.pid}/status`, 'utf8'), /^Uid:\s+65534\s+65534\s+65534\s+65534$/m);
+      const c = net.connect({ path: sock });
+      let got = '';
+      c.setEncoding('utf8').on('data', (d: string) => (got += d));
+      await once(c, 'close');
+      assert.equal(got, 'target');
+    } finally {
+      f.child.kill('SIGTERM');
+      await f.exit;
+      target.close();
+    }
+  });
+  test('bad ids are usage errors; something other than a socket at the path is left alone', async () => {
+    for (const ids of [['--uid', '65534'], ['--uid', '0', '--gid', '0'], ['--uid', 'x', '--gid', '1']]) {
+      const f = start(['--listen', `unix:${join(dir, 'b.sock')}`, '--target', '127.0.0.1:1', ...ids]);
+      assert.equal(await f.exit, 2, ids.join(' '));
+    }
+    const file = join(dir, 'c.sock');
+    writeFileSync(file, 'keep');
+    const f = start(['--listen', `unix:${file}`, '--target', '127.0.0.1:1']);
+    assert.equal(await f.exit, 1);
+    assert.match(f.err(), /something other than a socket is there/);
+    assert.equal(readFileSync(file, 'utf8'), 'keep');
+    const rel = start(['--listen', 'unix:relative.sock', '--target', '127.0.0.1:1']);
+    assert.equal(await rel.exit, 2);
   });
 });
