@@ -1,5 +1,6 @@
 // The two holes a config may punch on purpose (issue 18), in one world with WireGuard:
-// - `allow`: a LAN neighbour's one TCP port is reached over the veth, not the tunnel; its other
+// - `allow`: a LAN neighbour's one TCP port is reached over the veth (and forwarded by the host despite
+//   a FORWARD drop policy of another table), not the tunnel; its other
 //   port, the same port on another LAN address and DNS to it are not, and a capture on the host end
 //   of the veth sees only the allowed flow.
 // - `hostServices`: a real HTTP server on the host's 127.0.0.1 answers inside at 127.0.0.1:PORT;
@@ -41,7 +42,8 @@ interface St {
 const statusJson = async () => JSON.parse((await h.vpnns(['status', '--config', cfg, '--json', '--no-probe'])).stdout) as St;
 
 before(async () => {
-  h = await startHarness({ openvpn: false });
+  // A FORWARD policy of drop in another table, as Docker or ufw leave it: the exception must still be forwarded.
+  h = await startHarness({ openvpn: false, hostForwardDrop: true });
   const w = h.world;
   await w.inNs(w.ns.lan, ['ip', 'addr', 'add', `${LAN2}/24`, 'dev', 'eth0']);
   serve(inLan(), w.addr.lanNeighbour, ALLOWED, 'lan-allowed');
