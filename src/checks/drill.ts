@@ -85,6 +85,7 @@ export async function runDrill(ctx: CheckContext, egressBefore: EchoMeasurement[
     hostAddr: n.hostAddr,
     clientTraffic: (ctx.state?.runtime.clientTraffic as ClientTraffic[] | undefined) ?? [],
     replyPorts: replyPorts(ctx.used),
+    allow: ctx.used.allow ?? [],
     killSwitchLoaded: ctx.report.firewall.killSwitch,
     attempts: [],
     restored: false,

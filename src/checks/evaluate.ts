@@ -4,6 +4,7 @@
 import { isIP } from 'node:net';
 import type { ClientTraffic } from '../firewall/killswitch.js';
 import { normalizeIp } from '../config/net-utils.js';
+import { allowCovers, describeAllow, describeHostService, type AllowConfig, type HostServiceConfig } from '../config/exceptions.js';
 
 /** `leak`: traffic or DNS provably left outside the tunnel. `fail`: broken or unprovable. */
 export type CheckResult = 'pass' | 'fail' | 'skip' | 'leak';
@@ -286,6 +287,28 @@ export function evaluateApps(apps: AppEvidence[]): Check {
   return check('apps', 'pass', `running: ${up.map((a) => a.name).join(', ')}`, ev);
 }
 
+// ---- exceptions on purpose ----
+
+export interface ExceptionsEvidence {
+  allow: AllowConfig[];
+  hostServices: HostServiceConfig[];
+  /** Supervisor state of each host-service forwarder, by component name. */
+  forwarders: Record<string, string | undefined>;
+}
+
+/**
+ * Not a measurement: the holes the config punched on purpose, named so that a PASS elsewhere is
+ * never read as "nothing leaves around the VPN". Fails only when a host service's forwarder is not running.
+ */
+export function evaluateExceptions(e: ExceptionsEvidence): Check {
+  const items = [...e.allow.map((a) => `allow ${describeAllow(a)}`), ...e.hostServices.map((s) => `hostServices ${describeHostService(s)}`)];
+  if (!items.length) return check('exceptions', 'skip', 'no exceptions are configured (allow, hostServices)', {});
+  const ev = { allow: e.allow.map(describeAllow), hostServices: e.hostServices.map(describeHostService), forwarders: e.forwarders };
+  const down = Object.entries(e.forwarders).filter(([, st]) => st !== 'running').map(([n, st]) => `${n} (${st ?? 'absent'})`);
+  if (down.length) return check('exceptions', 'fail', `host-service forwarders not running: ${down.join(', ')}`, ev);
+  return check('exceptions', 'pass', `${items.length} exception${items.length > 1 ? 's' : ''} on purpose, outside the tunnel or to the host: ${items.join('; ')}`, ev);
+}
+
 // ---- kill-switch drill ----
 
 export interface DrillEvidence {
@@ -303,6 +326,8 @@ export interface DrillEvidence {
   clientTraffic: ClientTraffic[];
   /** Ports inside whose replies to the host are allowed (proxies, published targets). */
   replyPorts: number[];
+  /** The config's exact exceptions: their packets are on purpose, not leaks. */
+  allow?: AllowConfig[];
   killSwitchLoaded: boolean;
   counterBefore?: number;
   counterAfter?: number;
@@ -340,8 +365,15 @@ export function parseCaptureLine(line: string): Packet | undefined {
   return { v6, src: s.addr, sport: s.port, dst: d.addr, dport: d.port, rest: m[4] ?? '' };
 }
 
+/** tcpdump's words for the transport: "UDP, length 5" / "Flags [S]" (TCP). */
+function protoOf(rest: string): 'tcp' | 'udp' | undefined {
+  if (/^UDP\b|\bUDP,/.test(rest)) return 'udp';
+  if (/^Flags \[/.test(rest) || /\btcp\b/.test(rest)) return 'tcp';
+  return undefined;
+}
+
 /** Lines that are not allowed out of the namespace while the tunnel is down. */
-export function leakedPackets(lines: readonly string[], e: Pick<DrillEvidence, 'clientTraffic' | 'hostAddr' | 'replyPorts'>): string[] {
+export function leakedPackets(lines: readonly string[], e: Pick<DrillEvidence, 'clientTraffic' | 'hostAddr' | 'replyPorts' | 'allow'>): string[] {
   return lines.filter((line) => {
     const p = parseCaptureLine(line);
     if (!p) return false; // tcpdump's own chatter, not a packet
@@ -349,6 +381,7 @@ export function leakedPackets(lines: readonly string[], e: Pick<DrillEvidence, '
     if (/^fe80:/i.test(p.src) || /^ff02:/i.test(p.dst) || /^224\.0\.0\./.test(p.dst) || p.src === '0.0.0.0') return false;
     for (const c of e.clientTraffic) if (c.kind === 'endpoint' && normalizeIp(c.ip) === normalizeIp(p.dst) && c.port === p.dport) return false;
     if (p.dst === e.hostAddr && p.sport !== undefined && e.replyPorts.includes(p.sport)) return false;
+    if (!p.v6 && (e.allow ?? []).some((a) => allowCovers(a, p.dst) && (a.port === undefined || a.port === p.dport) && protoOf(p.rest) === a.proto)) return false;
     return true;
   });
 }

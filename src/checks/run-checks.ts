@@ -1,5 +1,6 @@
 // `vpnns check` from start to end: gather the status, measure everything that can be measured in
 // parallel, optionally drill, and judge each piece of evidence.
+import { hostServiceSpecs } from '../services/host-services.js';
 import type { Config } from '../config/types.js';
 import { gatherStatus } from '../report/status.js';
 import { namesFor } from '../core/names.js';
@@ -8,7 +9,7 @@ import { readStatus } from '../core/status.js';
 import { System } from '../sys/system.js';
 import { runningConfig } from '../services/added-publications.js';
 import {
-  evaluateApps, evaluateDns, evaluateDrill, evaluateEgress, evaluateIpv6, evaluateNamespace, evaluateProxy, evaluatePublished, evaluateTunnel,
+  evaluateApps, evaluateExceptions, evaluateDns, evaluateDrill, evaluateEgress, evaluateIpv6, evaluateNamespace, evaluateProxy, evaluatePublished, evaluateTunnel,
   agreedEgress, type Check, type ProxyEvidence,
 } from './evaluate.js';
 import {
@@ -44,7 +45,7 @@ export async function runChecks(ctx: CheckContext, opts: CheckOptions = {}): Pro
     blocked: report.firewall.killSwitchBlocked,
   }));
   if (!report.up) {
-    for (const name of ['tunnel', 'egress', 'dns', 'ipv6', 'drill', 'proxy-socks', 'proxy-http', 'published', 'apps']) {
+    for (const name of ['tunnel', 'egress', 'dns', 'ipv6', 'drill', 'proxy-socks', 'proxy-http', 'published', 'apps', 'exceptions']) {
       if (name === 'drill' && !opts.drill) continue;
       checks.push({ name, result: 'skip', reason: 'the namespace is not up', evidence: {} });
     }
@@ -117,7 +118,13 @@ export async function runChecks(ctx: CheckContext, opts: CheckOptions = {}): Pro
   checks.push(evaluateProxy(proxy('socks', socks.enabled, socksAt, socksResults)));
   checks.push(evaluateProxy(proxy('http', http.enabled, httpAt, httpResults)));
   checks.push(evaluatePublished(published));
-  checks.push(evaluateApps(gatherApps({ ...ctx, status: await readStatus(names) })));
+  const latest = await readStatus(names);
+  checks.push(evaluateApps(gatherApps({ ...ctx, status: latest })));
+  checks.push(evaluateExceptions({
+    allow: used.allow ?? [],
+    hostServices: used.hostServices ?? [],
+    forwarders: Object.fromEntries(hostServiceSpecs(used, names).map((s) => [s.name, latest?.components[s.name]?.state])),
+  }));
   // Last: what the checks above do not cover, so nobody believes more than was measured.
   const half = evaluateBrowserHalf(used.apps);
   if (half) checks.push(half);

@@ -20,6 +20,8 @@ PASS, FAIL, SKIP or LEAK with its evidence:
   proxy-socks, proxy-http   the proxies answer from the host and leave through the tunnel
   published    published ports answer on the host
   apps         apps are running
+  exceptions   names the holes the config opens on purpose (allow, hostServices), so a PASS is
+               never read as "nothing leaves around the VPN"; fails when a host-service forwarder is down
   browser-half with a code-server app: SKIP, said plainly: its workbench, webviews and web
                extensions run in your browser, not checkable from here; \`vpnns browser\` confines them
 

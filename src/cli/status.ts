@@ -42,6 +42,8 @@ export function renderStatus(r: StatusReport): string {
     } else lines.push(`egress:     ${v.egressIp ?? (v.egressError ? `unknown (${v.egressError})` : '-')}`);
   } else lines.push('vpn:        none (traffic leaves through the host)');
   for (const p of r.published) lines.push(`published:  ${p.listen} -> ${p.target} (${p.via === 'kernel' ? 'kernel DNAT' : 'forwarder'}, ${p.origin})`);
+  for (const e of r.exceptions ?? []) lines.push(`exception:  ${e.text} leaves around the VPN (allow)`);
+  for (const s of r.hostServices ?? []) lines.push(`host svc:   ${s.text} (hostServices)`);
   if (r.supervisor) {
     const dead = `DEAD${r.supervisor.fatal ? `: ${r.supervisor.fatal}` : ''} (run \`sudo vpnns up\` to restart it)`;
     lines.push(`supervisor: pid ${r.supervisor.pid} ${r.supervisor.alive ? (r.supervisor.answering === false ? 'running but not answering on its control socket (see `vpnns logs supervisor`; `sudo vpnns up` restarts it); components as it last wrote them' : 'running') : dead}`);

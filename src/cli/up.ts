@@ -7,6 +7,7 @@ import { configFrom, requireRoot, type Command } from './command.js';
 import { runForeground } from './foreground.js';
 import { invokingUser } from './invoker.js';
 import { resolveAppUsers } from '../services/apps.js';
+import { allowWarnings } from '../config/exceptions.js';
 
 export const upCommand: Command = {
   name: 'up',
@@ -29,6 +30,7 @@ again changes nothing. --dry-run prints every command and file it would run or w
     }
     const sys = new System(dryRun);
     for (const w of exposureWarnings(publications(cfg, namesFor(cfg)))) io.err(`WARNING: ${w}`);
+    for (const w of allowWarnings(cfg.allow ?? [])) io.err(`WARNING: ${w}`);
     // Apps run as whoever ran `sudo vpnns up`: resolved now, saved with the state the supervisor reads.
     for (const w of resolveAppUsers(cfg, invokingUser())) io.err(`WARNING: ${w}`);
     const foreground = args.opts.foreground === true;

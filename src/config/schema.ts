@@ -3,6 +3,7 @@
 
 import { NAMESPACE_HINT, NAMESPACE_PATTERN } from './namespace-name.js';
 import { formatIPv4, isIP, isLoopback, parseCidr4, parseHostPort } from './net-utils.js';
+import { allowConflict, checkAllowTo, type AllowConfig } from './exceptions.js';
 
 /** A problem found by a hook; `key` names the child the line should point at. */
 export interface Issue { key?: string; detail: string }
@@ -219,6 +220,71 @@ function normalizeApps(apps: Record<string, Record<string, unknown>>): Record<st
   return out;
 }
 
+const allowEntry = obj(
+  'An exact exception: traffic from inside to `to` (and `port`, `proto`) leaves over the link to the host instead of the tunnel.',
+  {
+    to: str('Numeric IPv4 address or network ADDR/PREFIX (/8 to /32, host bits zero); no host names, no IPv6, not 0.0.0.0/0, loopback, the link itself or the VPN server.', {
+      required: true, check: checkAllowTo, docType: 'ADDR[/PREFIX]', json: { pattern: '^[0-9]{1,3}(\\.[0-9]{1,3}){3}(/([89]|[12][0-9]|3[0-2]))?$' },
+    }),
+    port: port('Destination port; omitted: every port of `to` for `proto` (`up` warns).'),
+    proto: str('Transport protocol.', { enum: ['tcp', 'udp'], default: 'tcp' }),
+  },
+);
+
+const hostServiceEntry = obj(
+  "A service on the host's 127.0.0.1 reachable inside the namespace at 127.0.0.1:`port`; a bare integer N means {port: N}.",
+  {
+    port: int('Port on 127.0.0.1 inside the namespace.', { min: 1, max: 65535, required: true }),
+    target: int("Port on the host's 127.0.0.1 when it differs from `port`.", { min: 1, max: 65535, docDefault: '`port`' }),
+  },
+  {
+    shorthand: 'port',
+    normalize: (v) => ({ ...v, target: v.target ?? v.port }),
+  },
+);
+
+/** Numeric endpoints of a `command` VPN, known before anything is resolved. */
+function numericEndpoints(vpn: Record<string, unknown>): string[] {
+  const eps = (vpn.endpoints as string[] | undefined) ?? [];
+  return eps.map((e) => parseHostPort(e.replace(/\/(udp|tcp)$/, ''))?.host ?? '').filter((h) => isIP(h));
+}
+
+/** A host service whose target is one of vpnns's own loopback publications would loop the namespace back into itself. */
+function ownLoopbackPorts(v: Record<string, unknown>): Set<number> {
+  const out = new Set<number>();
+  for (const p of v.publish as Array<{ host: string }>) {
+    const hp = parseHostPort(p.host);
+    if (hp && isLoopback(hp.host)) out.add(hp.port);
+  }
+  const px = v.proxies as Record<string, { enabled: boolean; publish: boolean; port: number }>;
+  for (const k of ['socks', 'http']) if (px[k]!.enabled && px[k]!.publish) out.add(px[k]!.port);
+  return out;
+}
+
+function refineExceptions(v: Record<string, unknown>): Issue | undefined {
+  const allow = (v.allow as AllowConfig[] | undefined) ?? [];
+  const subnet = (v.network as { subnet: string }).subnet;
+  const c = allowConflict(allow, subnet, numericEndpoints(v.vpn as Record<string, unknown>));
+  if (c) return { key: 'allow', detail: `allow[${c.index}]: ${c.detail}` };
+  const seen = new Set<number>();
+  const own = ownLoopbackPorts(v);
+  // Ports apps listen on inside (code-server's default 8080 is filled in by normalize, after this).
+  const appPorts = new Map<number, string>();
+  for (const [name, a] of Object.entries(v.apps as Record<string, { port?: number; profile?: string }>)) {
+    const port = a.port ?? ((a.profile ?? name) === 'code-server' ? 8080 : undefined);
+    if (port !== undefined) appPorts.set(port, name);
+  }
+  for (const [i, s] of ((v.hostServices as Array<{ port: number; target?: number }> | undefined) ?? []).entries()) {
+    if (seen.has(s.port)) return { key: 'hostServices', detail: `hostServices[${i}]: port ${s.port} is listed twice; give each entry its own port` };
+    seen.add(s.port);
+    const app = appPorts.get(s.port);
+    if (app !== undefined) return { key: 'hostServices', detail: `hostServices[${i}]: port ${s.port} is where app ${app} listens inside; choose another \`port\` (and keep \`target\` for the host's)` };
+    const target = s.target ?? s.port;
+    if (own.has(target)) return { key: 'hostServices', detail: `hostServices[${i}]: the host's 127.0.0.1:${target} is a port vpnns publishes from the namespace itself; choose the host service's own port` };
+  }
+  return undefined;
+}
+
 export const configSchema: ObjectSchema = obj('vpnns configuration.', {
   namespace: str('Network namespace name; also names its interfaces, state and units.', {
     default: 'vpn-ns', pattern: NAMESPACE_PATTERN, hint: NAMESPACE_HINT,
@@ -248,6 +314,8 @@ export const configSchema: ObjectSchema = obj('vpnns configuration.', {
     },
   }),
   publish: publishList('Namespace ports published on the host.'),
+  allow: list(allowEntry, 'Exact exceptions to the tunnel (a LAN host, a local registry): each leaves over the link to the host, unencrypted and from this machine\'s own address; everything else stays in the tunnel or blocked, DNS included unless listed.', { docDefault: 'none', docType: 'list of {to, port, proto}' }),
+  hostServices: list(hostServiceEntry, "Services on the host's loopback made reachable inside at 127.0.0.1 (e.g. a local model server on 11434), each carried by a supervised forwarder to exactly one host port.", { docDefault: 'none', docType: 'list of {port, target}' }),
   apps: map(app, 'Applications to run in the namespace, by name.', {
     default: {}, keyPattern: /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/, keyHint: 'a name of 1 to 32 letters, digits, `_` or `-`', docType: 'map of apps',
   }),
@@ -294,6 +362,7 @@ export const configSchema: ObjectSchema = obj('vpnns configuration.', {
   }),
   logDir: str('Directory for the logs of the daemons vpnns runs.', { default: '/var/log/vpnns', pattern: /^\//, hint: 'an absolute path', docType: 'path' }),
 }, {
+  refine: refineExceptions,
   normalize: (v) => ({ ...v, apps: normalizeApps(v.apps as Record<string, Record<string, unknown>>) }),
 });
 

@@ -1,6 +1,8 @@
 // The validated, defaulted configuration. The schema in schema.ts is the source of truth for
 // what a user may write; this is the shape the rest of the code receives after loading.
 
+import type { AllowConfig, HostServiceConfig } from './exceptions.js';
+
 export type VpnType = 'none' | 'wireguard' | 'openvpn' | 'adguard' | 'command';
 
 interface VpnCommon {
@@ -121,6 +123,10 @@ export interface Config {
     http: ProxyConfig;
   };
   publish: PublishConfig[];
+  /** Exact exceptions to the tunnel (config/exceptions.ts); absent in state saved by older versions. */
+  allow?: AllowConfig[];
+  /** Host loopback services reachable inside; absent in state saved by older versions. */
+  hostServices?: HostServiceConfig[];
   apps: Record<string, AppConfig>;
   /** Local channels of `exec`, `kilo` and apps (src/sandbox/channels.ts); absent in state saved by older versions: the defaults. */
   sandbox?: SandboxConfig;

@@ -1,10 +1,12 @@
 // The kill switch: one inet table inside the namespace, loaded before the VPN client starts and
 // kept through every restart. Out of the namespace go only loopback, the tunnel, replies to the
-// host, and the VPN client's own packets, matched as narrowly as the provider allows.
+// host, the VPN client's own packets, matched as narrowly as the provider allows, and the
+// config's exact exceptions (`allow`), each one destination, protocol and port.
 import type { Resource } from '../core/resource.js';
 import { deleteTable, listTable, loadTable, q } from './nft.js';
 import { isIPv6 } from '../config/net-utils.js';
 import { proxyIdentity } from '../services/proxy-identity.js';
+import { checkAllowTo, describeAllow, normalTo, type AllowConfig } from '../config/exceptions.js';
 
 /**
  * Who sent a packet: a property only the VPN client's sockets can have. A destination alone is not
@@ -31,6 +33,23 @@ export interface KillSwitchSpec {
   client: ClientTraffic[];
   /** The proxies' uid: refused the namespace's loopback (their replies aside). */
   proxies?: { uid: number };
+  /** The config's exact exceptions (`allow`): these flows, and no others, may leave over the veth. */
+  allow?: AllowConfig[];
+}
+
+/** The comment that names an exception's rule; `check` compares the listed set with the wanted one. */
+export function allowComment(a: AllowConfig): string {
+  return `exception ${describeAllow(a)}`;
+}
+
+/** One exact exception. Checked again here: the renderer never trusts that validation ran (state files are read back). */
+export function renderAllowRule(vethNs: string, a: AllowConfig): string {
+  const bad = checkAllowTo(a.to);
+  if (bad) throw new Error(`refusing allow entry ${JSON.stringify(a.to)} in an nft ruleset: ${bad}`);
+  if (a.proto !== 'tcp' && a.proto !== 'udp') throw new Error(`refusing protocol ${JSON.stringify(a.proto)} in an nft ruleset`);
+  if (a.port !== undefined && (!Number.isInteger(a.port) || a.port < 1 || a.port > 65535)) throw new Error(`refusing port ${a.port} in an nft ruleset`);
+  const l4 = a.port === undefined ? `meta l4proto ${a.proto}` : `${a.proto} dport ${a.port}`;
+  return `oifname ${q(vethNs)} ip daddr ${normalTo(a.to)} ${l4} accept comment "${allowComment(a)}"`;
 }
 
 function senderMatch(by: ClientSender): string {
@@ -69,6 +88,7 @@ export function renderClientRule(vethNs: string, c: ClientTraffic): string {
 export function renderKillSwitch(s: KillSwitchSpec): string {
   const veth = q(s.vethNs);
   const client = s.client.map((c) => `\t\t${renderClientRule(s.vethNs, c)}\n`).join('');
+  const allow = (s.allow ?? []).map((a) => `\t\t${renderAllowRule(s.vethNs, a)}\n`).join('');
   // A host user of the proxies must not reach what listens on loopback or on the namespace's own
   // address inside (apps, the VPN client's local DNS): both go out "lo". On the veth the proxies
   // get only what everyone gets: replies to the host.
@@ -84,7 +104,7 @@ export function renderKillSwitch(s: KillSwitchSpec): string {
 ${proxies}		oifname "lo" accept
 		oifname ${q(s.tunnel)} accept comment "everything else leaves through the tunnel"
 		oifname ${veth} ip daddr ${s.hostAddr} ct state established,related accept comment "replies to the host: proxies, published ports"
-${client}		counter name "blocked" reject with icmpx admin-prohibited comment "fail at once instead of hanging"
+${client}${allow}		counter name "blocked" reject with icmpx admin-prohibited comment "fail at once instead of hanging"
 	}
 	chain input {
 		type filter hook input priority filter; policy drop;
@@ -103,7 +123,7 @@ export function killSwitchSpec(ctx: Parameters<Resource['check']>[0]): KillSwitc
   const client = (ctx.state.runtime.clientTraffic as ClientTraffic[] | undefined) ?? [];
   // The provider names the tunnel (AdGuard makes its own tunN: a prefix pattern).
   const tunnel = (ctx.state.runtime.tunnel as string | undefined) ?? ctx.names.tunnel;
-  return { table: ctx.names.nsTable, vethNs: ctx.names.vethNs, hostAddr: ctx.names.hostAddr, tunnel, client, proxies: proxyIdentity() };
+  return { table: ctx.names.nsTable, vethNs: ctx.names.vethNs, hostAddr: ctx.names.hostAddr, tunnel, client, proxies: proxyIdentity(), allow: ctx.cfg?.allow ?? [] };
 }
 
 export const killSwitchResource: Resource = {
@@ -115,6 +135,10 @@ export const killSwitchResource: Resource = {
     // Every client rule must be present: endpoints may have changed since the last `up`.
     const spec = killSwitchSpec(ctx);
     if (spec.proxies && !listed.includes("the proxies never reach the namespace's own addresses")) return false;
+    // Exactly the configured exceptions: one left over from an older config would stay open.
+    const want = (spec.allow ?? []).map(allowComment).sort();
+    const have = [...listed.matchAll(/comment "(exception [^"]*)"/g)].map((m) => m[1]!).sort();
+    if (JSON.stringify(want) !== JSON.stringify(have)) return false;
     return spec.client.every((c) => hasSender(c) && listed.includes(clientFingerprint(c)));
   },
   async apply(ctx) {

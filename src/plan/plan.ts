@@ -4,6 +4,7 @@ import type { Resource } from '../core/resource.js';
 import { namespaceResource } from '../net/namespace.js';
 import { nsIpv6Resource, hostForwardingResource } from '../net/sysctl.js';
 import { vethResource } from '../net/veth.js';
+import { allowRoutesResource } from '../net/allow-routes.js';
 import { nmUnmanagedResource } from '../net/network-manager.js';
 import { summaryResource } from './summary.js';
 import { dnsFilesResource } from '../net/dns-files.js';
@@ -22,7 +23,11 @@ export function planResources(cfg: Config): Resource[] {
     if (cfg.killSwitch) plan.push(killSwitchResource);
   }
   // Before the veth exists, so a running NetworkManager never takes it (a no-op without NetworkManager).
-  plan.push(nmUnmanagedResource, vethResource, dnsFilesResource, hostForwardingResource, hostTableResource, forwardCompatResource, summaryResource);
+  plan.push(nmUnmanagedResource, vethResource);
+  // After the veth (its routing table points at the host's end); always planned, so removing the
+  // last exception from the config removes its rule on the next `up`.
+  plan.push(allowRoutesResource);
+  plan.push(dnsFilesResource, hostForwardingResource, hostTableResource, forwardCompatResource, summaryResource);
   if (needsSupervisor(cfg)) plan.push(supervisorResource);
   return plan;
 }
@@ -35,6 +40,7 @@ export const ALL_RESOURCES: readonly Resource[] = [
   killSwitchResource,
   nmUnmanagedResource,
   vethResource,
+  allowRoutesResource,
   dnsFilesResource,
   hostForwardingResource,
   hostTableResource,

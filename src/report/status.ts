@@ -16,6 +16,7 @@ import { publications } from '../services/publish.js';
 import { runningConfig } from '../services/added-publications.js';
 import { formatHostPort } from '../services/forward.js';
 import { probeInside } from '../supervisor/probe.js';
+import { describeAllow, describeHostService } from '../config/exceptions.js';
 
 export interface StatusReport {
   namespace: string;
@@ -30,6 +31,10 @@ export interface StatusReport {
   components: Record<string, ComponentStatus>;
   /** Every published port: `forwarder` ones also appear as components, `kernel` ones only here. */
   published: Array<{ listen: string; target: string; via: string; origin: string }>;
+  /** The exact exceptions to the tunnel (`allow`): each leaves over the veth. */
+  exceptions: Array<{ to: string; port?: number; proto: string; text: string }>;
+  /** Host loopback services reachable inside (`hostServices`). */
+  hostServices: Array<{ port: number; target: number; text: string }>;
   processes: Array<{ pid: number; command: string }>;
   /** Set when not run as root: firewall, addresses, routes and the client's own status cannot be read. */
   limited?: string;
@@ -51,6 +56,8 @@ export async function gatherStatus(cfg: Config, opts: { probe?: boolean } = {}):
     firewall: { hostTable: await tableExists(sys, 'inet', n.hostTable), killSwitch: false },
     components: {},
     published: publications(await runningConfig(used, n), n).map((p) => ({ listen: formatHostPort(p.listen), target: formatHostPort(p.target), via: p.via, origin: p.origin })),
+    exceptions: (used.allow ?? []).map((a) => ({ to: a.to, ...(a.port !== undefined && { port: a.port }), proto: a.proto, text: describeAllow(a) })),
+    hostServices: (used.hostServices ?? []).map((s) => ({ port: s.port, target: s.target, text: describeHostService(s) })),
     processes: [],
   };
   if (!up) return report;

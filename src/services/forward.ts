@@ -58,6 +58,23 @@ export function parseHostPort(text: string): HostPort {
   return { host: (m[1] ?? m[2])!, port };
 }
 
+/** What a forwarder listens on or connects to: a TCP address or a Unix socket (a host service's two halves meet on one). */
+export type Endpoint = HostPort | { path: string };
+
+/** "unix:/abs/path" or ADDR:PORT. */
+export function parseEndpoint(text: string): Endpoint {
+  if (text.startsWith('unix:')) {
+    const path = text.slice(5);
+    if (!/^\/[A-Za-z0-9_./-]{1,100}$/.test(path) || path.split('/').includes('..')) throw new Error(`expected unix:/ABSOLUTE/PATH, got "${text}"`);
+    return { path };
+  }
+  return parseHostPort(text);
+}
+
+export function formatEndpoint(e: Endpoint): string {
+  return 'path' in e ? `unix:${e.path}` : formatHostPort(e);
+}
+
 export function forwardProcess(spec: ForwardSpec, runtime: ForwarderRuntime = defaultForwarderRuntime()): ProcessSpec {
   return {
     name: spec.name,

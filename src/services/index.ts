@@ -3,3 +3,4 @@
 import './proxies.js';
 import './publish.js';
 import './apps.js';
+import './host-services.js';

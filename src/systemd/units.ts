@@ -127,7 +127,18 @@ type Kind = 'daemon' | 'forward' | 'app';
 /** Apps are the user's programs (named app-<name>, also when they run as root); daemons are vpnns's own. */
 function kindOf(spec: ServiceSpec): Kind {
   if (spec.process.user || spec.name.startsWith('app-')) return 'app';
+  // A host service's inside half is a forwarder too (node, its script wherever vpnns lives).
+  if (spec.process.netns && isForwarder(spec)) return 'forward';
   return spec.process.netns ? 'daemon' : 'forward';
+}
+
+function isForwarder(spec: ServiceSpec): boolean {
+  return spec.process.argv[1]?.endsWith('/forwarder-main.js') === true;
+}
+
+/** A forwarder that drops to --uid/--gid after listening (host services) needs to change ids and own its socket. */
+function dropsPrivileges(spec: ServiceSpec): boolean {
+  return spec.process.argv.includes('--uid');
 }
 
 /** Dante's SOCKS auth wrapper makes a private mount namespace (unshare --mount): it needs CAP_SYS_ADMIN and namespaces. */
@@ -157,11 +168,14 @@ function hardening(kind: Kind, spec: ServiceSpec, cfg: Config, names: Names): En
     ...COMMON_HARDENING,
   ];
   if (kind === 'forward') {
+    const socketDir = spec.process.argv.find((a) => a.startsWith(`unix:${names.stateDir}/`));
     return [
       ...base,
       // Node reads its script from wherever vpnns is installed, possibly under /home.
       ['ProtectHome', 'read-only'],
-      ['CapabilityBoundingSet', 'CAP_NET_BIND_SERVICE'],
+      ['CapabilityBoundingSet', dropsPrivileges(spec) ? 'CAP_NET_BIND_SERVICE CAP_SETUID CAP_SETGID CAP_CHOWN' : 'CAP_NET_BIND_SERVICE'],
+      // The host half of a host service makes its Unix socket there (the inside half only connects).
+      ...(socketDir && !spec.process.netns ? ([['ReadWritePaths', '-' + unitPath(socketDir.slice(5).replace(/\/[^/]+$/, ''))]] as Entry[]) : []),
       ['RestrictAddressFamilies', 'AF_INET AF_INET6 AF_UNIX'],
       ['RestrictNamespaces', true],
     ];
@@ -286,7 +300,7 @@ function serviceUnit(inp: UnitInput, spec: ServiceSpec, hasVpn: boolean): Render
     (follows(spec) ? binds : requires).push(unitNames.vpn(ns));
     after.push(unitNames.vpn(ns));
   }
-  const what = kind === 'forward' ? 'host-side forwarder' : kind === 'app' ? `app, as ${p.user ?? 'root'}` : 'inside the namespace';
+  const what = kind === 'forward' ? (p.netns ? 'forwarder inside the namespace' : 'host-side forwarder') : kind === 'app' ? `app, as ${p.user ?? 'root'}` : 'inside the namespace';
   // An app's environment is read by the app's user (ENV_SCRIPT), never by a root process: systemd
   // loads an EnvironmentFile= into ExecStartPre=+ (root node: NODE_OPTIONS) as well.
   const sandboxed = kind === 'app' && p.sandbox !== undefined;

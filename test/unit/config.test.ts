@@ -342,7 +342,7 @@ test('schema/vpnns.schema.json is up to date with the DSL and strict', async () 
   assert.ok(objects >= 15, `only ${objects} objects found`);
   // Every key of the contract is described.
   const props = schema.properties as Record<string, { description?: string }>;
-  assert.deepEqual(Object.keys(props), ['namespace', 'network', 'dns', 'vpn', 'killSwitch', 'proxies', 'publish', 'apps', 'sandbox', 'check', 'supervisor', 'metrics', 'logDir']);
+  assert.deepEqual(Object.keys(props), ['namespace', 'network', 'dns', 'vpn', 'killSwitch', 'proxies', 'publish', 'allow', 'hostServices', 'apps', 'sandbox', 'check', 'supervisor', 'metrics', 'logDir']);
   for (const [k, v] of Object.entries(props)) assert.ok(v.description, k);
 });
 
