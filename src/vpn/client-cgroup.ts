@@ -124,5 +124,7 @@ export async function removeClientCgroup(sys: System, cg: ClientCgroup): Promise
   }
   if (!existed) return killed;
   await sys.change(['rmdir', cg.dir], { allowFail: true });
+  // The shared parent goes when it is empty (another namespace's client keeps it).
+  await sys.change(['rmdir', cg.dir.slice(0, cg.dir.lastIndexOf('/'))], { allowFail: true });
   return true;
 }
