@@ -159,6 +159,8 @@ describe('AdGuard VPN CLI EMULATOR modes (not the real client)', () => {
     assert.equal(existsSync(cg().dir), false, 'the client cgroup is gone');
     const cred = JSON.parse(readFileSync(join(dataDir(), 'credentials.json'), 'utf8')) as { mac: string };
     assert.match(cred.mac, /^02:/, "bound to the namespace veth's stable MAC, not the host's");
+    const doc = await vpnns(undefined, ['doctor', '--config', cfg]);
+    assert.match(doc.stdout, /AdGuard VPN CLI: version 1\.7\.12; login \(home [^)]+\): not checked while namespace \S+ is down/, doc.stdout);
   });
 
   for (const mode of MODES) {
@@ -177,6 +179,11 @@ describe('AdGuard VPN CLI EMULATOR modes (not the real client)', () => {
         const st = readFileSync(`/proc/${pid}/status`, 'utf8');
         assert.equal(/^Gid:\s+(\d+)/m.exec(st)?.[1], String(mode.serviceGid), st);
         assert.ok(readFileSync(`${cg().dir}/cgroup.procs`, 'utf8').split('\n').includes(String(pid)), 'the service is in the client cgroup');
+        if (MODES.indexOf(mode) === 0) {
+          // `vpnns doctor` asks the client inside the namespace (the MAC its session is bound to).
+          const doc = await vpnns(mode, ['doctor', '--config', cfg]);
+          assert.match(doc.stdout, /AdGuard VPN CLI: version 1\.7\.12; login \(home [^)]+\): logged in as emulator@example\.test/, doc.stdout);
+        }
       });
 
       test(`emulator (${mode.name}): traffic and DNS leave only through the tunnel, to AdGuard's resolver`, async () => {
