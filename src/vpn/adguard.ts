@@ -17,7 +17,7 @@ import { rmSync } from 'node:fs';
 import type { VpnContext, VpnProvider, VpnSession, VpnStatus } from './provider.js';
 import { CLIENT_GID } from './provider.js';
 import { tunnelGone, linkBytes } from './tunnel.js';
-import { cgroupPopulated, clientCgroup, ensureClientCgroup, killCgroup, type ClientCgroup } from './client-cgroup.js';
+import { cgroupPopulated, clientCgroup, ensureClientCgroup, killCgroup, probeCgroupLevel, type ClientCgroup } from './client-cgroup.js';
 import { isAlive } from '../sys/process.js';
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import type { ClientTraffic } from '../firewall/killswitch.js';
@@ -163,7 +163,13 @@ export const adguardProvider: VpnProvider = {
     assertTrustedDirectory(adguardHome(ctx), 'vpn.home', { place: '/var/lib/vpnns' });
     await ctx.sys.mkdir(adguardHome(ctx), 0o700);
     const cg = adguardCgroup(ctx);
-    if (cg) await ensureClientCgroup(ctx.sys, cg);
+    if (cg) {
+      await ensureClientCgroup(ctx.sys, cg);
+      // The level the kernel counts (deeper in a container's cgroup namespace than the mount shows).
+      const level = await probeCgroupLevel(ctx.sys, cg, ctx.names.ns);
+      if (level !== undefined && level !== cg.level) ctx.log('info', 'client cgroup level probed', { computed: cg.level, level });
+      if (level !== undefined) cg.level = level;
+    }
     return {
       type: 'adguard',
       clientTraffic: adguardClientTraffic(cg),

@@ -70,6 +70,12 @@ export function cgroupId(cg: ClientCgroup): number | undefined {
 }
 
 export async function ensureClientCgroup(sys: System, cg: ClientCgroup): Promise<void> {
+  // Under the VPN unit only the cgroup itself is writable (ProtectControlGroups=): never mkdir what is there.
+  try {
+    if (statSync(cg.dir).isDirectory()) return;
+  } catch {
+    /* missing: made below */
+  }
   await sys.mkdir(cg.dir, 0o755);
 }
 
@@ -127,4 +133,38 @@ export async function removeClientCgroup(sys: System, cg: ClientCgroup): Promise
   // The shared parent goes when it is empty (another namespace's client keeps it).
   await sys.change(['rmdir', cg.dir.slice(0, cg.dir.lastIndexOf('/'))], { allowFail: true });
   return true;
+}
+
+/** Sends one UDP datagram to 127.0.0.1:9 (a constant script; node is what runs vpnns, so it is there). */
+const PROBE_JS = "const s=require('dgram').createSocket('udp4');s.send(Buffer.from('vpnns'),9,'127.0.0.1',()=>s.close())";
+const MAX_PROBE_LEVEL = 16;
+
+/**
+ * The cgroup's level as the kernel counts it, which `socket cgroupv2 level N` compares: in a
+ * container with its own cgroup namespace the tree vpnns sees starts deeper than the real root, so
+ * the depth from the mount is not it. One packet from inside the cgroup, sent in namespace NS
+ * through a throwaway table with a counter per level, tells. Undefined when the probe saw nothing.
+ */
+export async function probeCgroupLevel(sys: System, cg: ClientCgroup, ns: string): Promise<number | undefined> {
+  if (sys.dryRun) return undefined;
+  const table = 'vpnns_cgroup_probe';
+  const rules = Array.from({ length: MAX_PROBE_LEVEL }, (_, i) => `\t\tsocket cgroupv2 level ${i + 1} "${cg.nftPath}" counter comment "level ${i + 1}"\n`).join('');
+  const enter = ['nsenter', `--net=/run/netns/${ns}`, '--'];
+  const load = await sys.change([...enter, 'nft', '-f', '-'], {
+    allowFail: true,
+    input: `table inet ${table} {\n\tchain output {\n\t\ttype filter hook output priority -300; policy accept;\n${rules}\t}\n}\n`,
+  });
+  if (load.code !== 0) return undefined;
+  try {
+    await sys.query(['ip', '-n', ns, 'link', 'set', 'lo', 'up'], { allowFail: true });
+    await sys.query(['/bin/sh', '-c', 'echo $$ > "$1" && shift && exec "$@"', 'vpnns-cgroup', `${cg.dir}/cgroup.procs`, ...enter, process.execPath, '-e', PROBE_JS], {
+      allowFail: true,
+      timeoutMs: 10_000,
+    });
+    const listed = await sys.query([...enter, 'nft', 'list', 'table', 'inet', table], { allowFail: true });
+    const hit = /level (\d+) "[^"]*" counter packets [1-9]/.exec(listed.stdout) ?? /level (\d+) \S+ counter packets [1-9]/.exec(listed.stdout);
+    return hit ? Number(hit[1]) : undefined;
+  } finally {
+    await sys.change([...enter, 'nft', 'delete', 'table', 'inet', table], { allowFail: true });
+  }
 }
