@@ -4,7 +4,7 @@
 // the host's, which says nothing about the namespace's, and `vpnns up` tells a missing login itself.
 import type { Config, VpnAdguard } from '../config/types.js';
 import { adguardEnv, adguardHome, saysNotLoggedIn } from '../vpn/adguard.js';
-import { clientCgroup } from '../vpn/client-cgroup.js';
+import { clientCgroup } from '../sys/client-cgroup.js';
 import { CLIENT_GID } from '../vpn/provider.js';
 import { fullArgv } from '../sys/process.js';
 import { run } from '../sys/exec.js';

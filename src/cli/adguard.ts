@@ -3,7 +3,7 @@ import { configFrom, requireRoot, type Command } from './command.js';
 import { UsageError } from '../errors.js';
 import { namesFor } from '../plan/names.js';
 import { adguardEnv, adguardHome } from '../vpn/adguard.js';
-import { clientCgroup, ensureClientCgroup, killCgroup } from '../vpn/client-cgroup.js';
+import { clientCgroup, ensureClientCgroup, killCgroup } from '../sys/client-cgroup.js';
 import { CLIENT_GID } from '../vpn/provider.js';
 import { fullArgv } from '../sys/process.js';
 import { findTool } from '../sys/tools.js';

@@ -5,7 +5,7 @@ import type { Resource } from '../plan/resource.js';
 import { deleteTable, listTable, loadTable, q, replaceTableScript } from './nft.js';
 import { isIPv6 } from '../config/net-utils.js';
 import { proxyIdentity } from '../services/proxy-identity.js';
-import { cgroupId, ensureClientCgroup, type ClientCgroup } from '../vpn/client-cgroup.js';
+import { cgroupId, ensureClientCgroup, type ClientCgroup } from '../sys/client-cgroup.js';
 
 /**
  * Who sent a packet: a property only the VPN client's sockets can have. A destination alone is not

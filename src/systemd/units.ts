@@ -8,7 +8,7 @@
 //
 // Stopping the netns unit stops everything (BindsTo=); a dead VPN unit stops what follows the
 // tunnel (proxies), while apps only wait for it (Requires=); stopping the target stops all (PartOf=).
-import { clientCgroup } from '../vpn/client-cgroup.js';
+import { clientCgroup } from '../sys/client-cgroup.js';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/types.js';
 import type { Names } from '../plan/names.js';

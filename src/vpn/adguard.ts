@@ -17,7 +17,7 @@ import { rmSync } from 'node:fs';
 import type { VpnContext, VpnProvider, VpnSession, VpnStatus } from './provider.js';
 import { CLIENT_GID } from './provider.js';
 import { tunnelGone, linkBytes } from './tunnel.js';
-import { cgroupPopulated, clientCgroup, ensureClientCgroup, killCgroup, probeCgroupLevel, type ClientCgroup } from './client-cgroup.js';
+import { cgroupPopulated, clientCgroup, ensureClientCgroup, killCgroup, probeCgroupLevel, type ClientCgroup } from '../sys/client-cgroup.js';
 import { isAlive } from '../sys/process.js';
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import type { ClientTraffic } from '../firewall/killswitch.js';

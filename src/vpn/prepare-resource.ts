@@ -6,7 +6,7 @@ import { providerFor } from './registry.js';
 import type { PreparedVpn, VpnContext } from './provider.js';
 import { logDirFor } from '../supervisor/log.js';
 import { hasSender, type ClientTraffic } from '../firewall/killswitch.js';
-import { clientCgroup, removeClientCgroup } from './client-cgroup.js';
+import { clientCgroup, removeClientCgroup } from '../sys/client-cgroup.js';
 
 export function vpnDir(ctx: Pick<Context, 'names'>): string {
   return `${ctx.names.stateDir}/vpn`;

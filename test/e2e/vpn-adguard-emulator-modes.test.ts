@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, REPO, leftovers, startHarness, type Harness } from './harness.js';
 import { ENDPOINT_PROBE_PY, endpointProbeFilter, isWireguardFlow, startUplinkCapture, unexpected } from './leak.js';
-import { clientCgroup } from '../../src/vpn/client-cgroup.js';
+import { clientCgroup } from '../../src/sys/client-cgroup.js';
 import { CLIENT_GID } from '../../src/vpn/provider.js';
 import { isAlive } from '../../src/sys/process.js';
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, writeFileSync, existsSync, symlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cgroup2Mount, clientCgroup } from '../../src/vpn/client-cgroup.js';
+import { cgroup2Mount, clientCgroup } from '../../src/sys/client-cgroup.js';
 import { renderClientRule, renderKillSwitch } from '../../src/firewall/killswitch.js';
 import { adguardClientTraffic, removeStalePidFiles, saysNotLoggedIn } from '../../src/vpn/adguard.js';
 import { doctorChecks, renderDoctor } from '../../src/cli/doctor.js';

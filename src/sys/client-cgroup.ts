@@ -4,8 +4,8 @@
 // root's cgroup.procs files. So the kill switch recognises the client's sockets by cgroup
 // (nft `socket cgroupv2`), and `down` ends everything in it, a daemonised service included.
 import { readFileSync, statSync } from 'node:fs';
-import type { System } from '../sys/system.js';
-import { sleep } from '../sys/process.js';
+import type { System } from './system.js';
+import { sleep } from './process.js';
 
 /** Where nft looks up `socket cgroupv2` paths (it prepends this; nftables' SYSFS_CGROUPSV2_PATH). */
 export const NFT_CGROUP_BASE = '/sys/fs/cgroup';
