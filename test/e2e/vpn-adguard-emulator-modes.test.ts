@@ -255,6 +255,9 @@ describe('AdGuard VPN CLI EMULATOR modes (not the real client)', () => {
             await sleep(200);
           }
           assert.equal((await curlEcho()).stdout.trim(), h.world.addr.vpnPublic);
+          // What the killed service left (its policy rules) was removed, not doubled by the new one.
+          const rules = (await h.inVpn(['ip', 'rule', 'show'])).stdout;
+          assert.ok((rules.match(/lookup 880/g) ?? []).length <= 1, rules);
         } finally {
           lines = await cap.stop();
         }
@@ -274,6 +277,17 @@ describe('AdGuard VPN CLI EMULATOR modes (not the real client)', () => {
       });
     });
   }
+
+  test('emulator: a service that runs without a pid file (`Process started but no pid file created`) is not left running when up fails', async () => {
+    const cfg = cfgFor(undefined, 'nopid.yaml');
+    const r = await vpnns(undefined, ['up', '--config', cfg], { ADGUARD_EMULATOR_NO_FORK: 'ignored', ADGUARD_EMULATOR_FAIL: 'service-no-pid' });
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stderr, /Process started but no pid file created/);
+    assert.deepEqual(await leftovers(h), []);
+    assert.equal(existsSync(cg().dir), false, 'the client cgroup (and the orphaned service in it) is gone');
+    const ps = (await h.world.inHost(['ps', '-eo', 'args='])).stdout.split('\n').filter((l) => l.includes(dataDir()));
+    assert.deepEqual(ps, [], 'no emulator service of this home is running');
+  });
 
   test('emulator: up while logged out says so in one sentence with the command, exits 1 and leaves nothing', async () => {
     const cfg = cfgFor(undefined, 'loggedout.yaml');
