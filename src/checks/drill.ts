@@ -3,7 +3,7 @@
 // traffic is generated from inside, and whatever enters the host from the namespace is captured.
 // The supervisor is always thawed again (finally, and on exit or a signal), and then reconnects.
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { ClientTraffic } from '../firewall/killswitch.js';
+import type { ClientTraffic } from '../core/client-traffic.js';
 import { readStatus } from '../core/status.js';
 import { isAlive } from '../sys/process.js';
 import { stillRunning } from '../sys/proc-identity.js';

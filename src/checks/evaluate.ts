@@ -2,7 +2,7 @@
 // drill.ts) only measures; every judgement — what counts as a leak, what is merely broken — is here
 // so that it can be tested without a network.
 import { isIP } from 'node:net';
-import type { ClientTraffic } from '../firewall/killswitch.js';
+import type { ClientTraffic } from '../core/client-traffic.js';
 import { normalizeIp } from '../config/net-utils.js';
 import { allowCovers, describeAllow, describeHostService, type AllowConfig, type HostServiceConfig } from '../config/exceptions.js';
 

@@ -11,6 +11,7 @@ import { KILO_PROGRAMS, KILO_PACKAGE, KILO_VERSION } from '../services/profiles/
 import { configFrom, type Command } from './command.js';
 import { invokingUser } from './invoker.js';
 import { networkManagerRunning, nmDoctorLine } from '../net/network-manager.js';
+import { adguardDoctor, adguardDoctorLines } from './adguard-doctor.js';
 
 export interface Check {
   /** What is looked for: a program name, or "kilocode|kilo". */
@@ -34,6 +35,9 @@ const defaultFinder: Finder = async (names, home) => {
 
 const apt = (tool: string) => `apt-get install ${packageFor(tool)}`;
 
+/** The official install line (AdGuardVPNCLI's README, release channel). */
+export const ADGUARD_INSTALL = 'curl -fsSL https://raw.githubusercontent.com/AdguardTeam/AdGuardVPNCLI/master/scripts/release/install.sh | sh -s -- -v';
+
 /** The programs `cfg` needs (and the optional app programs), each looked up with `find`. */
 export async function doctorChecks(cfg: Config, opts: { find?: Finder; home?: string; kernelWireguard?: boolean } = {}): Promise<Check[]> {
   const find = opts.find ?? defaultFinder;
@@ -54,7 +58,7 @@ export async function doctorChecks(cfg: Config, opts: { find?: Finder; home?: st
   }
   if (vpn.type === 'openvpn') sys('openvpn', 'the VPN client');
   if (vpn.type === 'adguard') {
-    want.push({ tool: vpn.binary, names: [vpn.binary], why: 'the VPN client', required: true, install: 'see https://github.com/AdGuardTeam/AdGuardVPNCLI (its install script)' });
+    want.push({ tool: vpn.binary, names: [vpn.binary], why: 'the VPN client', required: true, install: ADGUARD_INSTALL });
   }
   if (vpn.type !== 'none' && cfg.proxies.socks.enabled) sys('danted', 'the SOCKS5 proxy (proxies.socks)');
   if (vpn.type !== 'none' && cfg.proxies.http.enabled) sys('tinyproxy', 'the HTTP proxy (proxies.http)');
@@ -117,8 +121,9 @@ each missing one. Exit 1 when something the config needs is missing.`,
     const { lines, ok } = renderDoctor(checks);
     // Not a program to install: whether `up` has NetworkManager to keep away from its veths.
     const nm = await networkManagerRunning();
-    if (args.opts.json === true) io.out(JSON.stringify({ ok, checks, networkManager: { running: nm } }, null, 2));
-    else for (const l of [...lines, '', nmDoctorLine(nm, cfg.namespace)]) io.out(l);
+    const adguard = cfg.vpn.type === 'adguard' ? await adguardDoctor(cfg, checks.find((c) => c.tool === (cfg.vpn as { binary: string }).binary)?.path) : undefined;
+    if (args.opts.json === true) io.out(JSON.stringify({ ok, checks, networkManager: { running: nm }, ...(adguard && { adguard }) }, null, 2));
+    else for (const l of [...lines, '', ...(adguard ? adguardDoctorLines(adguard) : []), nmDoctorLine(nm, cfg.namespace)]) io.out(l);
     return ok ? 0 : 1;
   },
 };

@@ -3,27 +3,12 @@
 // host, the VPN client's own packets, matched as narrowly as the provider allows, and the
 // config's exact exceptions (`allow`), each one destination, protocol and port.
 import type { Resource } from '../core/resource.js';
-import { deleteTable, listTable, loadTable, q } from './nft.js';
+import { deleteTable, listTable, loadTable, q, replaceTableScript } from './nft.js';
 import { isIPv6 } from '../config/net-utils.js';
 import { proxyIdentity } from '../services/proxy-identity.js';
 import { checkAllowTo, describeAllow, normalTo, type AllowConfig } from '../config/exceptions.js';
-
-/**
- * Who sent a packet: a property only the VPN client's sockets can have. A destination alone is not
- * enough (any process inside could send to the server from the host's real address, outside the
- * tunnel), so every rule that lets something out of the veth names its sender.
- * - mark: the client sets SO_MARK on its sockets (WireGuard FwMark, OpenVPN --mark); that needs
- *   CAP_NET_ADMIN over the namespace, which nothing inside but vpnns's own root processes has.
- * - gid: the client runs as root with a group no one else has (setpriv --regid --clear-groups);
- *   matched together with uid 0, so a setgid file of that group would not be enough either.
- */
-export type ClientSender = { mark: number } | { gid: number };
-
-/** How the VPN client's own packets (to its server) are recognised on the veth. */
-export type ClientTraffic =
-  | { kind: 'endpoint'; ip: string; port: number; proto: 'udp' | 'tcp'; sender: ClientSender }
-  | { kind: 'gid'; gid: number }
-  | { kind: 'mark'; mark: number };
+import { cgroupId, ensureClientCgroup, type ClientCgroup } from '../sys/client-cgroup.js';
+import type { ClientSender, ClientTraffic } from '../core/client-traffic.js';
 
 export interface KillSwitchSpec {
   table: string;
@@ -82,8 +67,18 @@ export function renderClientRule(vethNs: string, c: ClientTraffic): string {
       return `oifname ${veth} ${senderMatch({ gid: c.gid })} accept comment "VPN client (${senderWords({ gid: c.gid })})"`;
     case 'mark':
       return `oifname ${veth} ${senderMatch({ mark: c.mark })} accept comment "VPN client (${senderWords({ mark: c.mark })})"`;
+    case 'cgroup':
+      return `oifname ${veth} ${cgroupMatch(c.cgroup)} accept comment "VPN client (its cgroup, whatever its user or group)"`;
   }
 }
+
+function cgroupMatch(cg: ClientCgroup): string {
+  if (!/^[A-Za-z0-9/_.-]+$/.test(cg.nftPath) || cg.nftPath.includes('..')) throw new Error(`refusing ${JSON.stringify(cg.nftPath)} as a cgroup in an nft ruleset`);
+  if (!Number.isInteger(cg.level) || cg.level < 1 || cg.level > 255) throw new Error(`refusing cgroup level ${cg.level}`);
+  return `socket cgroupv2 level ${cg.level} "${cg.nftPath}"`;
+}
+
+const cgroupsOf = (client: ClientTraffic[]): ClientCgroup[] => client.flatMap((c) => (c.kind === 'cgroup' ? [c.cgroup] : []));
 
 export function renderKillSwitch(s: KillSwitchSpec): string {
   const veth = q(s.vethNs);
@@ -142,7 +137,16 @@ export const killSwitchResource: Resource = {
     return spec.client.every((c) => hasSender(c) && listed.includes(clientFingerprint(c)));
   },
   async apply(ctx) {
-    await loadTable(ctx.sys, 'inet', ctx.names.nsTable, renderKillSwitch(killSwitchSpec(ctx)), ctx.names.ns);
+    const spec = killSwitchSpec(ctx);
+    const cgroups = cgroupsOf(spec.client);
+    if (!cgroups.length) return loadTable(ctx.sys, 'inet', ctx.names.nsTable, renderKillSwitch(spec), ctx.names.ns);
+    // nft turns a cgroup path into its id when loading: the cgroup must exist (a reboot or a crash
+    // may have removed it), and nft must see /sys/fs/cgroup, which `ip netns exec` hides behind its
+    // own sysfs: nsenter enters the network namespace alone.
+    for (const cg of cgroups) await ensureClientCgroup(ctx.sys, cg);
+    await ctx.sys.change(['nsenter', `--net=/run/netns/${ctx.names.ns}`, '--', 'nft', '-f', '-'], {
+      input: replaceTableScript('inet', ctx.names.nsTable, renderKillSwitch(spec)),
+    });
   },
   async remove(ctx) {
     return deleteTable(ctx.sys, 'inet', ctx.names.nsTable, ctx.names.ns);
@@ -159,5 +163,9 @@ function clientFingerprint(c: ClientTraffic): string {
       return `${sender({ gid: c.gid })} accept`;
     case 'mark':
       return `${sender({ mark: c.mark })} accept`;
+    case 'cgroup':
+      // Listed through `ip netns exec` nft cannot resolve the id back to a path and prints the
+      // number: a cgroup made again since (another id) no longer matches, so the table is reloaded.
+      return `socket cgroupv2 level ${c.cgroup.level} ${cgroupId(c.cgroup) ?? 'missing'} accept`;
   }
 }

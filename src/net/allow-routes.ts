@@ -9,7 +9,7 @@ import type { Resource, Context } from '../core/resource.js';
 import type { Names } from '../core/names.js';
 import { UsageError } from '../errors.js';
 import { allowConflict, checkAllowTo, normalTo, type AllowConfig } from '../config/exceptions.js';
-import type { ClientTraffic } from '../firewall/killswitch.js';
+import type { ClientTraffic } from '../core/client-traffic.js';
 
 /** Rule priority and routing table of the exceptions: before `main` (32766), after `local` (0). */
 export const ALLOW_TABLE = 5180;

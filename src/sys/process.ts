@@ -26,7 +26,16 @@ export interface ProcessSpec {
    * user or a sandbox, `env` reaches the program only after the privilege drop (fd 3), never a root helper.
    */
   sandbox?: { uid: number; gid: number; hide: Hide[]; unset: string[] };
+  /**
+   * A cgroup v2 directory to run in (the VPN client's, src/vpn/client-cgroup.ts): entered first,
+   * before `ip netns exec` (which mounts a sysfs without the cgroup tree), so every socket of the
+   * process and its children is the cgroup's.
+   */
+  cgroup?: string;
 }
+
+/** The constant script that joins a cgroup and execs the rest; the cgroup.procs path is an argument. */
+export const CGROUP_SCRIPT = 'echo $$ > "$1" && shift && exec "$@"';
 
 /** Whether the spec's environment is the user's, handed over on fd 3 after the drop. */
 export function envAfterDrop(spec: Pick<ProcessSpec, 'user' | 'sandbox'>): boolean {
@@ -41,6 +50,7 @@ export function fullArgv(spec: ProcessSpec): string[] {
   if (spec.sandbox?.hide.length) argv = [PERL, '-e', SANDBOX_SCRIPT, '--', String(spec.sandbox.uid), String(spec.sandbox.gid), ...hideArgs(spec.sandbox.hide), '--', ...argv];
   if (spec.gid !== undefined) argv = ['/usr/bin/setpriv', `--regid=${spec.gid}`, '--clear-groups', '--', ...argv];
   if (spec.netns) argv = ['/usr/sbin/ip', 'netns', 'exec', spec.netns, ...argv];
+  if (spec.cgroup) argv = ['/bin/sh', '-c', CGROUP_SCRIPT, 'vpnns-cgroup', `${spec.cgroup}/cgroup.procs`, ...argv];
   return argv;
 }
 

@@ -8,6 +8,7 @@
 //
 // Stopping the netns unit stops everything (BindsTo=); a dead VPN unit stops what follows the
 // tunnel (proxies), while apps only wait for it (Requires=); stopping the target stops all (PartOf=).
+import { clientCgroup } from '../sys/client-cgroup.js';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/types.js';
 import type { Names } from '../core/names.js';
@@ -241,6 +242,17 @@ function netnsUnit(inp: UnitInput): RenderedFile {
   return { name: unitNames.netns(ns), text };
 }
 
+/**
+ * AdGuard's client runs in vpnns's cgroup for it (src/vpn/client-cgroup.ts), which the kill switch
+ * admits: the runner must be able to move it there, through the read-only /sys/fs/cgroup of
+ * ProtectControlGroups=. The netns unit's `up` makes the cgroup first.
+ */
+function clientCgroupPath(inp: UnitInput): string[] {
+  if (inp.cfg.vpn.type !== 'adguard') return [];
+  const cg = clientCgroup(inp.names.ns);
+  return cg ? [`-${unitPath(cg.dir)}`] : [];
+}
+
 function vpnUnit(inp: UnitInput): RenderedFile {
   const { ns } = inp.names;
   const { node, vpnns } = inp.runtime;
@@ -277,7 +289,7 @@ function vpnUnit(inp: UnitInput): RenderedFile {
       ...privateTmp([node, vpnns]),
       ['ProtectSystem', 'full'],
       // The runner rewrites the namespace resolv.conf with the DNS the VPN supplies.
-      ['ReadWritePaths', `-${unitPath(inp.names.etcDir)}`],
+      ['ReadWritePaths', [`-${unitPath(inp.names.etcDir)}`, ...clientCgroupPath(inp)].join(' ')],
       ['ProtectControlGroups', true],
       ['RestrictRealtime', true],
       ['LockPersonality', true],

@@ -5,7 +5,9 @@ import { exists } from '../sys/system.js';
 import { providerFor } from './registry.js';
 import type { PreparedVpn, VpnContext } from './provider.js';
 import { logDirFor } from '../core/log.js';
-import { hasSender, type ClientTraffic } from '../firewall/killswitch.js';
+import { hasSender } from '../firewall/killswitch.js';
+import type { ClientTraffic } from '../core/client-traffic.js';
+import { clientCgroup, removeClientCgroup } from '../sys/client-cgroup.js';
 
 export function vpnDir(ctx: Pick<Context, 'names'>): string {
   return `${ctx.names.stateDir}/vpn`;
@@ -35,7 +37,11 @@ export const vpnPrepareResource: Resource = {
     await ctx.saveState();
   },
   async remove(ctx) {
-    if (!(await exists(vpnDir(ctx)))) return false;
+    // Whatever is left in the client's cgroup (a service the client forked out of the supervisor's
+    // reach, through sudo, in its own session) ends here, with the cgroup.
+    const cg = clientCgroup(ctx.names.ns);
+    const cgRemoved = cg ? await removeClientCgroup(ctx.sys, cg) : false;
+    if (!(await exists(vpnDir(ctx)))) return cgRemoved;
     await ctx.sys.remove(vpnDir(ctx));
     return true;
   },

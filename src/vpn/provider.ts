@@ -1,7 +1,7 @@
 // One interface for every VPN client. A provider decides (prepare: parse, resolve, render files)
 // and runs (start: spawn inside the namespace, wait until connected); the supervisor owns restarts.
 import type { Config, VpnConfig } from '../config/types.js';
-import type { ClientTraffic } from '../firewall/killswitch.js';
+import type { ClientTraffic } from '../core/client-traffic.js';
 import type { Names } from '../core/names.js';
 import type { System } from '../sys/system.js';
 import type { Running } from '../sys/process.js';

@@ -210,6 +210,41 @@ describe('AdGuard VPN CLI EMULATOR (not the real closed-source client)', () => {
     assert.equal(await tunExists(), false);
   });
 
+  it('binds the session to the MAC address and hostname: a new MAC is "not logged in", exit 11', async () => {
+    const home = await loggedInHome();
+    assert.match(await cliOk(home, ['license']), /Logged in as/);
+    const link = JSON.parse((await run(['ip', '-n', ns, '-j', 'link', 'show'])).stdout) as { ifname: string; address?: string; link_type: string }[];
+    const eth = link.find((l) => l.link_type === 'ether' && l.ifname !== 'lo')!;
+    await run(['ip', '-n', ns, 'link', 'set', 'dev', eth.ifname, 'address', '02:00:5e:00:53:01']);
+    try {
+      const r = await cli(home, ['license']);
+      assert.equal(r.code, 11, r.stderr);
+      assert.match(strip(r.stderr), /You are not logged in/);
+      assert.equal((await cli(home, ['connect', '-y', '--no-fork'])).code, 11);
+      assert.equal((await cli(home, ['license'], { ADGUARD_EMULATOR_SESSION: 'none' })).code, 0, 'SESSION=none ignores the binding');
+    } finally {
+      await run(['ip', '-n', ns, 'link', 'set', 'dev', eth.ifname, 'address', eth.address!]);
+    }
+    assert.equal((await cli(home, ['license'])).code, 0, 'the old MAC is the old machine again');
+  });
+
+  it('AUTO routing uses table 880 and an ip rule; the DNS proxy listens on a random loopback port, UDP and TCP', async () => {
+    const home = await loggedInHome();
+    const fg = startForeground(home, ['-y']);
+    await waitFor('Connected status', async () => /Connected to FRANKFURT/.test(strip((await cli(home, ['status'])).stdout)));
+    assert.match((await run(['ip', '-n', ns, 'rule', 'show'])).stdout, /880:\s+not from all fwmark 0x370 lookup 880/);
+    assert.match((await run(['ip', '-n', ns, 'route', 'show', 'table', '880'])).stdout, /default dev tun0/);
+    const conn = JSON.parse(readFileSync(join(dataDir(home), 'connection.json'), 'utf8')) as { dnsProxy: string };
+    const [host, port] = conn.dnsProxy.split(':');
+    assert.equal(host, '127.0.0.1');
+    const listening = (await run(['ip', 'netns', 'exec', ns, 'ss', '-Hlnu', 'sport', '=', `:${port}`])).stdout;
+    assert.match(listening, /127\.0\.0\.1/);
+    assert.match((await run(['ip', 'netns', 'exec', ns, 'ss', '-Hlnt', 'sport', '=', `:${port}`])).stdout, /127\.0\.0\.1/, 'TCP too');
+    assert.match(await cliOk(home, ['disconnect']), /Disconnected/);
+    assert.equal(await fg.exited, 0);
+    assert.doesNotMatch((await run(['ip', '-n', ns, 'rule', 'show'])).stdout, /lookup 880/, 'the rule is gone');
+  });
+
   it('exits non-zero when its tunnel process dies', async () => {
     const home = await loggedInHome();
     const fg = startForeground(home, ['-y', '-l', 'NL']);
