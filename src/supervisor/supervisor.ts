@@ -32,7 +32,7 @@ import { publication, publications } from '../services/publish.js';
 import type { PublishConfig } from '../config/types.js';
 import { canListen } from '../plan/preflight.js';
 import { hostTableResource } from '../firewall/host-table.js';
-import { tcpConnect } from '../checks/gather.js';
+import { isListening } from '../net/listening.js';
 import { reloadableKey } from './resource.js';
 import '../services/index.js';
 
@@ -398,9 +398,10 @@ export class Supervisor {
       await w.until(a.waitMs, async () => {
         const c = this.core.status.components[pub.name];
         if (c?.state === 'backoff' && c.lastError) throw new VpnnsError(`the forwarder for ${key} did not start (${c.lastError}); see \`vpnns logs ${pub.name}\`.`);
-        // Running is not yet listening: the port answers when the command returns.
-        const host = pub.listen.host === '0.0.0.0' ? '127.0.0.1' : pub.listen.host === '::' ? '::1' : pub.listen.host;
-        return c?.state === 'running' && (await tcpConnect(host, pub.listen.port, 500)).open ? true : undefined;
+        // Running is not yet listening: the port answers when the command returns. Asked of the
+        // socket table, not by connecting: the kernel fast path sends a connect from this host on to
+        // the app, which may not be up yet (a port published before its app starts is fine).
+        return c?.state === 'running' && (await isListening(pub.listen.host, pub.listen.port)) ? true : undefined;
       }, () => `the supervisor did not start the forwarder for ${key} within ${Math.round(a.waitMs / 1000)} s; see \`vpnns logs\`.`);
     } catch (e) {
       // Back to what was there: a publication that does not work is not left listed.
