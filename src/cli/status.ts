@@ -41,7 +41,7 @@ export function renderStatus(r: StatusReport): string {
       lines.push(`egress:     ${egress}${ms}, probed ${ago(probe.probedAt)} ago`);
     } else lines.push(`egress:     ${v.egressIp ?? (v.egressError ? `unknown (${v.egressError})` : '-')}`);
   } else lines.push('vpn:        none (traffic leaves through the host)');
-  for (const p of r.published) lines.push(`published:  ${p.listen} -> ${p.target} (${p.via === 'kernel' ? 'kernel DNAT' : 'forwarder'}, ${p.origin})`);
+  for (const p of r.published) lines.push(`published:  ${p.listen} -> ${p.target} (${p.via === 'kernel' ? 'kernel DNAT' : p.via === 'relay' ? 'forwarder, relay only' : 'forwarder'}, ${p.origin})`);
   if (r.supervisor) {
     const dead = `DEAD${r.supervisor.fatal ? `: ${r.supervisor.fatal}` : ''} (run \`sudo vpnns up\` to restart it)`;
     lines.push(`supervisor: pid ${r.supervisor.pid} ${r.supervisor.alive ? (r.supervisor.answering === false ? 'running but not answering on its control socket (see `vpnns logs supervisor`; `sudo vpnns up` restarts it); components as it last wrote them' : 'running') : dead}`);

@@ -66,7 +66,7 @@ export function dnatPublications(cfg: Config, names: Pick<Names, 'nsAddr'>): Pub
 }
 
 export function publishServices(cfg: Config, names: Names): ServiceSpec[] {
-  return publications(cfg, names).filter((p) => p.via === 'forwarder').map((p) => ({
+  return publications(cfg, names).filter((p) => p.via !== 'kernel').map((p) => ({
     name: p.name,
     process: forwardProcess({ name: p.name, listen: p.listen, target: p.target }),
     // Host side, independent of the tunnel: a connection while the app is down is simply closed.

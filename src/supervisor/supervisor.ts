@@ -377,13 +377,13 @@ export class Supervisor {
     if (!kernel) await this.reconcile();
   }
 
-  private async publishAdd(a: { target: string; host?: string; via?: 'forwarder' | 'kernel'; dryRun: boolean; waitMs: number }): Promise<unknown> {
+  private async publishAdd(a: { target: string; host?: string; via?: 'forwarder' | 'relay' | 'kernel'; dryRun: boolean; waitMs: number }): Promise<unknown> {
     this.requireServices();
     const entry = entryFromArgs(a.target, a.host, a.via);
     const names = this.core.names;
     const pub = publication(entry, names, ADDED_ORIGIN);
     const key = formatHostPort(pub.listen);
-    const how = pub.via === 'kernel' ? 'kernel DNAT' : 'forwarder';
+    const how = pub.via === 'kernel' ? 'kernel DNAT' : pub.via === 'relay' ? 'forwarder, relay only' : 'forwarder';
     const result = { listen: key, target: formatHostPort(pub.target), via: pub.via, how };
     await this.serialized(async () => {
       const taken = publications(withAdded(this.core.cfg, this.added), names).find((p) => formatHostPort(p.listen) === key);

@@ -44,15 +44,15 @@ test('withAdded: added publications come after the config\'s, named as added, an
   assert.equal(cfg.publish.length, 1, 'the config itself is not changed');
 });
 
-test('the default publication on 127.0.0.1 gets the kernel fast path; [::1], LAN binds and via: kernel do not need it', () => {
+test('the default publication on 127.0.0.1 gets the kernel fast path; [::1], LAN binds, via: relay and via: kernel do not', () => {
   const cfg = parseConfig(
-    'publish: [{ port: 3000 }, { host: "127.0.0.2:3001", target: 3000 }, { host: "[::1]:3002", target: 3000 }, { host: "0.0.0.0:3003", target: 3000 }, { port: 3004, via: kernel }]\n',
+    'publish: [{ port: 3000 }, { host: "127.0.0.2:3001", target: 3000 }, { host: "[::1]:3002", target: 3000 }, { host: "0.0.0.0:3003", target: 3000 }, { port: 3004, via: kernel }, { port: 3005, via: relay }]\n',
   );
   const names = namesFor(cfg);
   const pubs = publications(cfg, names);
   assert.deepEqual(pubs.filter(hasKernelFastPath).map((p) => p.listen.port), [3000, 3001]);
   assert.deepEqual(dnatPublications(cfg, names).map((p) => [p.listen.port, p.via]), [[3000, 'forwarder'], [3001, 'forwarder'], [3004, 'kernel']]);
-  assert.deepEqual(publishServices(cfg, names).map((s) => s.name), ['forward-3000', 'forward-3001', 'forward-3002', 'forward-3003'], 'every forwarder publication keeps its process');
+  assert.deepEqual(publishServices(cfg, names).map((s) => s.name), ['forward-3000', 'forward-3001', 'forward-3002', 'forward-3003', 'forward-3005'], 'every forwarder and relay publication keeps its process');
 });
 
 test('procNetAddress: the socket table\'s spelling of an address (native-endian 32-bit words)', () => {
