@@ -92,7 +92,7 @@ const CANDIDATES: Candidate[] = [
   },
   {
     name: 'node-forwarder',
-    why: 'src/services/forwarder-main.ts: one process, pipe(), 256 KiB highWaterMark, nodelay',
+    why: 'src/services/forwarder-main.ts relaying every byte (`via: relay`, and [::1] or LAN binds in the default): one process, pipe(), 256 KiB highWaterMark, nodelay',
     start: processForwarders('node', (port, t) => forwardProcess({ name: 'bench', listen: { host: '127.0.0.1', port }, target: t }).argv),
   },
   {

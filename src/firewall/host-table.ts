@@ -1,6 +1,7 @@
-// The host side: NAT for the namespace's subnet, forwarding rules for its veth, the ports
-// published `via: kernel`, and who on the host may reach into the namespace and the ports published
-// on loopback, in a table of vpnns's own so it never edits anyone else's rules.
+// The host side: NAT for the namespace's subnet, forwarding rules for its veth, the DNAT of the
+// ports published `via: kernel` and of the default forwarders on 127.0.0.1 (their kernel fast
+// path), and who on the host may reach into the namespace and the ports published on loopback, in
+// a table of vpnns's own so it never edits anyone else's rules.
 import { createHash } from 'node:crypto';
 import type { Resource } from '../plan/resource.js';
 import type { Names } from '../plan/names.js';
