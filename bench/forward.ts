@@ -163,8 +163,21 @@ interface Row {
   note?: string;
 }
 
-/** Gbit/s received; adds the bytes moved to `moved`. */
+/**
+ * Gbit/s received; adds the bytes moved to `moved`. One retry after a second: on a loaded machine
+ * the single iperf3 server may still be tearing down the previous test and turn the next client
+ * away (seen as "Connection reset by peer"), which says nothing about the candidate.
+ */
 async function iperf(ctx: Ctx, t: { host: string; port: number }, seconds: number, reverse: boolean, moved?: { bytes: number }): Promise<number> {
+  try {
+    return await iperfOnce(ctx, t, seconds, reverse, moved);
+  } catch {
+    await sleep(1000);
+    return iperfOnce(ctx, t, seconds, reverse, moved);
+  }
+}
+
+async function iperfOnce(ctx: Ctx, t: { host: string; port: number }, seconds: number, reverse: boolean, moved?: { bytes: number }): Promise<number> {
   const argv = ['iperf3', '-c', t.host, '-p', String(t.port), '-t', String(seconds), '-J', ...(reverse ? ['-R'] : [])];
   const r = await ctx.world.run(ctx.host, argv, { timeoutMs: (seconds + 10) * 1000, allowFail: true });
   const json = JSON.parse(r.stdout || '{}') as { end?: { sum_received?: { bits_per_second?: number; bytes?: number } }; error?: string };
