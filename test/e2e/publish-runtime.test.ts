@@ -113,7 +113,7 @@ test('publish remove: the port stops answering, its forwarder leaves the status,
   assert.match(gone.stderr, /127\.0\.0\.1:19401 is not published; `vpnns publish list` shows what is\./);
 });
 
-test('publish add: a forwarder port published before its app listens, and one on [::1] (relayed by the forwarder), both answer', async () => {
+test('publish add: a forwarder port published before its app listens, one on [::1] (relayed by the forwarder) and one via: relay, all answer', async () => {
   // The fast path sends a connect from the host on to the app: the command must not wait for the app.
   const early = await h.vpnns(['publish', 'add', '3002', '--host', '127.0.0.1:19407', '--config', cfg]);
   assert.equal(early.code, 0, early.stderr);
@@ -125,9 +125,15 @@ test('publish add: a forwarder port published before its app listens, and one on
     assert.equal(v6.code, 0, v6.stderr);
     const r = await h.world.inHost(['curl', '-sS', '-g', '--max-time', '3', 'http://[::1]:19408/'], { timeoutMs: 10_000 });
     assert.equal(r.stdout.trim(), 'hello from inside 10.0.0.1', r.stderr);
+    // The old default, on request: the process relays every connection.
+    const relay = await h.vpnns(['publish', 'add', '3000', '--host', '127.0.0.1:19409', '--via', 'relay', '--config', cfg]);
+    assert.equal(relay.code, 0, relay.stderr);
+    assert.match(relay.stdout, /^published 127\.0\.0\.1:19409 -> 10\.0\.0\.2:3000 \(forwarder, relay only\) until `vpnns down`\.$/m);
+    assert.equal((await curl(h, 'http://127.0.0.1:19409/')).stdout.trim(), 'hello from inside 10.0.0.1');
+    assert.deepEqual((await list()).filter((r) => r.listen === '127.0.0.1:19409').map((r) => [r.via, r.state]), [['relay', 'running']]);
   } finally {
     late.kill('SIGKILL');
-    for (const host of ['127.0.0.1:19407', '[::1]:19408']) await h.vpnns(['publish', 'remove', host, '--config', cfg]);
+    for (const host of ['127.0.0.1:19407', '[::1]:19408', '127.0.0.1:19409']) await h.vpnns(['publish', 'remove', host, '--config', cfg]);
   }
   assert.deepEqual((await list()).map((r) => r.listen), ['127.0.0.1:19400']);
 });
