@@ -42,9 +42,9 @@ const BENCHES: Bench[] = [
   {
     name: 'forward',
     script: 'forward.js',
-    args: ['--only', 'socat,socat-b128k,node-forwarder,kernel-dnat', '--rounds', '2', '--seconds', '1', '--conns', '100'],
+    args: ['--only', 'socat,socat-b128k,node-forwarder,default,kernel-dnat', '--rounds', '3', '--seconds', '1', '--conns', '100'],
     title: 'Published ports: throughput and latency',
-    what: 'A published port, both ways vpnns can carry it (the Node forwarder, the default, and `via: kernel`, nftables DNAT), against the direct veth path and socat (default and `-b 131072`): iperf3 throughput both ways, 64-byte request/reply latency, 100 held connections. Quick settings; `bench/RESULTS-forward.md` has full runs and the reading.',
+    what: 'A published port, every way vpnns can carry it (`default`: no `via:`, the forwarder process holding 127.0.0.1:PORT with the kernel fast path, nftables DNAT, carrying the connections; `node-forwarder`: the Node process relaying every byte, as `via: relay`, [::1] and LAN binds have it; `kernel-dnat`: `via: kernel`, DNAT with no process), against the direct veth path and socat (default and `-b 131072`): iperf3 throughput both ways, 64-byte request/reply latency, 100 held connections. Goal (issue 15): the default >= 0.8x the direct path\'s throughput both ways and <= 1.3x its request/reply p50; the second table prints them next to the measured ratios. Quick settings; `bench/RESULTS-forward.md` has full runs and the reading.',
   },
   {
     name: 'recovery',

@@ -22,7 +22,7 @@ import type { Parsed } from './args.js';
 
 export { entryFromArgs };
 
-const USAGE = `vpnns publish add TARGET [--host ADDR:PORT] [--via forwarder|kernel]
+const USAGE = `vpnns publish add TARGET [--host ADDR:PORT] [--via forwarder|relay|kernel]
                            publish namespace port TARGET on the host (default 127.0.0.1:TARGET)
 vpnns publish remove HOST  stop publishing it (HOST is ADDR:PORT, or PORT for 127.0.0.1:PORT)
 vpnns publish list         every published port: from the config and added here (--json)

@@ -41,7 +41,7 @@ export function renderStatus(r: StatusReport): string {
       lines.push(`egress:     ${egress}${ms}, probed ${ago(probe.probedAt)} ago`);
     } else lines.push(`egress:     ${v.egressIp ?? (v.egressError ? `unknown (${v.egressError})` : '-')}`);
   } else lines.push('vpn:        none (traffic leaves through the host)');
-  for (const p of r.published) lines.push(`published:  ${p.listen} -> ${p.target} (${p.via === 'kernel' ? 'kernel DNAT' : 'forwarder'}, ${p.origin})`);
+  for (const p of r.published) lines.push(`published:  ${p.listen} -> ${p.target} (${p.via === 'kernel' ? 'kernel DNAT' : p.via === 'relay' ? 'forwarder, relay only' : 'forwarder'}, ${p.origin})`);
   for (const e of r.exceptions ?? []) lines.push(`exception:  ${e.text} leaves around the VPN (allow)`);
   for (const s of r.hostServices ?? []) lines.push(`host svc:   ${s.text} (hostServices)`);
   if (r.supervisor) {

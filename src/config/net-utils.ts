@@ -91,7 +91,7 @@ export function isLoopback(addr: string): boolean {
 }
 
 /** Eight 16-bit groups, or null. */
-function expandIPv6(s: string): number[] | null {
+export function expandIPv6(s: string): number[] | null {
   if (!isIPv6(s)) return null;
   let text = s;
   const lastColon = text.lastIndexOf(':');

@@ -122,8 +122,8 @@ const publishEntry = obj(
     host: str('Host address to listen on, ADDR:PORT ([v6]:PORT for IPv6).', { check: checkBindAddress, docDefault: '`127.0.0.1:<port>`', docType: 'ADDR:PORT', json: { pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[0-9.]+):[0-9]{1,5}$' } }),
     target: int('Port inside the namespace when it differs from `port`.', { min: 1, max: 65535, docDefault: '`port`' }),
     via: str(
-      'What carries the connections: `forwarder` (a supervised vpnns process; IPv4 and IPv6 binds) or `kernel` (nftables DNAT, no process, near the direct path\'s throughput; IPv4 binds only, and a host program later listening on the same address and port is shadowed).',
-      { enum: ['forwarder', 'kernel'], default: 'forwarder' },
+      'What carries the connections. `forwarder`: a supervised vpnns process holds the host port (a port in use fails at `up`, it is restarted and shown in `status`; IPv4 and IPv6 binds), and on an IPv4 loopback address the kernel carries this host\'s connections (nftables DNAT in vpnns\'s host table: ~1x the direct path\'s throughput and latency against ~0.4x and 2x for the process; `route_localnet` on vpnns\'s veth, fenced); [::1] and LAN binds are relayed by the process. `relay`: the process relays every connection, nothing in the kernel. `kernel`: DNAT only, no process (IPv4 binds only; a host program later listening on the same address and port is shadowed).',
+      { enum: ['forwarder', 'relay', 'kernel'], default: 'forwarder' },
     ),
   },
   {

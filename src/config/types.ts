@@ -65,13 +65,13 @@ export interface PublishConfig {
   host?: string;
   /** Port inside the namespace; default `port`. */
   target?: number;
-  /** A vpnns forwarder process (default) or nftables DNAT in the kernel. */
+  /** A vpnns forwarder process with the kernel fast path (default), the process alone, or nftables DNAT alone. */
   via?: PublishVia;
   /** Added at run time by `vpnns publish add` (never in a config file). */
   added?: true;
 }
 
-export type PublishVia = 'forwarder' | 'kernel';
+export type PublishVia = 'forwarder' | 'relay' | 'kernel';
 
 export type AppProfile = 'code-server' | 'kilo';
 

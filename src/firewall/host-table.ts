@@ -1,13 +1,14 @@
-// The host side: NAT for the namespace's subnet, forwarding rules for its veth, the ports
-// published `via: kernel`, and who on the host may reach into the namespace and the ports published
-// on loopback, in a table of vpnns's own so it never edits anyone else's rules.
+// The host side: NAT for the namespace's subnet, forwarding rules for its veth, the DNAT of the
+// ports published `via: kernel` and of the default forwarders on 127.0.0.1 (their kernel fast
+// path), and who on the host may reach into the namespace and the ports published on loopback, in
+// a table of vpnns's own so it never edits anyone else's rules.
 import { createHash } from 'node:crypto';
 import type { Resource } from '../core/resource.js';
 import type { Names } from '../core/names.js';
 import { deleteTable, loadTable, tableExists, q } from './nft.js';
 import { isLoopback } from '../config/net-utils.js';
 import { readText } from '../sys/system.js';
-import { kernelPublications, type Publication } from '../services/publish.js';
+import { dnatPublications, type Publication } from '../services/publish.js';
 import { runningConfig } from '../services/added-publications.js';
 import type { HostPort } from '../services/forward.js';
 import { hostAccessUids, invokerUidFromEnv, loopbackPublications } from './host-access.js';
@@ -122,7 +123,8 @@ ${fromOutside.map((p) => `\t\t${dnatRule(p)}`).join('\n')}
 
 async function rendered(ctx: Parameters<Resource['check']>[0]): Promise<{ text: string; key: string; localnet: boolean }> {
   const running = await runningConfig(ctx.cfg, ctx.names);
-  const pubs = kernelPublications(running, ctx.names);
+  // `via: kernel` and the fast path of every forwarder on 127.0.0.1 (services/publish.ts).
+  const pubs = dnatPublications(running, ctx.names);
   const access: HostAccess = {
     uids: hostAccessUids(running, ctx.state.runtime.invokerUid as number | undefined),
     loopback: loopbackPublications(running, ctx.names),

@@ -90,7 +90,7 @@ function publishedFrom(summary: Record<string, unknown> | undefined, added: unkn
     const o = obj(p);
     const listen = hostPort(o?.listen);
     const target = hostPort(o?.target);
-    const via = o?.via === 'kernel' ? 'kernel' : o?.via === 'forwarder' ? 'forwarder' : undefined;
+    const via = o?.via === 'kernel' || o?.via === 'forwarder' || o?.via === 'relay' ? o.via : undefined;
     const origin = typeof o?.origin === 'string' && ORIGIN.test(o.origin) ? o.origin : undefined;
     if (listen && target && via && origin) out.push({ listen, target, via, origin });
   };

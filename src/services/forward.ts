@@ -1,14 +1,15 @@
 // Published ports: the process spec of the forwarder that carries host connections into the
 // namespace. The supervisor and the systemd unit both run exactly this argv.
 //
-// The forwarder is our own single-process Node relay (forwarder-main.ts), the default. socat moves
-// bulk data with less CPU (`-b 1048576`: 0.6-0.8x of the direct veth vs 0.2-0.5x for Node), but
-// forks per connection (new connections 7-21x slower than direct vs 2-6x, 500 connections = 501
-// processes, default backlog 5 strands bursts) and cuts half-closed streams after 0.5 s.
-// For bulk throughput a publication can say `via: kernel` instead: nftables DNAT in the host table
-// (firewall/host-table.ts), ~1x the direct path, IPv4 only, nothing to supervise.
-// Published ports carry app UIs and WebSockets, where connection latency matters more than
-// multi-Gbit/s bulk. Numbers: bench/RESULTS-forward.md.
+// The forwarder is our own single-process Node relay (forwarder-main.ts). socat moves bulk data with
+// less CPU (`-b 1048576`: 0.6-0.8x of the direct veth vs 0.2-0.5x for Node), but forks per
+// connection (new connections 7-21x slower than direct vs 2-6x, 500 connections = 501 processes,
+// default backlog 5 strands bursts) and cuts half-closed streams after 0.5 s. No user-space relay
+// reaches 0.8x of the direct path on 2 cores (a copy in and out per byte), so in the default
+// (`via: forwarder`) on 127.0.0.1 the process only holds the port and the kernel carries the host's
+// connections (hasKernelFastPath in publish.ts, DNAT in firewall/host-table.ts); it relays [::1]
+// and LAN binds, and everything under `via: relay`. `via: kernel` is DNAT with no process.
+// Numbers: BENCHMARKS.md, bench/RESULTS-forward.md.
 import { fileURLToPath } from 'node:url';
 
 export interface HostPort {

@@ -4,7 +4,7 @@ import type { Config, PublishConfig, PublishVia } from '../config/types.js';
 import type { Names } from '../core/names.js';
 import type { ServiceSpec } from '../core/services.js';
 import { registerServices } from '../core/services.js';
-import { isLoopback } from '../config/net-utils.js';
+import { isLoopback, parseIPv4 } from '../config/net-utils.js';
 import { forwardProcess, parseHostPort, type HostPort } from './forward.js';
 import { ADDED_ORIGIN } from './added-publications.js';
 
@@ -47,8 +47,26 @@ export function kernelPublications(cfg: Config, names: Pick<Names, 'nsAddr'>): P
   return publications(cfg, names).filter((p) => p.via === 'kernel');
 }
 
+/**
+ * A forwarder publication on an IPv4 loopback address (the default, 127.0.0.1:PORT) whose host
+ * connections the kernel carries: the forwarder process holds the port (nobody else can listen
+ * there, a port in use fails at once, the supervisor restarts and reports it) while the host
+ * table's output NAT sends every connection made on this host straight to the namespace, at the
+ * direct veth path's speed (a user-space relay reaches 0.4-0.6x on 2 cores: BENCHMARKS.md). [::1]
+ * (the kernel cannot NAT IPv6 loopback into the IPv4 namespace) and LAN binds (connections from
+ * other machines) stay relayed by the process.
+ */
+export function hasKernelFastPath(p: Pick<Publication, 'via' | 'listen'>): boolean {
+  return p.via === 'forwarder' && parseIPv4(p.listen.host) !== null && isLoopback(p.listen.host);
+}
+
+/** Every publication with a DNAT rule in the host table: `via: kernel` and the forwarders' fast paths. */
+export function dnatPublications(cfg: Config, names: Pick<Names, 'nsAddr'>): Publication[] {
+  return publications(cfg, names).filter((p) => p.via === 'kernel' || hasKernelFastPath(p));
+}
+
 export function publishServices(cfg: Config, names: Names): ServiceSpec[] {
-  return publications(cfg, names).filter((p) => p.via === 'forwarder').map((p) => ({
+  return publications(cfg, names).filter((p) => p.via !== 'kernel').map((p) => ({
     name: p.name,
     process: forwardProcess({ name: p.name, listen: p.listen, target: p.target }),
     // Host side, independent of the tunnel: a connection while the app is down is simply closed.

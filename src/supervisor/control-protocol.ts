@@ -24,7 +24,7 @@ export type Request =
   | { op: 'reload'; args: Record<string, never> }
   | { op: 'app.start'; args: { service: string; waitMs: number } }
   | { op: 'app.stop'; args: { service: string; waitMs: number } }
-  | { op: 'publish.add'; args: { target: string; host?: string; via?: 'forwarder' | 'kernel'; dryRun: boolean; waitMs: number } }
+  | { op: 'publish.add'; args: { target: string; host?: string; via?: 'forwarder' | 'relay' | 'kernel'; dryRun: boolean; waitMs: number } }
   | { op: 'publish.remove'; args: { host: string; dryRun: boolean; waitMs: number } }
   | { op: 'publish.list'; args: Record<string, never> }
   | { op: 'stats'; args: { gc: boolean } };
@@ -61,7 +61,7 @@ function checkField(name: Field, v: unknown): unknown {
       if (typeof v !== 'string' || !(PORT.test(v) || HOST_PORT.test(v))) throw new ProtocolError('host must be ADDR:PORT or PORT');
       return v;
     case 'via':
-      if (v !== 'forwarder' && v !== 'kernel') throw new ProtocolError('via must be forwarder or kernel');
+      if (v !== 'forwarder' && v !== 'relay' && v !== 'kernel') throw new ProtocolError('via must be forwarder, relay or kernel');
       return v;
     case 'dryRun':
     case 'gc':

@@ -32,6 +32,7 @@ import { publication, publications } from '../services/publish.js';
 import type { PublishConfig } from '../config/types.js';
 import { canListen, tcpConnect } from '../net/ports.js';
 import { hostTableResource } from '../firewall/host-table.js';
+import { isListening } from '../net/listening.js';
 import { reloadableKey } from './resource.js';
 import '../services/index.js';
 
@@ -376,13 +377,13 @@ export class Supervisor {
     if (!kernel) await this.reconcile();
   }
 
-  private async publishAdd(a: { target: string; host?: string; via?: 'forwarder' | 'kernel'; dryRun: boolean; waitMs: number }): Promise<unknown> {
+  private async publishAdd(a: { target: string; host?: string; via?: 'forwarder' | 'relay' | 'kernel'; dryRun: boolean; waitMs: number }): Promise<unknown> {
     this.requireServices();
     const entry = entryFromArgs(a.target, a.host, a.via);
     const names = this.core.names;
     const pub = publication(entry, names, ADDED_ORIGIN);
     const key = formatHostPort(pub.listen);
-    const how = pub.via === 'kernel' ? 'kernel DNAT' : 'forwarder';
+    const how = pub.via === 'kernel' ? 'kernel DNAT' : pub.via === 'relay' ? 'forwarder, relay only' : 'forwarder';
     const result = { listen: key, target: formatHostPort(pub.target), via: pub.via, how };
     await this.serialized(async () => {
       const taken = publications(withAdded(this.core.cfg, this.added), names).find((p) => formatHostPort(p.listen) === key);
@@ -397,9 +398,10 @@ export class Supervisor {
       await w.until(a.waitMs, async () => {
         const c = this.core.status.components[pub.name];
         if (c?.state === 'backoff' && c.lastError) throw new VpnnsError(`the forwarder for ${key} did not start (${c.lastError}); see \`vpnns logs ${pub.name}\`.`);
-        // Running is not yet listening: the port answers when the command returns.
-        const host = pub.listen.host === '0.0.0.0' ? '127.0.0.1' : pub.listen.host === '::' ? '::1' : pub.listen.host;
-        return c?.state === 'running' && (await tcpConnect(host, pub.listen.port, 500)).open ? true : undefined;
+        // Running is not yet listening: the port answers when the command returns. Asked of the
+        // socket table, not by connecting: the kernel fast path sends a connect from this host on to
+        // the app, which may not be up yet (a port published before its app starts is fine).
+        return c?.state === 'running' && (await isListening(pub.listen.host, pub.listen.port)) ? true : undefined;
       }, () => `the supervisor did not start the forwarder for ${key} within ${Math.round(a.waitMs / 1000)} s; see \`vpnns logs\`.`);
     } catch (e) {
       // Back to what was there: a publication that does not work is not left listed.

@@ -113,6 +113,31 @@ test('publish remove: the port stops answering, its forwarder leaves the status,
   assert.match(gone.stderr, /127\.0\.0\.1:19401 is not published; `vpnns publish list` shows what is\./);
 });
 
+test('publish add: a forwarder port published before its app listens, one on [::1] (relayed by the forwarder) and one via: relay, all answer', async () => {
+  // The fast path sends a connect from the host on to the app: the command must not wait for the app.
+  const early = await h.vpnns(['publish', 'add', '3002', '--host', '127.0.0.1:19407', '--config', cfg]);
+  assert.equal(early.code, 0, early.stderr);
+  assert.notEqual((await curl(h, 'http://127.0.0.1:19407/')).code, 0, 'nothing listens on 3002 inside yet');
+  const late = spawn('ip', ['netns', 'exec', h.ns, process.execPath, '-e', "require('node:http').createServer((q, s) => s.end('late app\\n')).listen(3002, '10.0.0.2')"], { stdio: 'ignore' });
+  try {
+    assert.equal((await curlUntil(h, 'http://127.0.0.1:19407/')).stdout.trim(), 'late app');
+    const v6 = await h.vpnns(['publish', 'add', '3000', '--host', '[::1]:19408', '--config', cfg]);
+    assert.equal(v6.code, 0, v6.stderr);
+    const r = await h.world.inHost(['curl', '-sS', '-g', '--max-time', '3', 'http://[::1]:19408/'], { timeoutMs: 10_000 });
+    assert.equal(r.stdout.trim(), 'hello from inside 10.0.0.1', r.stderr);
+    // The old default, on request: the process relays every connection.
+    const relay = await h.vpnns(['publish', 'add', '3000', '--host', '127.0.0.1:19409', '--via', 'relay', '--config', cfg]);
+    assert.equal(relay.code, 0, relay.stderr);
+    assert.match(relay.stdout, /^published 127\.0\.0\.1:19409 -> 10\.0\.0\.2:3000 \(forwarder, relay only\) until `vpnns down`\.$/m);
+    assert.equal((await curl(h, 'http://127.0.0.1:19409/')).stdout.trim(), 'hello from inside 10.0.0.1');
+    assert.deepEqual((await list()).filter((r) => r.listen === '127.0.0.1:19409').map((r) => [r.via, r.state]), [['relay', 'running']]);
+  } finally {
+    late.kill('SIGKILL');
+    for (const host of ['127.0.0.1:19407', '[::1]:19408', '127.0.0.1:19409']) await h.vpnns(['publish', 'remove', host, '--config', cfg]);
+  }
+  assert.deepEqual((await list()).map((r) => r.listen), ['127.0.0.1:19400']);
+});
+
 test('down forgets added ports and leaves nothing', async () => {
   assert.equal((await h.vpnns(['publish', 'add', '3000', '--host', '127.0.0.1:19405', '--via', 'kernel', '--config', cfg])).code, 0);
   const d = await h.vpnns(['down', '--config', cfg]);

@@ -50,6 +50,23 @@ test('the forward survives the app restarting: closed while it is down, working 
   assert.equal(s.components['forward-19000']?.restarts, 0, 'the forwarder itself did not need a restart');
 });
 
+test('the default publication on 127.0.0.1 is carried by the kernel: with its forwarder stopped, requests and a long-lived connection still go through, and the forwarder still holds the port', async () => {
+  const s = JSON.parse((await h.vpnns(['status', '--config', cfg, '--json'])).stdout) as { components: Record<string, { pid?: number }> };
+  const pids = ['forward-19000', 'forward-3001'].map((n) => s.components[n]?.pid);
+  assert.ok(pids.every((p) => typeof p === 'number'), JSON.stringify(s.components));
+  for (const p of pids) process.kill(p!, 'SIGSTOP');
+  try {
+    const r = await curl(h, 'http://127.0.0.1:19000/');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'hello from inside 10.0.0.1', 'from the host end of the veth, as through the forwarder');
+    assert.equal((await longLivedLines(h, 3001)).lines, '15');
+    const taken = await h.world.inHost([process.execPath, '-e', "require('node:net').createServer().on('error', (e) => { console.log(e.code); process.exit(0); }).listen(19000, '127.0.0.1', () => { console.log('free'); process.exit(0); })"]);
+    assert.equal(taken.stdout.trim(), 'EADDRINUSE', 'no other program can take the published port');
+  } finally {
+    for (const p of pids) process.kill(p!, 'SIGCONT');
+  }
+});
+
 test('a LAN neighbour cannot reach published ports (loopback by default)', async () => {
   for (const [host, port] of [[h.world.addr.hostLan, 19000], [h.world.addr.hostLan, 3001], ['10.0.0.2', 3000]] as const) {
     const p = await h.world.probeTcp(h.world.ns.lan, host, port, 1500);
