@@ -271,7 +271,8 @@ export async function gatherPublished(ctx: CheckContext): Promise<PublishedPort[
   ];
   return Promise.all(
     entries.map(async ({ e, from }) => {
-      const hp = parseHostPort(e.host ?? `127.0.0.1:${e.port ?? e.target}`) ?? { host: '127.0.0.1', port: e.port ?? e.target ?? 0 };
+      const parsed = parseHostPort(e.host ?? `127.0.0.1:${e.port ?? e.target}`);
+      const hp = parsed.ok ? parsed : { host: '127.0.0.1', port: e.port ?? e.target ?? 0 };
       const r = await tcpConnect(hp.host, hp.port, Math.min(ctx.timeoutMs, 3000));
       return { host: hp.host, port: hp.port, target: e.target ?? e.port ?? hp.port, from, ...r };
     }),

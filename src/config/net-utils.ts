@@ -67,15 +67,63 @@ export function cidrOverlaps(a: string, b: string): boolean {
   return ((x.network & m) >>> 0) === ((y.network & m) >>> 0);
 }
 
-/** "host:port" or "[v6]:port". The host is returned without brackets and is not checked to be an address. */
-export function parseHostPort(s: string): { host: string; port: number } | null {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(s);
-  if (!m) return null;
-  const host = m[1] ?? m[2] ?? '';
-  if (m[1] !== undefined && !isIPv6(host)) return null;
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) return null;
-  return { host, port };
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** What parseHostPort found, or what is wrong with the text (`detail` fits after a location prefix). */
+export type HostPortResult = ({ ok: true } & HostPort) | { ok: false; detail: string };
+
+/**
+ * The one reader of "host:port", "ipv4:port" and "[ipv6]:port" (the host comes back without
+ * brackets). A host without brackets must be an IPv4 address or a host name; in brackets, an IPv6
+ * address. The port is plain decimal 1..65535. Callers turn a failure into their own message.
+ */
+export function parseHostPort(text: string): HostPortResult {
+  let host: string;
+  let portText: string;
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close < 0) return { ok: false, detail: `"${text}" has "[" without "]"; write an IPv6 address as "[2001:db8::1]:51820"` };
+    host = text.slice(1, close);
+    if (!isIPv6(host)) return { ok: false, detail: `"${host}" in brackets is not an IPv6 address` };
+    if (text[close + 1] !== ':') return { ok: false, detail: `"${text}" has no port; write "[${host}]:PORT"` };
+    portText = text.slice(close + 2);
+  } else {
+    const colons = text.split(':').length - 1;
+    if (colons === 0) return { ok: false, detail: `"${text}" has no port; write "${text}:PORT"` };
+    if (colons > 1) return { ok: false, detail: `"${text}" is ambiguous; put an IPv6 address in brackets, as in "[2001:db8::1]:51820"` };
+    const colon = text.indexOf(':');
+    host = text.slice(0, colon);
+    portText = text.slice(colon + 1);
+    if (host === '') return { ok: false, detail: `"${text}" has no host before the port` };
+    if (!isIPv4(host) && !isHostName(host)) return { ok: false, detail: `"${host}" is neither an IP address nor a host name` };
+  }
+  const port = parsePort(portText);
+  if (port === undefined) return { ok: false, detail: `bad port "${portText}" in "${text}"; expected an integer from 1 to 65535` };
+  return { ok: true, host, port };
+}
+
+/** "host:port", with brackets around an IPv6 address: the inverse of parseHostPort. */
+export function formatHostPort({ host, port }: HostPort): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** An integer 1..65535 written in plain decimal (no sign, no leading zero), else undefined. */
+export function parsePort(text: string): number | undefined {
+  if (!/^[1-9][0-9]{0,4}$/.test(text)) return undefined;
+  const port = Number(text);
+  return port <= 65535 ? port : undefined;
+}
+
+/** A DNS name (letters, digits, `-`, `_`, dots; optional final dot) that is not a malformed IP address. */
+export function isHostName(s: string): boolean {
+  if (s.length === 0 || s.length > 254) return false;
+  const name = s.endsWith('.') ? s.slice(0, -1) : s;
+  // "10.0.0.300" is a broken address, not a name; resolving it would only confuse.
+  if (/^[0-9.]+$/.test(name)) return false;
+  return name.split('.').every((label) => /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/.test(label));
 }
 
 /** 127.0.0.0/8, ::1 in any spelling, and v4-mapped loopback. Brackets around a v6 address are allowed. */

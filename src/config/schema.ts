@@ -66,7 +66,6 @@ export const union = (description: string, tag: string, variants: Record<string,
 
 const quote = (s: string) => JSON.stringify(s);
 const IP_JSON = { anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }] };
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 const ip = (description: string) =>
   str(description, { docType: 'IP address', json: IP_JSON, check: (v) => (isIP(v) ? undefined : `expected an IPv4 or IPv6 address, got ${quote(v)}`) });
@@ -86,19 +85,19 @@ function checkSubnet(v: string): string | undefined {
 
 function checkBindAddress(v: string): string | undefined {
   const hp = parseHostPort(v);
-  return hp && isIP(hp.host) ? undefined : `expected ADDR:PORT like 127.0.0.1:8080 or [::1]:8080, got ${quote(v)}`;
+  return hp.ok && isIP(hp.host) ? undefined : `expected ADDR:PORT like 127.0.0.1:8080 or [::1]:8080, got ${quote(v)}`;
 }
 
 function checkLoopbackListen(v: string): string | undefined {
   const hp = parseHostPort(v);
-  if (!hp || !isIP(hp.host)) return `expected a loopback ADDR:PORT like 127.0.0.1:9477 or [::1]:9477, got ${quote(v)}`;
+  if (!hp.ok || !isIP(hp.host)) return `expected a loopback ADDR:PORT like 127.0.0.1:9477 or [::1]:9477, got ${quote(v)}`;
   return isLoopback(hp.host) ? undefined : `expected a loopback address (127.0.0.0/8 or [::1]), got ${hp.host}; use 127.0.0.1:${hp.port}`;
 }
 
 function checkEndpoint(v: string): string | undefined {
   const m = /^(.*)\/(udp|tcp)$/.exec(v);
-  const hp = m ? parseHostPort(m[1]!) : null;
-  if (hp && (isIP(hp.host) || HOSTNAME.test(hp.host))) return undefined;
+  // parseHostPort accepts exactly an IP address or a host name, as parseEndpointSpec does at `up`.
+  if (m && parseHostPort(m[1]!).ok) return undefined;
   return `expected HOST:PORT/udp or HOST:PORT/tcp like 198.51.100.7:51820/udp or [2001:db8::1]:443/tcp, got ${quote(v)}`;
 }
 

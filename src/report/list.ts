@@ -13,7 +13,7 @@ import { isIP } from 'node:net';
 import { RUN_DIR, isNamespaceName } from '../core/names.js';
 import { publication } from '../services/publish.js';
 import { ADDED_ORIGIN } from '../services/added-publications.js';
-import { formatHostPort, parseHostPort } from '../services/forward.js';
+import { formatHostPort, parseHostPort } from '../config/net-utils.js';
 import { asProcId, stillRunning } from '../sys/proc-identity.js';
 import { isAlive } from '../sys/process.js';
 import type { PublishConfig } from '../config/types.js';
@@ -76,12 +76,8 @@ const obj = (x: unknown): Record<string, unknown> | undefined => (x && typeof x 
 /** "ADDR:PORT" as vpnns formats it, re-formatted from its parsed parts; anything else is dropped. */
 function hostPort(x: unknown): string | undefined {
   if (typeof x !== 'string' || x.length > 64) return undefined;
-  try {
-    const hp = parseHostPort(x);
-    return isIP(hp.host) ? formatHostPort(hp) : undefined;
-  } catch {
-    return undefined;
-  }
+  const hp = parseHostPort(x);
+  return hp.ok && isIP(hp.host) ? formatHostPort(hp) : undefined;
 }
 
 function publishedFrom(summary: Record<string, unknown> | undefined, added: unknown): ListedNamespace['published'] {

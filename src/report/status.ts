@@ -14,7 +14,7 @@ import { isAlive } from '../sys/process.js';
 import { supervisorPid } from '../supervisor/resource.js';
 import { publications } from '../services/publish.js';
 import { runningConfig } from '../services/added-publications.js';
-import { formatHostPort } from '../services/forward.js';
+import { formatHostPort } from '../config/net-utils.js';
 import { probeInside } from '../supervisor/probe.js';
 
 export interface StatusReport {

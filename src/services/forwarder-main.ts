@@ -4,7 +4,8 @@
 // Exit codes: 0 after SIGTERM/SIGINT, 1 when it cannot listen, 2 on bad usage.
 import * as net from 'node:net';
 import { parseArgs } from 'node:util';
-import { formatHostPort, parseHostPort, type HostPort } from './forward.js';
+import { formatHostPort, type HostPort } from '../config/net-utils.js';
+import { requireHostPort } from './forward.js';
 
 /** How long open connections may go on after SIGTERM before they are cut. */
 const DRAIN_MS = 2000;
@@ -34,7 +35,7 @@ function parseCommandLine(argv: string[]): { listen: HostPort; target: HostPort 
   }
   if (!values.listen || !values.target) fail(2, usage);
   try {
-    return { listen: parseHostPort(values.listen), target: parseHostPort(values.target) };
+    return { listen: requireHostPort(values.listen), target: requireHostPort(values.target) };
   } catch (err) {
     fail(2, `${(err as Error).message}; ${usage}`);
   }

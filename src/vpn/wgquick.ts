@@ -6,8 +6,7 @@
 // expects it to run, so saying so beats a warning that scrolls by.
 
 import { SocketAddress } from 'node:net';
-import { isIPv4, isIPv6 } from '../config/net-utils.js';
-import { formatHostPort, isHostName, parseHostPort } from './endpoint.js';
+import { formatHostPort, isHostName, isIPv4, isIPv6, parseHostPort } from '../config/net-utils.js';
 import { VpnConfigError, didYouMean } from './errors.js';
 
 export interface WgInterface {
@@ -244,14 +243,14 @@ export function renderWgSetconf(cfg: WgQuickConfig, resolvedEndpoints: ReadonlyM
 }
 
 function numericEndpoint(ep: { host: string; port: number }, resolved: ReadonlyMap<string, string>): string {
-  if (isIPv4(ep.host) || isIPv6(ep.host)) return formatHostPort(ep.host, ep.port);
-  const key = formatHostPort(ep.host, ep.port);
+  if (isIPv4(ep.host) || isIPv6(ep.host)) return formatHostPort(ep);
+  const key = formatHostPort(ep);
   const value = resolved.get(key);
   // A caller bug, not a user mistake: `wg` would otherwise resolve the name inside the namespace.
   if (value === undefined) throw new Error(`renderWgSetconf: no resolved address for endpoint "${key}"`);
   const hp = parseHostPort(value);
   if (!hp.ok || !(isIPv4(hp.host) || isIPv6(hp.host))) throw new Error(`renderWgSetconf: "${value}" for "${key}" is not a numeric ip:port`);
-  return formatHostPort(hp.host, hp.port);
+  return formatHostPort(hp);
 }
 
 /** The servers to resolve and let through the kill switch, one per distinct host:port, in file order. */

@@ -54,13 +54,20 @@ test('cidrOverlaps handles containment, disjoint ranges, single addresses and /0
 });
 
 test('parseHostPort handles v4, names, bracketed v6 and bad ports', () => {
-  assert.deepEqual(parseHostPort('127.0.0.1:8080'), { host: '127.0.0.1', port: 8080 });
-  assert.deepEqual(parseHostPort('vpn.example.com:443'), { host: 'vpn.example.com', port: 443 });
-  assert.deepEqual(parseHostPort('[::1]:9477'), { host: '::1', port: 9477 });
-  assert.deepEqual(parseHostPort('[2001:db8::1]:65535'), { host: '2001:db8::1', port: 65535 });
+  assert.deepEqual(parseHostPort('127.0.0.1:8080'), { ok: true, host: '127.0.0.1', port: 8080 });
+  assert.deepEqual(parseHostPort('vpn.example.com:443'), { ok: true, host: 'vpn.example.com', port: 443 });
+  assert.deepEqual(parseHostPort('[::1]:9477'), { ok: true, host: '::1', port: 9477 });
+  assert.deepEqual(parseHostPort('[2001:db8::1]:65535'), { ok: true, host: '2001:db8::1', port: 65535 });
   for (const bad of ['::1:80', '2001:db8::1:80', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:65536', ':80', '[::1]', '[nothex]:80', '[::1]:', 'a:b', 'h:123456']) {
-    assert.equal(parseHostPort(bad), null, bad);
+    assert.equal(parseHostPort(bad).ok, false, bad);
   }
+});
+
+test('parseHostPort: one grammar for every caller (names checked, no leading zero, a reason on failure)', () => {
+  // What the three former parsers disagreed on, now one answer each.
+  for (const bad of ['127.0.0.1:080', '[::::]:80', 'a b:80', '10.0.0.256:1', '[fe80::1%eth0]:80']) assert.equal(parseHostPort(bad).ok, false, bad);
+  assert.deepEqual(parseHostPort('10.0.0.256:1'), { ok: false, detail: '"10.0.0.256" is neither an IP address nor a host name' });
+  assert.deepEqual(parseHostPort('[::1]8080'), { ok: false, detail: '"[::1]8080" has no port; write "[::1]:PORT"' });
 });
 
 test('isLoopback: 127/8, ::1 in any spelling, v4-mapped, brackets', () => {
