@@ -2,6 +2,7 @@
 // validates (with messages), toJsonSchema() derives the editor schema, and docs.ts the reference table.
 
 import { NAMESPACE_HINT, NAMESPACE_PATTERN } from './namespace-name.js';
+import { LIB_DIR } from './paths.js';
 import { formatIPv4, isIP, isLoopback, parseCidr4, parseHostPort } from './net-utils.js';
 
 /** A problem found by a hook; `key` names the child the line should point at. */
@@ -161,7 +162,7 @@ const vpn = union('The VPN client that is the namespace\'s only way out.', 'type
   adguard: obj('AdGuard VPN CLI.', {
     location: str('Location to connect to (see `adguardvpn-cli list-locations`); default: the fastest.'),
     binary: str('Command name or path of adguardvpn-cli (a path is relative to the config file).', { default: 'adguardvpn-cli', path: 'ifSlash', docType: 'command or path' }),
-    home: str('HOME for adguardvpn-cli: its login and settings (`vpnns adguard login` uses the same); default /var/lib/vpnns/<namespace>/adguard.', { path: 'always', docType: 'path' }),
+    home: str(`HOME for adguardvpn-cli: its login and settings (\`vpnns adguard login\` uses the same); default ${LIB_DIR}/<namespace>/adguard.`, { path: 'always', docType: 'path' }),
     ...vpnCommon,
   }),
   command: obj('Any client, started and stopped by commands run inside the namespace.', {

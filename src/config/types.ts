@@ -30,7 +30,7 @@ export interface VpnAdguard extends VpnCommon {
   location?: string;
   /** Path or name of adguardvpn-cli. */
   binary: string;
-  /** HOME for adguardvpn-cli (its login and settings); default /var/lib/vpnns/<namespace>/adguard. */
+  /** HOME for adguardvpn-cli (its login and settings); default <LIB_DIR>/<namespace>/adguard (config/paths.ts). */
   home?: string;
 }
 export interface VpnCommand extends VpnCommon {

@@ -4,6 +4,7 @@
 // uid 0 with vpnns's client group, which it is launched with (setpriv --regid --clear-groups).
 import type { VpnAdguard } from '../config/types.js';
 import { VpnnsError, UsageError } from '../errors.js';
+import { LIB_DIR } from '../config/paths.js';
 import { assertTrustedDirectory, assertTrustedFile } from '../config/trust.js';
 import { findTool } from '../sys/tools.js';
 import { helperEnv } from '../sandbox/clean-env.js';
@@ -12,11 +13,9 @@ import type { VpnContext, VpnProvider, VpnSession, VpnStatus } from './provider.
 import { CLIENT_GID } from './provider.js';
 import { tunnelGone, linkBytes } from './tunnel.js';
 
-export const ADGUARD_STATE_ROOT = '/var/lib/vpnns';
-
 export function adguardHome(ctx: Pick<VpnContext, 'cfg'>): string {
   const vpn = ctx.cfg.vpn as VpnAdguard;
-  return vpn.home ?? `${ADGUARD_STATE_ROOT}/${ctx.cfg.namespace}/adguard`;
+  return vpn.home ?? `${LIB_DIR}/${ctx.cfg.namespace}/adguard`;
 }
 
 /** `Connected to FRANKFURT in TUN mode, running on tun0` → location and interface. */
@@ -58,7 +57,7 @@ export function adguardEnv(home: string, from: NodeJS.ProcessEnv = process.env, 
 /** Runs an adguardvpn-cli subcommand inside the namespace with vpnns's HOME for it. */
 export async function adguardCommand(ctx: VpnContext, args: string[], opts: { allowFail?: boolean } = {}) {
   const bin = await binary(ctx);
-  assertTrustedDirectory(adguardHome(ctx), 'vpn.home', { place: '/var/lib/vpnns' });
+  assertTrustedDirectory(adguardHome(ctx), 'vpn.home', { place: LIB_DIR });
   const argv = fullArgv({ name: 'adguard', netns: ctx.names.ns, gid: CLIENT_GID, argv: [bin, ...args] });
   return ctx.sys.change(argv, { env: adguardEnv(adguardHome(ctx)), allowFail: opts.allowFail, timeoutMs: 30_000 });
 }
@@ -69,7 +68,7 @@ export const adguardProvider: VpnProvider = {
   async prepare(ctx) {
     await binary(ctx);
     // Root's adguardvpn-cli keeps its login and settings there, and writes into it.
-    assertTrustedDirectory(adguardHome(ctx), 'vpn.home', { place: '/var/lib/vpnns' });
+    assertTrustedDirectory(adguardHome(ctx), 'vpn.home', { place: LIB_DIR });
     await ctx.sys.mkdir(adguardHome(ctx), 0o700);
     return {
       type: 'adguard',

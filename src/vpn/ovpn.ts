@@ -19,7 +19,8 @@
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { isHostName, isIPv4, isIPv6, parsePort } from '../config/net-utils.js';
 import type { Proto } from './endpoint.js';
-import { VpnConfigError, didYouMean } from './errors.js';
+import { didYouMean } from '../config/did-you-mean.js';
+import { VpnConfigError } from './errors.js';
 
 export interface OvpnOption {
   kind: 'option';

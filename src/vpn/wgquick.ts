@@ -7,7 +7,8 @@
 
 import { SocketAddress } from 'node:net';
 import { formatHostPort, isHostName, isIPv4, isIPv6, parseHostPort } from '../config/net-utils.js';
-import { VpnConfigError, didYouMean } from './errors.js';
+import { didYouMean } from '../config/did-you-mean.js';
+import { VpnConfigError } from './errors.js';
 
 export interface WgInterface {
   /** Base64, 44 characters. A secret: never log it. */
