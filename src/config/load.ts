@@ -6,7 +6,7 @@ import { dirname, resolve } from 'node:path';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Document, type Node as YamlNode, type YAMLMap } from 'yaml';
 import { didYouMean } from './did-you-mean.js';
 import { ConfigError } from './errors.js';
-import { configSchema, type ArraySchema, type MapSchema, type ObjectSchema, type Schema, type StringSchema, type UnionSchema } from './schema.js';
+import { configSchema, type ArraySchema, type ConfigOf, type MapSchema, type ObjectSchema, type Schema, type StringSchema, type UnionSchema } from './schema.js';
 import { assertTrustedInputs } from './trusted-inputs.js';
 import { readTrustedFile } from './trust.js';
 import type { Config } from './types.js';
@@ -71,8 +71,10 @@ function parse(text: string, display: string | undefined, abs: string | undefine
     throw new ConfigError({ file: display, line, path: '', detail });
   }
   const walker = new Walker(doc, lineCounter, display, abs ? dirname(abs) : cwd);
-  const root = walker.value(doc.contents ?? undefined, configSchema, '', 1);
-  return { ...(root as Config), ...(abs !== undefined && { source: abs }) };
+  // The walker returns `unknown`; what it builds is what the schema says (ConfigOf), which
+  // types.ts checks is a Config, so the compiler holds this line to the schema.
+  const root = walker.value(doc.contents ?? undefined, configSchema, '', 1) as ConfigOf<typeof configSchema>;
+  return { ...root, ...(abs !== undefined && { source: abs }) };
 }
 
 /** An unclosed quote is reported where the text ends; the line where the quote opens is the one to fix. */
