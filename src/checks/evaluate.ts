@@ -1,9 +1,8 @@
 // `vpnns check` as pure functions: measured evidence in, a verdict out. The gathering (gather.ts,
 // drill.ts) only measures; every judgement — what counts as a leak, what is merely broken — is here
 // so that it can be tested without a network.
-import { isIP } from 'node:net';
 import type { ClientTraffic } from '../firewall/killswitch.js';
-import { normalizeIp } from '../config/net-utils.js';
+import { isIP, normalizeIp } from '../config/net-utils.js';
 
 /** `leak`: traffic or DNS provably left outside the tunnel. `fail`: broken or unprovable. */
 export type CheckResult = 'pass' | 'fail' | 'skip' | 'leak';

@@ -1,6 +1,6 @@
 // Address parsing shared by config validation and the renderers. Pure: no lookups, no I/O.
 
-import { isIPv6 as nodeIsIPv6 } from 'node:net';
+import { isIPv6 as nodeIsIPv6, SocketAddress } from 'node:net';
 
 /** Dotted-quad IPv4 to an unsigned 32-bit number. Leading zeros are rejected: `010` means 8 to some tools and 10 to others. */
 export function parseIPv4(s: string): number | null {
@@ -131,15 +131,15 @@ export function isLoopback(addr: string): boolean {
   const a = addr.startsWith('[') && addr.endsWith(']') ? addr.slice(1, -1) : addr;
   const v4 = parseIPv4(a);
   if (v4 !== null) return v4 >>> 24 === 127;
-  const groups = expandIPv6(a);
+  const groups = ipv6Groups(a);
   if (!groups) return false;
   const zeroTo = (n: number) => groups.slice(0, n).every((g) => g === 0);
   if (zeroTo(7) && groups[7] === 1) return true;
   return zeroTo(5) && groups[5] === 0xffff && groups[6]! >>> 8 === 127;
 }
 
-/** Eight 16-bit groups, or null. */
-function expandIPv6(s: string): number[] | null {
+/** The eight 16-bit groups of an IPv6 address (a dotted IPv4 tail counts as two), or null. */
+export function ipv6Groups(s: string): number[] | null {
   if (!isIPv6(s)) return null;
   let text = s;
   const lastColon = text.lastIndexOf(':');
@@ -170,12 +170,28 @@ export function parseEcho(body: string): { ip?: string; error?: string } {
   return { error: `the answer is not an IP address: ${JSON.stringify(text.slice(0, 60))}` };
 }
 
-/** Lower case and compressed, so the same v6 address written two ways compares equal. */
+/**
+ * The one written form of an IPv6 address: lower case and compressed as inet_ntop writes it (the
+ * form `ip` and the kernel print, dotted for ::ffff:a.b.c.d), so one address written two ways
+ * compares equal. IPv4 and anything else come back unchanged.
+ */
 export function normalizeIp(ip: string): string {
   if (!isIPv6(ip)) return ip;
   try {
-    return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+    return new SocketAddress({ address: ip, family: 'ipv6' }).address;
   } catch {
     return ip.toLowerCase();
   }
+}
+
+/** The 16 bytes of an IPv6 address in network order, or null. */
+export function ipv6Bytes(s: string): number[] | null {
+  return ipv6Groups(s)?.flatMap((g) => [g >> 8, g & 255]) ?? null;
+}
+
+/** An IPv6 address from its 16 bytes (a DNS AAAA record), written as normalizeIp writes it. */
+export function ipv6FromBytes(b: Uint8Array): string {
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((((b[i] ?? 0) << 8) | (b[i + 1] ?? 0)).toString(16));
+  return normalizeIp(groups.join(':'));
 }

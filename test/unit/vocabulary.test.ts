@@ -22,6 +22,13 @@ export const VOCABULARY: readonly Word[] = [
   { what: 'the host:port parser', home: 'config/net-utils.ts', definition: /\b(?:function\s*\*?|(?:const|let|var)\s+)parse(?:Host|Addr)Port\b/ },
   { what: 'the host:port formatter', home: 'config/net-utils.ts', definition: /\b(?:function|(?:const|let|var))\s+format(?:Host|Addr)Port\b/ },
   { what: 'the port parser', home: 'config/net-utils.ts', definition: /\b(?:function|(?:const|let|var))\s+parsePort\b/ },
+  {
+    what: 'the IPv6 text and bytes conversions',
+    home: 'config/net-utils.ts',
+    definition: /\bfunction\s+(?:ipv6Groups|expandIPv6|ipv6Bytes|ipv6ToBytes|bytesToIpv6|ipv6FromBytes|canonicalIP|ipv6)\s*\(/,
+  },
+  // node's isIP answers 0/4/6 and takes `fe80::1%eth0` for an address; the project's predicates do not.
+  { what: "the IP predicates (node:net's isIP/isIPv4/isIPv6 wrapped)", home: 'config/net-utils.ts', definition: /import\s*\{[^}]*\bisIP(?:v4|v6)?\b[^}]*\}\s*from\s*['"]node:net['"]/ },
   { what: 'the host name check', home: 'config/net-utils.ts', definition: /\b(?:function|(?:const|let|var))\s+isHostName\b|\bconst\s+HOSTNAME\s*=/ },
   {
     what: 'did-you-mean',
@@ -70,7 +77,7 @@ function sources(dir: string): Map<string, string> {
   return out;
 }
 
-test('src/ defines each shared helper once: host:port, did-you-mean, sleep, the state root', () => {
+test('src/ defines each shared helper once: host:port, IP addresses, did-you-mean, sleep, the state root', () => {
   const stray = strayDefinitions(sources(SRC));
   assert.deepEqual(stray, [], stray.join('\n'));
 });
@@ -78,7 +85,7 @@ test('src/ defines each shared helper once: host:port, did-you-mean, sleep, the 
 test('the vocabulary guard sees a second definition in each spelling it knows', () => {
   const home = new Map(VOCABULARY.map((w) => [w.home, '']));
   const seeded = new Map<string, string>([
-    ['config/net-utils.ts', 'export function parseHostPort() {}\nexport function formatHostPort() {}\nexport function parsePort() {}\nexport function isHostName() {}'],
+    ['config/net-utils.ts', "import { isIPv6 as nodeIsIPv6 } from 'node:net';\nexport function parseHostPort() {}\nexport function formatHostPort() {}\nexport function parsePort() {}\nexport function isHostName() {}\nexport function ipv6Groups(s) {}"],
     ['config/did-you-mean.ts', 'export function didYouMean() {}'],
     ['sys/process.ts', 'export function sleep() {}'],
     ['config/paths.ts', "export const LIB_DIR = '/var/lib/vpnns';"],
@@ -95,6 +102,9 @@ test('the vocabulary guard sees a second definition in each spelling it knows', 
     ['world/run.ts', "import { setTimeout as sleep } from 'node:timers/promises';"],
     ['services/apps.ts', "export const LIB_DIR = '/var/lib/vpnns';"],
     ['config/schema.ts', 'const HOSTNAME = /^x$/;'],
+    ['vpn/wgquick.ts', 'function ipv6Bytes(ip: string): number[] {}'],
+    ['world/dns-wire.ts', "import { isIPv4, isIPv6 } from 'node:net';"],
+    ['checks/gather.ts', "import { connect, isIP } from 'node:net';"],
   ];
   for (const [file, text] of again) {
     const stray = strayDefinitions(new Map([...seeded, [file, text]]));
