@@ -16,7 +16,6 @@ import { KILO_PROGRAMS } from './profiles/kilo.js';
 import { sandboxPlan } from '../sandbox/channels.js';
 import { LIB_DIR } from '../config/paths.js';
 
-
 export function appDir(ns: string, app: string): string {
   return `${LIB_DIR}/${ns}/apps/${app}`;
 }

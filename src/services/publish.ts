@@ -4,8 +4,7 @@ import type { Config, PublishConfig, PublishVia } from '../config/types.js';
 import type { Names } from '../core/names.js';
 import type { ServiceSpec } from '../core/services.js';
 import { registerServices } from '../core/services.js';
-import { isLoopback } from '../config/net-utils.js';
-import type { HostPort } from '../config/net-utils.js';
+import { isLoopback, type HostPort } from '../config/net-utils.js';
 import { forwardProcess, requireHostPort } from './forward.js';
 import { ADDED_ORIGIN } from './added-publications.js';
 
