@@ -2,7 +2,7 @@
 // as a script inside the namespace (`ip netns exec NS node dns-probe.js JSON`), because only a
 // process started there has the namespace's network.
 import { createSocket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
+import { isIPv6 } from '../config/net-utils.js';
 import { randomInt } from 'node:crypto';
 import { buildQuery, parseResponse, RCODE_NAMES, type QueryType } from './dns-wire.js';
 

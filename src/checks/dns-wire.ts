@@ -1,6 +1,7 @@
 // Just enough of the DNS wire format (RFC 1035) to ask one A, AAAA or TXT question and read the
 // answer: `vpnns check` must see which resolver answers, and there is no dig on the machine.
 import { randomInt } from 'node:crypto';
+import { ipv6FromBytes } from '../config/net-utils.js';
 
 export const QTYPE = { A: 1, CNAME: 5, TXT: 16, AAAA: 28 } as const;
 export type QueryType = 'A' | 'AAAA' | 'TXT';
@@ -35,20 +36,6 @@ function skipName(msg: Buffer, pos: number): number {
   throw new Error('name too long');
 }
 
-function ipv6(b: Buffer): string {
-  const g: string[] = [];
-  for (let i = 0; i < 16; i += 2) g.push(b.readUInt16BE(i).toString(16));
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && g[j] === '0') j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j === i ? i + 1 : j;
-  }
-  return best < 0 ? g.join(':') : `${g.slice(0, best).join(':')}::${g.slice(best + bestLen).join(':')}`;
-}
-
 /** Parses a response to `id`; throws on a malformed or foreign message. */
 export function parseResponse(msg: Buffer, id: number, type: QueryType): DnsAnswer {
   if (msg.length < 12) throw new Error('short DNS message');
@@ -70,7 +57,7 @@ export function parseResponse(msg: Buffer, id: number, type: QueryType): DnsAnsw
     pos += 10 + rdlen;
     if (rtype !== QTYPE[type]) continue;
     if (type === 'A' && rdlen === 4) records.push([...rdata].join('.'));
-    else if (type === 'AAAA' && rdlen === 16) records.push(ipv6(rdata));
+    else if (type === 'AAAA' && rdlen === 16) records.push(ipv6FromBytes(rdata));
     else if (type === 'TXT') {
       const parts: string[] = [];
       for (let p = 0; p < rdata.length; ) {

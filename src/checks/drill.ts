@@ -5,13 +5,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { ClientTraffic } from '../core/client-traffic.js';
 import { readStatus } from '../core/status.js';
-import { isAlive } from '../sys/process.js';
+import { isAlive, sleep } from '../sys/process.js';
 import { stillRunning } from '../sys/proc-identity.js';
 import { agreedEgress, type DrillEvidence, type EchoMeasurement } from './evaluate.js';
 import { blockedCounter, dnsInside, getentInside, measureEcho, nsNameservers, replyPorts, tunnelLinkExists, tunnelName, type CheckContext } from './gather.js';
 import { expandWhoami } from './dns-wire.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Capture {
   stop(): Promise<string[]>;

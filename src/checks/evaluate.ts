@@ -1,9 +1,8 @@
 // `vpnns check` as pure functions: measured evidence in, a verdict out. The gathering (gather.ts,
 // drill.ts) only measures; every judgement — what counts as a leak, what is merely broken — is here
 // so that it can be tested without a network.
-import { isIP } from 'node:net';
 import type { ClientTraffic } from '../core/client-traffic.js';
-import { normalizeIp } from '../config/net-utils.js';
+import { isIP, normalizeIp } from '../config/net-utils.js';
 import { allowCovers, describeAllow, describeHostService, type AllowConfig, type HostServiceConfig } from '../config/exceptions.js';
 
 /** `leak`: traffic or DNS provably left outside the tunnel. `fail`: broken or unprovable. */

@@ -2,10 +2,10 @@
 // exec, so its resolv.conf applies) and from the host, and the kernel's view of routes and
 // addresses. Nothing here judges; evaluate.ts does.
 import { readdir, stat } from 'node:fs/promises';
-import { connect, isIP } from 'node:net';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/types.js';
-import { normalizeIp, parseEcho, parseHostPort } from '../config/net-utils.js';
+import { isIP, isIPv4, isIPv6, normalizeIp, parseEcho, parseHostPort } from '../config/net-utils.js';
 import { tcpConnect } from '../net/ports.js';
 import { ETC_NETNS, type Names } from '../core/names.js';
 import type { State } from '../core/state.js';
@@ -129,7 +129,7 @@ export function nameservers(resolvConf: string): string[] {
   return resolvConf
     .split('\n')
     .map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1])
-    .filter((s): s is string => !!s && isIP(s.replace(/%.*$/, '')) !== 0);
+    .filter((s): s is string => !!s && isIP(s.replace(/%.*$/, '')));
 }
 
 /**
@@ -159,7 +159,7 @@ async function hostResolveArgs(ctx: CheckContext, url: string, family: 4 | 6, on
 
 export async function hostAddresses(sys: System): Promise<{ v4: string[]; v6: string[] }> {
   const all = (await listAddrs(sys)).flatMap((l) => (l.addr_info ?? []).filter((a) => a.scope === 'global').map((a) => normalizeIp(a.local)));
-  return { v4: all.filter((a) => isIP(a) === 4), v6: all.filter((a) => isIP(a) === 6) };
+  return { v4: all.filter(isIPv4), v6: all.filter(isIPv6) };
 }
 
 /** The interface the namespace would send to `addr` by (undefined: no route). */
@@ -271,7 +271,8 @@ export async function gatherPublished(ctx: CheckContext): Promise<PublishedPort[
   ];
   return Promise.all(
     entries.map(async ({ e, from }) => {
-      const hp = parseHostPort(e.host ?? `127.0.0.1:${e.port ?? e.target}`) ?? { host: '127.0.0.1', port: e.port ?? e.target ?? 0 };
+      const parsed = parseHostPort(e.host ?? `127.0.0.1:${e.port ?? e.target}`);
+      const hp = parsed.ok ? parsed : { host: '127.0.0.1', port: e.port ?? e.target ?? 0 };
       const r = await tcpConnect(hp.host, hp.port, Math.min(ctx.timeoutMs, 3000));
       return { host: hp.host, port: hp.port, target: e.target ?? e.port ?? hp.port, from, ...r };
     }),

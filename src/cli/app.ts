@@ -15,6 +15,7 @@ import { readStatus, type ComponentStatus } from '../core/status.js';
 import { ask } from '../supervisor/control-client.js';
 import { MAX_WAIT_MS } from '../supervisor/control-protocol.js';
 import { run } from '../sys/exec.js';
+import { sleep } from '../sys/process.js';
 import { System } from '../sys/system.js';
 import { appDir, appServiceName, appSpec, appUrl, appWarnings, isInteractive, profileOf } from '../services/apps.js';
 import { ensurePassword, passwordPath } from '../services/profiles/code-server.js';
@@ -109,7 +110,7 @@ async function start(l: Loaded, name: string, io: Io, timeoutMs: number): Promis
   // Running is not yet listening: the app's port answers when the command returns.
   while (a.port !== undefined && !(await canConnect(l.names.nsAddr, a.port))) {
     if (Date.now() > deadline) throw new VpnnsError(`${name} is running but its port ${a.port} does not answer after ${Math.round(timeoutMs / 1000)} s; see \`vpnns app logs ${name}\`.`);
-    await new Promise((r) => setTimeout(r, 200));
+    await sleep(200);
   }
   c = (await ask<{ components: Record<string, ComponentStatus> }>(l.names, 'status')).components[spec.name] ?? c;
   const url = appUrl(name, a);

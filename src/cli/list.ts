@@ -1,9 +1,11 @@
 // `vpnns list`: every namespace vpnns runs here, one line each; --json for scripts.
 import type { Command } from './command.js';
 import { listNamespaces, type ListedNamespace } from '../report/list.js';
+import { parseHostPort } from '../config/net-utils.js';
 
 function pubText(p: ListedNamespace['published'][number]): string {
-  const port = p.target.slice(p.target.lastIndexOf(':') + 1);
+  const t = parseHostPort(p.target);
+  const port = t.ok ? t.port : p.target;
   return `${p.listen}->${port}${p.via === 'kernel' ? ' (kernel)' : ''}`;
 }
 

@@ -10,7 +10,8 @@ import { acquireLock } from '../core/lock.js';
 import { namesFor, type Names } from '../core/names.js';
 import { readState, type State } from '../core/state.js';
 import { entryFromArgs, readAdded, withAdded } from '../services/added-publications.js';
-import { formatHostPort, parseHostPort } from '../services/forward.js';
+import { formatHostPort } from '../config/net-utils.js';
+import { requireHostPort } from '../services/forward.js';
 import { exposureWarnings, publication, publications } from '../services/publish.js';
 import { ADDED_ORIGIN } from '../services/added-publications.js';
 import { isOurSupervisor, supervisorPid, supervisorStart } from '../supervisor/resource.js';
@@ -87,7 +88,7 @@ async function remove(args: Parsed, io: Io): Promise<number> {
   if (args.positional.length > 2) throw new UsageError(`unexpected argument "${args.positional[2]}"; see \`vpnns publish --help\`.`);
   let key: string;
   try {
-    key = formatHostPort(/^\d+$/.test(what) ? { host: '127.0.0.1', port: Number(what) } : parseHostPort(what));
+    key = formatHostPort(/^\d+$/.test(what) ? { host: '127.0.0.1', port: Number(what) } : requireHostPort(what));
   } catch (e) {
     throw new UsageError(`${(e as Error).message}.`);
   }

@@ -2,6 +2,7 @@ import { configFrom, type Command, type Io } from './command.js';
 import { gatherStatus, type StatusReport } from '../report/status.js';
 import type { Config } from '../config/types.js';
 import { UsageError } from '../errors.js';
+import { sleep } from '../sys/process.js';
 
 function ago(iso: string): string {
   const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
@@ -97,34 +98,24 @@ function intervalMs(v: string | boolean | undefined): number {
 
 /** Until Ctrl-C: the table redrawn in place on a terminal (appended otherwise), or JSON lines. */
 async function watch(cfg: Config, io: Io, json: boolean, everyMs: number): Promise<number> {
-  let stopped = false;
-  let wake: () => void = () => {};
-  const stop = () => {
-    stopped = true;
-    wake();
-  };
+  const stopping = new AbortController();
+  const stop = () => stopping.abort();
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
   try {
-    while (!stopped) {
+    while (!stopping.signal.aborted) {
       const started = Date.now();
       // Watching relies on the supervisor's probes; it never adds requests of its own.
       const report = await gatherStatus(cfg, { probe: false });
-      if (stopped) break;
+      if (stopping.signal.aborted) break;
       if (json) io.out(JSON.stringify({ time: new Date().toISOString(), ...report }));
       else {
         const head = `every ${everyMs / 1000}s: vpnns status   ${new Date().toISOString()}   (Ctrl-C to stop)`;
         // Home and clear-to-end instead of a full clear: no flicker on a terminal.
         io.out(io.isTTY ? `\x1b[H\x1b[J${head}\n\n${renderStatus(report)}` : `${head}\n${renderStatus(report)}\n`);
       }
-      await new Promise<void>((r) => {
-        // A fixed period, not a fixed pause: gathering takes a while on a busy machine.
-        const t = setTimeout(r, Math.max(0, everyMs - (Date.now() - started)));
-        wake = () => {
-          clearTimeout(t);
-          r();
-        };
-      });
+      // A fixed period, not a fixed pause: gathering takes a while on a busy machine.
+      await sleep(everyMs - (Date.now() - started), stopping.signal);
     }
   } finally {
     process.off('SIGINT', stop);

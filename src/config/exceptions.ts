@@ -17,8 +17,13 @@ export interface AllowConfig {
 export interface HostServiceConfig {
   /** Port on 127.0.0.1 inside the namespace. */
   port: number;
-  /** Port on the host's 127.0.0.1; default `port`. */
-  target: number;
+  /** Port on the host's 127.0.0.1; default `port` (the schema fills it in; entries built in code may leave it out). */
+  target?: number;
+}
+
+/** The host port a host service reaches. */
+export function hostServiceTarget(s: HostServiceConfig): number {
+  return s.target ?? s.port;
 }
 
 /** The shortest prefix an exception may have: anything wider sends a large part of the internet around the VPN. */
@@ -110,5 +115,5 @@ export function allowConflict(list: AllowConfig[], subnet: string, vpnEndpoints:
 
 /** "127.0.0.1:11434 inside -> host 127.0.0.1:11434". */
 export function describeHostService(s: HostServiceConfig): string {
-  return `127.0.0.1:${s.port} inside -> host 127.0.0.1:${s.target}`;
+  return `127.0.0.1:${s.port} inside -> host 127.0.0.1:${hostServiceTarget(s)}`;
 }

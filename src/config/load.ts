@@ -4,8 +4,9 @@
 import { existsSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, isAlias, isMap, isScalar, isSeq, parseDocument, visit, type Document, type Node as YamlNode, type YAMLMap } from 'yaml';
+import { didYouMean } from './did-you-mean.js';
 import { ConfigError } from './errors.js';
-import { configSchema, type ArraySchema, type MapSchema, type ObjectSchema, type Schema, type StringSchema, type UnionSchema } from './schema.js';
+import { configSchema, type ArraySchema, type ConfigOf, type MapSchema, type ObjectSchema, type Schema, type StringSchema, type UnionSchema } from './schema.js';
 import { assertTrustedInputs } from './trusted-inputs.js';
 import { readTrustedFile } from './trust.js';
 import type { Config } from './types.js';
@@ -70,8 +71,10 @@ function parse(text: string, display: string | undefined, abs: string | undefine
     throw new ConfigError({ file: display, line, path: '', detail });
   }
   const walker = new Walker(doc, lineCounter, display, abs ? dirname(abs) : cwd);
-  const root = walker.value(doc.contents ?? undefined, configSchema, '', 1);
-  return { ...(root as Config), ...(abs !== undefined && { source: abs }) };
+  // The walker returns `unknown`; what it builds is what the schema says (ConfigOf), which
+  // types.ts checks is a Config, so the compiler holds this line to the schema.
+  const root = walker.value(doc.contents ?? undefined, configSchema, '', 1) as ConfigOf<typeof configSchema>;
+  return { ...root, ...(abs !== undefined && { source: abs }) };
 }
 
 /** An unclosed quote is reported where the text ends; the line where the quote opens is the one to fix. */
@@ -136,7 +139,7 @@ class Walker {
       return this.fail(path, node, `expected ${expectation(s)}, got ${describe(node)}${tip}`);
     }
     if (s.enum && !s.enum.includes(v)) {
-      const guess = suggest(v, s.enum);
+      const guess = didYouMean(v, s.enum);
       return this.fail(path, node, `expected one of ${s.enum.join(', ')}, got ${JSON.stringify(v)}${guess ? `; did you mean ${guess}?` : ''}`);
     }
     if (s.pattern && !s.pattern.test(v)) return this.fail(path, node, `expected ${s.hint ?? `text matching ${s.pattern.source}`}, got ${JSON.stringify(v)}`);
@@ -231,7 +234,7 @@ function keyName(key: Node): string | undefined {
 const join = (path: string, key: string) => (path === '' ? key : `${path}.${key}`);
 
 function unknownKey(key: string, allowed: string[], variant?: { union: UnionSchema; name: string }): string {
-  const guess = suggest(key, allowed);
+  const guess = didYouMean(key, allowed);
   if (guess) return `unknown key; did you mean \`${guess}\`?`;
   if (variant) {
     const owners = Object.entries(variant.union.variants).filter(([, v]) => key in v.fields).map(([n]) => n);
@@ -273,27 +276,4 @@ function expectation(s: Schema): string {
     case 'object': return s.shorthand ? `${expectation(s.fields[s.shorthand]!)} or a mapping` : 'a mapping';
     case 'union': return `a mapping with \`${s.tag}\``;
   }
-}
-
-/** The closest candidate by edit distance (a swap of two letters counts as one edit), if close enough to be a typo. */
-export function suggest(word: string, candidates: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(word.length / 3)) + 1;
-  for (const c of candidates) {
-    const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestDistance && d < c.length) [best, bestDistance] = [c, d];
-  }
-  return best;
-}
-
-function editDistance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const row = d[i]!;
-      row[j] = Math.min(d[i - 1]![j]! + 1, row[j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, d[i - 2]![j - 2]! + 1);
-    }
-  }
-  return d[a.length]![b.length]!;
 }

@@ -1,6 +1,6 @@
 // Address parsing shared by config validation and the renderers. Pure: no lookups, no I/O.
 
-import { isIPv6 as nodeIsIPv6 } from 'node:net';
+import { isIPv6 as nodeIsIPv6, SocketAddress } from 'node:net';
 
 /** Dotted-quad IPv4 to an unsigned 32-bit number. Leading zeros are rejected: `010` means 8 to some tools and 10 to others. */
 export function parseIPv4(s: string): number | null {
@@ -67,15 +67,63 @@ export function cidrOverlaps(a: string, b: string): boolean {
   return ((x.network & m) >>> 0) === ((y.network & m) >>> 0);
 }
 
-/** "host:port" or "[v6]:port". The host is returned without brackets and is not checked to be an address. */
-export function parseHostPort(s: string): { host: string; port: number } | null {
-  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(s);
-  if (!m) return null;
-  const host = m[1] ?? m[2] ?? '';
-  if (m[1] !== undefined && !isIPv6(host)) return null;
-  const port = Number(m[3]);
-  if (port < 1 || port > 65535) return null;
-  return { host, port };
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** What parseHostPort found, or what is wrong with the text (`detail` fits after a location prefix). */
+export type HostPortResult = ({ ok: true } & HostPort) | { ok: false; detail: string };
+
+/**
+ * The one reader of "host:port", "ipv4:port" and "[ipv6]:port" (the host comes back without
+ * brackets). A host without brackets must be an IPv4 address or a host name; in brackets, an IPv6
+ * address. The port is plain decimal 1..65535. Callers turn a failure into their own message.
+ */
+export function parseHostPort(text: string): HostPortResult {
+  let host: string;
+  let portText: string;
+  if (text.startsWith('[')) {
+    const close = text.indexOf(']');
+    if (close < 0) return { ok: false, detail: `"${text}" has "[" without "]"; write an IPv6 address as "[2001:db8::1]:51820"` };
+    host = text.slice(1, close);
+    if (!isIPv6(host)) return { ok: false, detail: `"${host}" in brackets is not an IPv6 address` };
+    if (text[close + 1] !== ':') return { ok: false, detail: `"${text}" has no port; write "[${host}]:PORT"` };
+    portText = text.slice(close + 2);
+  } else {
+    const colons = text.split(':').length - 1;
+    if (colons === 0) return { ok: false, detail: `"${text}" has no port; write "${text}:PORT"` };
+    if (colons > 1) return { ok: false, detail: `"${text}" is ambiguous; put an IPv6 address in brackets, as in "[2001:db8::1]:51820"` };
+    const colon = text.indexOf(':');
+    host = text.slice(0, colon);
+    portText = text.slice(colon + 1);
+    if (host === '') return { ok: false, detail: `"${text}" has no host before the port` };
+    if (!isIPv4(host) && !isHostName(host)) return { ok: false, detail: `"${host}" is neither an IP address nor a host name` };
+  }
+  const port = parsePort(portText);
+  if (port === undefined) return { ok: false, detail: `bad port "${portText}" in "${text}"; expected an integer from 1 to 65535` };
+  return { ok: true, host, port };
+}
+
+/** "host:port", with brackets around an IPv6 address: the inverse of parseHostPort. */
+export function formatHostPort({ host, port }: HostPort): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** An integer 1..65535 written in plain decimal (no sign, no leading zero), else undefined. */
+export function parsePort(text: string): number | undefined {
+  if (!/^[1-9][0-9]{0,4}$/.test(text)) return undefined;
+  const port = Number(text);
+  return port <= 65535 ? port : undefined;
+}
+
+/** A DNS name (letters, digits, `-`, `_`, dots; optional final dot) that is not a malformed IP address. */
+export function isHostName(s: string): boolean {
+  if (s.length === 0 || s.length > 254) return false;
+  const name = s.endsWith('.') ? s.slice(0, -1) : s;
+  // "10.0.0.300" is a broken address, not a name; resolving it would only confuse.
+  if (/^[0-9.]+$/.test(name)) return false;
+  return name.split('.').every((label) => /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/.test(label));
 }
 
 /** 127.0.0.0/8, ::1 in any spelling, and v4-mapped loopback. Brackets around a v6 address are allowed. */
@@ -83,15 +131,15 @@ export function isLoopback(addr: string): boolean {
   const a = addr.startsWith('[') && addr.endsWith(']') ? addr.slice(1, -1) : addr;
   const v4 = parseIPv4(a);
   if (v4 !== null) return v4 >>> 24 === 127;
-  const groups = expandIPv6(a);
+  const groups = ipv6Groups(a);
   if (!groups) return false;
   const zeroTo = (n: number) => groups.slice(0, n).every((g) => g === 0);
   if (zeroTo(7) && groups[7] === 1) return true;
   return zeroTo(5) && groups[5] === 0xffff && groups[6]! >>> 8 === 127;
 }
 
-/** Eight 16-bit groups, or null. */
-export function expandIPv6(s: string): number[] | null {
+/** The eight 16-bit groups of an IPv6 address (a dotted IPv4 tail counts as two), or null. */
+export function ipv6Groups(s: string): number[] | null {
   if (!isIPv6(s)) return null;
   let text = s;
   const lastColon = text.lastIndexOf(':');
@@ -122,12 +170,28 @@ export function parseEcho(body: string): { ip?: string; error?: string } {
   return { error: `the answer is not an IP address: ${JSON.stringify(text.slice(0, 60))}` };
 }
 
-/** Lower case and compressed, so the same v6 address written two ways compares equal. */
+/**
+ * The one written form of an IPv6 address: lower case and compressed as inet_ntop writes it (the
+ * form `ip` and the kernel print, dotted for ::ffff:a.b.c.d), so one address written two ways
+ * compares equal. IPv4 and anything else come back unchanged.
+ */
 export function normalizeIp(ip: string): string {
   if (!isIPv6(ip)) return ip;
   try {
-    return new URL(`http://[${ip}]/`).hostname.slice(1, -1);
+    return new SocketAddress({ address: ip, family: 'ipv6' }).address;
   } catch {
     return ip.toLowerCase();
   }
+}
+
+/** The 16 bytes of an IPv6 address in network order, or null. */
+export function ipv6Bytes(s: string): number[] | null {
+  return ipv6Groups(s)?.flatMap((g) => [g >> 8, g & 255]) ?? null;
+}
+
+/** An IPv6 address from its 16 bytes (a DNS AAAA record), written as normalizeIp writes it. */
+export function ipv6FromBytes(b: Uint8Array): string {
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push((((b[i] ?? 0) << 8) | (b[i + 1] ?? 0)).toString(16));
+  return normalizeIp(groups.join(':'));
 }

@@ -2,6 +2,7 @@
 // validates (with messages), toJsonSchema() derives the editor schema, and docs.ts the reference table.
 
 import { NAMESPACE_HINT, NAMESPACE_PATTERN } from './namespace-name.js';
+import { LIB_DIR } from './paths.js';
 import { formatIPv4, isIP, isLoopback, parseCidr4, parseHostPort } from './net-utils.js';
 import { allowConflict, checkAllowTo, type AllowConfig } from './exceptions.js';
 
@@ -55,25 +56,70 @@ export interface UnionSchema extends Common { kind: 'union'; tag: string; varian
 export type Schema = StringSchema | IntegerSchema | BooleanSchema | ArraySchema | MapSchema | ObjectSchema | UnionSchema;
 
 type Opts<T> = Omit<T, 'kind' | 'description'>;
-export const str = (description: string, o: Opts<StringSchema> = {}): StringSchema => ({ kind: 'string', description, ...o });
-export const int = (description: string, o: Opts<IntegerSchema> = {}): IntegerSchema => ({ kind: 'integer', description, ...o });
-export const bool = (description: string, dflt?: boolean): BooleanSchema => ({ kind: 'boolean', description, default: dflt });
-export const list = (items: Schema, description: string, o: Omit<Opts<ArraySchema>, 'items'> = {}): ArraySchema => ({ kind: 'array', items, description, ...o });
-export const map = (values: Schema, description: string, o: Omit<Opts<MapSchema>, 'values'>): MapSchema => ({ kind: 'map', values, description, ...o });
-export const obj = (description: string, fields: Record<string, Schema>, o: Omit<Opts<ObjectSchema>, 'fields'> = {}): ObjectSchema => ({ kind: 'object', fields, description, ...o });
-export const union = (description: string, tag: string, variants: Record<string, ObjectSchema>, o: Omit<Opts<UnionSchema>, 'tag' | 'variants'> = {}): UnionSchema => ({ kind: 'union', tag, variants, description, ...o });
+// The builders keep what was written (literal enums, whether a default or `required` is there, the
+// fields) in their types, so ConfigOf below can say what loading a schema yields. `NoInfer`: the
+// options' type comes from the argument alone; else a builder nested in a field list takes the
+// surrounding `Schema` as its options and the literals are lost. A callback among the options
+// names its parameter's type (`check: (v: string) => …`): a generic option object gives it none.
+export const str = <const O extends Opts<StringSchema> = {}>(description: string, o: O = {} as O): StringSchema & NoInfer<O> =>
+  ({ kind: 'string', description, ...o });
+export const int = <const O extends Opts<IntegerSchema> = {}>(description: string, o: O = {} as O): IntegerSchema & NoInfer<O> =>
+  ({ kind: 'integer', description, ...o });
+export const bool = <D extends boolean | undefined = undefined>(description: string, dflt?: D): BooleanSchema & { default: NoInfer<D> } =>
+  ({ kind: 'boolean', description, default: dflt as D });
+export const list = <I extends Schema, const O extends Omit<Opts<ArraySchema>, 'items'> = {}>(items: I, description: string, o: O = {} as O):
+  Omit<ArraySchema, 'items'> & { items: NoInfer<I> } & NoInfer<O> => ({ kind: 'array', items, description, ...o });
+export const map = <V extends Schema, const O extends Omit<Opts<MapSchema>, 'values'>>(values: V, description: string, o: O):
+  Omit<MapSchema, 'values'> & { values: NoInfer<V> } & NoInfer<O> => ({ kind: 'map', values, description, ...o });
+export const obj = <F extends Record<string, Schema>, const O extends Omit<Opts<ObjectSchema>, 'fields'> = {}>(description: string, fields: F, o: O = {} as O):
+  Omit<ObjectSchema, 'fields'> & { fields: NoInfer<F> } & NoInfer<O> => ({ kind: 'object', fields, description, ...o });
+export const union = <T extends string, V extends Record<string, ObjectSchema>, const O extends Omit<Opts<UnionSchema>, 'tag' | 'variants'> = {}>(
+  description: string, tag: T, variants: V, o: O = {} as O,
+): Omit<UnionSchema, 'tag' | 'variants'> & { tag: NoInfer<T>; variants: NoInfer<V> } & NoInfer<O> => ({ kind: 'union', tag, variants, description, ...o });
+
+// ---- what loading a schema yields, as a type ----
+
+/**
+ * Whether load.ts always puts a value there: a default, `required`, or an object none of whose
+ * fields is required (load.ts builds it from its fields' defaults). Else the key may be absent.
+ */
+type Present<S> = S extends { required: true } ? true
+  : S extends { default: infer D } ? (undefined extends D ? NoRequiredFields<S> : true)
+  : NoRequiredFields<S>;
+type NoRequiredFields<S> = S extends { kind: 'object'; fields: infer F } ? (true extends { [K in keyof F]: F[K] extends { required: true } ? true : never }[keyof F] ? false : true) : false;
+
+type Flat<T> = { [K in keyof T]: T[K] } & {};
+type FieldsOf<F> = Flat<
+  { -readonly [K in keyof F as Present<F[K]> extends true ? K : never]: ConfigOf<F[K]> } &
+  { -readonly [K in keyof F as Present<F[K]> extends true ? never : K]?: ConfigOf<F[K]> }
+>;
+
+/**
+ * The value load.ts produces for schema `S` after defaults: strings (their `enum` as literals),
+ * numbers, booleans, arrays, string-keyed maps, objects and tagged unions. Objects' `normalize`
+ * hooks are not seen here; config/types.ts states their effect and checks itself against this.
+ */
+export type ConfigOf<S> =
+  S extends { kind: 'string'; enum: readonly (infer E)[] } ? E
+  : S extends { kind: 'string' } ? string
+  : S extends { kind: 'integer' } ? number
+  : S extends { kind: 'boolean' } ? boolean
+  : S extends { kind: 'array'; items: infer I } ? ConfigOf<I>[]
+  : S extends { kind: 'map'; values: infer V } ? Record<string, ConfigOf<V>>
+  : S extends { kind: 'object'; fields: infer F } ? FieldsOf<F>
+  : S extends { kind: 'union'; tag: infer T extends string; variants: infer V } ? { [N in keyof V & string]: Flat<{ [K in T]: N } & ConfigOf<V[N]>> }[keyof V & string]
+  : never;
 
 // ---- value checks shared by several keys ----
 
 const quote = (s: string) => JSON.stringify(s);
 const IP_JSON = { anyOf: [{ format: 'ipv4' }, { format: 'ipv6' }] };
-const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 const ip = (description: string) =>
-  str(description, { docType: 'IP address', json: IP_JSON, check: (v) => (isIP(v) ? undefined : `expected an IPv4 or IPv6 address, got ${quote(v)}`) });
-const ipList = (description: string, o: Omit<Opts<ArraySchema>, 'items'> = {}) =>
+  str(description, { docType: 'IP address', json: IP_JSON, check: (v: string) => (isIP(v) ? undefined : `expected an IPv4 or IPv6 address, got ${quote(v)}`) });
+const ipList = <const O extends Omit<Opts<ArraySchema>, 'items'> = {}>(description: string, o: O = {} as O) =>
   list(ip('An IPv4 or IPv6 address.'), description, { docType: 'list of IP addresses', ...o });
-const port = (description: string, dflt?: number) => int(description, { min: 1, max: 65535, default: dflt });
+const port = <D extends number | undefined = undefined>(description: string, dflt?: D) => int(description, { min: 1, max: 65535, default: dflt as D });
 
 function checkSubnet(v: string): string | undefined {
   const c = v.includes('/') ? parseCidr4(v) : null;
@@ -87,19 +133,19 @@ function checkSubnet(v: string): string | undefined {
 
 function checkBindAddress(v: string): string | undefined {
   const hp = parseHostPort(v);
-  return hp && isIP(hp.host) ? undefined : `expected ADDR:PORT like 127.0.0.1:8080 or [::1]:8080, got ${quote(v)}`;
+  return hp.ok && isIP(hp.host) ? undefined : `expected ADDR:PORT like 127.0.0.1:8080 or [::1]:8080, got ${quote(v)}`;
 }
 
 function checkLoopbackListen(v: string): string | undefined {
   const hp = parseHostPort(v);
-  if (!hp || !isIP(hp.host)) return `expected a loopback ADDR:PORT like 127.0.0.1:9477 or [::1]:9477, got ${quote(v)}`;
+  if (!hp.ok || !isIP(hp.host)) return `expected a loopback ADDR:PORT like 127.0.0.1:9477 or [::1]:9477, got ${quote(v)}`;
   return isLoopback(hp.host) ? undefined : `expected a loopback address (127.0.0.0/8 or [::1]), got ${hp.host}; use 127.0.0.1:${hp.port}`;
 }
 
 function checkEndpoint(v: string): string | undefined {
   const m = /^(.*)\/(udp|tcp)$/.exec(v);
-  const hp = m ? parseHostPort(m[1]!) : null;
-  if (hp && (isIP(hp.host) || HOSTNAME.test(hp.host))) return undefined;
+  // parseHostPort accepts exactly an IP address or a host name, as parseEndpointSpec does at `up`.
+  if (m && parseHostPort(m[1]!).ok) return undefined;
   return `expected HOST:PORT/udp or HOST:PORT/tcp like 198.51.100.7:51820/udp or [2001:db8::1]:443/tcp, got ${quote(v)}`;
 }
 
@@ -112,7 +158,7 @@ function checkUrl(v: string): string | undefined {
 
 // ---- the vpnns config ----
 
-const argv = (description: string, o: Omit<Opts<ArraySchema>, 'items'> = {}) =>
+const argv = <const O extends Omit<Opts<ArraySchema>, 'items'> = {}>(description: string, o: O = {} as O) =>
   list(str('One argument.'), description, { minItems: 1, docType: 'list of strings (argv)', ...o });
 
 const publishEntry = obj(
@@ -128,14 +174,14 @@ const publishEntry = obj(
   },
   {
     shorthand: 'port',
-    refine: (v) => {
+    refine: (v: Record<string, unknown>) => {
       if (v.port === undefined && v.target === undefined) return { detail: 'expected `port` or `target` to be set; add e.g. `port: 8080`' };
       if (v.via === 'kernel' && typeof v.host === 'string' && v.host.startsWith('[')) {
         return { key: 'host', detail: `via: kernel publishes IPv4 addresses only (the kernel cannot NAT [::1] into the namespace), got ${v.host}; use 127.0.0.1 or via: forwarder` };
       }
       return undefined;
     },
-    normalize: (v) => {
+    normalize: (v: Record<string, unknown>) => {
       const target = (v.target ?? v.port) as number;
       return { ...v, host: v.host ?? `127.0.0.1:${v.port ?? target}`, target };
     },
@@ -163,7 +209,7 @@ const vpn = union('The VPN client that is the namespace\'s only way out.', 'type
   adguard: obj('AdGuard VPN CLI.', {
     location: str('Location to connect to (see `adguardvpn-cli list-locations`); default: the fastest.'),
     binary: str('Command name or path of adguardvpn-cli (a path is relative to the config file).', { default: 'adguardvpn-cli', path: 'ifSlash', docType: 'command or path' }),
-    home: str('HOME for adguardvpn-cli: its login and settings (`vpnns adguard login` uses the same); default /var/lib/vpnns/<namespace>/adguard.', { path: 'always', docType: 'path' }),
+    home: str(`HOME for adguardvpn-cli: its login and settings (\`vpnns adguard login\` uses the same); default ${LIB_DIR}/<namespace>/adguard.`, { path: 'always', docType: 'path' }),
     ...vpnCommon,
   }),
   command: obj('Any client, started and stopped by commands run inside the namespace.', {
@@ -176,7 +222,7 @@ const vpn = union('The VPN client that is the namespace\'s only way out.', 'type
   }),
 }, { default: { type: 'none' } });
 
-const proxy = (name: string, dfltPort: number, extra: Record<string, Schema> = {}, refine?: ObjectSchema['refine']) =>
+const proxy = <E extends Record<string, Schema> = {}>(name: string, dfltPort: number, extra: E = {} as E, refine?: ObjectSchema['refine']) =>
   obj(`${name} proxy in the namespace, reachable from the host over the veth link.`, {
     enabled: bool(`Run the ${name} proxy.`, true),
     port: port('Port it listens on in the namespace.', dfltPort),
@@ -239,14 +285,14 @@ const hostServiceEntry = obj(
   },
   {
     shorthand: 'port',
-    normalize: (v) => ({ ...v, target: v.target ?? v.port }),
+    normalize: (v: Record<string, unknown>) => ({ ...v, target: v.target ?? v.port }),
   },
 );
 
 /** Numeric endpoints of a `command` VPN, known before anything is resolved. */
 function numericEndpoints(vpn: Record<string, unknown>): string[] {
   const eps = (vpn.endpoints as string[] | undefined) ?? [];
-  return eps.map((e) => parseHostPort(e.replace(/\/(udp|tcp)$/, ''))?.host ?? '').filter((h) => isIP(h));
+  return eps.map((e) => parseHostPort(e.replace(/\/(udp|tcp)$/, ''))).flatMap((hp) => (hp.ok && isIP(hp.host) ? [hp.host] : []));
 }
 
 /** A host service whose target is one of vpnns's own loopback publications would loop the namespace back into itself. */
@@ -254,7 +300,7 @@ function ownLoopbackPorts(v: Record<string, unknown>): Set<number> {
   const out = new Set<number>();
   for (const p of v.publish as Array<{ host: string }>) {
     const hp = parseHostPort(p.host);
-    if (hp && isLoopback(hp.host)) out.add(hp.port);
+    if (hp.ok && isLoopback(hp.host)) out.add(hp.port);
   }
   const px = v.proxies as Record<string, { enabled: boolean; publish: boolean; port: number }>;
   for (const k of ['socks', 'http']) if (px[k]!.enabled && px[k]!.publish) out.add(px[k]!.port);
@@ -285,7 +331,7 @@ function refineExceptions(v: Record<string, unknown>): Issue | undefined {
   return undefined;
 }
 
-export const configSchema: ObjectSchema = obj('vpnns configuration.', {
+export const configSchema = obj('vpnns configuration.', {
   namespace: str('Network namespace name; also names its interfaces, state and units.', {
     default: 'vpn-ns', pattern: NAMESPACE_PATTERN, hint: NAMESPACE_HINT,
   }),
@@ -307,7 +353,7 @@ export const configSchema: ObjectSchema = obj('vpnns configuration.', {
       : { key: v.username === undefined ? 'password' : 'username', detail: `expected \`username\` and \`password\` together; add \`${v.username === undefined ? 'username' : 'password'}\` or remove \`${v.username === undefined ? 'password' : 'username'}\`` })),
     http: proxy('HTTP', 1090),
   }, {
-    refine: (v) => {
+    refine: (v: Record<string, unknown>) => {
       const s = v.socks as { enabled: boolean; port: number };
       const h = v.http as { enabled: boolean; port: number };
       return s.enabled && h.enabled && s.port === h.port ? { key: 'http', detail: `expected a port other than the SOCKS proxy's ${s.port}; change \`proxies.http.port\`` } : undefined;
@@ -363,7 +409,7 @@ export const configSchema: ObjectSchema = obj('vpnns configuration.', {
   logDir: str('Directory for the logs of the daemons vpnns runs.', { default: '/var/log/vpnns', pattern: /^\//, hint: 'an absolute path', docType: 'path' }),
 }, {
   refine: refineExceptions,
-  normalize: (v) => ({ ...v, apps: normalizeApps(v.apps as Record<string, Record<string, unknown>>) }),
+  normalize: (v: Record<string, unknown>) => ({ ...v, apps: normalizeApps(v.apps as Record<string, Record<string, unknown>>) }),
 });
 
 // ---- JSON Schema (draft 2020-12) ----

@@ -2,6 +2,7 @@
 // trust.ts's rule when vpnns runs as root: checked once, at load, so a bad one fails with exit 2
 // before anything is made. The readers check again when they read (readTrustedFile), and paths a
 // VPN file names (an .ovpn's ca/cert/key) are checked where that file is parsed.
+import { LIB_DIR } from './paths.js';
 import { assertTrustedDirectory, assertTrustedFile, assertTrustedProgram, trustRequired } from './trust.js';
 import type { Config } from './types.js';
 
@@ -23,7 +24,7 @@ export function assertTrustedInputs(cfg: Config, opts: { cwd?: string; file?: st
     case 'adguard':
       // Root runs the binary, and the binary keeps its login and settings in home.
       assertTrustedProgram(vpn.binary, 'vpn.binary', { cwd, file });
-      if (vpn.home !== undefined) assertTrustedDirectory(vpn.home, 'vpn.home', { file, place: '/var/lib/vpnns' });
+      if (vpn.home !== undefined) assertTrustedDirectory(vpn.home, 'vpn.home', { file, place: LIB_DIR });
       break;
     case 'command': {
       // `ip netns exec` runs these as root.

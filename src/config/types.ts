@@ -1,5 +1,6 @@
 // The validated, defaulted configuration. The schema in schema.ts is the source of truth for
-// what a user may write; this is the shape the rest of the code receives after loading.
+// what a user may write; this is the shape the rest of the code receives after loading. The build
+// fails when the two disagree (ConfigMatchesSchema at the end of this file).
 
 import type { AllowConfig, HostServiceConfig } from './exceptions.js';
 
@@ -32,7 +33,7 @@ export interface VpnAdguard extends VpnCommon {
   location?: string;
   /** Path or name of adguardvpn-cli. */
   binary: string;
-  /** HOME for adguardvpn-cli (its login and settings); default /var/lib/vpnns/<namespace>/adguard. */
+  /** HOME for adguardvpn-cli (its login and settings); default <LIB_DIR>/<namespace>/adguard (config/paths.ts). */
   home?: string;
 }
 export interface VpnCommand extends VpnCommon {
@@ -160,3 +161,36 @@ export interface Config {
   /** Absolute path of the file the config came from, if any. */
   source?: string;
 }
+
+// ---- the hand-kept shape above, checked against the schema at compile time ----
+// The interfaces above carry the comments and names the code uses; the schema (schema.ts) is what a
+// file may say. So that the two cannot drift apart, the build fails unless Config is exactly what
+// load.ts produces from the schema (ConfigOf), but for what the schema cannot say:
+// - `source`: set by load.ts, not a key of the file;
+// - `sandbox` may be absent: state saved by an older vpnns has none (readers use the defaults);
+// - a publish entry's `via` may be absent and `added` present: `vpnns publish add` makes entries
+//   that never went through load.ts;
+// - normalize hooks: a publish entry's `host` and `target` are filled in, and a code-server app's
+//   `port` and `auth`, but the types keep them optional for the entries `publish add` makes.
+// When the check fails, compare `Config` with `Loaded` key by key (hover in an editor).
+import type { configSchema, ConfigOf } from './schema.js';
+
+type Loaded = ConfigOf<typeof configSchema>;
+type LoadedPublish = Loaded['publish'][number];
+type LoadedApp = Loaded['apps'][string];
+type HandPublish = Omit<LoadedPublish, 'via'> & { via?: LoadedPublish['via']; added?: true };
+type Expected = Omit<Loaded, 'sandbox' | 'publish' | 'apps'> & {
+  sandbox?: Loaded['sandbox'];
+  publish: HandPublish[];
+  apps: Record<string, Omit<LoadedApp, 'publish'> & { publish: HandPublish[] }>;
+  source?: string;
+};
+
+/** Object types flattened all the way down (intersections merged, unions kept), so two spellings of one shape compare equal. */
+type Deep<T> = T extends (infer U)[] ? Deep<U>[] : T extends (...args: never[]) => unknown ? T : T extends object ? { [K in keyof T]: Deep<T[K]> } : T;
+/** True only when X and Y are the same type (optional and required keys differ; so do extra keys). */
+export type Equals<X, Y> = (<T>() => T extends X ? 1 : 2) extends (<T>() => T extends Y ? 1 : 2) ? true : false;
+/** Equals after flattening: `A & B` and the object literal with the keys of both count as the same shape. */
+export type SameShape<X, Y> = Equals<Deep<X>, Deep<Y>>;
+export type Assert<T extends true> = T;
+export type ConfigMatchesSchema = Assert<SameShape<Config, Expected>>;

@@ -4,6 +4,7 @@
 import { open, readFile, rename, unlink, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { VpnnsError } from '../errors.js';
+import { sleep } from '../sys/process.js';
 import { RUN_DIR } from './names.js';
 import { isAlive } from '../sys/process.js';
 
@@ -46,7 +47,7 @@ export async function acquireLock(path: string, what: string, timeoutMs = 60_000
     if (Date.now() > deadline) {
       throw new VpnnsError(`another vpnns command (pid ${owner}) is working on ${what}; wait for it to finish or stop it.`);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
 }
 

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import type { World, WorldOptions } from '../world/world.js';
-import { runIsolated, sleep, startIsolated, type Ran } from './spawn.js';
+import { sleep } from '../sys/process.js';
+import { runIsolated, startIsolated, type Ran } from './spawn.js';
 import { supervisorPidsOf } from '../supervisor/resource.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));

@@ -7,7 +7,7 @@ import { isLoopback } from '../config/net-utils.js';
 import { lookupUser } from '../services/users.js';
 import { publications } from '../services/publish.js';
 import { proxyPublications } from '../services/proxy-identity.js';
-import type { HostPort } from '../services/forward.js';
+import type { HostPort } from '../config/net-utils.js';
 import type { Names } from '../core/names.js';
 
 const UID = /^\d{1,10}$/;

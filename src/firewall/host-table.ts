@@ -10,7 +10,7 @@ import { isLoopback } from '../config/net-utils.js';
 import { readText } from '../sys/system.js';
 import { dnatPublications, type Publication } from '../services/publish.js';
 import { runningConfig } from '../services/added-publications.js';
-import type { HostPort } from '../services/forward.js';
+import type { HostPort } from '../config/net-utils.js';
 import { hostAccessUids, invokerUidFromEnv, loopbackPublications } from './host-access.js';
 
 /** Who on the host may open connections into the namespace and to the loopback publications. */

@@ -3,7 +3,7 @@
 // connections are DNATed into the namespace (services/publish.ts, hasKernelFastPath), so a connect
 // to its port reaches the app, not the forwarder, and fails while the app is down.
 import { endianness } from 'node:os';
-import { expandIPv6, parseIPv4 } from '../config/net-utils.js';
+import { ipv6Groups, parseIPv4 } from '../config/net-utils.js';
 import { readText } from '../sys/system.js';
 
 const LISTEN = '0A';
@@ -25,7 +25,7 @@ export function procNetAddress(host: string, port: number): { file: 'tcp' | 'tcp
   const v4 = parseIPv4(h);
   const hexPort = port.toString(16).toUpperCase().padStart(4, '0');
   if (v4 !== null) return { file: 'tcp', address: `${words([v4 >>> 24, (v4 >>> 16) & 255, (v4 >>> 8) & 255, v4 & 255])}:${hexPort}` };
-  const groups = expandIPv6(h);
+  const groups = ipv6Groups(h);
   if (!groups) throw new Error(`not an IP address: ${host}`);
   return { file: 'tcp6', address: `${words(groups.flatMap((g) => [g >>> 8, g & 255]))}:${hexPort}` };
 }

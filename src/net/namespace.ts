@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import type { Context, Resource } from '../core/resource.js';
 import { VpnnsError } from '../errors.js';
+import { sleep } from '../sys/process.js';
 import { listAddrs, netnsExists } from './ip.js';
 
 /** The kernel's identity of a named namespace (the nsfs inode behind /run/netns/<ns>), or undefined. */
@@ -78,7 +79,7 @@ async function killInside(sys: Context['sys'], ns: string): Promise<void> {
   for (let i = 0; i < 30; i++) {
     const left = (await sys.query(['ip', 'netns', 'pids', ns], { allowFail: true })).stdout.trim();
     if (!left || sys.dryRun) return;
-    await new Promise((res) => setTimeout(res, 100));
+    await sleep(100);
   }
   const left = (await sys.query(['ip', 'netns', 'pids', ns], { allowFail: true })).stdout.split(/\s+/).filter(Boolean);
   if (left.length) await sys.change(['kill', '-KILL', ...left], { allowFail: true });

@@ -8,7 +8,7 @@ import type { Names } from '../core/names.js';
 import type { Resource } from '../core/resource.js';
 import { readText } from '../sys/system.js';
 import { publications } from '../services/publish.js';
-import { formatHostPort } from '../services/forward.js';
+import { formatHostPort } from '../config/net-utils.js';
 
 export interface Summary {
   version: 1;

@@ -9,11 +9,10 @@
 // from a fixed set, names by their rules): nothing from a file reaches the terminal unchecked.
 import { constants } from 'node:fs';
 import { lstat, open, readdir } from 'node:fs/promises';
-import { isIP } from 'node:net';
 import { RUN_DIR, isNamespaceName } from '../core/names.js';
 import { publication } from '../services/publish.js';
 import { ADDED_ORIGIN } from '../services/added-publications.js';
-import { formatHostPort, parseHostPort } from '../services/forward.js';
+import { formatHostPort, isIP, isIPv4, parseHostPort } from '../config/net-utils.js';
 import { asProcId, stillRunning } from '../sys/proc-identity.js';
 import { isAlive } from '../sys/process.js';
 import type { PublishConfig } from '../config/types.js';
@@ -76,12 +75,8 @@ const obj = (x: unknown): Record<string, unknown> | undefined => (x && typeof x 
 /** "ADDR:PORT" as vpnns formats it, re-formatted from its parsed parts; anything else is dropped. */
 function hostPort(x: unknown): string | undefined {
   if (typeof x !== 'string' || x.length > 64) return undefined;
-  try {
-    const hp = parseHostPort(x);
-    return isIP(hp.host) ? formatHostPort(hp) : undefined;
-  } catch {
-    return undefined;
-  }
+  const hp = parseHostPort(x);
+  return hp.ok && isIP(hp.host) ? formatHostPort(hp) : undefined;
 }
 
 function publishedFrom(summary: Record<string, unknown> | undefined, added: unknown): ListedNamespace['published'] {
@@ -95,7 +90,7 @@ function publishedFrom(summary: Record<string, unknown> | undefined, added: unkn
     if (listen && target && via && origin) out.push({ listen, target, via, origin });
   };
   if (Array.isArray(summary?.published)) summary.published.forEach(push);
-  const nsAddr = typeof summary?.nsAddr === 'string' && isIP(summary.nsAddr) === 4 ? summary.nsAddr : undefined;
+  const nsAddr = typeof summary?.nsAddr === 'string' && isIPv4(summary.nsAddr) ? summary.nsAddr : undefined;
   if (nsAddr && Array.isArray(added)) {
     for (const a of added) {
       try {

@@ -14,9 +14,9 @@ import { isAlive } from '../sys/process.js';
 import { supervisorPid } from '../supervisor/resource.js';
 import { publications } from '../services/publish.js';
 import { runningConfig } from '../services/added-publications.js';
-import { formatHostPort } from '../services/forward.js';
+import { formatHostPort } from '../config/net-utils.js';
 import { probeInside } from '../supervisor/probe.js';
-import { describeAllow, describeHostService } from '../config/exceptions.js';
+import { describeAllow, describeHostService, hostServiceTarget } from '../config/exceptions.js';
 
 export interface StatusReport {
   namespace: string;
@@ -57,7 +57,7 @@ export async function gatherStatus(cfg: Config, opts: { probe?: boolean } = {}):
     components: {},
     published: publications(await runningConfig(used, n), n).map((p) => ({ listen: formatHostPort(p.listen), target: formatHostPort(p.target), via: p.via, origin: p.origin })),
     exceptions: (used.allow ?? []).map((a) => ({ to: a.to, ...(a.port !== undefined && { port: a.port }), proto: a.proto, text: describeAllow(a) })),
-    hostServices: (used.hostServices ?? []).map((s) => ({ port: s.port, target: s.target, text: describeHostService(s) })),
+    hostServices: (used.hostServices ?? []).map((s) => ({ port: s.port, target: hostServiceTarget(s), text: describeHostService(s) })),
     processes: [],
   };
   if (!up) return report;

@@ -14,9 +14,7 @@ import type { System } from '../sys/system.js';
 import { codeServerArgv, codeServerEnv, codeServerPaths, ensurePassword, passwordPath, CODE_SERVER_PROGRAM } from './profiles/code-server.js';
 import { KILO_PROGRAMS } from './profiles/kilo.js';
 import { sandboxPlan } from '../sandbox/channels.js';
-
-/** Persistent per-namespace data (app passwords): survives `down`, unlike /run/vpnns. */
-export const LIB_DIR = '/var/lib/vpnns';
+import { LIB_DIR } from '../config/paths.js';
 
 export function appDir(ns: string, app: string): string {
   return `${LIB_DIR}/${ns}/apps/${app}`;

@@ -11,11 +11,7 @@
 // and LAN binds, and everything under `via: relay`. `via: kernel` is DNAT with no process.
 // Numbers: BENCHMARKS.md, bench/RESULTS-forward.md.
 import { fileURLToPath } from 'node:url';
-
-export interface HostPort {
-  host: string;
-  port: number;
-}
+import { formatHostPort, parseHostPort, type HostPort } from '../config/net-utils.js';
 
 export interface ForwardSpec {
   name: string;
@@ -44,19 +40,14 @@ export function defaultForwarderRuntime(): ForwarderRuntime {
   };
 }
 
-/** "127.0.0.1:8080", "[::1]:8080". */
-export function formatHostPort({ host, port }: HostPort): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** Parses "ADDR:PORT" or "[V6ADDR]:PORT"; throws with the offending text. */
-export function parseHostPort(text: string): HostPort {
-  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text);
-  const port = m ? Number(m[3]) : NaN;
-  if (!m || port < 1 || port > 65535) {
-    throw new Error(`expected ADDR:PORT or [IPv6]:PORT with a port from 1 to 65535, got "${text}"`);
-  }
-  return { host: (m[1] ?? m[2])!, port };
+/**
+ * "ADDR:PORT" or "[V6ADDR]:PORT" as the forwarder's argv and `vpnns publish remove` take it
+ * (config/net-utils.ts reads it); throws naming the offending text.
+ */
+export function requireHostPort(text: string): HostPort {
+  const hp = parseHostPort(text);
+  if (!hp.ok) throw new Error(`expected ADDR:PORT or [IPv6]:PORT with a port from 1 to 65535, got "${text}"`);
+  return { host: hp.host, port: hp.port };
 }
 
 /** What a forwarder listens on or connects to: a TCP address or a Unix socket (a host service's two halves meet on one). */
@@ -69,7 +60,7 @@ export function parseEndpoint(text: string): Endpoint {
     if (!/^\/[A-Za-z0-9_./-]{1,100}$/.test(path) || path.split('/').includes('..')) throw new Error(`expected unix:/ABSOLUTE/PATH, got "${text}"`);
     return { path };
   }
-  return parseHostPort(text);
+  return requireHostPort(text);
 }
 
 export function formatEndpoint(e: Endpoint): string {

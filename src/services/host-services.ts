@@ -15,7 +15,7 @@
 // network namespace.
 import type { Config } from '../config/types.js';
 import type { Names } from '../core/names.js';
-import type { HostServiceConfig } from '../config/exceptions.js';
+import { hostServiceTarget, type HostServiceConfig } from '../config/exceptions.js';
 import { registerServices, type ServiceSpec } from '../core/services.js';
 import type { System } from '../sys/system.js';
 import { defaultForwarderRuntime, formatEndpoint, type ForwarderRuntime } from './forward.js';
@@ -46,13 +46,14 @@ export function hostServiceProcesses(
   runtime: ForwarderRuntime = defaultForwarderRuntime(),
   lookup = lookupUser,
 ): { inside: ServiceSpec['process']; host: ServiceSpec['process'] } {
-  if (!Number.isInteger(s.target) || s.target < 1 || s.target > 65535) throw new Error(`refusing target port ${s.target} for a host service`);
+  const target = hostServiceTarget(s);
+  if (!Number.isInteger(target) || target < 1 || target > 65535) throw new Error(`refusing target port ${target} for a host service`);
   const sock = formatEndpoint({ path: hostServiceSocket(names, s) });
   const { uid, gid } = idOf(lookup);
   const drop = ['--uid', String(uid), '--gid', String(gid)];
   return {
     inside: { name: `host-service-${s.port}`, argv: [runtime.node, runtime.script, '--listen', `127.0.0.1:${s.port}`, '--target', sock, ...drop], netns: names.ns },
-    host: { name: `host-service-${s.port}-host`, argv: [runtime.node, runtime.script, '--listen', sock, '--target', `127.0.0.1:${s.target}`, ...drop] },
+    host: { name: `host-service-${s.port}-host`, argv: [runtime.node, runtime.script, '--listen', sock, '--target', `127.0.0.1:${target}`, ...drop] },
   };
 }
 

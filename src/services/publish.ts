@@ -4,8 +4,8 @@ import type { Config, PublishConfig, PublishVia } from '../config/types.js';
 import type { Names } from '../core/names.js';
 import type { ServiceSpec } from '../core/services.js';
 import { registerServices } from '../core/services.js';
-import { isLoopback, parseIPv4 } from '../config/net-utils.js';
-import { forwardProcess, parseHostPort, type HostPort } from './forward.js';
+import { isLoopback, parseIPv4, type HostPort } from '../config/net-utils.js';
+import { forwardProcess, requireHostPort } from './forward.js';
 import { ADDED_ORIGIN } from './added-publications.js';
 
 export interface Publication {
@@ -19,7 +19,7 @@ export interface Publication {
 
 export function publication(p: PublishConfig, names: Pick<Names, 'nsAddr'>, origin: string): Publication {
   const target = p.target ?? p.port!;
-  const listen = parseHostPort(p.host ?? `127.0.0.1:${p.port ?? target}`);
+  const listen = requireHostPort(p.host ?? `127.0.0.1:${p.port ?? target}`);
   return { name: `forward-${listen.port}`, listen, target: { host: names.nsAddr, port: target }, origin, via: p.via ?? 'forwarder' };
 }
 

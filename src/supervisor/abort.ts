@@ -2,6 +2,7 @@
 // tunnel comes up" and every "until stop" must leave nothing behind once it is over, whichever way it
 // ended. Each helper removes its own timer, event listener and abort listener when it settles.
 import type { EventEmitter } from 'node:events';
+import { sleep } from '../sys/process.js';
 
 export const ABORTED = Symbol('aborted');
 export type Aborted = typeof ABORTED;
@@ -30,12 +31,10 @@ export function waitFor<T>(signal: AbortSignal, arm: (done: (v: T) => void) => (
   });
 }
 
-/** Sleeps `ms`, or less when `signal` aborts; 'slept' or ABORTED. */
-export function sleepUnless(ms: number, signal: AbortSignal): Promise<'slept' | Aborted> {
-  return waitFor<'slept'>(signal, (done) => {
-    const t = setTimeout(() => done('slept'), Math.max(0, ms));
-    return () => clearTimeout(t);
-  });
+/** Sleeps `ms` (the one sleep, sys/process.ts), or less when `signal` aborts; 'slept' or ABORTED. */
+export async function sleepUnless(ms: number, signal: AbortSignal): Promise<'slept' | Aborted> {
+  await sleep(ms, signal);
+  return signal.aborted ? ABORTED : 'slept';
 }
 
 /** The next `event` on `emitter` (its first argument), or ABORTED. */

@@ -122,7 +122,7 @@ export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
  */
 export async function serveMetrics(listen: string, render: () => string): Promise<MetricsServer> {
   const hp = parseHostPort(listen);
-  if (!hp) throw new Error(`metrics.listen: expected a loopback ADDR:PORT like 127.0.0.1:9477, got "${listen}"`);
+  if (!hp.ok) throw new Error(`metrics.listen: expected a loopback ADDR:PORT like 127.0.0.1:9477, got "${listen}"`);
   if (!isLoopback(hp.host)) throw new Error(`metrics.listen: ${hp.host} is not a loopback address; the metrics endpoint listens only on 127.0.0.0/8 or [::1]`);
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];

@@ -27,7 +27,8 @@ import { dnsGuardLoop } from './dns-guard-loop.js';
 import { serviceLoop, type ServiceHandle } from './service-loop.js';
 import { serveControl, type ControlServer } from './control-server.js';
 import { controlSocketPath, type Request } from './control-protocol.js';
-import { formatHostPort, parseHostPort } from '../services/forward.js';
+import { formatHostPort } from '../config/net-utils.js';
+import { requireHostPort } from '../services/forward.js';
 import { publication, publications } from '../services/publish.js';
 import type { PublishConfig } from '../config/types.js';
 import { canListen, tcpConnect } from '../net/ports.js';
@@ -418,7 +419,7 @@ export class Supervisor {
     const names = this.core.names;
     let key: string;
     try {
-      key = formatHostPort(/^\d+$/.test(a.host) ? { host: '127.0.0.1', port: Number(a.host) } : parseHostPort(a.host));
+      key = formatHostPort(/^\d+$/.test(a.host) ? { host: '127.0.0.1', port: Number(a.host) } : requireHostPort(a.host));
     } catch (e) {
       throw new UsageError(`${(e as Error).message}.`);
     }

@@ -161,4 +161,20 @@ export function isAlive(pid: number): boolean {
   }
 }
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/**
+ * The one sleep of vpnns: waits `ms`, or less when `signal` aborts (it resolves then, it does not
+ * throw), and leaves no timer or listener behind. The supervisor's sleepUnless (supervisor/abort.ts)
+ * is the same wait that also says whether it was cut short.
+ */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, Math.max(0, ms));
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}

@@ -7,8 +7,10 @@
 // `connect --no-fork` may still fork (a service in the background, started through sudo): vpnns
 // supervises the tunnel and the cgroup, not only the process it started, and ends the whole cgroup
 // when it stops the client, so no service outlives it.
+import { ALLOW_TABLE } from '../net/allow-routes.js';
 import type { VpnAdguard } from '../config/types.js';
 import { VpnnsError, UsageError } from '../errors.js';
+import { LIB_DIR } from '../config/paths.js';
 import { assertTrustedDirectory, assertTrustedFile } from '../config/trust.js';
 import { findTool } from '../sys/tools.js';
 import { helperEnv } from '../sandbox/clean-env.js';
@@ -22,11 +24,9 @@ import { isAlive } from '../sys/process.js';
 import { lstatSync, readdirSync, readFileSync } from 'node:fs';
 import type { ClientTraffic } from '../core/client-traffic.js';
 
-export const ADGUARD_STATE_ROOT = '/var/lib/vpnns';
-
 export function adguardHome(ctx: Pick<VpnContext, 'cfg'>): string {
   const vpn = ctx.cfg.vpn as VpnAdguard;
-  return vpn.home ?? `${ADGUARD_STATE_ROOT}/${ctx.cfg.namespace}/adguard`;
+  return vpn.home ?? `${LIB_DIR}/${ctx.cfg.namespace}/adguard`;
 }
 
 /** `Connected to FRANKFURT in TUN mode, running on tun0` → location and interface. */
@@ -112,7 +112,7 @@ export function removeStalePidFiles(home: string, alive: (pid: number) => boolea
 /** Runs an adguardvpn-cli subcommand inside the namespace with vpnns's HOME for it, as the client (its cgroup and group). */
 export async function adguardCommand(ctx: VpnContext, args: string[], opts: { allowFail?: boolean; timeoutMs?: number } = {}) {
   const bin = await binary(ctx);
-  assertTrustedDirectory(adguardHome(ctx), 'vpn.home', { place: '/var/lib/vpnns' });
+  assertTrustedDirectory(adguardHome(ctx), 'vpn.home', { place: LIB_DIR });
   const cg = adguardCgroup(ctx);
   if (cg) await ensureClientCgroup(ctx.sys, cg);
   const argv = fullArgv({ name: 'adguard', netns: ctx.names.ns, gid: CLIENT_GID, cgroup: cg?.dir, argv: [bin, ...args] });
@@ -132,8 +132,9 @@ export function saysNotLoggedIn(text: string, code?: number | null): boolean {
 
 /**
  * After the client is gone: the policy routing it may have left in the namespace (AUTO mode's
- * `ip rule` and table 880, when its service was killed before it could undo them). vpnns makes no
- * rules of its own there, so every rule but the kernel's three defaults is the client's.
+ * `ip rule` and table 880, when its service was killed before it could undo them). vpnns's only
+ * rules there are the exceptions' (`allow`, priority ALLOW_TABLE), so every other rule but the
+ * kernel's three defaults is the client's.
  */
 export async function removeClientRouting(ctx: VpnContext): Promise<void> {
   for (const fam of ['-4', '-6']) {
@@ -147,7 +148,7 @@ export async function removeClientRouting(ctx: VpnContext): Promise<void> {
     }
     for (const rule of rules) {
       const p = rule.priority;
-      if (typeof p !== 'number' || !Number.isInteger(p) || [0, 32766, 32767].includes(p)) continue;
+      if (typeof p !== 'number' || !Number.isInteger(p) || [0, ALLOW_TABLE, 32766, 32767].includes(p)) continue;
       await ctx.sys.change(['ip', '-n', ctx.names.ns, fam, 'rule', 'del', 'priority', String(p)], { allowFail: true });
     }
     await ctx.sys.change(['ip', '-n', ctx.names.ns, fam, 'route', 'flush', 'table', '880'], { allowFail: true });
@@ -160,7 +161,7 @@ export const adguardProvider: VpnProvider = {
   async prepare(ctx) {
     await binary(ctx);
     // Root's adguardvpn-cli keeps its login and settings there, and writes into it.
-    assertTrustedDirectory(adguardHome(ctx), 'vpn.home', { place: '/var/lib/vpnns' });
+    assertTrustedDirectory(adguardHome(ctx), 'vpn.home', { place: LIB_DIR });
     await ctx.sys.mkdir(adguardHome(ctx), 0o700);
     const cg = adguardCgroup(ctx);
     if (cg) {

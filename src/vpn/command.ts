@@ -13,7 +13,8 @@ import type { VpnCommand } from '../config/types.js';
 import { ConfigError } from '../config/errors.js';
 import { VpnnsError } from '../errors.js';
 import { startProcess, sleep, type Running } from '../sys/process.js';
-import { parseEndpointSpec, resolveEndpoints, formatHostPort } from './endpoint.js';
+import { formatHostPort } from '../config/net-utils.js';
+import { parseEndpointSpec, resolveEndpoints } from './endpoint.js';
 import type { VpnProvider, VpnSession, VpnStatus } from './provider.js';
 import { CLIENT_GID } from './provider.js';
 import { tunnelGone, linkBytes } from './tunnel.js';
@@ -80,7 +81,7 @@ export const commandProvider: VpnProvider = {
         : [{ kind: 'gid' as const, gid: CLIENT_GID }],
       dns: vpn.dns,
       tunnel: vpn.interface,
-      info: { endpoints: endpoints.map((e) => `${formatHostPort(e.ip, e.port)}/${e.proto}`), command: vpn.start.join(' ') },
+      info: { endpoints: endpoints.map((e) => `${formatHostPort({ host: e.ip, port: e.port })}/${e.proto}`), command: vpn.start.join(' ') },
       warnings: [],
     };
   },

@@ -3,7 +3,7 @@
 // tunnel is up (the kill switch only lets the client reach these exact addresses).
 
 import { promises as dns } from 'node:dns';
-import { isIP, isIPv4, isIPv6 } from '../config/net-utils.js';
+import { isIP, parseHostPort } from '../config/net-utils.js';
 import { VpnConfigError, VpnResolveError } from './errors.js';
 
 export type Proto = 'udp' | 'tcp';
@@ -20,58 +20,6 @@ export interface Endpoint {
   ip: string;
   port: number;
   proto: Proto;
-}
-
-/** A DNS name (letters, digits, `-`, `_`, dots; optional final dot) that is not a malformed IP address. */
-export function isHostName(s: string): boolean {
-  if (s.length === 0 || s.length > 254) return false;
-  const name = s.endsWith('.') ? s.slice(0, -1) : s;
-  // "10.0.0.300" is a broken address, not a name; resolving it would only confuse.
-  if (/^[0-9.]+$/.test(name)) return false;
-  return name.split('.').every((label) => /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/.test(label));
-}
-
-export type HostPortResult = { ok: true; host: string; port: number } | { ok: false; detail: string };
-
-/**
- * "host:port", "ipv4:port" or "[ipv6]:port". The host comes back without brackets. On failure
- * `detail` says what is wrong with `text` in words that fit after a location prefix.
- */
-export function parseHostPort(text: string): HostPortResult {
-  let host: string;
-  let portText: string;
-  if (text.startsWith('[')) {
-    const close = text.indexOf(']');
-    if (close < 0) return { ok: false, detail: `"${text}" has "[" without "]"; write an IPv6 address as "[2001:db8::1]:51820"` };
-    host = text.slice(1, close);
-    if (!isIPv6(host)) return { ok: false, detail: `"${host}" in brackets is not an IPv6 address` };
-    if (text[close + 1] !== ':') return { ok: false, detail: `"${text}" has no port; write "[${host}]:PORT"` };
-    portText = text.slice(close + 2);
-  } else {
-    const colons = text.split(':').length - 1;
-    if (colons === 0) return { ok: false, detail: `"${text}" has no port; write "${text}:PORT"` };
-    if (colons > 1) return { ok: false, detail: `"${text}" is ambiguous; put an IPv6 address in brackets, as in "[2001:db8::1]:51820"` };
-    const colon = text.indexOf(':');
-    host = text.slice(0, colon);
-    portText = text.slice(colon + 1);
-    if (host === '') return { ok: false, detail: `"${text}" has no host before the port` };
-    if (!isIPv4(host) && !isHostName(host)) return { ok: false, detail: `"${host}" is neither an IP address nor a host name` };
-  }
-  const port = parsePort(portText);
-  if (port === undefined) return { ok: false, detail: `bad port "${portText}" in "${text}"; expected an integer from 1 to 65535` };
-  return { ok: true, host, port };
-}
-
-/** An integer 1..65535 written in plain decimal, else undefined. */
-export function parsePort(text: string): number | undefined {
-  if (!/^[1-9][0-9]{0,4}$/.test(text)) return undefined;
-  const port = Number(text);
-  return port <= 65535 ? port : undefined;
-}
-
-/** "host:port", with brackets around an IPv6 address: the inverse of parseHostPort. */
-export function formatHostPort(host: string, port: number): string {
-  return isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /**

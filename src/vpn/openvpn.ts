@@ -14,7 +14,8 @@ import { readText } from '../sys/system.js';
 import { ovpnFileBody, parseOvpn, parseOvpnAuth, renderOvpnForNamespace, type OvpnConfig } from './ovpn.js';
 import { VpnConfigError } from './errors.js';
 import { readReferencedFile } from './referenced-files.js';
-import { resolveEndpoints, formatHostPort } from './endpoint.js';
+import { formatHostPort } from '../config/net-utils.js';
+import { resolveEndpoints } from './endpoint.js';
 import { readUserFile } from './files.js';
 import { assertTrustedOvpnPaths } from './ovpn-files.js';
 import type { VpnProvider, VpnSession, VpnStatus } from './provider.js';
@@ -96,7 +97,7 @@ export const openvpnProvider: VpnProvider = {
       warnings.push(`${vpn.config}:${d.line}: ignoring "${d.option}"${where}: ${d.why}.`);
     }
     await ctx.sys.writeFile(`${ctx.dir}/openvpn.conf`, rendered.text, { mode: 0o600, secret: true });
-    const info: OvpnInfo = { endpoints: remotes.map((r) => `${formatHostPort(r.ip, r.port)}/${r.proto}`) };
+    const info: OvpnInfo = { endpoints: remotes.map((r) => `${formatHostPort({ host: r.ip, port: r.port })}/${r.proto}`) };
     return {
       type: 'openvpn',
       clientTraffic: remotes.map((r) => ({ kind: 'endpoint' as const, ip: r.ip, port: r.port, proto: r.proto, sender: { mark: CLIENT_MARK } })),

@@ -17,9 +17,10 @@
 // refused here, as are control characters.
 
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { isIPv4, isIPv6 } from '../config/net-utils.js';
-import { isHostName, parsePort, type Proto } from './endpoint.js';
-import { VpnConfigError, didYouMean } from './errors.js';
+import { isHostName, isIPv4, isIPv6, parsePort } from '../config/net-utils.js';
+import type { Proto } from './endpoint.js';
+import { didYouMean } from '../config/did-you-mean.js';
+import { VpnConfigError } from './errors.js';
 
 export interface OvpnOption {
   kind: 'option';

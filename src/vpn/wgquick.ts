@@ -5,10 +5,9 @@
 // would run as root) are refused with the line: vpnns never runs them, and a user who wrote one
 // expects it to run, so saying so beats a warning that scrolls by.
 
-import { SocketAddress } from 'node:net';
-import { isIPv4, isIPv6 } from '../config/net-utils.js';
-import { formatHostPort, isHostName, parseHostPort } from './endpoint.js';
-import { VpnConfigError, didYouMean } from './errors.js';
+import { formatHostPort, isHostName, isIPv4, isIPv6, ipv6Bytes, ipv6FromBytes, normalizeIp, parseHostPort } from '../config/net-utils.js';
+import { didYouMean } from '../config/did-you-mean.js';
+import { VpnConfigError } from './errors.js';
 
 export interface WgInterface {
   /** Base64, 44 characters. A secret: never log it. */
@@ -153,7 +152,7 @@ export function parseWgQuick(text: string, file?: string): WgQuickConfig {
           break;
         case 'dns':
           for (const d of splitList(value)) {
-            if (isIPv4(d) || isIPv6(d)) iface.dns.push(canonicalIP(d));
+            if (isIPv4(d) || isIPv6(d)) iface.dns.push(normalizeIp(d));
             else if (isHostName(d)) iface.dnsSearch.push(d);
             else fail(lineNo, `DNS "${d}" is neither an IP address nor a search domain`);
           }
@@ -192,7 +191,7 @@ export function parseWgQuick(text: string, file?: string): WgQuickConfig {
         case 'endpoint': {
           const hp = parseHostPort(value);
           if (!hp.ok) fail(lineNo, `Endpoint ${hp.detail}`);
-          else peer.endpoint = { host: isIPv6(hp.host) ? canonicalIP(hp.host) : hp.host, port: hp.port };
+          else peer.endpoint = { host: isIPv6(hp.host) ? normalizeIp(hp.host) : hp.host, port: hp.port };
           break;
         }
         case 'allowedips':
@@ -244,14 +243,14 @@ export function renderWgSetconf(cfg: WgQuickConfig, resolvedEndpoints: ReadonlyM
 }
 
 function numericEndpoint(ep: { host: string; port: number }, resolved: ReadonlyMap<string, string>): string {
-  if (isIPv4(ep.host) || isIPv6(ep.host)) return formatHostPort(ep.host, ep.port);
-  const key = formatHostPort(ep.host, ep.port);
+  if (isIPv4(ep.host) || isIPv6(ep.host)) return formatHostPort(ep);
+  const key = formatHostPort(ep);
   const value = resolved.get(key);
   // A caller bug, not a user mistake: `wg` would otherwise resolve the name inside the namespace.
   if (value === undefined) throw new Error(`renderWgSetconf: no resolved address for endpoint "${key}"`);
   const hp = parseHostPort(value);
   if (!hp.ok || !(isIPv4(hp.host) || isIPv6(hp.host))) throw new Error(`renderWgSetconf: "${value}" for "${key}" is not a numeric ip:port`);
-  return formatHostPort(hp.host, hp.port);
+  return formatHostPort(hp);
 }
 
 /** The servers to resolve and let through the kill switch, one per distinct host:port, in file order. */
@@ -327,10 +326,6 @@ function parseFwMark(value: string): number | null {
 
 // --- addresses -------------------------------------------------------------------------------
 
-function canonicalIP(ip: string): string {
-  return isIPv6(ip) ? new SocketAddress({ address: ip, family: 'ipv6' }).address : ip;
-}
-
 function splitCidr(s: string): { ip: string; prefix: number; v6: boolean } | undefined {
   const slash = s.indexOf('/');
   const ip = slash < 0 ? s : s.slice(0, slash);
@@ -346,33 +341,15 @@ function splitCidr(s: string): { ip: string; prefix: number; v6: boolean } | und
 /** An interface address: host bits kept, prefix made explicit. */
 function normalizeAddress(s: string): string | undefined {
   const c = splitCidr(s);
-  return c && `${canonicalIP(c.ip)}/${c.prefix}`;
+  return c && `${normalizeIp(c.ip)}/${c.prefix}`;
 }
 
 /** A network: host bits cleared, as `wg` and `ip route` want it. */
 function normalizeNetwork(s: string): string | undefined {
   const c = splitCidr(s);
   if (!c) return undefined;
-  const bytes = c.v6 ? ipv6Bytes(canonicalIP(c.ip)) : c.ip.split('.').map(Number);
+  const bytes = c.v6 ? ipv6Bytes(c.ip)! : c.ip.split('.').map(Number);
   for (let bit = c.prefix; bit < bytes.length * 8; bit++) bytes[bit >> 3]! &= ~(0x80 >> (bit & 7));
   if (!c.v6) return `${bytes.join('.')}/${c.prefix}`;
-  const groups: string[] = [];
-  for (let g = 0; g < 8; g++) groups.push(((bytes[2 * g]! << 8) | bytes[2 * g + 1]!).toString(16));
-  return `${canonicalIP(groups.join(':'))}/${c.prefix}`;
-}
-
-function ipv6Bytes(ip: string): number[] {
-  let text = ip;
-  const tail = text.slice(text.lastIndexOf(':') + 1);
-  if (tail.includes('.')) {
-    // ::ffff:1.2.3.4 — the dotted tail is the last two groups.
-    const [a, b, c, d] = tail.split('.').map(Number) as [number, number, number, number];
-    text = `${text.slice(0, text.length - tail.length)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head, rest] = text.split('::') as [string, string | undefined];
-  const hex = (part: string | undefined) => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
-  const left = hex(head);
-  const right = hex(rest);
-  const groups = [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
-  return groups.flatMap((g) => [g >> 8, g & 255]);
+  return `${ipv6FromBytes(Uint8Array.from(bytes))}/${c.prefix}`;
 }

@@ -7,7 +7,8 @@ import { VpnnsError, UsageError } from '../errors.js';
 import { findTool, requireTools } from '../sys/tools.js';
 import { startProcess, sleep, type Running } from '../sys/process.js';
 import { parseWgQuick, renderWgSetconf, wgAddresses, wgEndpoints, wgRoutes, wgAllowsIPv6 } from './wgquick.js';
-import { formatHostPort, resolveEndpoints } from './endpoint.js';
+import { formatHostPort } from '../config/net-utils.js';
+import { resolveEndpoints } from './endpoint.js';
 import { readUserFile } from './files.js';
 import { tunnelGone } from './tunnel.js';
 import type { PreparedVpn, VpnContext, VpnProvider, VpnSession, VpnStatus } from './provider.js';
@@ -56,7 +57,7 @@ export const wireguardProvider: VpnProvider = {
     for (const spec of specs) {
       const [ep] = await resolveEndpoints([spec], { resolveWith: vpn.resolveWith, ipv6: ctx.cfg.network.ipv6 });
       if (!ep) continue;
-      resolved.set(formatHostPort(spec.host, spec.port), formatHostPort(ep.ip, ep.port));
+      resolved.set(formatHostPort(spec), formatHostPort({ host: ep.ip, port: ep.port }));
       endpoints.push(ep);
     }
     // Behind the host's NAT a keepalive keeps the mapping open, and it makes the first handshake
@@ -77,7 +78,7 @@ export const wireguardProvider: VpnProvider = {
 
     const info: WgInfo = {
       implementation,
-      endpoints: endpoints.map((e) => formatHostPort(e.ip, e.port)),
+      endpoints: endpoints.map((e) => formatHostPort({ host: e.ip, port: e.port })),
       addresses: wgAddresses(wg),
       routes: wgRoutes(wg),
       mtu: ctx.cfg.network.mtu ?? wg.interface.mtu ?? 1420,

@@ -1,6 +1,6 @@
 // Packet captures inside a world namespace, for leak assertions.
 import { spawn } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../sys/process.js';
 import type { PidSet } from './daemon.js';
 
 export interface Capture {

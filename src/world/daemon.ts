@@ -2,6 +2,7 @@
 // program in place, so the pid we get is the daemon's own pid.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { sleep } from '../sys/process.js';
 import { GiveUp, terminate, waitFor } from './run.js';
 
 /** Pids a world must kill on teardown; shared by everything that spawns. */
@@ -66,7 +67,7 @@ export class Daemon {
   async stop(graceMs = 2000): Promise<void> {
     if (!this.running || !this.child.pid) return;
     await terminate(this.child.pid, graceMs);
-    await Promise.race([this.exited, new Promise((r) => setTimeout(r, 1000))]);
+    await Promise.race([this.exited, sleep(1000)]);
   }
 
   /** Resolves with stdout once it contains `marker`; rejects if the process exits first. */

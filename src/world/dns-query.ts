@@ -3,7 +3,8 @@
 // because nsenter'd processes would use this machine's resolv.conf, and
 // because `dig` is not installed.
 import { createSocket } from 'node:dgram';
-import { connect, isIPv6 } from 'node:net';
+import { connect } from 'node:net';
+import { isIPv6 } from '../config/net-utils.js';
 import { buildQuery, parseResponse, TYPES, type ParsedResponse } from './dns-wire.js';
 
 export function queryDns(server: string, name: string, type: keyof typeof TYPES = 'A', proto: 'udp' | 'tcp' = 'udp', timeoutMs = 2000, port = 53): Promise<ParsedResponse> {

@@ -3,7 +3,8 @@
 // only the names it was given and logs every question, so tests can tell
 // which resolver a lookup went to.
 import { createSocket, type Socket } from 'node:dgram';
-import { createServer, isIPv4, isIPv6, type Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
+import { isIPv4, isIPv6 } from '../config/net-utils.js';
 import { buildResponse, parseQuery, RCODE, TYPES, typeName, type Answer, type Question } from './dns-wire.js';
 import { appendJsonLine, plainAddress } from './jsonl.js';
 import type { DnsRecordSet, DnsServiceConfig } from './service-config.js';

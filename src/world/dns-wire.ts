@@ -1,6 +1,6 @@
 // Minimal RFC 1035 wire format: just enough to answer and ask A/AAAA/TXT
 // questions. Pure functions so both the server and the query helper share it.
-import { isIPv4, isIPv6 } from 'node:net';
+import { ipv6Bytes, ipv6FromBytes, isIPv4, isIPv6 } from '../config/net-utils.js';
 
 export const TYPES = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, OPT: 41, HTTPS: 65, ANY: 255 } as const;
 export type RecordType = 'A' | 'AAAA' | 'TXT';
@@ -74,7 +74,7 @@ function encodeRdata(a: Answer): Buffer {
       return Buffer.from(a.data.split('.').map(Number));
     case 'AAAA':
       if (!isIPv6(a.data)) throw new Error(`bad AAAA data ${a.data}`);
-      return ipv6ToBytes(a.data);
+      return Buffer.from(ipv6Bytes(a.data)!);
     case 'TXT': {
       const chunks: Buffer[] = [];
       const raw = Buffer.from(a.data, 'utf8');
@@ -85,32 +85,6 @@ function encodeRdata(a: Answer): Buffer {
       return Buffer.concat(chunks);
     }
   }
-}
-
-export function ipv6ToBytes(addr: string): Buffer {
-  const [head = '', tail] = addr.split('::') as [string, string | undefined];
-  const h = head ? head.split(':') : [];
-  const t = tail ? tail.split(':') : [];
-  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
-  const out = Buffer.alloc(16);
-  groups.forEach((g, i) => out.writeUInt16BE(parseInt(g, 16), i * 2));
-  return out;
-}
-
-function bytesToIpv6(b: Buffer): string {
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
-  // Compress the longest run of zero groups, as inet_ntop does.
-  let best = -1, bestLen = 0;
-  for (let i = 0; i < 8; ) {
-    if (groups[i] !== '0') { i++; continue; }
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen && j - i > 1) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  if (best < 0) return groups.join(':');
-  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
 }
 
 /** Builds a response to `q`: the question echoed back, then the answers. */
@@ -165,7 +139,7 @@ export function parseResponse(msg: Buffer): ParsedResponse {
     const rdata = msg.subarray(end + 10, end + 10 + len);
     let data: string;
     if (type === TYPES.A) data = [...rdata].join('.');
-    else if (type === TYPES.AAAA) data = bytesToIpv6(rdata);
+    else if (type === TYPES.AAAA) data = ipv6FromBytes(rdata);
     else if (type === TYPES.TXT) {
       const parts: string[] = [];
       for (let p = 0; p < rdata.length; ) {

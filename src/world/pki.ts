@@ -2,7 +2,7 @@
 // would dominate world start-up time. Keys are written 0600.
 import { generateKeyPairSync, createPublicKey, type KeyObject } from 'node:crypto';
 import { writeFile, chmod } from 'node:fs/promises';
-import { isIP } from 'node:net';
+import { isIP } from '../config/net-utils.js';
 import { join } from 'node:path';
 import { runOk } from './run.js';
 

@@ -3,7 +3,7 @@
 // change when the product's process layer does.
 import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../sys/process.js';
 
 export interface RunOptions {
   env?: NodeJS.ProcessEnv;

@@ -9,7 +9,7 @@
 // is never touched, not even for a moment.
 import type { ResolvedOptions } from './options.js';
 import { hostInNet } from './options.js';
-import { isIPv6 } from 'node:net';
+import { isIPv6 } from '../config/net-utils.js';
 
 export interface Namespaces {
   wan: string;

@@ -4,7 +4,8 @@ import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError } from '../../src/config/errors.js';
-import { defaultConfig, loadConfig, parseConfig, suggest } from '../../src/config/load.js';
+import { didYouMean } from '../../src/config/did-you-mean.js';
+import { defaultConfig, loadConfig, parseConfig } from '../../src/config/load.js';
 import { configSchema, renderJsonSchema, toJsonSchema, type Schema } from '../../src/config/schema.js';
 import { renderConfigReference } from '../../src/config/docs.js';
 
@@ -216,8 +217,8 @@ test('unknown keys, with did-you-mean', () => {
   rejects(['zzz: 1'], 'zzz', 1, /unknown key; allowed here: namespace, network, dns, vpn,/);
   rejects(['vpn:', '  type: openvpn', '  config: a.ovpn', '  implementation: auto'], 'vpn.implementation', 4,
     'vpnns.yaml:4: vpn.implementation: not used by type openvpn; it belongs to wireguard.');
-  assert.equal(suggest('xyz', ['namespace']), undefined);
-  assert.equal(suggest('dsn', ['dns', 'vpn']), 'dns');
+  assert.equal(didYouMean('xyz', ['namespace']), undefined);
+  assert.equal(didYouMean('dsn', ['dns', 'vpn']), 'dns');
 });
 
 test('YAML syntax errors carry their line', () => {

@@ -2,7 +2,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import dns from 'node:dns';
-import { formatHostPort, parseEndpointSpec, parseHostPort, resolveEndpoints } from '../../src/vpn/endpoint.js';
+import { formatHostPort, parseHostPort } from '../../src/config/net-utils.js';
+import { parseEndpointSpec, resolveEndpoints } from '../../src/vpn/endpoint.js';
 import { VpnConfigError, VpnResolveError } from '../../src/vpn/errors.js';
 
 test('parseEndpointSpec', () => {
@@ -32,7 +33,7 @@ test('parseHostPort and formatHostPort are inverses', () => {
   for (const s of ['vpn.example.com:1', '198.51.100.9:65535', '[2001:db8::9]:51820']) {
     const hp = parseHostPort(s);
     assert.ok(hp.ok);
-    assert.equal(formatHostPort(hp.host, hp.port), s);
+    assert.equal(formatHostPort(hp), s);
   }
 });
 

@@ -4,7 +4,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import * as net from 'node:net';
 import { once } from 'node:events';
-import { defaultForwarderRuntime, formatHostPort, forwardProcess, parseHostPort } from '../../src/services/forward.js';
+import { formatHostPort } from '../../src/config/net-utils.js';
+import { defaultForwarderRuntime, forwardProcess, requireHostPort } from '../../src/services/forward.js';
 
 const runtime = { node: '/usr/bin/node', script: '/opt/vpnns/dist/src/services/forwarder-main.js' };
 
@@ -28,13 +29,13 @@ test('the default runtime is this node and the compiled forwarder next to forwar
   assert.ok(existsSync(rt.script), `${rt.script} exists`);
 });
 
-test('parseHostPort and formatHostPort round-trip and reject bad input', () => {
+test('requireHostPort and formatHostPort round-trip and reject bad input', () => {
   for (const text of ['127.0.0.1:8080', '[::1]:65535', '10.0.0.2:1', '[2001:db8::1]:80']) {
-    assert.equal(formatHostPort(parseHostPort(text)), text);
+    assert.equal(formatHostPort(requireHostPort(text)), text);
   }
-  assert.deepEqual(parseHostPort('[::1]:8080'), { host: '::1', port: 8080 });
+  assert.deepEqual(requireHostPort('[::1]:8080'), { host: '::1', port: 8080 });
   for (const bad of ['8080', '127.0.0.1:0', '127.0.0.1:70000', '::1:8080', '[::1]8080', '127.0.0.1:', '']) {
-    assert.throws(() => parseHostPort(bad), /expected ADDR:PORT/, bad);
+    assert.throws(() => requireHostPort(bad), /expected ADDR:PORT/, bad);
   }
 });
 

@@ -85,9 +85,9 @@ test('root\'s paths and firewall identities never come from the environment (who
   const { execFileSync } = await import('node:child_process');
   const here = new URL('../../src/', import.meta.url).href;
   const script = `const n = await import(${JSON.stringify(here + 'core/names.js')}); const p = await import(${JSON.stringify(here + 'vpn/provider.js')});
-    const a = await import(${JSON.stringify(here + 'vpn/adguard.js')}); const s = await import(${JSON.stringify(here + 'services/apps.js')});
-    console.log(JSON.stringify([n.RUN_DIR, p.CLIENT_GID, p.CLIENT_MARK, a.ADGUARD_STATE_ROOT, s.LIB_DIR]));`;
+    const l = await import(${JSON.stringify(here + 'config/paths.js')});
+    console.log(JSON.stringify([n.RUN_DIR, p.CLIENT_GID, p.CLIENT_MARK, l.LIB_DIR]));`;
   const env = { ...process.env, VPNNS_RUN_DIR: '/tmp/evil', VPNNS_CLIENT_GID: '1000', VPNNS_CLIENT_MARK: '1', VPNNS_STATE_ROOT: '/tmp/evil', VPNNS_LIB_DIR: '/tmp/evil' };
   const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { env, encoding: 'utf8' });
-  assert.deepEqual(JSON.parse(out), ['/run/vpnns', 51820, 51820, '/var/lib/vpnns', '/var/lib/vpnns']);
+  assert.deepEqual(JSON.parse(out), ['/run/vpnns', 51820, 51820, '/var/lib/vpnns']);
 });

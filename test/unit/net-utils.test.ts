@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  cidrHosts, cidrOverlaps, formatIPv4, isIP, isIPv4, isIPv6, isLoopback, parseCidr4, parseHostPort, parseIPv4,
+  cidrHosts, cidrOverlaps, formatIPv4, ipv6Bytes, ipv6FromBytes, isIP, isIPv4, isIPv6, isLoopback, normalizeIp, parseCidr4, parseHostPort, parseIPv4,
 } from '../../src/config/net-utils.js';
 
 test('parseIPv4 / formatIPv4 round trip and reject malformed input', () => {
@@ -54,13 +54,31 @@ test('cidrOverlaps handles containment, disjoint ranges, single addresses and /0
 });
 
 test('parseHostPort handles v4, names, bracketed v6 and bad ports', () => {
-  assert.deepEqual(parseHostPort('127.0.0.1:8080'), { host: '127.0.0.1', port: 8080 });
-  assert.deepEqual(parseHostPort('vpn.example.com:443'), { host: 'vpn.example.com', port: 443 });
-  assert.deepEqual(parseHostPort('[::1]:9477'), { host: '::1', port: 9477 });
-  assert.deepEqual(parseHostPort('[2001:db8::1]:65535'), { host: '2001:db8::1', port: 65535 });
+  assert.deepEqual(parseHostPort('127.0.0.1:8080'), { ok: true, host: '127.0.0.1', port: 8080 });
+  assert.deepEqual(parseHostPort('vpn.example.com:443'), { ok: true, host: 'vpn.example.com', port: 443 });
+  assert.deepEqual(parseHostPort('[::1]:9477'), { ok: true, host: '::1', port: 9477 });
+  assert.deepEqual(parseHostPort('[2001:db8::1]:65535'), { ok: true, host: '2001:db8::1', port: 65535 });
   for (const bad of ['::1:80', '2001:db8::1:80', '127.0.0.1', '127.0.0.1:0', '127.0.0.1:65536', ':80', '[::1]', '[nothex]:80', '[::1]:', 'a:b', 'h:123456']) {
-    assert.equal(parseHostPort(bad), null, bad);
+    assert.equal(parseHostPort(bad).ok, false, bad);
   }
+});
+
+test('parseHostPort: one grammar for every caller (names checked, no leading zero, a reason on failure)', () => {
+  // What the three former parsers disagreed on, now one answer each.
+  for (const bad of ['127.0.0.1:080', '[::::]:80', 'a b:80', '10.0.0.256:1', '[fe80::1%eth0]:80']) assert.equal(parseHostPort(bad).ok, false, bad);
+  assert.deepEqual(parseHostPort('10.0.0.256:1'), { ok: false, detail: '"10.0.0.256" is neither an IP address nor a host name' });
+  assert.deepEqual(parseHostPort('[::1]8080'), { ok: false, detail: '"[::1]8080" has no port; write "[::1]:PORT"' });
+});
+
+test('IPv6: one written form (as inet_ntop and `ip` write it), bytes both ways', () => {
+  assert.equal(normalizeIp('2001:DB8:0:0:1:0:0:1'), '2001:db8::1:0:0:1');
+  assert.equal(normalizeIp('0:0:0:0:0:0:0:0'), '::');
+  assert.equal(normalizeIp('::FFFF:7f00:1'), '::ffff:127.0.0.1');
+  assert.equal(normalizeIp('198.51.100.1'), '198.51.100.1');
+  assert.deepEqual(ipv6Bytes('2001:db8::ff'), [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff]);
+  assert.deepEqual(ipv6Bytes('::ffff:1.2.3.4')?.slice(10), [0xff, 0xff, 1, 2, 3, 4]);
+  assert.equal(ipv6Bytes('1.2.3.4'), null);
+  for (const a of ['2001:db8::1', '::', '::1', 'fe80::1:0:0:0', '2001:db8:0:1:1:1:1:1']) assert.equal(ipv6FromBytes(Uint8Array.from(ipv6Bytes(a)!)), a, a);
 });
 
 test('isLoopback: 127/8, ::1 in any spelling, v4-mapped, brackets', () => {
