@@ -261,6 +261,16 @@ test('up, down, systemd and setup still need root', { skip }, async () => {
   assert.equal((await h.vpnns(['status', '--config', cfg, '--no-probe'])).code, 0, 'still up');
 });
 
+test('a program inside the namespace, running as the member, cannot use the member\'s delegation', { skip }, async () => {
+  // What an agent confined by `vpnns exec` would try: vpnns (or the entry through sudo) from inside.
+  const viaVpnns = await as(member, ['exec', '--namespace', h.ns, '--', process.execPath, bin, 'app', 'stop', 'mine', '--namespace', h.ns]);
+  assert.notEqual(viaVpnns.code, 0, viaVpnns.stdout);
+  assert.match(viaVpnns.stderr, /not available from inside a network namespace/);
+  const viaSudo = await as(member, ['exec', '--namespace', h.ns, '--', SUDO, '-n', MEMBER_ENTRY, 'exec', '--namespace', h.ns, '--', '/usr/bin/touch', rootMarker]);
+  assert.notEqual(viaSudo.code, 0, viaSudo.stdout);
+  assert.equal(existsSync(rootMarker), false);
+});
+
 test('the terminal passes through: a program run by a member in a pty sees a tty and its size', { skip }, async () => {
   // A pty made by python (argv, no shell); stdin of the pty at its end.
   const py = 'import os, pty, sys\nos.environ["COLUMNS"]="0"\nsys.exit(os.waitstatus_to_exitcode(pty.spawn(sys.argv[1:])))';
