@@ -11,7 +11,7 @@ import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync,
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { startHarness, unprivilegedBin, type Harness } from './harness.js';
-import { addTestUser, type TestUser } from './real-programs.js';
+import { addTestUser, geminiCalls, geminiWorld, kiloBinary, kiloEnv, kiloSkip, GEMINI_HOST, GEMINI_REPLY, type TestUser } from './real-programs.js';
 import { MEMBER_ENTRY, MEMBER_GROUP, SUDO, SUDOERS_DROPIN } from '../../src/members/policy.js';
 
 const groupExists = () => readFileSync('/etc/group', 'utf8').split('\n').some((l) => l.split(':')[0] === MEMBER_GROUP);
@@ -82,7 +82,7 @@ function markerFiles(): string[] {
 
 before(async () => {
   if (skip) return;
-  h = await startHarness({ openvpn: false }, 'm');
+  h = await startHarness({ openvpn: false, ...geminiWorld }, 'm');
   member = addTestUser(`${h.world.prefix}m`);
   stranger = addTestUser(`${h.world.prefix}x`);
   bin = unprivilegedBin();
@@ -103,11 +103,19 @@ before(async () => {
   const mine = join(member.home, 'mine.yaml');
   writeFileSync(mine, stringify({ namespace: h.ns, apps: { evil: { command: ['/usr/bin/touch', rootMarker], user: 'root' } } }));
   chownSync(mine, member.uid, member.uid);
+  // Kilo (when the test cache has it) against the world's mock Gemini API, as in kilo.test.ts.
+  const kiloTmp = join(member.home, 'tmp');
+  const ca = join(member.home, 'test-ca.pem');
+  mkdirSync(kiloTmp);
+  chownSync(kiloTmp, member.uid, member.uid);
+  writeFileSync(ca, readFileSync(h.world.caCert));
+  const kilo = kiloBinary();
   cfg = h.config({
     vpn: { type: 'wireguard', config: await h.world.wireguard!.writeClientConfig(), connectTimeout: 10 },
     apps: {
       mine: { command: ['/bin/sleep', '600'], user: member.name, autostart: true },
       theirs: { command: ['/bin/sleep', '600'], user: stranger.name, autostart: true },
+      ...(kilo && { kilo: { command: [kilo], env: kiloEnv(`https://${GEMINI_HOST}/v1beta`, ca, kiloTmp) } }),
     },
   });
   const up = await h.vpnns(['up', '--config', cfg]);
@@ -248,6 +256,51 @@ test('a member runs status, check, list and the app commands of their own app wi
     oneSentence(r.stderr);
   }
   assert.equal((await as(member, ['app', 'install', 'code-server'])).code, 2);
+});
+
+test('a member runs Kilo (headless) without sudo: as the member, in their directory, through the VPN', { skip: skip || kiloSkip(), timeout: 200_000 }, async () => {
+  const r = await as(member, ['kilo', '--namespace', h.ns, 'run', '--pure', 'Reply with one word: ping']);
+  assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  assert.ok(r.stdout.includes(GEMINI_REPLY), `Kilo printed the mock's answer:\n${r.stdout}\n${r.stderr}`);
+  const call = (await geminiCalls(h.world)).at(-1);
+  assert.equal(call?.from, h.world.addr.vpnPublic, 'the call left through the VPN');
+  assert.match(call?.prompt ?? '', new RegExp(`Working directory: ${member.home.replaceAll('/', '\\/')}`));
+  assert.equal((await as(member, ['kilo', '--namespace', h.ns, '--user', 'root', 'run', 'x'])).code, 2, '--user root refused for kilo too');
+});
+
+/**
+ * ARGV in a new pty (python's, argv only): reads what it draws for `seconds`, then SIGTERMs it and
+ * prints what it drew, as JSON, with the exit status.
+ */
+const PTY_SESSION = `import json, os, pty, select, signal, sys, time
+secs = float(sys.argv[1]); argv = sys.argv[2:]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(argv[0], argv)
+out = b''; end = time.time() + secs
+while time.time() < end:
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try: out += os.read(fd, 65536)
+        except OSError: break
+os.kill(pid, signal.SIGTERM)
+end = time.time() + 10; status = None
+while time.time() < end:
+    p, st = os.waitpid(pid, os.WNOHANG)
+    if p: status = os.waitstatus_to_exitcode(st); break
+    r, _, _ = select.select([fd], [], [], 0.2)
+    if r:
+        try: out += os.read(fd, 65536)
+        except OSError: pass
+print(json.dumps({"out": out.decode("utf-8", "replace"), "status": status}))`;
+
+test('Kilo\'s TUI works for a member: in a pty it takes the terminal (alternate screen) and ends on SIGTERM', { skip: skip || kiloSkip(), timeout: 120_000 }, async () => {
+  const r = await asRaw(member, ['/usr/bin/python3', '-c', PTY_SESSION, '15', process.execPath, bin, 'kilo', '--namespace', h.ns], { TERM: 'xterm-256color' });
+  assert.equal(r.code, 0, r.stderr);
+  const { out, status } = JSON.parse(r.stdout) as { out: string; status: number | null };
+  assert.doesNotMatch(out, /not a tty|inappropriate ioctl|vpnns: /i, out);
+  assert.ok(out.includes('\x1b[?1049h'), `Kilo switched to the alternate screen: ${JSON.stringify(out.slice(0, 400))}`);
+  assert.notEqual(status, null, 'it ended on SIGTERM, through sudo');
 });
 
 test('up, down, systemd and setup still need root', { skip }, async () => {
