@@ -87,24 +87,22 @@ function inVpnnsNamespace(): boolean {
 }
 
 /**
- * The config for namespace `ns` (or the system config's), as root decides it: the namespace's
- * state while the file `up` read is unchanged, else that file (trust-checked), else
- * /etc/vpnns/config.yaml, else the defaults. Never a file in the member's directory or on their argv.
+ * The config for namespace `ns` (or the system config's namespace), as root decides it: the
+ * namespace's state while the file `up` read is unchanged, else that file (trust-checked). Never a
+ * file in the member's directory or on their argv. Only a namespace vpnns runs (its root-owned
+ * state): a member must not reach another named network namespace of this machine through vpnns.
  */
 export async function memberConfig(ns: string | undefined): Promise<Config> {
   const { loadConfig, defaultConfig, SYSTEM_CONFIG } = await import('../config/load.js');
-  const system = async () => (existsSync(SYSTEM_CONFIG) ? loadConfig({ file: SYSTEM_CONFIG }) : undefined);
-  const name = ns ?? (await system())?.namespace ?? defaultConfig().namespace;
+  const name = ns ?? (existsSync(SYSTEM_CONFIG) ? (await loadConfig({ file: SYSTEM_CONFIG })).namespace : defaultConfig().namespace);
   const dir = stateDirOf(name);
   const state = rootsOnly(dir.stateDir) && rootsOnly(statePath(dir)) ? await readState(dir) : undefined;
-  if (state && state.config.namespace === name) {
-    const source = state.config.source;
-    if (unchangedSince(source, state.startedAt)) return state.config;
-    return { ...(await loadConfig({ file: source })), namespace: name };
+  if (!state || state.config.namespace !== name) {
+    throw new VpnnsError(`namespace ${name} is not up (vpnns runs no namespace of that name here); \`vpnns list\` shows those it runs, \`sudo vpnns up\` starts one.`);
   }
-  const sys = await system();
-  if (sys && sys.namespace === name) return sys;
-  return { ...defaultConfig(), namespace: name };
+  const source = state.config.source;
+  if (unchangedSince(source, state.startedAt)) return state.config;
+  return { ...(await loadConfig({ file: source })), namespace: name };
 }
 
 /** Member apps: a member starts, stops, reads the logs and the password only of an app that runs as that member. */

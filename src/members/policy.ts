@@ -61,11 +61,11 @@ export function isDelegated(name: string | undefined): name is MemberCommand {
 
 /** The options each command takes from a member (after parsing with the command's own parser). */
 export const MEMBER_OPTIONS: Record<MemberCommand, readonly string[]> = {
-  exec: ['namespace', 'user', 'no-vpn-check', 'help'],
+  exec: ['namespace', 'user', 'no-vpn-check', 'help', 'verbose'],
   kilo: ['namespace', 'user', 'help'],
-  app: ['namespace', 'json', 'lines', 'timeout', 'help'],
-  status: ['namespace', 'json', 'watch', 'interval', 'no-probe', 'help'],
-  check: ['namespace', 'json', 'brief', 'help'],
+  app: ['namespace', 'json', 'lines', 'timeout', 'help', 'verbose'],
+  status: ['namespace', 'json', 'watch', 'interval', 'no-probe', 'help', 'verbose'],
+  check: ['namespace', 'json', 'brief', 'help', 'verbose'],
 };
 
 export const MEMBER_APP_VERBS = ['start', 'stop', 'status', 'logs', 'password'] as const;

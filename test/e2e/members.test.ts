@@ -202,6 +202,18 @@ test('a member cannot choose the config file or a namespace path: --config of th
   assert.equal(existsSync(rootMarker), false, 'nothing ran as root');
 });
 
+test('a member reaches only namespaces vpnns runs: another named network namespace is refused, even with --no-vpn-check', { skip }, async () => {
+  // The world's "host" namespace: a named netns (/run/netns) that vpnns did not make.
+  const foreign = h.world.ns.host;
+  for (const a of [['exec', '--namespace', foreign, '--no-vpn-check', '--', '/bin/sh', '-c', `touch ${rootMarker}-foreign`], ['check', '--namespace', foreign, '--brief'], ['status', '--namespace', foreign]]) {
+    const r = await as(member, a);
+    assert.equal(r.code, 1, `${a.join(' ')}: ${r.stdout}${r.stderr}`);
+    oneSentence(r.stderr);
+    assert.match(r.stderr, /not up/);
+  }
+  assert.equal(existsSync(`${rootMarker}-foreign`), false, 'nothing ran in the foreign namespace');
+});
+
 test('LD_PRELOAD and NODE_OPTIONS in the member\'s environment never reach a root process', { skip }, async () => {
   const env = { LD_PRELOAD: join(evil, 'evil.so'), NODE_OPTIONS: `--require=${join(evil, 'evil.js')}` };
   const r = await as(member, ['exec', '--namespace', h.ns, '--', 'id', '-u'], env);

@@ -62,7 +62,7 @@ test('a member\'s request: --config, --dry-run, --drill, another --user, a names
   assert.match(refuse('app', { prefix: '/opt' }, ['install', 'code-server']), /--prefix/);
   assert.match(refuse('app', {}, ['install', 'code-server']), /not a member's command/);
   assert.equal(memberRequestProblem('app', { json: true }, ['status'], 'alice'), undefined);
-  assert.match(refuse('status', { verbose: true }), /--verbose/);
+  assert.match(refuse('status', { lines: '5' }), /--lines/);
 });
 
 test('the environment travels as data: names checked, NUL-separated, values kept whole', () => {
