@@ -9,10 +9,9 @@ import { encodeEnv, isDelegated, isGroupMember, MEMBER_ENTRY, SUDO } from './pol
 /** Whether this process (not root) should hand `argv` to the entry: a delegated command, setup done, and the caller a member. */
 export function shouldDelegate(argv: readonly string[]): boolean {
   if (typeof process.getuid !== 'function' || process.getuid() === 0) return false;
-  const [name, ...rest] = argv;
-  if (!isDelegated(name)) return false;
   // `status` works without root (a limited view); members get the full one, others keep that.
-  if (rest.includes('--help') || rest.includes('-h')) return false;
+  // Help too goes through the entry, which prints it (`exec -- grep --help` is grep's).
+  if (!isDelegated(argv[0])) return false;
   return existsSync(MEMBER_ENTRY) && existsSync(SUDO) && callerIsMember();
 }
 

@@ -10,9 +10,10 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { startHarness, unprivilegedBin, type Harness } from './harness.js';
+import { REPO, startHarness, unprivilegedBin, type Harness } from './harness.js';
 import { addTestUser, geminiCalls, geminiWorld, kiloBinary, kiloEnv, kiloSkip, GEMINI_HOST, GEMINI_REPLY, type TestUser } from './real-programs.js';
 import { MEMBER_ENTRY, MEMBER_GROUP, SUDO, SUDOERS_DROPIN } from '../../src/members/policy.js';
+import { installationProblem } from '../../src/members/install-check.js';
 
 const groupExists = () => readFileSync('/etc/group', 'utf8').split('\n').some((l) => l.split(':')[0] === MEMBER_GROUP);
 const skip = !existsSync(SUDO)
@@ -21,7 +22,9 @@ const skip = !existsSync(SUDO)
     ? 'gcc is not installed (apt-get install gcc)'
     : existsSync(SUDOERS_DROPIN) || existsSync(MEMBER_ENTRY) || groupExists()
       ? `this machine has vpnns members set up already (${SUDOERS_DROPIN}, ${MEMBER_ENTRY} or group ${MEMBER_GROUP}); the test leaves them alone`
-      : false;
+      : installationProblem(REPO.replace(/\/$/, ''), process.execPath)
+        ? `setup refuses this checkout for members (${installationProblem(REPO.replace(/\/$/, ''), process.execPath)})`
+        : false;
 
 let h: Harness;
 let member: TestUser;
@@ -147,7 +150,7 @@ test('setup installs a drop-in visudo accepts, a root-owned entry, and the group
 });
 
 test('a member runs exec without sudo and without a password; the program runs as the member with the member\'s environment', { skip }, async () => {
-  const r = await as(member, ['exec', '--namespace', h.ns, '--', 'sh', '-c', 'id -u; id -un; echo "FOO=$FOO"; echo "SUDO=${SUDO_UID-unset}"'], { FOO: 'bar baz' });
+  const r = await as(member, ['exec', '--namespace', h.ns, '--', 'sh', '-c', 'id -u; id -un; echo "FOO=$FOO"; echo "SUDO=${SUDO_UID-unset}"', 'sh', '--help'], { FOO: 'bar baz' });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, `${member.uid}\n${member.name}\nFOO=bar baz\nSUDO=unset\n`);
   // Without --namespace: no /etc/vpnns/config.yaml here, so the default namespace, which is not up: one sentence.
