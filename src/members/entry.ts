@@ -92,7 +92,7 @@ function inVpnnsNamespace(): boolean {
  * file in the member's directory or on their argv. Only a namespace vpnns runs (its root-owned
  * state): a member must not reach another named network namespace of this machine through vpnns.
  */
-export async function memberConfig(ns: string | undefined): Promise<Config> {
+export async function memberConfig(ns: string | undefined): Promise<{ config: Config; upConfig: Config }> {
   const { loadConfig, defaultConfig, SYSTEM_CONFIG } = await import('../config/load.js');
   const name = ns ?? (existsSync(SYSTEM_CONFIG) ? (await loadConfig({ file: SYSTEM_CONFIG })).namespace : defaultConfig().namespace);
   const dir = stateDirOf(name);
@@ -101,8 +101,8 @@ export async function memberConfig(ns: string | undefined): Promise<Config> {
     throw new VpnnsError(`namespace ${name} is not up (vpnns runs no namespace of that name here); \`vpnns list\` shows those it runs, \`sudo vpnns up\` starts one.`);
   }
   const source = state.config.source;
-  if (unchangedSince(source, state.startedAt)) return state.config;
-  return { ...(await loadConfig({ file: source })), namespace: name };
+  if (unchangedSince(source, state.startedAt)) return { config: state.config, upConfig: state.config };
+  return { config: { ...(await loadConfig({ file: source })), namespace: name }, upConfig: state.config };
 }
 
 /** Member apps: a member starts, stops, reads the logs and the password only of an app that runs as that member. */
@@ -138,8 +138,9 @@ export async function memberMain(argv: readonly string[], io: Io, env: NodeJS.Pr
       io.out(cmd.usage);
       return 0;
     }
-    const config = await memberConfig(typeof args.opts.namespace === 'string' ? args.opts.namespace : undefined);
-    if (name === 'app') assertOwnApp(config, args.positional[0], args.positional[1], caller.user);
+    const { config, upConfig } = await memberConfig(typeof args.opts.namespace === 'string' ? args.opts.namespace : undefined);
+    // The app as the file says now and as the supervisor runs it (the state `up` wrote): the member's in both.
+    if (name === 'app') for (const c of [config, upConfig]) assertOwnApp(c, args.positional[0], args.positional[1], caller.user);
     setMemberContext({ user: caller.user, uid: caller.uid, env: memberEnv, config });
     args.opts.namespace = config.namespace;
     if (name === 'exec' || name === 'kilo') args.opts.user = caller.user;

@@ -284,8 +284,8 @@ test('a member runs Kilo (headless) without sudo: as the member, in their direct
 });
 
 /**
- * ARGV in a new pty (python's, argv only): reads what it draws for `seconds`, then SIGTERMs it and
- * prints what it drew, as JSON, with the exit status.
+ * ARGV in a new pty (python's, argv only): reads what it draws until it switches to the alternate
+ * screen (or `seconds` pass), then SIGTERMs it and prints what it drew, as JSON, with the exit status.
  */
 const PTY_SESSION = `import json, os, pty, select, signal, sys, time
 secs = float(sys.argv[1]); argv = sys.argv[2:]
@@ -293,11 +293,12 @@ pid, fd = pty.fork()
 if pid == 0:
     os.execv(argv[0], argv)
 out = b''; end = time.time() + secs
-while time.time() < end:
+while time.time() < end and b'\\x1b[?1049h' not in out:
     r, _, _ = select.select([fd], [], [], 0.2)
     if r:
         try: out += os.read(fd, 65536)
         except OSError: break
+time.sleep(1)
 os.kill(pid, signal.SIGTERM)
 end = time.time() + 10; status = None
 while time.time() < end:
@@ -309,8 +310,8 @@ while time.time() < end:
         except OSError: pass
 print(json.dumps({"out": out.decode("utf-8", "replace"), "status": status}))`;
 
-test('Kilo\'s TUI works for a member: in a pty it takes the terminal (alternate screen) and ends on SIGTERM', { skip: skip || kiloSkip(), timeout: 120_000 }, async () => {
-  const r = await asRaw(member, ['/usr/bin/python3', '-c', PTY_SESSION, '15', process.execPath, bin, 'kilo', '--namespace', h.ns], { TERM: 'xterm-256color' });
+test('Kilo\'s TUI works for a member: in a pty it takes the terminal (alternate screen) and ends on SIGTERM', { skip: skip || kiloSkip(), timeout: 150_000 }, async () => {
+  const r = await asRaw(member, ['/usr/bin/python3', '-c', PTY_SESSION, '90', process.execPath, bin, 'kilo', '--namespace', h.ns], { TERM: 'xterm-256color' });
   assert.equal(r.code, 0, r.stderr);
   const { out, status } = JSON.parse(r.stdout) as { out: string; status: number | null };
   assert.doesNotMatch(out, /not a tty|inappropriate ioctl|vpnns: /i, out);

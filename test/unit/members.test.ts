@@ -115,3 +115,16 @@ test('setup refuses an installation someone other than root could change', { ski
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('while a member\'s request runs, the config is the namespace\'s and programs run as the member only', async () => {
+  const { setMemberContext } = await import('../../src/members/context.js');
+  const { configFrom } = await import('../../src/cli/command.js');
+  const { execLaunch } = await import('../../src/cli/exec.js');
+  const { defaultConfig } = await import('../../src/config/load.js');
+  const config = { ...defaultConfig(), namespace: 'ns-of-up' };
+  setMemberContext({ user: 'alice', uid: 1000, env: { FOO: 'bar' }, config });
+  const got = await configFrom({ opts: { config: '/home/alice/mine.yaml' }, positional: [], rest: [] });
+  assert.equal(got.namespace, 'ns-of-up', '--config never reaches the loader');
+  assert.throws(() => execLaunch(config, 'ns-of-up', 'root', ['id']), /run as that member/);
+  assert.throws(() => execLaunch(config, 'ns-of-up', 'bob', ['id']), /run as that member/);
+});
