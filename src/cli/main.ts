@@ -93,13 +93,18 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
     }
     return await cmd.run(args, io);
   } catch (e) {
-    if (isUserError(e)) {
-      io.err(`vpnns: ${e.message}`);
-      return e.exitCode;
-    }
-    io.err(`vpnns: internal error: ${(e as Error).stack ?? String(e)}`);
-    return EXIT.failure;
+    return printError(e, io);
   }
+}
+
+/** A user's error as its one sentence and exit code; anything else is a bug, printed with its stack. */
+export function printError(e: unknown, io: Pick<Io, 'err'>): number {
+  if (isUserError(e)) {
+    io.err(`vpnns: ${e.message}`);
+    return e.exitCode;
+  }
+  io.err(`vpnns: internal error: ${(e as Error).stack ?? String(e)}`);
+  return EXIT.failure;
 }
 
 function defaultIo(): Io {

@@ -5,7 +5,8 @@
 // for the member's programs, and every program runs as the member.
 import { closeSync, existsSync, fstatSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 import type { Config } from '../config/types.js';
-import { isUserError, EXIT, UsageError, VpnnsError } from '../errors.js';
+import { UsageError, VpnnsError } from '../errors.js';
+import { loadCommand, printError } from '../cli/main.js';
 import { parseArgs, type Parsed } from '../cli/args.js';
 import type { Command, Io } from '../cli/command.js';
 import { rootsOnly, unchangedSince } from '../cli/exec.js';
@@ -129,7 +130,6 @@ export async function memberMain(argv: readonly string[], io: Io, env: NodeJS.Pr
     if (!isDelegated(name)) {
       throw new UsageError(`\`vpnns ${name ?? ''}\` is not a member's command (members run exec, kilo, app, status, check and list); run it with sudo.`);
     }
-    const { loadCommand } = await import('../cli/main.js');
     const cmd = (await loadCommand(name)) as Command;
     const args: Parsed = cmd.parse ? cmd.parse(rest) : parseArgs(rest, cmd.options ?? {}, cmd.name);
     const problem = memberRequestProblem(name, args.opts, args.positional, caller.user);
@@ -146,11 +146,6 @@ export async function memberMain(argv: readonly string[], io: Io, env: NodeJS.Pr
     if (name === 'exec' || name === 'kilo') args.opts.user = caller.user;
     return await cmd.run(args, io);
   } catch (e) {
-    if (isUserError(e)) {
-      io.err(`vpnns: ${e.message}`);
-      return e.exitCode;
-    }
-    io.err(`vpnns: internal error: ${(e as Error).stack ?? String(e)}`);
-    return EXIT.failure;
+    return printError(e, io);
   }
 }

@@ -7,11 +7,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { REPO, startHarness, unprivilegedBin, type Harness } from './harness.js';
-import { addTestUser, geminiCalls, geminiWorld, kiloBinary, kiloEnv, kiloSkip, GEMINI_HOST, GEMINI_REPLY, type TestUser } from './real-programs.js';
+import { addTestUser, hostileLoaders, geminiCalls, geminiWorld, kiloBinary, kiloEnv, kiloSkip, GEMINI_HOST, GEMINI_REPLY, type TestUser } from './real-programs.js';
 import { MEMBER_ENTRY, MEMBER_GROUP, SUDO, SUDOERS_DROPIN } from '../../src/members/policy.js';
 import { installationProblem } from '../../src/members/install-check.js';
 
@@ -92,16 +92,7 @@ before(async () => {
   rootMarker = join(h.world.dir, 'ran-as-root');
   // The hostile library and script: each start writes a marker naming its uid.
   evil = join(member.home, 'evil');
-  markers = join(evil, 'markers');
-  mkdirSync(markers, { recursive: true });
-  chmodSync(evil, 0o755);
-  chmodSync(markers, 0o1777);
-  writeFileSync(
-    join(evil, 'evil.c'),
-    `#include <stdio.h>\n#include <unistd.h>\n__attribute__((constructor)) static void mark(void) { char p[512]; snprintf(p, sizeof p, "${markers}/so-uid%d-%d", (int)geteuid(), (int)getpid()); FILE *f = fopen(p, "w"); if (f) fclose(f); }\n`,
-  );
-  execFileSync('gcc', ['-shared', '-fPIC', '-o', join(evil, 'evil.so'), join(evil, 'evil.c')]);
-  writeFileSync(join(evil, 'evil.js'), `require('fs').writeFileSync(${JSON.stringify(markers)} + '/js-uid' + process.getuid() + '-' + process.pid, '');\n`);
+  markers = hostileLoaders(evil);
   // The member's own config, with an app as root that would leave the marker: never to be used.
   const mine = join(member.home, 'mine.yaml');
   writeFileSync(mine, stringify({ namespace: h.ns, apps: { evil: { command: ['/usr/bin/touch', rootMarker], user: 'root' } } }));
