@@ -9,6 +9,7 @@ import { CODE_SERVER_VERSION } from '../services/profiles/code-server.js';
 import { unsupportedReason } from '../services/profiles/code-server-install.js';
 import { KILO_PROGRAMS, KILO_PACKAGE, KILO_VERSION } from '../services/profiles/kilo.js';
 import { configFrom, type Command } from './command.js';
+import { MEMBER_ENTRY } from '../members/policy.js';
 import { invokingUser } from './invoker.js';
 import { networkManagerRunning, nmDoctorLine } from '../net/network-manager.js';
 import { adguardDoctor, adguardDoctorLines } from './adguard-doctor.js';
@@ -48,6 +49,8 @@ export async function doctorChecks(cfg: Config, opts: { find?: Finder; home?: st
   sys('runuser', 'programs run as the user inside');
   sys('setpriv', 'the VPN client runs with its own group');
   sys('curl', 'health probes and `vpnns check`');
+  // Needed once members are set up (their commands reach root through it), optional before.
+  sys('sudo', 'members of group vpnns run exec, kilo, app, status and check without sudo (`vpnns setup --user NAME`)', existsSync(MEMBER_ENTRY));
   const vpn = cfg.vpn;
   if (vpn.type === 'wireguard') {
     sys('wg', 'configures the WireGuard interface');

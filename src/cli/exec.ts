@@ -16,6 +16,7 @@ import { PERL } from '../sandbox/launch.js';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Parsed } from './args.js';
+import { memberContext } from '../members/context.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
@@ -24,7 +25,10 @@ const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 
  * local channels, runuser sets HOME and groups, and the caller's environment (plus `extraEnv`)
  * reaches CMD only after the privilege drop (src/sandbox/launch.ts).
  */
-export function execLaunch(cfg: Pick<Config, 'sandbox'>, ns: string, user: string, cmd: readonly string[], extraEnv: Record<string, string> = {}, callerEnv: NodeJS.ProcessEnv = process.env): Launch {
+export function execLaunch(cfg: Pick<Config, 'sandbox'>, ns: string, user: string, cmd: readonly string[], extraEnv: Record<string, string> = {}, callerEnv: NodeJS.ProcessEnv = memberContext()?.env ?? process.env): Launch {
+  // A member's request (src/cli/member-entry.ts) runs programs as that member and nobody else.
+  const member = memberContext();
+  if (member && user !== member.user) throw new UsageError(`a member's programs run as that member: ${JSON.stringify(user)} is refused for ${member.user}; leave --user out.`);
   if (!existsSync(PERL)) throw new UsageError(`${PERL} is missing (vpnns's sandbox needs it); install it with: apt-get install perl-base`);
   const u = lookupUser(user);
   if (!u) throw new UsageError(`user "${user}" does not exist on this machine; pass an existing one with --user.`);
@@ -108,7 +112,7 @@ async function execConfig(args: Parsed): Promise<{ cfg: Pick<Config, 'namespace'
 }
 
 /** PATH is root's and only root can write it: state that decides the sandbox must be what `up` wrote. */
-function rootsOnly(path: string): boolean {
+export function rootsOnly(path: string): boolean {
   try {
     const st = statSync(path);
     return st.uid === 0 && (st.mode & 0o022) === 0;
@@ -121,7 +125,7 @@ function rootsOnly(path: string): boolean {
  * FILE (undefined: `up` ran on the defaults) has not been written, chmod'ed, chown'ed or replaced
  * since `when`; a file removed since says nothing newer than the state either.
  */
-function unchangedSince(file: string | undefined, when: string): boolean {
+export function unchangedSince(file: string | undefined, when: string): boolean {
   if (file === undefined) return true;
   const at = Date.parse(when);
   try {

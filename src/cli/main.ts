@@ -28,11 +28,17 @@ const COMMANDS: Entry[] = [
   { name: 'browser', summary: 'open an app (code-server) in a browser that runs inside the namespace, so its browser half is confined too', load: async () => (await import('./browser.js')).browserCommand },
   { name: 'doctor', summary: 'check that every program the config needs is installed, and say how to install what is not', load: async () => (await import('./doctor.js')).doctorCommand },
   { name: 'adguard', summary: 'run an adguardvpn-cli subcommand with vpnns\'s data directory (login once)', load: async () => (await import('./adguard.js')).adguardCommand },
+  { name: 'setup', summary: 'let a user run exec, kilo, app, status and check without sudo (group vpnns; --remove undoes it)', load: async () => (await import('./setup.js')).setupCommand },
   { name: 'systemd', summary: 'render or install systemd units that run the namespace at boot', load: async () => (await import('./systemd.js')).systemdCommand },
   { name: 'demo', summary: 'show vpnns working against a simulated internet, then remove it all (~20 s)', load: async () => (await import('./demo.js')).demoCommand },
   { name: 'supervise', summary: 'run the supervisor for a namespace (started by `up`)', hidden: true, load: async () => (await import('./supervise.js')).superviseCommand },
   { name: 'run', summary: 'run one part of a namespace in the foreground (used by the systemd units)', hidden: true, load: async () => (await import('./run.js')).runCommand },
 ];
+
+/** The command called `name` (for the members' root entry, which runs a fixed few of them). */
+export async function loadCommand(name: string): Promise<Command | undefined> {
+  return COMMANDS.find((c) => c.name === name)?.load();
+}
 
 function help(): string {
   const rows = COMMANDS.filter((c) => !c.hidden).map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
@@ -64,6 +70,11 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
     return 0;
   }
   const entry = COMMANDS.find((c) => c.name === name);
+  // A member of group vpnns (not root): the member commands go to the root entry through sudo.
+  if (entry && typeof process.getuid === 'function' && process.getuid() !== 0) {
+    const { shouldDelegate, delegate } = await import('../members/delegate.js');
+    if (shouldDelegate(argv)) return delegate(argv, io);
+  }
   if (!entry) {
     io.err(`vpnns: unknown command "${name}"; run \`vpnns help\` to see the commands.`);
     return EXIT.usage;
@@ -82,13 +93,18 @@ export async function main(argv: string[], io: Io = defaultIo()): Promise<number
     }
     return await cmd.run(args, io);
   } catch (e) {
-    if (isUserError(e)) {
-      io.err(`vpnns: ${e.message}`);
-      return e.exitCode;
-    }
-    io.err(`vpnns: internal error: ${(e as Error).stack ?? String(e)}`);
-    return EXIT.failure;
+    return printError(e, io);
   }
+}
+
+/** A user's error as its one sentence and exit code; anything else is a bug, printed with its stack. */
+export function printError(e: unknown, io: Pick<Io, 'err'>): number {
+  if (isUserError(e)) {
+    io.err(`vpnns: ${e.message}`);
+    return e.exitCode;
+  }
+  io.err(`vpnns: internal error: ${(e as Error).stack ?? String(e)}`);
+  return EXIT.failure;
 }
 
 function defaultIo(): Io {

@@ -3,7 +3,8 @@
 // outside the repository (/var/cache/vpnns-test), keyed by version, so a warm machine skips the
 // ≈3 minute code-server build. A test whose program is missing skips with the command that fixes it.
 import { execFileSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { accessSync, chmodSync, constants, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createRequire } from 'node:module';
 import { CODE_SERVER_VERSION } from '../../src/services/profiles/code-server.js';
 import { KILO_VERSION } from '../../src/services/profiles/kilo.js';
@@ -82,6 +83,25 @@ export function addTestUser(name: string): TestUser {
       }
     },
   };
+}
+
+/**
+ * A hostile LD_PRELOAD library (DIR/evil.so) and NODE_OPTIONS script (DIR/evil.js): each process
+ * that loads one writes a marker `so-uid<N>-<pid>` or `js-uid<N>-<pid>` into the directory returned
+ * (world-writable, sticky), so a test can prove which uids ever loaded them.
+ */
+export function hostileLoaders(dir: string): string {
+  const markers = join(dir, 'markers');
+  mkdirSync(markers, { recursive: true });
+  chmodSync(dir, 0o755);
+  chmodSync(markers, 0o1777);
+  writeFileSync(
+    join(dir, 'evil.c'),
+    `#include <stdio.h>\n#include <unistd.h>\n__attribute__((constructor)) static void mark(void) { char p[512]; snprintf(p, sizeof p, "${markers}/so-uid%d-%d", (int)geteuid(), (int)getpid()); FILE *f = fopen(p, "w"); if (f) fclose(f); }\n`,
+  );
+  execFileSync('gcc', ['-shared', '-fPIC', '-o', join(dir, 'evil.so'), join(dir, 'evil.c')]);
+  writeFileSync(join(dir, 'evil.js'), `require('fs').writeFileSync(${JSON.stringify(markers)} + '/js-uid' + process.getuid() + '-' + process.pid, '');\n`);
+  return markers;
 }
 
 export function exists(p: string): boolean {

@@ -7,11 +7,11 @@
 //   requiring a marker-writing script) reaches the program as the user, never a root process.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { startHarness, type Harness } from './harness.js';
-import { addTestUser, type TestUser } from './real-programs.js';
+import { addTestUser, hostileLoaders, type TestUser } from './real-programs.js';
 
 const skip = !existsSync('/usr/bin/tmux') ? 'tmux is not installed (apt-get install tmux)' : false;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -59,16 +59,7 @@ before(async () => {
   }
   // The hostile library and script: each start writes a marker naming its uid.
   evil = join(user.home, 'evil');
-  markers = join(evil, 'markers');
-  mkdirSync(markers, { recursive: true });
-  chmodSync(evil, 0o755);
-  chmodSync(markers, 0o1777);
-  writeFileSync(
-    join(evil, 'evil.c'),
-    `#include <stdio.h>\n#include <unistd.h>\n__attribute__((constructor)) static void mark(void) { char p[512]; snprintf(p, sizeof p, "${markers}/so-uid%d-%d", (int)geteuid(), (int)getpid()); FILE *f = fopen(p, "w"); if (f) fclose(f); }\n`,
-  );
-  execFileSync('gcc', ['-shared', '-fPIC', '-o', join(evil, 'evil.so'), join(evil, 'evil.c')]);
-  writeFileSync(join(evil, 'evil.js'), `require('fs').writeFileSync(${JSON.stringify(markers)} + '/js-uid' + process.getuid() + '-' + process.pid, '');\n`);
+  markers = hostileLoaders(evil);
   const cfg = h.config({ dns: [h.world.addr.ispResolver] });
   const r = await h.vpnns(['up', '--config', cfg]);
   assert.equal(r.code, 0, r.stderr);
