@@ -1,12 +1,12 @@
 // Command-line options, read by Node's own parser (node:util parseArgs) and checked here, so every
 // mistake is one sentence naming the command. parseArgs runs in its non-strict mode and we walk its
 // tokens, because its strict mode cannot keep our behaviour and messages:
-// - its errors are its own sentences ("Unknown option '--bogus'. To specify a positional argument
-//   starting with a '-', place it at the end of the command after '--', as in '-- \"--bogus\"") and
-//   do not say which command, nor point to its --help;
+// - its errors are its own sentences ("Unknown option '--bogus'", "Option '--config' argument is
+//   ambiguous. Did you forget...") that do not say which command, nor point to its --help;
 // - it bundles short options (`-hv` is -h -v, `-cFILE` is -c FILE): we never did, so `-hv` stays
 //   an unknown option rather than a guess;
 // - strict mode refuses a value that starts with `-` (`--config -x`), which we always took as the value;
+// - it reads `--=x` as an option named `=x`; we read the name up to the first `=`, as before.
 // - `--` and everything after must come back apart (`rest`) for `exec`, not mixed into positionals.
 import { parseArgs as nodeParseArgs } from 'node:util';
 import { UsageError } from '../errors.js';
