@@ -2,16 +2,14 @@
 // webviews and web extensions run in a browser; a browser on the host sends their requests from
 // the host's address. This runs a browser inside the namespace as the user (the same path as
 // `vpnns exec`), with its own profile, opened at the app's address inside.
-import type { Config } from '../config/types.js';
 import { UsageError, VpnnsError } from '../errors.js';
 import { namesFor } from '../core/names.js';
 import { readState } from '../core/state.js';
 import { netnsExists } from '../net/ip.js';
 import { System } from '../sys/system.js';
-import { findProgramSync, lookupUser, profileOf } from '../services/apps.js';
+import { lookupUser, profileOf } from '../services/apps.js';
 import {
-  appInsideUrl, appWebPort, browserArgv, browserKind, browserLauncher, browserProfileDir, hasDisplay, webApps,
-  CHROMIUM_PROGRAMS, FIREFOX_PROGRAMS, type BrowserLaunch,
+  appInsideUrl, appWebPort, browserArgv, browserKind, browserLauncher, browserProfileDir, findBrowser, hasDisplay, pickWebApp, type BrowserLaunch,
 } from '../services/browser.js';
 import type { Parsed } from './args.js';
 import { configFrom, requireRoot, type Command } from './command.js';
@@ -25,18 +23,6 @@ import { invokingUser, userExists } from './invoker.js';
  */
 export const BROWSER_CHANNELS = { x11: true, wayland: true } as const;
 
-function pickApp(cfg: Config, asked: string | undefined): string {
-  const apps = webApps(cfg);
-  if (asked) {
-    if (!cfg.apps[asked]) throw new UsageError(`there is no app "${asked}" in the config${apps.length ? `; apps with a web UI: ${apps.join(', ')}` : ''}; or pass --url URL.`);
-    if (!apps.includes(asked)) throw new UsageError(`apps.${asked} has no web port (no code-server profile and nothing in its publish list); pass --url URL.`);
-    return asked;
-  }
-  if (apps.length === 1) return apps[0]!;
-  if (!apps.length) throw new UsageError('no app with a web UI is configured; name one (`vpnns browser APP`) or pass --url URL.');
-  throw new UsageError(`several apps have a web UI (${apps.join(', ')}); name one: \`vpnns browser APP\`.`);
-}
-
 /** A URL the user typed: http(s) only (a file: or javascript: URL has no business here). */
 function checkedUrl(u: string): string {
   let url: URL;
@@ -47,16 +33,6 @@ function checkedUrl(u: string): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--url must be http:// or https://, got ${url.protocol}`);
   return url.href;
-}
-
-function findBrowser(asked: string | undefined, home: string | undefined): string {
-  const family = asked === 'firefox' ? FIREFOX_PROGRAMS : asked === undefined || asked === 'chromium' ? CHROMIUM_PROGRAMS : [asked];
-  const found = findProgramSync(family, home);
-  if (!found) {
-    const hint = asked === 'firefox' ? '`apt-get install firefox-esr`' : asked && asked !== 'chromium' ? `check the path of --browser ${asked}` : '`apt-get install chromium`, or --browser firefox';
-    throw new UsageError(`no browser found (${family.join(', ')}); ${hint}.`);
-  }
-  return found;
 }
 
 export const browserCommand: Command = {
@@ -87,7 +63,7 @@ The browser needs your display: under sudo keep it with
     const state = await readState(namesFor(file));
     const cfg = state?.config ?? file;
     const names = namesFor(cfg);
-    const appName = typeof args.opts.url === 'string' ? undefined : pickApp(cfg, args.positional[0]);
+    const appName = typeof args.opts.url === 'string' ? undefined : pickWebApp(cfg, args.positional[0]);
     if (args.positional.length > 1) throw new UsageError(`one app at a time, got ${args.positional.join(' ')}; pass browser arguments after \`--\`.`);
     const url = typeof args.opts.url === 'string' ? checkedUrl(args.opts.url) : appInsideUrl(names.nsAddr, appWebPort(appName!, cfg.apps[appName!]!)!);
     const who = typeof args.opts.user === 'string' ? { user: args.opts.user, source: '--user' } : invokingUser();

@@ -1,5 +1,6 @@
-// The confined browser (`vpnns browser`), as pure functions: which URL an app has inside the
-// namespace, and the argv of a browser that runs inside it as the user.
+// The confined browser (`vpnns browser`): which app it opens and at which URL inside the namespace,
+// which browser program is installed, and (pure functions) the argv of a browser that runs inside
+// it as the user.
 //
 // Why inside, not the host's browser pointed at the SOCKS proxy: a browser inside the namespace is
 // confined by the same kill switch as every other program there: each request it makes, DNS
@@ -12,7 +13,8 @@
 // passed, as defence in depth.
 import { basename } from 'node:path';
 import type { AppConfig, Config } from '../config/types.js';
-import { profileOf } from './apps.js';
+import { UsageError } from '../errors.js';
+import { findProgramSync, profileOf } from './apps.js';
 
 export type BrowserKind = 'chromium' | 'firefox';
 
@@ -129,4 +131,28 @@ export const DISPLAY_VARS = ['DISPLAY', 'XAUTHORITY', 'WAYLAND_DISPLAY', 'XDG_RU
 
 export function hasDisplay(env: NodeJS.ProcessEnv): boolean {
   return Boolean(env.DISPLAY || env.WAYLAND_DISPLAY);
+}
+
+/** The app `vpnns browser [APP]` opens: the one asked for, or the only one with a web UI. */
+export function pickWebApp(cfg: Pick<Config, 'apps'>, asked: string | undefined): string {
+  const apps = webApps(cfg);
+  if (asked) {
+    if (!cfg.apps[asked]) throw new UsageError(`there is no app "${asked}" in the config${apps.length ? `; apps with a web UI: ${apps.join(', ')}` : ''}; or pass --url URL.`);
+    if (!apps.includes(asked)) throw new UsageError(`apps.${asked} has no web port (no code-server profile and nothing in its publish list); pass --url URL.`);
+    return asked;
+  }
+  if (apps.length === 1) return apps[0]!;
+  if (!apps.length) throw new UsageError('no app with a web UI is configured; name one (`vpnns browser APP`) or pass --url URL.');
+  throw new UsageError(`several apps have a web UI (${apps.join(', ')}); name one: \`vpnns browser APP\`.`);
+}
+
+/** The browser program to run: of the family asked for (default Chromium), or the path given. */
+export function findBrowser(asked: string | undefined, home: string | undefined): string {
+  const family = asked === 'firefox' ? FIREFOX_PROGRAMS : asked === undefined || asked === 'chromium' ? CHROMIUM_PROGRAMS : [asked];
+  const found = findProgramSync(family, home);
+  if (!found) {
+    const hint = asked === 'firefox' ? '`apt-get install firefox-esr`' : asked && asked !== 'chromium' ? `check the path of --browser ${asked}` : '`apt-get install chromium`, or --browser firefox';
+    throw new UsageError(`no browser found (${family.join(', ')}); ${hint}.`);
+  }
+  return found;
 }

@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { cgroup2Mount, clientCgroup } from '../../src/sys/client-cgroup.js';
 import { renderClientRule, renderKillSwitch } from '../../src/firewall/killswitch.js';
 import { adguardClientTraffic, removeStalePidFiles, saysNotLoggedIn } from '../../src/vpn/adguard.js';
-import { doctorChecks, renderDoctor } from '../../src/cli/doctor.js';
-import { adguardDoctorLines } from '../../src/cli/adguard-doctor.js';
+import { renderDoctor } from '../../src/cli/doctor.js';
+import { doctorChecks } from '../../src/checks/doctor.js';
+import { adguardDoctorLines } from '../../src/checks/adguard-doctor.js';
 import { fullArgv } from '../../src/sys/process.js';
 
 const HYBRID = [

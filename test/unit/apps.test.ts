@@ -15,8 +15,9 @@ import { serviceSpecs } from '../../src/core/services.js';
 import { readWanted, writeWanted } from '../../src/supervisor/wanted.js';
 import { System } from '../../src/sys/system.js';
 import { parseKiloArgs } from '../../src/cli/kilo.js';
-import { doctorChecks, renderDoctor } from '../../src/cli/doctor.js';
-import { appStatusRows } from '../../src/cli/app.js';
+import { renderDoctor } from '../../src/cli/doctor.js';
+import { doctorChecks } from '../../src/checks/doctor.js';
+import { appStatusRows } from '../../src/report/apps.js';
 import '../../src/services/index.js';
 
 const cfgOf = (lines: string[]) => parseConfig(lines.join('\n'));

@@ -15,7 +15,7 @@ import {
   matchesComponent,
   parseLogLine,
   readLogs,
-} from '../../src/cli/logs.js';
+} from '../../src/core/log-reader.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/vpnns', import.meta.url));
 

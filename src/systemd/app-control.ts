@@ -1,0 +1,102 @@
+// Starting and stopping one app of a namespace that is up (`vpnns app start|stop`): the live
+// supervisor does it on its control socket and answers once the app runs (or has stopped); under
+// systemd (no supervisor, the app has its unit) the unit is started or stopped instead. Here, above
+// both, because the choice between them is this module's whole job.
+import { sleep } from '../sys/process.js';
+import { existsSync } from 'node:fs';
+import type { AppConfig, Config } from '../config/types.js';
+import { appOf } from '../report/apps.js';
+import { UsageError, VpnnsError } from '../errors.js';
+import { namesFor, type Names } from '../core/names.js';
+import type { ServiceSpec } from '../core/services.js';
+import { readState, type State } from '../core/state.js';
+import type { ComponentStatus } from '../core/status.js';
+import { netnsExists } from '../net/ip.js';
+import { tcpConnect } from '../net/ports.js';
+import { appServiceName, appSpec, isInteractive } from '../services/apps.js';
+import { ask } from '../supervisor/control-client.js';
+import { MAX_WAIT_MS } from '../supervisor/control-protocol.js';
+import { isOurSupervisor, supervisorPid, supervisorStart } from '../supervisor/resource.js';
+import { run } from '../sys/exec.js';
+import { System } from '../sys/system.js';
+import { DEFAULT_UNIT_DIR } from './install.js';
+import { unitNames } from './units.js';
+
+/** The namespace's apps as it runs them: the config `up` applied when it is up, else the file's. */
+export interface AppsOf {
+  cfg: Config;
+  names: Names;
+  state: State | undefined;
+}
+
+export async function appsOf(file: Config): Promise<AppsOf> {
+  const state = await readState(namesFor(file));
+  const cfg = state?.config ?? file;
+  return { cfg, names: namesFor(cfg), state };
+}
+
+async function requireUp(l: AppsOf): Promise<State> {
+  if (!l.state || !(await netnsExists(new System(false), l.names.ns))) throw new VpnnsError(`namespace ${l.names.ns} is not up; run \`sudo vpnns up\` first.`);
+  return l.state;
+}
+
+/** The live supervisor's PID, or the systemd unit that runs the app instead. */
+async function controller(l: AppsOf, state: State, service: string): Promise<{ pid: number } | { unit: string }> {
+  // Answers on the control socket come from the supervisor; this is only which way to go.
+  const pid = supervisorPid(state);
+  if (await isOurSupervisor(pid, l.names.ns, supervisorStart(state))) return { pid: pid! };
+  const unit = unitNames.service(l.names.ns, service);
+  if (existsSync(`${DEFAULT_UNIT_DIR}/${unit}`) && existsSync('/run/systemd/system')) return { unit };
+  throw new VpnnsError(`the vpnns supervisor of namespace ${l.names.ns} is not running; run \`sudo vpnns up\` again to restart it.`);
+}
+
+/** An app that may be started: it runs a command of its own (not Kilo's terminal) and the namespace is up. */
+export interface Startable {
+  app: AppConfig;
+  spec: ServiceSpec;
+  state: State;
+}
+
+export async function startable(l: AppsOf, name: string): Promise<Startable> {
+  const app = appOf(l.cfg, name);
+  if (isInteractive(name, app)) throw new UsageError(`apps.${name} is interactive (Kilo CLI); run it in your terminal with \`vpnns kilo\`.`);
+  const spec = appSpec(l.cfg, l.names, name);
+  if (!spec) throw new UsageError(`apps.${name} has nothing to run; add \`command: [PROGRAM, ARGS...]\` to it.`);
+  return { app, spec, state: await requireUp(l) };
+}
+
+/**
+ * Starts it, and returns once it runs and its port (if it has one) answers: `unit` when systemd
+ * started it, else its status as the supervisor has it.
+ */
+export async function startApp(l: AppsOf, name: string, s: Startable, timeoutMs: number): Promise<{ unit: string } | { status: ComponentStatus | undefined }> {
+  const ctl = await controller(l, s.state, s.spec.name);
+  if ('unit' in ctl) {
+    await run(['systemctl', 'start', ctl.unit], { timeoutMs });
+    return { unit: ctl.unit };
+  }
+  const deadline = Date.now() + timeoutMs;
+  let c = await ask<ComponentStatus>(l.names, 'app.start', { service: s.spec.name, waitMs: Math.min(timeoutMs, MAX_WAIT_MS) });
+  // Running is not yet listening: the app's port answers when the command returns.
+  while (s.app.port !== undefined && !(await tcpConnect(l.names.nsAddr, s.app.port, 1000)).open) {
+    if (Date.now() > deadline) throw new VpnnsError(`${name} is running but its port ${s.app.port} does not answer after ${Math.round(timeoutMs / 1000)} s; see \`vpnns app logs ${name}\`.`);
+    await sleep(200);
+  }
+  c = (await ask<{ components: Record<string, ComponentStatus> }>(l.names, 'status')).components[s.spec.name] ?? c;
+  return { status: c };
+}
+
+/** Stops it (it stays stopped until `app start` or the next `up`): `unit` when systemd stopped it. */
+export async function stopApp(l: AppsOf, name: string, timeoutMs: number): Promise<{ unit?: string }> {
+  const a = appOf(l.cfg, name);
+  if (isInteractive(name, a)) throw new UsageError(`apps.${name} is interactive (Kilo CLI); it runs only while \`vpnns kilo\` does.`);
+  const service = appServiceName(name);
+  const state = await requireUp(l);
+  const ctl = await controller(l, state, service);
+  if ('unit' in ctl) {
+    await run(['systemctl', 'stop', ctl.unit], { timeoutMs });
+    return { unit: ctl.unit };
+  }
+  await ask(l.names, 'app.stop', { service, waitMs: Math.min(timeoutMs, MAX_WAIT_MS) });
+  return {};
+}
