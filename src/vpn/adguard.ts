@@ -7,7 +7,7 @@ import { VpnnsError, UsageError } from '../errors.js';
 import { assertTrustedDirectory, assertTrustedFile } from '../config/trust.js';
 import { findTool } from '../sys/tools.js';
 import { helperEnv } from '../sandbox/clean-env.js';
-import { startProcess, sleep, fullArgv, type Running } from '../sys/process.js';
+import { sleep, fullArgv, type Running } from '../sys/process.js';
 import type { VpnContext, VpnProvider, VpnSession, VpnStatus } from './provider.js';
 import { CLIENT_GID } from './provider.js';
 import { tunnelGone, linkBytes } from './tunnel.js';
@@ -94,7 +94,7 @@ export const adguardProvider: VpnProvider = {
     }
     const where = vpn.location ? ['-l', vpn.location] : ['-f'];
     let lastLine = '';
-    const proc: Running = startProcess(
+    const proc: Running = ctx.sys.start(
       { name: 'vpn', netns: ctx.names.ns, gid: CLIENT_GID, env, argv: [bin, 'connect', ...where, '--no-fork', '-y'] },
       { logFile: `${ctx.logDir}/adguardvpn-cli.log`, onLine: (l) => l.trim() && (lastLine = l.trim()) },
     );

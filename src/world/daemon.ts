@@ -1,6 +1,6 @@
 // Long-running processes inside a world namespace. `ip netns exec` execs the
 // program in place, so the pid we get is the daemon's own pid.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawnArgv, type ChildProcess } from '../sys/spawn.js';
 import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
 import { GiveUp, terminate, waitFor } from './run.js';
 
@@ -43,7 +43,7 @@ export class Daemon {
   static start(ns: string, argv: readonly string[], pids: PidSet, o: DaemonOptions): Daemon {
     const fd = openSync(o.logFile, 'a', 0o600);
     try {
-      const child = spawn('ip', ['netns', 'exec', ns, ...argv], {
+      const child = spawnArgv(['ip', 'netns', 'exec', ns, ...argv], {
         env: o.env ?? process.env,
         stdio: ['ignore', o.pipeStdout ? 'pipe' : fd, fd],
       });

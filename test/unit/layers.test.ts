@@ -91,3 +91,51 @@ test('the import reader sees every form and ignores comments', () => {
 test('the layer reader takes the table rows in order', () => {
   assert.deepEqual(layersFromArchitecture('| layer | x |\n| --- | --- |\n| `cli/` | a |\n| `core/` | b |\n| `errors.ts` | c |\n'), ['cli', 'core', 'errors.ts']);
 });
+
+/** The node: modules a TypeScript file imports, with the names it takes from each (`* as x` is '*', a default import 'default'). */
+export function nodeImportsOf(source: string): Array<{ module: string; names: string[] }> {
+  const code = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+  const out: Array<{ module: string; names: string[] }> = [];
+  for (const m of code.matchAll(/(?:^|[\s;])(?:import|export)\s+(type\s+)?([^'"`;]*?)\s*from\s*['"]((?:node:)?(?:child_process|fs|fs\/promises))['"]/g)) {
+    if (m[1]) continue; // types only
+    const clause = m[2]!;
+    const names: string[] = [];
+    if (/\*\s*as\s/.test(clause) || clause.trim() === '*') names.push('*');
+    const braces = /\{([^}]*)\}/.exec(clause);
+    if (/^\s*[A-Za-z_$][\w$]*\s*(,|$)/.test(clause)) names.push('default');
+    if (braces) for (const n of braces[1]!.split(',')) {
+      const name = n.trim().replace(/\s+as\s+.*$/, '');
+      if (name && !name.startsWith('type ')) names.push(name);
+    }
+    out.push({ module: m[3]!.replace(/^node:/, ''), names });
+  }
+  for (const m of code.matchAll(/\b(?:import|require)\(\s*['"]((?:node:)?(?:child_process|fs|fs\/promises))['"]\s*\)/g)) out.push({ module: m[1]!.replace(/^node:/, ''), names: ['*'] });
+  return out;
+}
+
+test('only src/sys/spawn.ts imports node:child_process: every process vpnns starts goes through src/sys', () => {
+  const found: string[] = [];
+  for (const file of sourceFiles(SRC)) {
+    const from = relative(SRC, file);
+    if (from === join('sys', 'spawn.ts')) continue;
+    if (nodeImportsOf(readFileSync(file, 'utf8')).some((i) => i.module === 'child_process')) found.push(`src/${from}`);
+  }
+  assert.deepEqual(found, [], `node:child_process outside src/sys/spawn.ts (use sys/exec.ts run, sys/process.ts startProcess, System or sys/spawn.ts):\n${found.join('\n')}`);
+});
+
+test('the node: import reader sees names, defaults, namespaces and dynamic imports; skips types', () => {
+  const src = [
+    "import { writeFile, readFile as rf } from 'node:fs/promises';",
+    "import fs from 'fs';",
+    "import * as cp from 'node:child_process';",
+    "import type { Stats } from 'node:fs';",
+    "const x = await import('node:child_process');",
+    "// import { rmSync } from 'node:fs';",
+  ].join('\n');
+  assert.deepEqual(nodeImportsOf(src), [
+    { module: 'fs/promises', names: ['writeFile', 'readFile'] },
+    { module: 'fs', names: ['default'] },
+    { module: 'child_process', names: ['*'] },
+    { module: 'child_process', names: ['*'] },
+  ]);
+});
