@@ -14,7 +14,6 @@ import { isOurSupervisor, supervisorPid, supervisorStart } from '../supervisor/r
 import { readStatus, type ComponentStatus } from '../core/status.js';
 import { ask } from '../supervisor/control-client.js';
 import { MAX_WAIT_MS } from '../supervisor/control-protocol.js';
-import { run } from '../sys/exec.js';
 import { System } from '../sys/system.js';
 import { appDir, appServiceName, appSpec, appUrl, appWarnings, isInteractive, profileOf } from '../services/apps.js';
 import { ensurePassword, passwordPath } from '../services/profiles/code-server.js';
@@ -32,6 +31,7 @@ vpnns app logs NAME        the app's output (-n LINES, default 100)
 vpnns app password NAME    the password of a code-server app (made on first start, kept 0600)
 vpnns app install code-server [--prefix DIR] [--no-link]
                            install code-server ${'4.100.3'} from npm (Node 20; builds native modules)
+--dry-run (start, stop, install) prints what would be done and changes nothing.
 
 Apps run inside the namespace as their user (default: the user who ran \`sudo vpnns up\`). An app
 with requireVpn (the default) does not start while the VPN is down; a VPN reconnect leaves it running.`;
@@ -89,8 +89,16 @@ function canConnect(host: string, port: number): Promise<boolean> {
   });
 }
 
-async function start(l: Loaded, name: string, io: Io, timeoutMs: number): Promise<number> {
-  const sys = new System(false);
+/** Under --dry-run: what the command would have done, and that nothing changed. */
+function printDryRun(sys: System, io: Io, what: string[] = []): number {
+  for (const a of sys.actions) io.out(a.trimEnd());
+  for (const w of what) io.out(w);
+  io.out('# nothing changed (--dry-run).');
+  return 0;
+}
+
+async function start(l: Loaded, name: string, io: Io, timeoutMs: number, dryRun = false): Promise<number> {
+  const sys = new System(dryRun);
   const a = appOf(l.cfg, name);
   if (isInteractive(name, a)) throw new UsageError(`apps.${name} is interactive (Kilo CLI); run it in your terminal with \`vpnns kilo\`.`);
   const spec = appSpec(l.cfg, l.names, name);
@@ -100,10 +108,12 @@ async function start(l: Loaded, name: string, io: Io, timeoutMs: number): Promis
   for (const w of appWarnings({ ...l.cfg, apps: { [name]: a } })) io.err(`WARNING: ${w}`);
   const ctl = await controller(l, state, spec.name);
   if ('unit' in ctl) {
-    await run(['systemctl', 'start', ctl.unit], { timeoutMs });
+    await sys.change(['systemctl', 'start', ctl.unit], { timeoutMs });
+    if (dryRun) return printDryRun(sys, io);
     io.out(`${name}: started ${ctl.unit}.`);
     return 0;
   }
+  if (dryRun) return printDryRun(sys, io, [`# would ask the supervisor (pid ${ctl.pid}) to start ${spec.name}`]);
   const deadline = Date.now() + timeoutMs;
   let c = await ask<ComponentStatus>(l.names, 'app.start', { service: spec.name, waitMs: Math.min(timeoutMs, MAX_WAIT_MS) });
   // Running is not yet listening: the app's port answers when the command returns.
@@ -118,18 +128,20 @@ async function start(l: Loaded, name: string, io: Io, timeoutMs: number): Promis
   return 0;
 }
 
-async function stop(l: Loaded, name: string, io: Io, timeoutMs: number): Promise<number> {
-  const sys = new System(false);
+async function stop(l: Loaded, name: string, io: Io, timeoutMs: number, dryRun = false): Promise<number> {
+  const sys = new System(dryRun);
   const a = appOf(l.cfg, name);
   if (isInteractive(name, a)) throw new UsageError(`apps.${name} is interactive (Kilo CLI); it runs only while \`vpnns kilo\` does.`);
   const service = appServiceName(name);
   const state = await requireUp(l, sys);
   const ctl = await controller(l, state, service);
   if ('unit' in ctl) {
-    await run(['systemctl', 'stop', ctl.unit], { timeoutMs });
+    await sys.change(['systemctl', 'stop', ctl.unit], { timeoutMs });
+    if (dryRun) return printDryRun(sys, io);
     io.out(`${name}: stopped ${ctl.unit}.`);
     return 0;
   }
+  if (dryRun) return printDryRun(sys, io, [`# would ask the supervisor (pid ${ctl.pid}) to stop ${service}`]);
   await ask(l.names, 'app.stop', { service, waitMs: Math.min(timeoutMs, MAX_WAIT_MS) });
   io.out(`${name} is stopped.`);
   return 0;
@@ -228,19 +240,23 @@ async function password(l: Loaded, name: string, io: Io): Promise<number> {
 export const appCommand: Command = {
   name: 'app',
   usage: USAGE,
+  dryRun: true,
   options: { namespace: { value: true }, json: {}, lines: { value: true, short: 'n' }, timeout: { value: true }, prefix: { value: true }, 'no-link': {} },
   async run(args, io) {
     const [verb, name, ...extra] = args.positional;
     if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"; see \`vpnns app --help\`.`);
     const timeoutMs = Number(args.opts.timeout ?? 60) * 1000;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout takes a number of seconds, e.g. --timeout 30.');
+    const dryRun = args.opts['dry-run'] === true;
+    // status and logs change nothing anyway; password would make one.
+    if (dryRun && verb === 'password') throw new UsageError('`vpnns app password` has no --dry-run (it makes the password on first use); leave --dry-run out to run it.');
     switch (verb) {
       case 'start':
-        requireRoot('app start');
-        return start(await load(args), name!, io, timeoutMs);
+        if (!dryRun) requireRoot('app start');
+        return start(await load(args), name!, io, timeoutMs, dryRun);
       case 'stop':
-        requireRoot('app stop');
-        return stop(await load(args), name!, io, timeoutMs);
+        if (!dryRun) requireRoot('app stop');
+        return stop(await load(args), name!, io, timeoutMs, dryRun);
       case 'status':
         return status(await load(args), name, args.opts.json === true, io);
       case 'logs': {
@@ -253,11 +269,12 @@ export const appCommand: Command = {
         return password(await load(args), name!, io);
       case 'install': {
         if (name !== 'code-server') throw new UsageError('only code-server can be installed this way: `vpnns app install code-server`.');
-        requireRoot('app install code-server');
+        if (!dryRun) requireRoot('app install code-server');
         const prefix = typeof args.opts.prefix === 'string' ? args.opts.prefix : undefined;
         if (prefix !== undefined && !prefix.startsWith('/')) throw new UsageError('--prefix takes an absolute path.');
-        const sys = new System(false);
+        const sys = new System(dryRun);
         const bin = await installCodeServer(sys, { prefix, linkDir: args.opts['no-link'] === true ? null : undefined }, (l) => io.out(l));
+        if (dryRun) return printDryRun(sys, io, [`# code-server would be ${bin}`]);
         io.out(bin);
         return 0;
       }

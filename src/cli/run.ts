@@ -10,7 +10,6 @@ import { readState, type State } from '../core/state.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { serviceSpecs, type ServiceSpec } from '../core/services.js';
 import { readStatus } from '../core/status.js';
-import { run } from '../sys/exec.js';
 import { sleep } from '../sys/process.js';
 import { System } from '../sys/system.js';
 import { envFile, envFilePath, tunnelDependents, unitNames, userEnvFilePath } from '../systemd/units.js';
@@ -26,10 +25,13 @@ async function loadState(ns: string): Promise<{ state: State; names: Names }> {
   return { state, names: namesFor(state.config) };
 }
 
+/** What the VPN runner tells and asks systemd goes through the executor like every other command. */
+const unitSys = new System(false);
+
 /** sd_notify through systemd-notify; only when started by systemd with Type=notify. */
 async function notify(fields: string[]): Promise<void> {
   if (!process.env.NOTIFY_SOCKET) return;
-  await run(['systemd-notify', ...fields], { allowFail: true, timeoutMs: 5000 });
+  await unitSys.change(['systemd-notify', ...fields], { allowFail: true, timeoutMs: 5000 });
 }
 
 /**
@@ -41,7 +43,7 @@ async function notifyReady(unit: string, status: string): Promise<void> {
   for (let i = 0; i < 10; i++) {
     await notify(['--ready', `--status=${status}`]);
     await sleep(500 + i * 250);
-    const r = await run(['systemctl', 'is-active', unit], { allowFail: true, timeoutMs: 5000 });
+    const r = await unitSys.query(['systemctl', 'is-active', unit], { allowFail: true, timeoutMs: 5000 });
     if (r.stdout.trim() !== 'activating') return;
   }
 }
@@ -51,7 +53,7 @@ async function restartTunnelDependents(units: string[], tunnelSinceUs: bigint, l
   if (!units.length || !process.env.NOTIFY_SOCKET) return;
   const stale: string[] = [];
   for (const unit of units) {
-    const r = await run(['systemctl', 'show', '-p', 'ActiveState', '-p', 'ActiveEnterTimestampMonotonic', unit], { allowFail: true, timeoutMs: 5000 });
+    const r = await unitSys.query(['systemctl', 'show', '-p', 'ActiveState', '-p', 'ActiveEnterTimestampMonotonic', unit], { allowFail: true, timeoutMs: 5000 });
     const props = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(/=(.*)/s, 2) as [string, string]));
     // Both are CLOCK_MONOTONIC in microseconds.
     if (props.ActiveState === 'active' && BigInt(props.ActiveEnterTimestampMonotonic || '0') < tunnelSinceUs) stale.push(unit);
@@ -59,7 +61,7 @@ async function restartTunnelDependents(units: string[], tunnelSinceUs: bigint, l
   if (!stale.length) return;
   log(`tunnel recreated: restarting ${stale.join(' ')}`);
   // --no-block: this runs inside a unit; waiting on jobs from here can deadlock.
-  await run(['systemctl', 'try-restart', '--no-block', ...stale], { allowFail: true, timeoutMs: 10_000 });
+  await unitSys.change(['systemctl', 'try-restart', '--no-block', ...stale], { allowFail: true, timeoutMs: 10_000 });
 }
 
 async function runVpn(ns: string, io: Io): Promise<number> {
@@ -101,14 +103,14 @@ async function runVpn(ns: string, io: Io): Promise<number> {
   }
 }
 
-async function prepare(ns: string, service: string): Promise<number> {
+async function prepare(ns: string, service: string, io: Io, dryRun = false): Promise<number> {
   const { state, names } = await loadState(ns);
   const specs: ServiceSpec[] = serviceSpecs(state.config, names);
   const spec = specs.find((s) => s.name === service);
   if (!spec) {
     throw new UsageError(`namespace ${ns} has no service "${service}"; it has: ${specs.map((s) => s.name).join(', ') || 'none'}. Reinstall the units after changing the config.`);
   }
-  const sys = new System(false);
+  const sys = new System(dryRun);
   // Dante binds the live tunnel, which the VPN runner records once connected.
   const tunnel = (await readStatus(names))?.components.vpn?.detail?.tunnel;
   await spec.prepare?.(sys, { tunnel: typeof tunnel === 'string' ? tunnel : undefined });
@@ -121,6 +123,10 @@ async function prepare(ns: string, service: string): Promise<number> {
     if (!u) throw new VpnnsError(`user "${spec.process.user}" of ${service} does not exist on this machine; create it or change apps.*.user and reinstall the units.`);
     await sys.writeFile(userEnvFilePath(names, spec.name), encodeEnv(env).toString(), { mode: 0o600, secret: true, owner: { uid: u.uid, gid: u.gid } });
   } else if (Object.keys(env).length) await sys.writeFile(envFilePath(names, spec.name), envFile(env), { mode: 0o600, secret: true });
+  if (dryRun) {
+    for (const a of sys.actions) io.out(a.trimEnd());
+    io.out('# nothing changed (--dry-run).');
+  }
   return 0;
 }
 
@@ -131,16 +137,22 @@ vpnns run prepare SERVICE --namespace NS
 
 Used by the units \`vpnns systemd install\` writes; the namespace must be up (vpnns up --no-supervisor).
   vpn       run the VPN client in the foreground: connect, health check, reconnect with backoff
-  prepare   write SERVICE's config files before it starts`,
+  prepare   write SERVICE's config files before it starts (--dry-run: print them, write nothing)`,
   hidden: true,
+  dryRun: true,
   options: { namespace: { value: true } },
   async run(args, io) {
-    requireRoot('run');
+    const dryRun = args.opts['dry-run'] === true;
+    if (!dryRun) requireRoot('run');
     const ns = args.opts.namespace;
     if (typeof ns !== 'string') throw new UsageError('--namespace is required.');
     const [what, service, ...extra] = args.positional;
-    if (what === 'vpn' && service === undefined) return runVpn(ns, io);
-    if (what === 'prepare' && service !== undefined && !extra.length) return prepare(ns, service);
+    if (what === 'vpn' && service === undefined) {
+      // The VPN client in the foreground is all it does: there is nothing to show without running it.
+      if (dryRun) throw new UsageError('`vpnns run vpn` has no --dry-run (it is the VPN client itself); `vpnns up --dry-run` shows what up would do.');
+      return runVpn(ns, io);
+    }
+    if (what === 'prepare' && service !== undefined && !extra.length) return prepare(ns, service, io, dryRun);
     throw new UsageError('expected `vpnns run vpn --namespace NS` or `vpnns run prepare SERVICE --namespace NS`.');
   },
 };

@@ -3,8 +3,9 @@
 // and, under `--dry-run`, records it without calling the executor. `hostExecutor` is the real
 // machine; `RecordingExecutor` (recording.ts) records the calls and answers from a script, so the
 // resources' check/apply/remove are unit-tested without root.
-import { mkdir, readFile, rename, rm, writeFile, chmod, chown, stat, truncate } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile, chmod, chown, stat, truncate } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { run, type RunOptions, type RunResult } from './exec.js';
 import { createLogFileFor, idsOf } from './log-file.js';
 import { startDetached, startProcess, type DetachedOptions, type ProcessSpec, type Running, type StartOptions } from './process.js';
@@ -34,6 +35,10 @@ export interface Executor {
   /** Removes PATH (recursively); absent is fine. */
   remove(path: string): Promise<void>;
   mkdir(path: string, mode?: number): Promise<void>;
+  /** Moves FROM to TO (same file system), replacing TO. */
+  rename(from: string, to: string): Promise<void>;
+  /** A new private directory under the temp dir (scratch: a probe's HOME, a build's TMPDIR); its path. */
+  tempDir(prefix: string): Promise<string>;
   /** Creates (or keeps) a log file owned by `user:group`, never through a link (log-file.ts). */
   createLogFileFor(path: string, user: string, group: string): Promise<void>;
   /** The text of PATH, undefined when it cannot be read. */
@@ -66,6 +71,12 @@ export const hostExecutor: Executor = {
   },
   async mkdir(path, mode = 0o755) {
     await mkdir(path, { recursive: true, mode });
+  },
+  async rename(from, to) {
+    await rename(from, to);
+  },
+  tempDir(prefix) {
+    return mkdtemp(join(tmpdir(), prefix));
   },
   async createLogFileFor(path, user, group) {
     const { uid, gid } = idsOf(user, group);

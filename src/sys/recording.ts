@@ -14,6 +14,7 @@ export type Call =
   | { kind: 'write'; path: string; content: string; mode: number; inPlace: boolean }
   | { kind: 'remove'; path: string }
   | { kind: 'mkdir'; path: string; mode: number }
+  | { kind: 'rename'; from: string; to: string }
   | { kind: 'createLog'; path: string; owner: string };
 
 type Answer = Partial<RunResult> | ((argv: readonly string[], opts: RunOptions) => Partial<RunResult>);
@@ -67,6 +68,8 @@ export class RecordingExecutor implements Executor {
           return [`remove ${c.path}`];
         case 'mkdir':
           return [`mkdir ${c.path}`];
+        case 'rename':
+          return [`rename ${c.from} -> ${c.to}`];
         case 'createLog':
           return [`log ${c.path} ${c.owner}`];
       }
@@ -105,7 +108,7 @@ export class RecordingExecutor implements Executor {
   }
 
   async remove(path: string): Promise<void> {
-    this.calls.push({ kind: 'remove', path });
+    if (!this.scratch.delete(path)) this.calls.push({ kind: 'remove', path });
     for (const k of [...this.files.keys()]) if (k === path || k.startsWith(`${path}/`)) this.files.delete(k);
     for (const d of [...this.dirs]) if (d === path || d.startsWith(`${path}/`)) this.dirs.delete(d);
   }
@@ -113,6 +116,27 @@ export class RecordingExecutor implements Executor {
   async mkdir(path: string, mode = 0o755): Promise<void> {
     this.calls.push({ kind: 'mkdir', path, mode });
     this.dirs.add(path);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    this.calls.push({ kind: 'rename', from, to });
+    for (const [k, v] of [...this.files]) {
+      if (k !== from && !k.startsWith(`${from}/`)) continue;
+      this.files.delete(k);
+      this.files.set(to + k.slice(from.length), v);
+    }
+    if (this.dirs.delete(from)) this.dirs.add(to);
+  }
+
+  private temps = 0;
+  private scratch = new Set<string>();
+
+  /** Scratch directories are not calls: they change nothing that matters. */
+  async tempDir(prefix: string): Promise<string> {
+    const p = `/tmp/${prefix}fake${this.temps++}`;
+    this.dirs.add(p);
+    this.scratch.add(p);
+    return p;
   }
 
   async createLogFileFor(path: string, user: string, group: string): Promise<void> {

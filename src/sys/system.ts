@@ -78,6 +78,24 @@ export class System {
     await this.executor.mkdir(path, mode);
   }
 
+  async rename(from: string, to: string): Promise<void> {
+    this.record(`rename ${from} -> ${to}`);
+    if (this.dryRun) return;
+    await this.executor.rename(from, to);
+  }
+
+  /**
+   * Scratch space, made even in dry-run (a probe such as `code-server --version` needs a HOME);
+   * `dropScratch` removes it, also in dry-run. Neither is an action: nothing of the machine's changes.
+   */
+  scratchDir(prefix: string): Promise<string> {
+    return this.executor.tempDir(prefix);
+  }
+
+  dropScratch(path: string): Promise<void> {
+    return this.executor.remove(path);
+  }
+
   /** The text of a file (even in dry-run), undefined when it cannot be read. */
   readText(path: string): Promise<string | undefined> {
     return this.executor.readText(path);
