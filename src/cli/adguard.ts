@@ -6,7 +6,7 @@ import { adguardEnv, adguardHome } from '../vpn/adguard.js';
 import { findTool } from '../sys/tools.js';
 import { netnsExists } from '../net/ip.js';
 import { System } from '../sys/system.js';
-import { mkdir } from 'node:fs/promises';
+import { makeDir } from '../sys/files.js';
 import type { VpnAdguard } from '../config/types.js';
 
 export const adguardCommand: Command = {
@@ -25,7 +25,7 @@ nothing it does reaches the host's network), else on the host (login needs a bro
     const bin = await findTool(vpn.binary);
     if (!bin) throw new UsageError(`${vpn.binary} is not installed; install AdGuard VPN CLI or set vpn.binary to its path.`);
     const home = adguardHome({ cfg });
-    await mkdir(home, { recursive: true, mode: 0o700 });
+    await makeDir(home, 0o700);
     const ns = namesFor(cfg).ns;
     const inside = await netnsExists(new System(false), ns);
     const argv = inside ? ['/usr/sbin/ip', 'netns', 'exec', ns, bin, ...sub] : [bin, ...sub];

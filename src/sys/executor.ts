@@ -3,7 +3,7 @@
 // and, under `--dry-run`, records it without calling the executor. `hostExecutor` is the real
 // machine; `RecordingExecutor` (recording.ts) records the calls and answers from a script, so the
 // resources' check/apply/remove are unit-tested without root.
-import { mkdir, mkdtemp, readFile, rename, rm, writeFile, chmod, chown, stat, truncate } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile, chmod, chown, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { run, type RunOptions, type RunResult } from './exec.js';
@@ -35,6 +35,8 @@ export interface Executor {
   /** Removes PATH (recursively); absent is fine. */
   remove(path: string): Promise<void>;
   mkdir(path: string, mode?: number): Promise<void>;
+  /** A symbolic link at LINK pointing to TARGET (systemd's wants/ links); fails if LINK exists. */
+  symlink(target: string, link: string): Promise<void>;
   /** Moves FROM to TO (same file system), replacing TO. */
   rename(from: string, to: string): Promise<void>;
   /** A new private directory under the temp dir (scratch: a probe's HOME, a build's TMPDIR); its path. */
@@ -74,6 +76,9 @@ export const hostExecutor: Executor = {
   },
   async rename(from, to) {
     await rename(from, to);
+  },
+  async symlink(target, link) {
+    await symlink(target, link);
   },
   tempDir(prefix) {
     return mkdtemp(join(tmpdir(), prefix));

@@ -15,6 +15,7 @@ export type Call =
   | { kind: 'remove'; path: string }
   | { kind: 'mkdir'; path: string; mode: number }
   | { kind: 'rename'; from: string; to: string }
+  | { kind: 'symlink'; target: string; link: string }
   | { kind: 'createLog'; path: string; owner: string };
 
 type Answer = Partial<RunResult> | ((argv: readonly string[], opts: RunOptions) => Partial<RunResult>);
@@ -70,6 +71,8 @@ export class RecordingExecutor implements Executor {
           return [`mkdir ${c.path}`];
         case 'rename':
           return [`rename ${c.from} -> ${c.to}`];
+        case 'symlink':
+          return [`symlink ${c.link} -> ${c.target}`];
         case 'createLog':
           return [`log ${c.path} ${c.owner}`];
       }
@@ -126,6 +129,11 @@ export class RecordingExecutor implements Executor {
       this.files.set(to + k.slice(from.length), v);
     }
     if (this.dirs.delete(from)) this.dirs.add(to);
+  }
+
+  async symlink(target: string, link: string): Promise<void> {
+    this.calls.push({ kind: 'symlink', target, link });
+    this.files.set(link, `-> ${target}`);
   }
 
   private temps = 0;

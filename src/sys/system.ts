@@ -78,6 +78,12 @@ export class System {
     await this.executor.mkdir(path, mode);
   }
 
+  async symlink(target: string, link: string): Promise<void> {
+    this.record(`symlink ${link} -> ${target}`);
+    if (this.dryRun) return;
+    await this.executor.symlink(target, link);
+  }
+
   async rename(from: string, to: string): Promise<void> {
     this.record(`rename ${from} -> ${to}`);
     if (this.dryRun) return;

@@ -1,7 +1,8 @@
 // WireGuard: the kernel module when it exists, else wireguard-go (FACTS: no module on many VMs).
 // vpnns does wg-quick's job itself so nothing from the config file runs as root.
 import { connect } from 'node:net';
-import { access, unlink } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
+import { unlinkFile } from '../sys/files.js';
 import type { VpnWireguard } from '../config/types.js';
 import { VpnnsError, UsageError } from '../errors.js';
 import { findTool, requireTools } from '../sys/tools.js';
@@ -249,7 +250,7 @@ async function removeStaleSocket(tunnel: string): Promise<void> {
   const path = `${WG_SOCKET_DIR}/${tunnel}.sock`;
   const answered = await socketAnswers(path);
   if (answered) throw new VpnnsError(`a WireGuard interface named ${tunnel} is already running elsewhere on this machine; stop it or choose another namespace name.`);
-  await unlink(path).catch(() => {});
+  await unlinkFile(path).catch(() => {});
 }
 
 export async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, each?: () => Promise<void>): Promise<void> {
