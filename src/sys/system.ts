@@ -3,7 +3,7 @@
 // dry-run, handed to the executor; reads (`query`, `readText`) run even in dry-run: they change nothing.
 import { formatArgv, type RunOptions, type RunResult } from './exec.js';
 import { exists, hostExecutor, readText, type Executor, type FileOptions } from './executor.js';
-import { fullArgv, type DetachedOptions, type ProcessSpec, type Running, type StartOptions } from './process.js';
+import { type DetachedOptions, type ProcessSpec, type Running, type StartOptions } from './process.js';
 
 export { exists, readText, type Executor, type FileOptions };
 
@@ -38,7 +38,9 @@ export class System {
    * nothing starts: the process returned has already exited with 0.
    */
   start(spec: ProcessSpec, opts: StartOptions = {}): Running {
-    this.record(`$ ${formatArgv(fullArgv(spec))} &`);
+    // The program's own argv: the wrappers (sandbox scripts) are long and the same every time, and
+    // a supervisor records every restart.
+    this.record(`start ${spec.name}${spec.netns ? ` in ${spec.netns}` : ''}: ${formatArgv(spec.argv)}`);
     if (this.dryRun) return notStarted();
     return this.executor.start(spec, opts);
   }
