@@ -86,3 +86,30 @@ test('app install code-server: missing build packages stop it with the apt line,
     assert.deepEqual(sys.actions, []);
   }
 });
+
+test('run prepare --dry-run prints the config files a unit would get and writes none', async () => {
+  const { main } = await import('../../src/cli/main.js');
+  const { parseConfig } = await import('../../src/config/load.js');
+  const { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } = await import('node:fs');
+  // A state of its own under /run/vpnns (where `run` reads it), removed afterwards.
+  const ns = `utdry${process.pid % 100000}`;
+  const stateDir = `/run/vpnns/${ns}`;
+  const cfg = parseConfig(`namespace: ${ns}\nvpn:\n  type: command\n  start: [/bin/true]\n  interface: tun9\n`);
+  mkdirSync(stateDir, { recursive: true, mode: 0o755 });
+  try {
+    writeFileSync(`${stateDir}/state.json`, JSON.stringify({ version: 1, namespace: ns, hostNetns: 'net:1', startedAt: '', config: cfg, applied: [], runtime: {} }), { mode: 0o600 });
+    const outs: string[] = [];
+    const errs: string[] = [];
+    const code = await main(['run', 'prepare', 'socks', '--namespace', ns, '--dry-run'], { out: (l = '') => outs.push(l), err: (l) => errs.push(l), isTTY: false });
+    assert.equal(code, 0, errs.join('\n'));
+    const text = outs.join('\n');
+    assert.match(text, new RegExp(`^write \\S*danted\\.conf \\(mode 644\\)`, 'm'));
+    assert.match(text, /internal: 10\.\d+\.\d+\.\d+ port = 1080/);
+    assert.equal(outs.at(-1), '# nothing changed (--dry-run).');
+    assert.deepEqual(readdirSync(stateDir), ['state.json'], 'nothing written beside the state');
+    const conf = /^write (\S*danted\.conf)/m.exec(text)![1]!;
+    assert.equal(existsSync(conf), false);
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
+  }
+});
