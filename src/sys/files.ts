@@ -4,7 +4,7 @@
 // yet they are writes as root: here, next to the executor, is the only place that makes them
 // (test/unit/layers.test.ts holds every other file of src/ to reading). Every function says what it
 // does to the file, so a caller cannot write through a file half-written or widen a mode by accident.
-import { appendFileSync, chmodSync, closeSync, constants, cpSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { appendFileSync, chmodSync, closeSync, constants, cpSync, lchownSync, mkdirSync, openSync, renameSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { chmod, mkdir, open, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { LOG_APPEND_FLAGS } from './log-file.js';
@@ -59,6 +59,15 @@ export function removePathSync(path: string): void {
 /** Removes one file (not a directory); throws ENOENT when it is not there, as unlink(2). */
 export async function unlinkFile(path: string): Promise<void> {
   await unlink(path);
+}
+
+export function unlinkFileSync(path: string): void {
+  unlinkSync(path);
+}
+
+/** Gives PATH itself to uid:gid, never what a link there points to (lchown). */
+export function setLinkOwnerSync(path: string, uid: number, gid: number): void {
+  lchownSync(path, uid, gid);
 }
 
 export async function renamePath(from: string, to: string): Promise<void> {
