@@ -7,7 +7,6 @@ import { adguardEnv, adguardHome, saysNotLoggedIn } from '../vpn/adguard.js';
 import { clientCgroup } from '../sys/client-cgroup.js';
 import { CLIENT_GID } from '../vpn/provider.js';
 import { fullArgv } from '../sys/process.js';
-import { run } from '../sys/exec.js';
 import { namesFor } from '../core/names.js';
 import { netnsExists } from '../net/ip.js';
 import { System } from '../sys/system.js';
@@ -30,23 +29,25 @@ export async function adguardDoctor(cfg: Config, bin: string | undefined): Promi
   const login = `sudo vpnns adguard login${cfg.source ? ` --config ${cfg.source}` : ''}`;
   if (!bin) return { installed: false, home, loginNote: `not installed: ${ADGUARD_INSTALL}` };
   const root = process.getuid?.() === 0;
+  // Doctor only asks: a version and a login state, read through the executor like every command.
+  const sys = new System(false);
   let version: string | undefined;
   try {
     // Root runs it: only a program root alone can change (config/trust.ts), as for `up`.
     if (root) assertTrustedFile(bin, 'vpn.binary', { kind: 'executable', place: '/usr/local/bin' });
-    const r = await run(root ? [bin, '--version'] : [bin, '--version'], { env: adguardEnv(home, {}), allowFail: true, timeoutMs: 10_000 });
+    const r = await sys.query([bin, '--version'], { env: adguardEnv(home, {}), allowFail: true, timeoutMs: 10_000 });
     version = /v?(\d+\.\d+\.\d+\S*)/.exec(strip(r.stdout))?.[1];
   } catch (e) {
     return { installed: true, home, loginNote: (e as Error).message };
   }
   if (!root) return { installed: true, version, home, loginNote: 'not checked: run `sudo vpnns doctor` to ask the client' };
   const names = namesFor(cfg);
-  if (!(await netnsExists(new System(false), names.ns))) {
+  if (!(await netnsExists(sys, names.ns))) {
     return { installed: true, version, home, loginNote: `not checked while namespace ${names.ns} is down (the session is bound to the MAC the namespace shows); \`vpnns up\` says so if it is missing, and \`${login}\` logs in` };
   }
   const cg = clientCgroup(names.ns);
   const argv = fullArgv({ name: 'adguard', netns: names.ns, gid: CLIENT_GID, cgroup: cg?.dir, argv: [bin, 'license'] });
-  const r = await run(argv, { env: adguardEnv(home), allowFail: true, timeoutMs: 20_000 });
+  const r = await sys.query(argv, { env: adguardEnv(home), allowFail: true, timeoutMs: 20_000 });
   const text = strip(`${r.stdout}\n${r.stderr}`);
   if (r.code === 0 && !saysNotLoggedIn(text, r.code)) {
     const who = /Logged in as (\S+)/.exec(text)?.[1];

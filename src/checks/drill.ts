@@ -2,7 +2,6 @@
 // The supervisor is frozen (SIGSTOP) so it cannot reconnect while we look, the client is killed,
 // traffic is generated from inside, and whatever enters the host from the namespace is captured.
 // The supervisor is always thawed again (finally, and on exit or a signal), and then reconnects.
-import { spawn, type ChildProcess } from 'node:child_process';
 import type { ClientTraffic } from '../core/client-traffic.js';
 import { readStatus } from '../core/status.js';
 import { isAlive, sleep } from '../sys/process.js';
@@ -16,39 +15,45 @@ interface Capture {
 }
 
 /** tcpdump on the host end of the veth, packets coming from the namespace only. */
-async function startCapture(iface: string): Promise<Capture> {
-  const child: ChildProcess = spawn('tcpdump', ['-n', '-t', '-l', '-Q', 'in', '-i', iface, '--immediate-mode', 'ip or ip6'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
+async function startCapture(sys: CheckContext['sys'], iface: string): Promise<Capture> {
+  const out: string[] = [];
   let err = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const exited = new Promise<void>((r) => child.on('close', () => r()));
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`tcpdump did not start on ${iface}: ${err.trim() || 'no output'}`)), 5000);
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      err += d;
-      if (err.includes('listening on')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`tcpdump exited (${code}): ${err.trim()}`));
-    });
-  });
+  let listening!: () => void;
+  const ready = new Promise<void>((r) => (listening = r));
+  const proc = sys.start(
+    { name: 'tcpdump', argv: ['tcpdump', '-n', '-t', '-l', '-Q', 'in', '-i', iface, '--immediate-mode', 'ip or ip6'] },
+    {
+      onLine: (line, stream) => {
+        if (stream === 'stdout') out.push(line);
+        else {
+          err += `${line}\n`;
+          if (err.includes('listening on')) listening();
+        }
+      },
+    },
+  );
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      ready,
+      proc.closed.then(() => Promise.reject(new Error(`tcpdump exited: ${err.trim()}`))),
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`tcpdump did not start on ${iface}: ${err.trim() || 'no output'}`)), 5000))),
+    ]);
+  } catch (e) {
+    await proc.stop(500);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
   return {
     async stop() {
       // A short capture reports nothing unless given a moment to deliver what it saw (FACTS).
       await sleep(300);
-      child.kill('SIGINT');
-      const t = setTimeout(() => child.kill('SIGKILL'), 2000);
-      await exited;
+      proc.child.kill('SIGINT');
+      const t = setTimeout(() => proc.child.kill('SIGKILL'), 2000);
+      await proc.closed;
       clearTimeout(t);
-      return out.split('\n').filter((l) => l.trim());
+      return out.filter((l) => l.trim());
     },
   };
 }
@@ -107,7 +112,7 @@ export async function runDrill(ctx: CheckContext, egressBefore: EchoMeasurement[
 
   let capture: Capture;
   try {
-    capture = await startCapture(n.vethHost);
+    capture = await startCapture(ctx.sys, n.vethHost);
   } catch (err) {
     return { ...e, restored: true, error: `could not capture on ${n.vethHost}: ${(err as Error).message}` };
   }

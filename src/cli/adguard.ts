@@ -11,7 +11,7 @@ import { netnsExists } from '../net/ip.js';
 import { System } from '../sys/system.js';
 import { readState } from '../core/state.js';
 import { down, up } from '../plan/engine.js';
-import { mkdir } from 'node:fs/promises';
+import { makeDir } from '../sys/files.js';
 import type { VpnAdguard } from '../config/types.js';
 
 /**
@@ -41,7 +41,7 @@ for the command and takes it down again. Other subcommands (list-locations, conf
     const bin = await findTool(vpn.binary);
     if (!bin) throw new UsageError(`${vpn.binary} is not installed; install AdGuard VPN CLI (curl -fsSL https://raw.githubusercontent.com/AdguardTeam/AdGuardVPNCLI/master/scripts/release/install.sh | sh -s -- -v) or set vpn.binary to its path.`);
     const home = adguardHome({ cfg });
-    await mkdir(home, { recursive: true, mode: 0o700 });
+    await makeDir(home, 0o700);
     const names = namesFor(cfg);
     const sys = new System(false);
     const env = adguardEnv(home, process.env, true);

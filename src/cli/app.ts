@@ -20,14 +20,26 @@ vpnns app install code-server [--prefix DIR] [--no-link]
                            install code-server ${'4.100.3'} from npm (Node 20; builds native modules)
 
 Apps run inside the namespace as their user (default: the user who ran \`sudo vpnns up\`). An app
-with requireVpn (the default) does not start while the VPN is down; a VPN reconnect leaves it running.`;
+with requireVpn (the default) does not start while the VPN is down; a VPN reconnect leaves it running.
+--dry-run (start, stop, install) prints what would be done and changes nothing.`;
 
-async function start(l: AppsOf, name: string, io: Io, timeoutMs: number): Promise<number> {
-  const s = await startable(l, name);
-  if (s.spec.needsTunnel) await assertTunnelUp(l.names.ns, undefined, l.cfg.vpn.type);
+/** Under --dry-run: what the command would have done, and that nothing changed. */
+function printDryRun(sys: System, io: Io, what: string[] = []): number {
+  for (const a of sys.actions) io.out(a.trimEnd());
+  for (const w of what) io.out(w);
+  io.out('# nothing changed (--dry-run).');
+  return 0;
+}
+
+async function start(l: AppsOf, name: string, io: Io, timeoutMs: number, dryRun = false): Promise<number> {
+  const sys = new System(dryRun);
+  const s = await startable(l, name, sys);
+  if (s.spec.needsTunnel) await assertTunnelUp(l.names.ns, sys, l.cfg.vpn.type);
   for (const w of appWarnings({ ...l.cfg, apps: { [name]: s.app } })) io.err(`WARNING: ${w}`);
-  const r = await startApp(l, name, s, timeoutMs);
+  const r = await startApp(l, name, s, timeoutMs, sys);
+  if ('wouldAsk' in r) return printDryRun(sys, io, [`# would ask the supervisor (pid ${r.wouldAsk}) to start ${s.spec.name}`]);
   if ('unit' in r) {
+    if (dryRun) return printDryRun(sys, io);
     io.out(`${name}: started ${r.unit}.`);
     return 0;
   }
@@ -38,8 +50,11 @@ async function start(l: AppsOf, name: string, io: Io, timeoutMs: number): Promis
   return 0;
 }
 
-async function stop(l: AppsOf, name: string, io: Io, timeoutMs: number): Promise<number> {
-  const r = await stopApp(l, name, timeoutMs);
+async function stop(l: AppsOf, name: string, io: Io, timeoutMs: number, dryRun = false): Promise<number> {
+  const sys = new System(dryRun);
+  const r = await stopApp(l, name, timeoutMs, sys);
+  if ('wouldAsk' in r) return printDryRun(sys, io, [`# would ask the supervisor (pid ${r.wouldAsk}) to stop ${r.service}`]);
+  if (dryRun) return printDryRun(sys, io);
   io.out(r.unit ? `${name}: stopped ${r.unit}.` : `${name} is stopped.`);
   return 0;
 }
@@ -86,19 +101,23 @@ async function password(l: AppsOf, name: string, io: Io): Promise<number> {
 export const appCommand: Command = {
   name: 'app',
   usage: USAGE,
+  dryRun: true,
   options: { namespace: { value: true }, json: {}, lines: { value: true, short: 'n' }, timeout: { value: true }, prefix: { value: true }, 'no-link': {} },
   async run(args, io) {
     const [verb, name, ...extra] = args.positional;
     if (extra.length) throw new UsageError(`unexpected argument "${extra[0]}"; see \`vpnns app --help\`.`);
     const timeoutMs = Number(args.opts.timeout ?? 60) * 1000;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) throw new UsageError('--timeout takes a number of seconds, e.g. --timeout 30.');
+    const dryRun = args.opts['dry-run'] === true;
+    // status and logs change nothing anyway; password would make one.
+    if (dryRun && verb === 'password') throw new UsageError('`vpnns app password` has no --dry-run (it makes the password on first use); leave --dry-run out to run it.');
     switch (verb) {
       case 'start':
-        requireRoot('app start');
-        return start(await appsOf(await configFrom(args)), name!, io, timeoutMs);
+        if (!dryRun) requireRoot('app start');
+        return start(await appsOf(await configFrom(args)), name!, io, timeoutMs, dryRun);
       case 'stop':
-        requireRoot('app stop');
-        return stop(await appsOf(await configFrom(args)), name!, io, timeoutMs);
+        if (!dryRun) requireRoot('app stop');
+        return stop(await appsOf(await configFrom(args)), name!, io, timeoutMs, dryRun);
       case 'status':
         return status(await appsOf(await configFrom(args)), name, args.opts.json === true, io);
       case 'logs': {
@@ -111,10 +130,12 @@ export const appCommand: Command = {
         return password(await appsOf(await configFrom(args)), name!, io);
       case 'install': {
         if (name !== 'code-server') throw new UsageError('only code-server can be installed this way: `vpnns app install code-server`.');
-        requireRoot('app install code-server');
+        if (!dryRun) requireRoot('app install code-server');
         const prefix = typeof args.opts.prefix === 'string' ? args.opts.prefix : undefined;
         if (prefix !== undefined && !prefix.startsWith('/')) throw new UsageError('--prefix takes an absolute path.');
-        const bin = await installCodeServer(new System(false), { prefix, linkDir: args.opts['no-link'] === true ? null : undefined }, (l) => io.out(l));
+        const sys = new System(dryRun);
+        const bin = await installCodeServer(sys, { prefix, linkDir: args.opts['no-link'] === true ? null : undefined }, (l) => io.out(l));
+        if (dryRun) return printDryRun(sys, io, [`# code-server would be ${bin}`]);
         io.out(bin);
         return 0;
       }

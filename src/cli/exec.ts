@@ -1,6 +1,3 @@
-import { spawn, type StdioOptions } from 'node:child_process';
-import type { Writable } from 'node:stream';
-import { constants } from 'node:os';
 import { UsageError, VpnnsError } from '../errors.js';
 import { namesFor, stateDirOf } from '../core/names.js';
 import { readState, statePath, type State } from '../core/state.js';
@@ -18,7 +15,10 @@ import { resolve } from 'node:path';
 import type { Parsed } from './args.js';
 import { memberContext } from '../members/context.js';
 
-const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+import { spawnForeground } from '../sys/foreground.js';
+
+// Kept under its old name here: kilo, browser and adguard call it from this module.
+export { spawnForeground };
 
 /**
  * How CMD runs inside as USER: `ip netns exec` applies /etc/netns, the sandbox hides the user's
@@ -133,37 +133,4 @@ export function unchangedSince(file: string | undefined, when: string): boolean 
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'ENOENT';
   }
-}
-
-/** Runs a launch in the foreground: the terminal, signals and exit code pass through; the program's environment goes on fd 3. */
-export function spawnForeground(launch: Pick<Launch, 'argv' | 'env'> & { payload?: Buffer }, io: { err(l: string): void }): Promise<number> {
-  const { argv } = launch;
-  return new Promise((resolve) => {
-    const stdio: StdioOptions = launch.payload ? ['inherit', 'inherit', 'inherit', 'pipe'] : 'inherit';
-    const child = spawn(argv[0]!, argv.slice(1), { stdio, env: launch.env, cwd: process.cwd() });
-    const envPipe = child.stdio[3] as Writable | null | undefined;
-    // The reader is the user's perl, which may never start (a failed mount): a closed pipe is not an error.
-    envPipe?.on('error', () => {});
-    if (launch.payload) envPipe?.end(launch.payload);
-    const handlers = new Map<NodeJS.Signals, () => void>();
-    for (const sig of [...FORWARDED, 'SIGINT' as const]) {
-      // Ctrl-C on a terminal already reaches the child (same process group); forward SIGINT only
-      // when it cannot have come from the terminal, or the child would see it twice.
-      const h = () => {
-        if (sig === 'SIGINT' && process.stdin.isTTY) return;
-        child.kill(sig);
-      };
-      handlers.set(sig, h);
-      process.on(sig, h);
-    }
-    const done = (code: number) => {
-      for (const [sig, h] of handlers) process.off(sig, h);
-      resolve(code);
-    };
-    child.on('error', (e) => {
-      io.err(`vpnns: cannot run ${argv[0]}: ${e.message}`);
-      done(127);
-    });
-    child.on('exit', (code, signal) => done(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)));
-  });
 }

@@ -5,7 +5,7 @@ import { UsageError, VpnnsError } from '../errors.js';
 import { namesFor } from '../core/names.js';
 import { readState } from '../core/state.js';
 import { netnsExists } from '../net/ip.js';
-import { run } from '../sys/exec.js';
+import { formatArgv } from '../sys/exec.js';
 import { helperEnv } from '../sandbox/launch.js';
 import { System } from '../sys/system.js';
 import { findProgramSync, lookupUser, profileOf } from '../services/apps.js';
@@ -37,6 +37,10 @@ export function parseKiloArgs(argv: readonly string[]): Parsed {
       opts[key] = v;
       continue;
     }
+    if (a === '--dry-run') {
+      opts['dry-run'] = true;
+      continue;
+    }
     if (i === 0 && (a === '-h' || a === '--help')) {
       opts.help = true;
       continue;
@@ -52,30 +56,34 @@ function kiloApp(cfg: Config) {
 }
 
 /** kilocode/kilo as the user finds it: their login shell's PATH (e.g. ~/.local/bin added by .profile). */
-async function findInLoginShell(user: string): Promise<string | undefined> {
+async function findInLoginShell(sys: System, user: string): Promise<string | undefined> {
   const script = KILO_PROGRAMS.map((p) => `command -v ${p}`).join(' || ');
   // KILO_PROGRAMS are fixed names: the script holds no input. A login shell builds its own environment.
-  const r = await run(['/usr/sbin/runuser', '-l', user, '-c', script], { allowFail: true, timeoutMs: 10_000, env: helperEnv() });
+  // A lookup (also under --dry-run): it runs the user's shell as the user, never as root.
+  const r = await sys.query(['/usr/sbin/runuser', '-l', user, '-c', script], { allowFail: true, timeoutMs: 10_000, env: helperEnv() });
   return r.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('/')).pop();
 }
 
 export const kiloCommand: Command = {
   name: 'kilo',
-  usage: `vpnns kilo [--user USER] [--config FILE] [ARGS...]
+  usage: `vpnns kilo [--user USER] [--config FILE] [--dry-run] [ARGS...]
 
 Runs Kilo CLI (\`kilocode\`, else \`kilo\`; or apps.kilo.command) in the current directory inside the
 namespace, as the invoking user (SUDO_USER under sudo, --user, or apps.kilo.user), with the terminal
 passed through. Everything after vpnns's own options goes to Kilo: \`sudo vpnns kilo run "fix the tests"\`;
 use \`vpnns kilo -- --help\` for Kilo's help. Refuses (exit 1) while the namespace is down or the VPN
-is not connected, so Kilo never talks to its provider from your real address.`,
+is not connected, so Kilo never talks to its provider from your real address. --dry-run prints the
+command line that would run (the same checks first) and runs nothing.`,
+  dryRun: true,
   parse: parseKiloArgs,
   async run(args, io) {
-    requireRoot('kilo');
+    const dryRun = args.opts['dry-run'] === true;
+    if (!dryRun) requireRoot('kilo');
     const file = await configFrom(args);
     const state = await readState(namesFor(file));
     const cfg = state?.config ?? file;
     const ns = cfg.namespace;
-    const sys = new System(false);
+    const sys = new System(dryRun);
     if (!state || !(await netnsExists(sys, ns))) {
       throw new VpnnsError(`namespace ${ns} is not up, so Kilo would not be confined; run \`sudo vpnns up\` first.`);
     }
@@ -90,7 +98,7 @@ is not connected, so Kilo never talks to its provider from your real address.`,
     const home = lookupUser(who.user)?.home;
     let program = app?.command;
     if (!program?.length) {
-      const found = findProgramSync(KILO_PROGRAMS, home) ?? (who.user === 'root' ? undefined : await findInLoginShell(who.user));
+      const found = findProgramSync(KILO_PROGRAMS, home) ?? (who.user === 'root' ? undefined : await findInLoginShell(sys, who.user));
       if (!found) throw new UsageError(`Kilo CLI (kilocode or kilo) is not installed for ${who.user}; ${kiloInstallHint()}.`);
       program = [found];
     }
@@ -98,6 +106,13 @@ is not connected, so Kilo never talks to its provider from your real address.`,
     // in vpnns's own environment, where every root helper would inherit it (LD_PRELOAD, NODE_OPTIONS).
     // Kilo takes its working directory from $PWD, which sudo and other callers may leave stale.
     const extra = { ...(app?.env ?? {}), PWD: process.cwd() };
-    return spawnForeground(execLaunch(file, ns, who.user, kiloArgv(program, args.rest), extra), io);
+    const launch = execLaunch(file, ns, who.user, kiloArgv(program, args.rest), extra);
+    if (dryRun) {
+      // The environment goes on fd 3 after the drop: never printed (it may hold provider keys).
+      io.out(`$ ${formatArgv(launch.argv)}`);
+      io.out(`# Kilo would run as ${who.user} in namespace ${ns}; nothing ran (--dry-run).`);
+      return 0;
+    }
+    return spawnForeground(launch, io);
   },
 };

@@ -27,15 +27,25 @@ Used by the units \`vpnns systemd install\` writes; the namespace must be up (vp
   vpn       run the VPN client in the foreground: connect, health check, reconnect with backoff
   prepare   write SERVICE's config files before it starts`,
   hidden: true,
+  dryRun: true,
   options: { namespace: { value: true } },
   async run(args, io) {
-    requireRoot('run');
+    if (args.opts['dry-run'] !== true) requireRoot('run');
     const ns = args.opts.namespace;
     if (typeof ns !== 'string') throw new UsageError('--namespace is required.');
     const [what, service, ...extra] = args.positional;
-    if (what === 'vpn' && service === undefined) return runVpn(ns, io);
+    const dryRun = args.opts['dry-run'] === true;
+    if (what === 'vpn' && service === undefined) {
+      // The VPN client in the foreground is all it does: there is nothing to show without running it.
+      if (dryRun) throw new UsageError('`vpnns run vpn` has no --dry-run (it is the VPN client itself); `vpnns up --dry-run` shows what up would do.');
+      return runVpn(ns, io);
+    }
     if (what === 'prepare' && service !== undefined && !extra.length) {
-      await preparePart(ns, service);
+      const actions = await preparePart(ns, service, dryRun);
+      if (dryRun) {
+        for (const a of actions) io.out(a.trimEnd());
+        io.out('# nothing changed (--dry-run).');
+      }
       return 0;
     }
     throw new UsageError('expected `vpnns run vpn --namespace NS` or `vpnns run prepare SERVICE --namespace NS`.');

@@ -1,5 +1,5 @@
 // `vpnns systemd render|install|uninstall`: the namespace as systemd units (see src/systemd/units.ts).
-import { mkdir, writeFile } from 'node:fs/promises';
+import { makeDir, replaceFile } from '../sys/files.js';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
 import { namesFor } from '../core/names.js';
@@ -76,8 +76,8 @@ export const systemdCommand: Command = {
         for (const u of plan.units) io.out(`# ---- ${u.name}\n${u.text}`);
         return 0;
       }
-      await mkdir(out, { recursive: true });
-      for (const u of plan.units) await writeFile(resolve(out, u.name), u.text, { mode: 0o644 });
+      await makeDir(out);
+      for (const u of plan.units) await replaceFile(resolve(out, u.name), u.text, 0o644);
       io.out(`wrote ${plan.units.length} units to ${resolve(out)}; they run the config at ${plan.snapshot.path} (written by install).`);
       return 0;
     }

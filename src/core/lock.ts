@@ -1,7 +1,8 @@
 // One `up`/`down` at a time per namespace, and one `up` at a time per host network namespace while
 // it checks and takes addresses. A lock file holds the owner's PID; a lock whose owner died
 // (SIGKILL, crash) is taken over, so a crash never blocks the next run.
-import { open, readFile, rename, unlink, mkdir } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { createExclusive, makeDir, renamePath, unlinkFile } from '../sys/files.js';
 import { dirname } from 'node:path';
 import { VpnnsError } from '../errors.js';
 import { sleep } from '../sys/process.js';
@@ -13,17 +14,15 @@ export interface Lock {
 }
 
 export async function acquireLock(path: string, what: string, timeoutMs = 60_000): Promise<Lock> {
-  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  await makeDir(dirname(path), 0o755);
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      const fh = await open(path, 'wx', 0o644);
-      await fh.writeFile(`${process.pid}\n`);
-      await fh.close();
+      await createExclusive(path, `${process.pid}\n`, 0o644);
       return {
         release: async () => {
           const owner = Number((await readFile(path, 'utf8').catch(() => '')).trim());
-          if (owner === process.pid) await unlink(path).catch(() => {});
+          if (owner === process.pid) await unlinkFile(path).catch(() => {});
         },
       };
     } catch (e) {
@@ -35,10 +34,10 @@ export async function acquireLock(path: string, what: string, timeoutMs = 60_000
       // rename succeeds, and the loser retries against whatever the winner created.
       const aside = `${path}.stale-${process.pid}`;
       try {
-        await rename(path, aside);
+        await renamePath(path, aside);
         const moved = Number((await readFile(aside, 'utf8').catch(() => '')).trim());
-        if (moved && moved !== owner && isAlive(moved)) await rename(aside, path).catch(() => {});
-        else await unlink(aside).catch(() => {});
+        if (moved && moved !== owner && isAlive(moved)) await renamePath(aside, path).catch(() => {});
+        else await unlinkFile(aside).catch(() => {});
       } catch {
         /* someone else took it over first */
       }

@@ -1,7 +1,6 @@
 // Structured JSON lines: one object per event, with level and component, journald friendly.
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { appendToLogSync, makeDirSync } from '../sys/files.js';
 import type { Config } from '../config/types.js';
-import { LOG_APPEND_FLAGS } from '../sys/log-file.js';
 
 export type Level = 'debug' | 'info' | 'warn' | 'error';
 
@@ -15,19 +14,14 @@ export interface Logger {
 }
 
 export function createLogger(file: string | undefined, component = 'vpnns', alsoStderr = false): Logger {
-  if (file) mkdirSync(file.replace(/\/[^/]*$/, ''), { recursive: true });
+  if (file) makeDirSync(file.replace(/\/[^/]*$/, ''));
   const make = (comp: string): Logger => {
     const fn = ((level: Level, msg: string, fields: Record<string, unknown> = {}) => {
       const line = JSON.stringify({ t: new Date().toISOString(), level, component: comp, msg, ...fields }) + '\n';
       if (file) {
         try {
           // Never through a symbolic link planted in the log directory.
-          const fd = openSync(file, LOG_APPEND_FLAGS, 0o640);
-          try {
-            writeSync(fd, line);
-          } finally {
-            closeSync(fd);
-          }
+          appendToLogSync(file, line, 0o640);
         } catch {
           /* logging must never take the supervisor down */
         }

@@ -6,7 +6,7 @@
 // the host's real address (the supervisor measures the host's own egress to compare the tunnel's
 // with it), also where an error message quotes it. Root's readers use the full copy.
 import { readFile } from 'node:fs/promises';
-import { writeFileSync, renameSync, rmSync } from 'node:fs';
+import { replaceFileSync } from '../sys/files.js';
 import type { Names } from './names.js';
 import { identify } from '../sys/proc-identity.js';
 
@@ -127,11 +127,8 @@ function stampStarts(s: SupervisorStatus): void {
 }
 
 function writeAtomic(p: string, text: string, mode: number): void {
-  const tmp = `${p}.tmp-${process.pid}`;
-  // A leftover file keeps its old mode: start from none.
-  rmSync(tmp, { force: true });
-  writeFileSync(tmp, text, { mode, flag: 'wx' });
-  renameSync(tmp, p);
+  // A leftover temporary keeps its old mode: replaceFileSync starts from none.
+  replaceFileSync(p, text, mode);
 }
 
 export function writeStatusSync(n: Pick<Names, 'stateDir'>, s: SupervisorStatus): void {

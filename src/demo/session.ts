@@ -2,7 +2,8 @@
 // (src/world, compiled to dist/src/world and shipped in the package). vpnns itself is always the real CLI, run as a child in
 // the world's "host" namespace exactly as the tests run it; nothing here touches this machine's own
 // namespace beyond creating and deleting the world's namespaces.
-import { cpSync, existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { copyTreeSync, removePathSync, replaceFileSync } from '../sys/files.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -131,7 +132,7 @@ export class DemoSession {
       },
     };
     this.cfgFile = join(w.dir, 'vpnns.yaml');
-    writeFileSync(this.cfgFile, stringify(cfg), { mode: 0o600 });
+    replaceFileSync(this.cfgFile, stringify(cfg), 0o600);
   }
 
   async buildWorld(): Promise<string[]> {
@@ -257,7 +258,7 @@ export class DemoSession {
     if (w && keepLogs) {
       const dest = `/tmp/vpnns-demo-${w.prefix}-logs`;
       try {
-        cpSync(w.dir, dest, { recursive: true, filter: (src) => !src.includes('/pki') && !/\.(conf|key|pem)$/.test(src) });
+        copyTreeSync(w.dir, dest, (src) => !src.includes('/pki') && !/\.(conf|key|pem)$/.test(src));
         lines.push(`logs kept in ${dest}`);
       } catch (e) {
         problems.push(`could not keep the logs: ${(e as Error).message}`);
@@ -268,10 +269,10 @@ export class DemoSession {
       const forwardState = ipForwardState(w.ns.host);
       await w.destroy();
       if (this.ns) {
-        rmSync(join(RUN_DIR, this.ns), { recursive: true, force: true });
-        rmSync(join(RUN_DIR, `${this.ns}.lock`), { force: true });
+        removePathSync(join(RUN_DIR, this.ns));
+        removePathSync(join(RUN_DIR, `${this.ns}.lock`));
       }
-      if (forwardState) rmSync(forwardState, { force: true });
+      if (forwardState) removePathSync(forwardState);
       const left = leftovers(w.prefix, this.ns);
       if (left.length) problems.push(`left behind: ${left.join(', ')}`);
       else lines.push(`removed the world (${w.prefix}-*) and namespace ${this.ns}; nothing is left behind`);

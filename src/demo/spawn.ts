@@ -1,7 +1,7 @@
 // Child processes of `vpnns demo`. Each runs in its own process group so that a Ctrl-C on the
 // terminal reaches only the demo, which then decides what to stop: an interrupted step is killed,
 // but the teardown's own commands must run to the end even if Ctrl-C is pressed again.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawnArgv, type ChildProcess } from '../sys/spawn.js';
 
 export interface Ran {
   code: number;
@@ -30,7 +30,7 @@ export function runIsolated(argv: readonly string[], opts: RunOpts): Promise<Ran
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error('runIsolated: empty argv');
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: opts.env ?? process.env });
+    const child = spawnArgv([cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: opts.env ?? process.env });
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -62,7 +62,7 @@ export function runIsolated(argv: readonly string[], opts: RunOpts): Promise<Ran
 export function startIsolated(argv: readonly string[], env?: NodeJS.ProcessEnv): { pid: number | undefined; output(): string; stop(): Promise<void> } {
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error('startIsolated: empty argv');
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: env ?? process.env });
+  const child = spawnArgv([cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: env ?? process.env });
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));

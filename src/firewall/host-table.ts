@@ -7,7 +7,6 @@ import type { Resource } from '../core/resource.js';
 import type { Names } from '../core/names.js';
 import { deleteTable, loadTable, tableExists, q } from './nft.js';
 import { isLoopback } from '../config/net-utils.js';
-import { readText } from '../sys/system.js';
 import { dnatPublications, type Publication } from '../services/publish.js';
 import { runningConfig } from '../services/added-publications.js';
 import type { HostPort } from '../config/net-utils.js';
@@ -140,7 +139,7 @@ export const hostTableResource: Resource = {
     // Published ports change with the config: the table is right only if it is the one we rendered.
     // A recreated veth starts with route_localnet off again.
     const r = await rendered(ctx);
-    const localnet = (await readText(`/proc/sys/net/ipv4/conf/${ctx.names.vethHost}/route_localnet`))?.trim() === '1';
+    const localnet = (await ctx.sys.readText(`/proc/sys/net/ipv4/conf/${ctx.names.vethHost}/route_localnet`))?.trim() === '1';
     return (await tableExists(ctx.sys, 'inet', ctx.names.hostTable)) && ctx.state.runtime.hostTable === r.key && localnet === r.localnet;
   },
   async apply(ctx) {

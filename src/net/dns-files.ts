@@ -59,14 +59,14 @@ export const dnsFilesResource: Resource = {
   async check(ctx) {
     const dir = ctx.names.etcDir;
     return (
-      (await readText(`${dir}/resolv.conf`)) === (await desiredResolv(ctx)) &&
-      (await readText(`${dir}/nsswitch.conf`)) === renderNsswitch(await readText('/etc/nsswitch.conf'))
+      (await ctx.sys.readText(`${dir}/resolv.conf`)) === (await desiredResolv(ctx)) &&
+      (await ctx.sys.readText(`${dir}/nsswitch.conf`)) === renderNsswitch(await ctx.sys.readText('/etc/nsswitch.conf'))
     );
   },
   async apply(ctx) {
     const dir = ctx.names.etcDir;
     await ctx.sys.writeFile(`${dir}/resolv.conf`, await desiredResolv(ctx), { inPlace: true });
-    await ctx.sys.writeFile(`${dir}/nsswitch.conf`, renderNsswitch(await readText('/etc/nsswitch.conf')));
+    await ctx.sys.writeFile(`${dir}/nsswitch.conf`, renderNsswitch(await ctx.sys.readText('/etc/nsswitch.conf')));
   },
   async remove({ sys, names }) {
     // Only the files vpnns wrote (its header): a file someone put there, or rewrote since, stays,
@@ -74,19 +74,19 @@ export const dnsFilesResource: Resource = {
     let removed = false;
     for (const f of DNS_FILES) {
       const path = `${names.etcDir}/${f}`;
-      if (!writtenByVpnns(await readText(path))) continue;
+      if (!writtenByVpnns(await sys.readText(path))) continue;
       await sys.remove(path);
       removed = true;
     }
     if (!sys.dryRun && (await isEmptyDir(names.etcDir))) await sys.remove(names.etcDir);
     return removed;
   },
-  async foreign({ names }) {
+  async foreign({ sys, names }) {
     // A file with vpnns's header is a leftover of vpnns's own (a reboot clears /run/vpnns, not
     // /etc/netns): rewriting it takes nothing from anyone.
     for (const f of DNS_FILES) {
       const path = `${names.etcDir}/${f}`;
-      const text = await readText(path);
+      const text = await sys.readText(path);
       if (text !== undefined && !writtenByVpnns(text)) return { what: path, fix: 'move it away if nothing needs it' };
     }
     return undefined;

@@ -2,7 +2,8 @@
 // socket), kept by the supervisor in /run/vpnns/<ns>/published.json next to the state, so they survive
 // a restart of the supervisor; the host table, status and check read the config plus these.
 // They live until `down` on purpose (the state dir goes with it); what should last goes in the config.
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { replaceFile } from '../sys/files.js';
 import type { Config, PublishConfig } from '../config/types.js';
 import type { Names } from '../core/names.js';
 import { parseConfig } from '../config/load.js';
@@ -25,10 +26,7 @@ export async function readAdded(n: Pick<Names, 'stateDir'>): Promise<PublishConf
 }
 
 export async function writeAdded(n: Pick<Names, 'stateDir'>, list: PublishConfig[]): Promise<void> {
-  await mkdir(n.stateDir, { recursive: true, mode: 0o755 });
-  const tmp = `${addedPath(n)}.tmp-${process.pid}`;
-  await writeFile(tmp, `${JSON.stringify(list, null, 2)}\n`, { mode: 0o644 });
-  await rename(tmp, addedPath(n));
+  await replaceFile(addedPath(n), `${JSON.stringify(list, null, 2)}\n`, 0o644, 0o755);
 }
 
 /** The config as it runs now: its own publications, then the ones added at run time (marked). */

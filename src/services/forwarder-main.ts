@@ -6,7 +6,8 @@
 // directory first); a Unix socket it listens on is made 0600 and given to that user first.
 // Exit codes: 0 after SIGTERM/SIGINT, 1 when it cannot listen, 2 on bad usage.
 import * as net from 'node:net';
-import { lchownSync, lstatSync, unlinkSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
+import { setLinkOwnerSync, unlinkFileSync } from '../sys/files.js';
 import { parseArgs } from 'node:util';
 import { formatEndpoint, parseEndpoint, type Endpoint } from './forward.js';
 
@@ -65,12 +66,12 @@ function clearStaleSocket(path: string): void {
     return;
   }
   if (!st.isSocket()) fail(1, `cannot listen on ${path}: something other than a socket is there`);
-  unlinkSync(path);
+  unlinkFileSync(path);
 }
 
 /** After listening: the socket file to the unprivileged user (lchown: never through a link), then the drop itself. */
 function dropPrivileges(listen: Endpoint, drop: Drop): void {
-  if ('path' in listen) lchownSync(listen.path, drop.uid, drop.gid);
+  if ('path' in listen) setLinkOwnerSync(listen.path, drop.uid, drop.gid);
   process.setgroups!([drop.gid]);
   process.setgid!(drop.gid);
   process.setuid!(drop.uid);

@@ -4,7 +4,8 @@
 // A connection that sends nothing for IDLE_MS while nothing is in flight is closed, and there are at
 // most MAX_CONNECTIONS at once, so a client cannot hold the supervisor's memory.
 import { createServer, type Server, type Socket } from 'node:net';
-import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
+import { removePathSync, setModeSync } from '../sys/files.js';
 import { MAX_LINE, ProtocolError, parseRequest, type Request, type Response } from './control-protocol.js';
 
 const IDLE_MS = 30_000;
@@ -18,7 +19,7 @@ export interface ControlServer {
 
 function removeStaleSocket(path: string): void {
   try {
-    if (lstatSync(path).isSocket()) unlinkSync(path);
+    if (lstatSync(path).isSocket()) removePathSync(path);
   } catch {
     /* absent */
   }
@@ -99,7 +100,7 @@ export function serveControl(path: string, handle: Handler): Promise<ControlServ
       server.listen(path, () => {
         server.off('error', reject);
         server.on('error', () => {});
-        chmodSync(path, 0o600);
+        setModeSync(path, 0o600);
         resolve({
           close: () =>
             new Promise<void>((r) => {

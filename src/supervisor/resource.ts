@@ -1,8 +1,7 @@
 // The supervisor as a resource of `up`: a detached `vpnns supervise` process (its own session, so it
 // survives the terminal closing), waited on until the VPN is connected or has failed.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { openSync, closeSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/types.js';
@@ -13,7 +12,6 @@ import { allProcesses, asProcId, identify, stillRunning, uidOf, type ProcId } fr
 import type { Names } from '../core/names.js';
 import { privateStatusPath, readStatus, statusPath } from '../core/status.js';
 import { logDirFor } from '../core/log.js';
-import { openLogFile } from '../sys/log-file.js';
 import { ANSWER_MS, request } from './control-client.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/vpnns', import.meta.url));
@@ -130,11 +128,12 @@ export const supervisorResource: Resource = {
     // (--no-opt) its optimized code and feedback do not pile up over the first hours, and a 1 MiB
     // young generation (it allocates little) keeps RSS small; bench/soak.ts measures both.
     const argv = [process.execPath, '--no-opt', '--max-semi-space-size=1', BIN, 'supervise', '--namespace', names.ns];
-    sys.actions.push(`$ ${argv.join(' ')} &  (detached)`);
-    if (sys.dryRun) return;
+    if (sys.dryRun) {
+      sys.startDetached(argv, { logFile: `${logDirFor(cfg)}/supervisor.out` });
+      return;
+    }
     const live = await isOurSupervisor(supervisorPid(ctx.state), names.ns, supervisorStart(ctx.state));
     if (live && ctx.state.runtime.supervisorBase === baseKey(cfg)) {
-      sys.actions.pop();
       sys.actions.push(`reload the running supervisor (control socket)`);
       // `up` saved the new config in state.json before this; the supervisor reads it from there.
       await request(names, { op: 'reload' }, ANSWER_MS * 3);
@@ -150,19 +149,17 @@ export const supervisorResource: Resource = {
     await sys.remove(privateStatusPath(names));
     sys.actions.splice(-2);
     const logDir = logDirFor(cfg);
-    mkdirSync(logDir, { recursive: true });
-    let out: number;
+    let pid: number;
     try {
-      out = openLogFile(`${logDir}/supervisor.out`);
+      // Its own session (it survives the terminal closing), its output straight to supervisor.out.
+      pid = sys.startDetached(argv, { logFile: `${logDir}/supervisor.out`, env: process.env })!;
     } catch (e) {
+      sys.actions.pop();
       throw new VpnnsError(`cannot open ${logDir}/supervisor.out (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); vpnns never writes a log through a link: remove it and run \`vpnns up\` again.`);
     }
-    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', out, out], env: process.env });
-    closeSync(out);
-    child.unref();
-    ctx.state.runtime.supervisorPid = child.pid;
+    ctx.state.runtime.supervisorPid = pid;
     // Read now, before Node can reap the child: with the PID it names this process and no later one.
-    ctx.state.runtime.supervisorStart = identify(child.pid)?.start;
+    ctx.state.runtime.supervisorStart = identify(pid)?.start;
     ctx.state.runtime.supervisorConfig = configKey(cfg);
     ctx.state.runtime.supervisorBase = baseKey(cfg);
     await ctx.saveState();
@@ -173,7 +170,7 @@ export const supervisorResource: Resource = {
       if (st?.fatal) throw new VpnnsError(st.fatal);
       const vpn = st?.components.vpn;
       if (cfg.vpn.type === 'none' ? st !== undefined : vpn?.state === 'running') return;
-      if (!isAlive(child.pid!)) throw new VpnnsError(`the vpnns supervisor exited at start; see ${logDir}/supervisor.out and ${logDir}/vpnns.log.`);
+      if (!isAlive(pid)) throw new VpnnsError(`the vpnns supervisor exited at start; see ${logDir}/supervisor.out and ${logDir}/vpnns.log.`);
       if (Date.now() > deadline) throw new VpnnsError(`the VPN did not connect within ${Math.round(timeoutMs / 1000)} s; see ${logDir}/vpnns.log.`);
       await sleep(100);
     }

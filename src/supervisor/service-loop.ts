@@ -2,7 +2,7 @@
 // when it dies. Ends through `signal` (its own controller: `app stop`, a changed spec, or the
 // supervisor stopping). Every wait of an iteration is made with that iteration's controller and is
 // gone when the iteration ends, so a service that crash-loops for a week costs what one restart does.
-import { startProcess, type Running } from '../sys/process.js';
+import type { Running } from '../sys/process.js';
 import { ABORTED, childController, nextEvent, sleepUnless, unlessAborted } from './abort.js';
 import { Backoff, DEFAULT_BACKOFF } from './backoff.js';
 import type { SupervisorCore } from './core.js';
@@ -45,7 +45,7 @@ export async function serviceLoop(core: SupervisorCore, spec: ServiceSpec, signa
         continue;
       }
       if (signal.aborted) break;
-      const proc = startProcess(spec.process, { logFile: spec.logFile ?? `${logDirFor(core.cfg)}/${spec.name}.log` });
+      const proc = core.sys.start(spec.process, { logFile: spec.logFile ?? `${logDirFor(core.cfg)}/${spec.name}.log` });
       handle.current = proc;
       core.set(spec.name, { state: 'running', pid: proc.pid, restarts });
       slog('info', 'started', { pid: proc.pid });

@@ -3,7 +3,7 @@
 // restarts them when they die, publishes everyone's state in status.json, and answers the CLI on its
 // control socket. This file is the small core that ties the loops together; each loop lives in its
 // own file and ends through an AbortSignal (see core.ts).
-import { mkdir } from 'node:fs/promises';
+import { makeDir } from '../sys/files.js';
 import { getEventListeners } from 'node:events';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -148,7 +148,7 @@ export class Supervisor {
     process.on('SIGUSR1', ignore);
     await this.startMetrics();
     if (this.opts.only !== 'vpn') {
-      await mkdir(core.names.stateDir, { recursive: true, mode: 0o755 });
+      await makeDir(core.names.stateDir, 0o755);
       this.wanted = await readWanted(core.names);
       this.added = await readAdded(core.names);
       try {

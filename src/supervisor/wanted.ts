@@ -1,7 +1,8 @@
 // What the user asked for at run time (`vpnns app start|stop NAME`, sent on the control socket), one
 // file per service under /run/vpnns/<ns>/wanted/, written and read only by the supervisor, so it finds
 // it again after a restart of its own. Under the state dir on purpose: `down` removes it.
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
+import { replaceFile } from '../sys/files.js';
 import type { Names } from '../core/names.js';
 
 export type Wanted = 'start' | 'stop';
@@ -30,8 +31,6 @@ export async function readWanted(n: Pick<Names, 'stateDir'>): Promise<Record<str
 export async function writeWanted(n: Pick<Names, 'stateDir'>, service: string, want: Wanted): Promise<void> {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(service)) throw new Error(`bad service name ${JSON.stringify(service)}`);
   const dir = wantedDir(n);
-  await mkdir(dir, { recursive: true, mode: 0o755 });
-  const tmp = `${dir}/${service}.tmp-${process.pid}`;
-  await writeFile(tmp, `${want}\n`, { mode: 0o644 });
-  await rename(tmp, `${dir}/${service}`);
+  // Beside it, then renamed (a `.tmp-` name, which the reader skips).
+  await replaceFile(`${dir}/${service}`, `${want}\n`, 0o644, 0o755);
 }

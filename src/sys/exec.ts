@@ -1,5 +1,5 @@
 // The only place that spawns short-lived commands. Always an argv array, never a shell string.
-import { spawn } from 'node:child_process';
+import { spawnArgv } from './spawn.js';
 import { VpnnsError } from '../errors.js';
 import { withoutLoaderVars } from '../sandbox/clean-env.js';
 
@@ -30,10 +30,10 @@ export class CommandError extends VpnnsError {
 }
 
 export function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  const [cmd, ...args] = argv;
+  const cmd = argv[0];
   if (!cmd) throw new Error('run: empty argv');
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
+    const child = spawnArgv(argv, {
       // Root runs these: never with a loader or interpreter variable of whoever started vpnns.
       env: opts.env ?? withoutLoaderVars(),
       cwd: opts.cwd,
@@ -41,8 +41,8 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
     });
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     const timer = opts.timeoutMs
       ? setTimeout(() => {
           stderr += `\n(timed out after ${opts.timeoutMs} ms)`;
@@ -63,8 +63,8 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
       if (r.code !== 0 && !opts.allowFail) reject(new CommandError(argv, r));
       else resolve(r);
     });
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
+    child.stdin!.on('error', () => {});
+    child.stdin!.end(opts.input ?? '');
   });
 }
 

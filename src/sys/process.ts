@@ -1,8 +1,8 @@
 // Long-running processes (VPN clients, proxies, forwarders, apps). One description — a ProcessSpec —
 // is what both vpnns's supervisor and the systemd units run, so the two never drift apart.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawnArgv, type ChildProcess } from './spawn.js';
 import type { Writable } from 'node:stream';
-import { createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
+import { closeSync, createWriteStream, mkdirSync, readFileSync, type WriteStream } from 'node:fs';
 import { openLogFile } from './log-file.js';
 import { dirname } from 'node:path';
 import type { Hide } from '../sandbox/channels.js';
@@ -58,6 +58,8 @@ export interface Running {
   readonly pid: number;
   readonly child: ChildProcess;
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Every pipe closed (its last output delivered), after `exited`. */
+  readonly closed: Promise<void>;
   /** SIGTERM, then SIGKILL after `graceMs`. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -66,7 +68,7 @@ export interface StartOptions {
   /** Append stdout and stderr here. */
   logFile?: string;
   /** Called with every output line (after it is logged), e.g. to watch for "Initialization Sequence Completed". */
-  onLine?: (line: string) => void;
+  onLine?: (line: string, stream: 'stdout' | 'stderr') => void;
   /** Start in its own process group (so a whole tree can be signalled). */
   detached?: boolean;
 }
@@ -86,7 +88,7 @@ export function startProcess(spec: ProcessSpec, opts: StartOptions = {}): Runnin
     }
   }
   const viaFd = envAfterDrop(spec);
-  const child = spawn(cmd!, args, {
+  const child = spawnArgv([cmd!, ...args], {
     // Root helpers and daemons: a clean environment (clean-env.ts), plus vpnns's own values for daemons.
     env: viaFd ? helperEnv() : { ...helperEnv(), ...spec.env },
     cwd: spec.cwd,
@@ -99,7 +101,7 @@ export function startProcess(spec: ProcessSpec, opts: StartOptions = {}): Runnin
     pipe?.on('error', () => {});
     pipe?.end(encodeEnv(programEnv(process.env, spec.env ?? {}, spec.sandbox?.unset ?? [], user)));
   }
-  for (const stream of [child.stdout, child.stderr]) {
+  for (const [stream, which] of [[child.stdout, 'stdout'], [child.stderr, 'stderr']] as const) {
     let buf = '';
     stream?.setEncoding('utf8').on('data', (d: string) => {
       if (log && !log.writableEnded) log.write(d);
@@ -107,7 +109,7 @@ export function startProcess(spec: ProcessSpec, opts: StartOptions = {}): Runnin
       buf += d;
       let i: number;
       while ((i = buf.indexOf('\n')) >= 0) {
-        opts.onLine(buf.slice(0, i));
+        opts.onLine(buf.slice(0, i), which);
         buf = buf.slice(i + 1);
       }
       // A busy-looping client (OpenVPN without its tun) must not grow this buffer forever.
@@ -127,10 +129,12 @@ export function startProcess(spec: ProcessSpec, opts: StartOptions = {}): Runnin
       if (log && !log.writableEnded) log.end();
     });
   });
+  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
   const running: Running = {
     pid: child.pid ?? -1,
     child,
     exited,
+    closed,
     async stop(graceMs = 5000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
@@ -140,6 +144,30 @@ export function startProcess(spec: ProcessSpec, opts: StartOptions = {}): Runnin
     },
   };
   return running;
+}
+
+export interface DetachedOptions {
+  /** stdout and stderr go here (appended, never through a link: log-file.ts). */
+  logFile: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * A daemon in its own session that outlives us (`vpnns supervise` started by `up`): nothing of ours
+ * holds it, its output goes straight to its log. Throws when the log cannot be opened, before
+ * anything starts. Returns its PID.
+ */
+export function startDetached(argv: readonly string[], opts: DetachedOptions): number {
+  mkdirSync(dirname(opts.logFile), { recursive: true });
+  const out = openLogFile(opts.logFile);
+  try {
+    const child = spawnArgv(argv, { detached: true, stdio: ['ignore', out, out], env: opts.env ?? process.env });
+    child.on('error', () => {});
+    child.unref();
+    return child.pid ?? -1;
+  } finally {
+    closeSync(out);
+  }
 }
 
 /**

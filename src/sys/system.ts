@@ -1,28 +1,20 @@
-// The executor: every change vpnns makes to the machine goes through here, so `--dry-run`
-// is one flag and the log of what was done is one list.
-import { mkdir, readFile, rename, rm, writeFile, chmod, chown, stat, truncate } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { run, formatArgv, type RunOptions, type RunResult } from './exec.js';
-import { createLogFileFor, idsOf } from './log-file.js';
+// What resources and commands hold: an executor (executor.ts) with `--dry-run` and a log. Every
+// change is recorded in `actions` (what was done or, in dry-run, what would be done) and, unless
+// dry-run, handed to the executor; reads (`query`, `readText`) run even in dry-run: they change nothing.
+import { formatArgv, type RunOptions, type RunResult } from './exec.js';
+import { exists, hostExecutor, readText, type Executor, type FileOptions } from './executor.js';
+import { type DetachedOptions, type ProcessSpec, type Running, type StartOptions } from './process.js';
 
-export interface FileOptions {
-  mode?: number;
-  /** Never print the content (keys, passwords). */
-  secret?: boolean;
-  /**
-   * Rewrite the existing file rather than replace it: bind mounts of it (systemd BindReadOnlyPaths=
-   * in running units) keep pointing at the same inode and see the new content.
-   */
-  inPlace?: boolean;
-  /** Owner of the new file (a file only that user may read: the environment of their app). */
-  owner?: { uid: number; gid: number };
-}
+export { exists, readText, type Executor, type FileOptions };
 
 export class System {
   /** What was done (or, in dry-run, what would be done), in order. */
   readonly actions: string[] = [];
 
-  constructor(readonly dryRun = false) {}
+  constructor(
+    readonly dryRun = false,
+    readonly executor: Executor = hostExecutor,
+  ) {}
 
   private record(line: string): void {
     this.actions.push(line);
@@ -32,13 +24,32 @@ export class System {
 
   /** Read-only commands run even in dry-run: they change nothing. */
   query(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    return run(argv, opts);
+    return this.executor.run(argv, opts);
   }
 
   async change(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
     this.record(`$ ${formatArgv(argv)}${opts.input ? `  <<'EOF'\n${indent(opts.input)}EOF` : ''}`);
     if (this.dryRun) return { code: 0, stdout: '', stderr: '' };
-    return run(argv, opts);
+    return this.executor.run(argv, opts);
+  }
+
+  /**
+   * A long-running process we hold (only a supervisor starts them, never under dry-run). In dry-run
+   * nothing starts: the process returned has already exited with 0.
+   */
+  start(spec: ProcessSpec, opts: StartOptions = {}): Running {
+    // The program's own argv: the wrappers (sandbox scripts) are long and the same every time, and
+    // a supervisor records every restart.
+    this.record(`start ${spec.name}${spec.netns ? ` in ${spec.netns}` : ''}: ${formatArgv(spec.argv)}`);
+    if (this.dryRun) return notStarted();
+    return this.executor.start(spec, opts);
+  }
+
+  /** A daemon that outlives us; its PID, or undefined in dry-run. */
+  startDetached(argv: readonly string[], opts: DetachedOptions): number | undefined {
+    this.record(`$ ${formatArgv(argv)} &  (detached)`);
+    if (this.dryRun) return undefined;
+    return this.executor.startDetached(argv, opts);
   }
 
   async writeFile(path: string, content: string, opts: FileOptions = {}): Promise<void> {
@@ -46,57 +57,66 @@ export class System {
     const shown = opts.secret ? `  (${content.length} bytes, secret)\n` : indent(content);
     this.record(`write ${path} (mode ${mode.toString(8)}${opts.owner ? `, owner ${opts.owner.uid}` : ''})\n${shown}`);
     if (this.dryRun) return;
-    await mkdir(dirname(path), { recursive: true });
-    if (opts.inPlace && (await exists(path))) {
-      await writeFile(path, content, { mode, flag: 'r+' });
-      await truncate(path, Buffer.byteLength(content));
-      return;
-    }
-    // Write then rename so a reader never sees half a file, and a secret never exists with a wider mode.
-    const tmp = `${path}.tmp-${process.pid}`;
-    await writeFile(tmp, content, { mode });
-    await chmod(tmp, mode);
-    if (opts.owner) await chown(tmp, opts.owner.uid, opts.owner.gid);
-    await rename(tmp, path);
+    await this.executor.writeFile(path, content, opts);
   }
 
   async remove(path: string): Promise<void> {
     this.record(`remove ${path}`);
     if (this.dryRun) return;
-    await rm(path, { recursive: true, force: true });
+    await this.executor.remove(path);
   }
 
   /** Creates (or keeps) a log file owned by `user:group`, never through a link (log-file.ts). */
   async createLogFileFor(path: string, user: string, group: string): Promise<void> {
     this.record(`create ${path} owned by ${user}:${group} (not through a link)`);
     if (this.dryRun) return;
-    const { uid, gid } = idsOf(user, group);
-    createLogFileFor(path, uid, gid);
+    await this.executor.createLogFileFor(path, user, group);
   }
 
   async mkdir(path: string, mode = 0o755): Promise<void> {
-    if (await exists(path)) return;
+    if (await this.executor.exists(path)) return;
     this.record(`mkdir ${path}`);
     if (this.dryRun) return;
-    await mkdir(path, { recursive: true, mode });
+    await this.executor.mkdir(path, mode);
+  }
+
+  async symlink(target: string, link: string): Promise<void> {
+    this.record(`symlink ${link} -> ${target}`);
+    if (this.dryRun) return;
+    await this.executor.symlink(target, link);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    this.record(`rename ${from} -> ${to}`);
+    if (this.dryRun) return;
+    await this.executor.rename(from, to);
+  }
+
+  /**
+   * Scratch space, made even in dry-run (a probe such as `code-server --version` needs a HOME);
+   * `dropScratch` removes it, also in dry-run. Neither is an action: nothing of the machine's changes.
+   */
+  scratchDir(prefix: string): Promise<string> {
+    return this.executor.tempDir(prefix);
+  }
+
+  dropScratch(path: string): Promise<void> {
+    return this.executor.remove(path);
+  }
+
+  /** The text of a file (even in dry-run), undefined when it cannot be read. */
+  readText(path: string): Promise<string | undefined> {
+    return this.executor.readText(path);
+  }
+
+  exists(path: string): Promise<boolean> {
+    return this.executor.exists(path);
   }
 }
 
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export async function readText(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch {
-    return undefined;
-  }
+function notStarted(): Running {
+  const exited = Promise.resolve({ code: 0, signal: null });
+  return { pid: -1, child: undefined as never, exited, closed: exited.then(() => undefined), stop: async () => {} };
 }
 
 function indent(text: string): string {

@@ -17,7 +17,6 @@ import { appServiceName, appSpec, isInteractive } from '../services/apps.js';
 import { ask } from '../supervisor/control-client.js';
 import { MAX_WAIT_MS } from '../supervisor/control-protocol.js';
 import { isOurSupervisor, supervisorPid, supervisorStart } from '../supervisor/resource.js';
-import { run } from '../sys/exec.js';
 import { System } from '../sys/system.js';
 import { DEFAULT_UNIT_DIR } from './install.js';
 import { unitNames } from './units.js';
@@ -35,8 +34,8 @@ export async function appsOf(file: Config): Promise<AppsOf> {
   return { cfg, names: namesFor(cfg), state };
 }
 
-async function requireUp(l: AppsOf): Promise<State> {
-  if (!l.state || !(await netnsExists(new System(false), l.names.ns))) throw new VpnnsError(`namespace ${l.names.ns} is not up; run \`sudo vpnns up\` first.`);
+async function requireUp(l: AppsOf, sys: System): Promise<State> {
+  if (!l.state || !(await netnsExists(sys, l.names.ns))) throw new VpnnsError(`namespace ${l.names.ns} is not up; run \`sudo vpnns up\` first.`);
   return l.state;
 }
 
@@ -57,24 +56,28 @@ export interface Startable {
   state: State;
 }
 
-export async function startable(l: AppsOf, name: string): Promise<Startable> {
+export async function startable(l: AppsOf, name: string, sys = new System(false)): Promise<Startable> {
   const app = appOf(l.cfg, name);
   if (isInteractive(name, app)) throw new UsageError(`apps.${name} is interactive (Kilo CLI); run it in your terminal with \`vpnns kilo\`.`);
   const spec = appSpec(l.cfg, l.names, name);
   if (!spec) throw new UsageError(`apps.${name} has nothing to run; add \`command: [PROGRAM, ARGS...]\` to it.`);
-  return { app, spec, state: await requireUp(l) };
+  return { app, spec, state: await requireUp(l, sys) };
 }
 
 /**
  * Starts it, and returns once it runs and its port (if it has one) answers: `unit` when systemd
- * started it, else its status as the supervisor has it.
+ * started it, else its status as the supervisor has it; under --dry-run (`sys`) only which
+ * supervisor it would ask (`wouldAsk`), or the systemctl call recorded in `sys.actions`.
  */
-export async function startApp(l: AppsOf, name: string, s: Startable, timeoutMs: number): Promise<{ unit: string } | { status: ComponentStatus | undefined }> {
+export async function startApp(
+  l: AppsOf, name: string, s: Startable, timeoutMs: number, sys = new System(false),
+): Promise<{ unit: string } | { status: ComponentStatus | undefined } | { wouldAsk: number }> {
   const ctl = await controller(l, s.state, s.spec.name);
   if ('unit' in ctl) {
-    await run(['systemctl', 'start', ctl.unit], { timeoutMs });
+    await sys.change(['systemctl', 'start', ctl.unit], { timeoutMs });
     return { unit: ctl.unit };
   }
+  if (sys.dryRun) return { wouldAsk: ctl.pid };
   const deadline = Date.now() + timeoutMs;
   let c = await ask<ComponentStatus>(l.names, 'app.start', { service: s.spec.name, waitMs: Math.min(timeoutMs, MAX_WAIT_MS) });
   // Running is not yet listening: the app's port answers when the command returns.
@@ -86,17 +89,18 @@ export async function startApp(l: AppsOf, name: string, s: Startable, timeoutMs:
   return { status: c };
 }
 
-/** Stops it (it stays stopped until `app start` or the next `up`): `unit` when systemd stopped it. */
-export async function stopApp(l: AppsOf, name: string, timeoutMs: number): Promise<{ unit?: string }> {
+/** Stops it (it stays stopped until `app start` or the next `up`): `unit` when systemd stopped it; under --dry-run as startApp. */
+export async function stopApp(l: AppsOf, name: string, timeoutMs: number, sys = new System(false)): Promise<{ unit?: string } | { wouldAsk: number; service: string }> {
   const a = appOf(l.cfg, name);
   if (isInteractive(name, a)) throw new UsageError(`apps.${name} is interactive (Kilo CLI); it runs only while \`vpnns kilo\` does.`);
   const service = appServiceName(name);
-  const state = await requireUp(l);
+  const state = await requireUp(l, sys);
   const ctl = await controller(l, state, service);
   if ('unit' in ctl) {
-    await run(['systemctl', 'stop', ctl.unit], { timeoutMs });
+    await sys.change(['systemctl', 'stop', ctl.unit], { timeoutMs });
     return { unit: ctl.unit };
   }
+  if (sys.dryRun) return { wouldAsk: ctl.pid, service };
   await ask(l.names, 'app.stop', { service, waitMs: Math.min(timeoutMs, MAX_WAIT_MS) });
   return {};
 }

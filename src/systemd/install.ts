@@ -3,7 +3,7 @@
 // installed, not whatever the user's file says by then, and it does not depend on a file under
 // /home that ProtectHome= or a later edit could hide.
 import { existsSync } from 'node:fs';
-import { readdir, readFile, readlink, symlink } from 'node:fs/promises';
+import { readdir, readFile, readlink } from 'node:fs/promises';
 import { isDeepStrictEqual } from 'node:util';
 import { stringify } from 'yaml';
 import type { Config } from '../config/types.js';
@@ -112,8 +112,7 @@ export async function install(sys: System, ns: string, plan: Plan, opts: Install
       const link = wantsLink(opts.unitDir, ns);
       if ((await readlink(link).catch(() => undefined)) === undefined) {
         await sys.mkdir(`${opts.unitDir}/multi-user.target.wants`);
-        sys.actions.push(`symlink ${link} -> ${opts.unitDir}/${target}`);
-        if (!sys.dryRun) await symlink(`${opts.unitDir}/${target}`, link);
+        await sys.symlink(`${opts.unitDir}/${target}`, link);
       }
     }
     say(`enabled ${target}: it starts at boot`);

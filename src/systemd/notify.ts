@@ -1,7 +1,10 @@
 // What a unit of Type=notify tells systemd (sd_notify through systemd-notify), and the restarts of
 // the units bound to the tunnel when the tunnel is recreated under them.
-import { run } from '../sys/exec.js';
+import { System } from '../sys/system.js';
 import { sleep } from '../sys/process.js';
+
+/** What the VPN runner tells and asks systemd goes through the executor like every other command. */
+const unitSys = new System(false);
 
 /** Started by systemd with Type=notify (it hands us the socket); otherwise notifying is a no-op. */
 export function underNotify(): boolean {
@@ -11,7 +14,7 @@ export function underNotify(): boolean {
 /** sd_notify through systemd-notify; only when started by systemd with Type=notify. */
 export async function notify(fields: string[]): Promise<void> {
   if (!underNotify()) return;
-  await run(['systemd-notify', ...fields], { allowFail: true, timeoutMs: 5000 });
+  await unitSys.change(['systemd-notify', ...fields], { allowFail: true, timeoutMs: 5000 });
 }
 
 /**
@@ -23,7 +26,7 @@ export async function notifyReady(unit: string, status: string): Promise<void> {
   for (let i = 0; i < 10; i++) {
     await notify(['--ready', `--status=${status}`]);
     await sleep(500 + i * 250);
-    const r = await run(['systemctl', 'is-active', unit], { allowFail: true, timeoutMs: 5000 });
+    const r = await unitSys.query(['systemctl', 'is-active', unit], { allowFail: true, timeoutMs: 5000 });
     if (r.stdout.trim() !== 'activating') return;
   }
 }
@@ -33,7 +36,7 @@ export async function restartTunnelDependents(units: string[], tunnelSinceUs: bi
   if (!units.length || !underNotify()) return;
   const stale: string[] = [];
   for (const unit of units) {
-    const r = await run(['systemctl', 'show', '-p', 'ActiveState', '-p', 'ActiveEnterTimestampMonotonic', unit], { allowFail: true, timeoutMs: 5000 });
+    const r = await unitSys.query(['systemctl', 'show', '-p', 'ActiveState', '-p', 'ActiveEnterTimestampMonotonic', unit], { allowFail: true, timeoutMs: 5000 });
     const props = Object.fromEntries(r.stdout.trim().split('\n').map((l) => l.split(/=(.*)/s, 2) as [string, string]));
     // Both are CLOCK_MONOTONIC in microseconds.
     if (props.ActiveState === 'active' && BigInt(props.ActiveEnterTimestampMonotonic || '0') < tunnelSinceUs) stale.push(unit);
@@ -41,5 +44,5 @@ export async function restartTunnelDependents(units: string[], tunnelSinceUs: bi
   if (!stale.length) return;
   log(`tunnel recreated: restarting ${stale.join(' ')}`);
   // --no-block: this runs inside a unit; waiting on jobs from here can deadlock.
-  await run(['systemctl', 'try-restart', '--no-block', ...stale], { allowFail: true, timeoutMs: 10_000 });
+  await unitSys.change(['systemctl', 'try-restart', '--no-block', ...stale], { allowFail: true, timeoutMs: 10_000 });
 }

@@ -74,15 +74,18 @@ async function superviseVpn(sup: Supervisor, ns: string, dependents: string[], l
   }
 }
 
-/** Service SERVICE's files of namespace NS (its ExecStartPre=): its config files and its environment. */
-export async function preparePart(ns: string, service: string): Promise<void> {
+/**
+ * Service SERVICE's files of namespace NS (its ExecStartPre=): its config files and its environment.
+ * Returns what it did (`sys.actions`); under --dry-run (`dryRun`) that is all, nothing is written.
+ */
+export async function preparePart(ns: string, service: string, dryRun = false): Promise<string[]> {
   const { state, names } = await loadState(ns);
   const specs: ServiceSpec[] = serviceSpecs(state.config, names);
   const spec = specs.find((s) => s.name === service);
   if (!spec) {
     throw new UsageError(`namespace ${ns} has no service "${service}"; it has: ${specs.map((s) => s.name).join(', ') || 'none'}. Reinstall the units after changing the config.`);
   }
-  const sys = new System(false);
+  const sys = new System(dryRun);
   // Dante binds the live tunnel, which the VPN runner records once connected.
   const tunnel = (await readStatus(names))?.components.vpn?.detail?.tunnel;
   await spec.prepare?.(sys, { tunnel: typeof tunnel === 'string' ? tunnel : undefined });
@@ -95,4 +98,5 @@ export async function preparePart(ns: string, service: string): Promise<void> {
     if (!u) throw new VpnnsError(`user "${spec.process.user}" of ${service} does not exist on this machine; create it or change apps.*.user and reinstall the units.`);
     await sys.writeFile(userEnvFilePath(names, spec.name), encodeEnv(env).toString(), { mode: 0o600, secret: true, owner: { uid: u.uid, gid: u.gid } });
   } else if (Object.keys(env).length) await sys.writeFile(envFilePath(names, spec.name), envFile(env), { mode: 0o600, secret: true });
+  return sys.actions;
 }

@@ -14,8 +14,8 @@ import { LIB_DIR } from '../config/paths.js';
 import { assertTrustedDirectory, assertTrustedFile } from '../config/trust.js';
 import { findTool } from '../sys/tools.js';
 import { helperEnv } from '../sandbox/clean-env.js';
-import { startProcess, sleep, fullArgv, type Running } from '../sys/process.js';
-import { rmSync } from 'node:fs';
+import { sleep, fullArgv, type Running } from '../sys/process.js';
+import { unlinkFileSync } from '../sys/files.js';
 import type { VpnContext, VpnProvider, VpnSession, VpnStatus } from './provider.js';
 import { CLIENT_GID } from './provider.js';
 import { tunnelGone, linkBytes } from './tunnel.js';
@@ -100,7 +100,7 @@ export function removeStalePidFiles(home: string, alive: (pid: number) => boolea
       if (!lstatSync(path).isFile()) continue;
       const pid = Number.parseInt(readFileSync(path, 'utf8').trim(), 10);
       if (Number.isInteger(pid) && pid > 0 && alive(pid)) continue;
-      rmSync(path, { force: true });
+      unlinkFileSync(path);
       removed.push(name);
     } catch {
       /* gone meanwhile */
@@ -198,7 +198,7 @@ export const adguardProvider: VpnProvider = {
     await cleanUpClient(ctx, cg);
     let lastLine = '';
     let lines = '';
-    const proc: Running = startProcess(
+    const proc: Running = ctx.sys.start(
       { name: 'vpn', netns: ctx.names.ns, gid: CLIENT_GID, cgroup: cg?.dir, env, argv: [bin, 'connect', ...where, '--no-fork', '-y'] },
       {
         logFile: `${ctx.logDir}/adguardvpn-cli.log`,

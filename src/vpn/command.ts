@@ -12,7 +12,7 @@ import { dirname, isAbsolute } from 'node:path';
 import type { VpnCommand } from '../config/types.js';
 import { ConfigError } from '../config/errors.js';
 import { VpnnsError } from '../errors.js';
-import { startProcess, sleep, type Running } from '../sys/process.js';
+import { sleep, type Running } from '../sys/process.js';
 import { formatHostPort } from '../config/net-utils.js';
 import { parseEndpointSpec, resolveEndpoints } from './endpoint.js';
 import type { VpnProvider, VpnSession, VpnStatus } from './provider.js';
@@ -91,7 +91,7 @@ export const commandProvider: VpnProvider = {
     // Checked again: a restart may come long after `up`, and the files may have changed since.
     const start = await trustedCommand(vpn.start, 'vpn.start');
     const stopArgv = vpn.stop ? await trustedCommand(vpn.stop, 'vpn.stop') : undefined;
-    const proc: Running = startProcess(
+    const proc: Running = ctx.sys.start(
       { name: 'vpn', netns: ctx.names.ns, gid: CLIENT_GID, argv: start },
       { logFile: `${ctx.logDir}/vpn-command.log` },
     );

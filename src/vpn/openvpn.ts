@@ -9,7 +9,7 @@ import type { VpnOpenvpn } from '../config/types.js';
 import { ConfigError } from '../config/errors.js';
 import { VpnnsError, UsageError } from '../errors.js';
 import { findTool, requireTools } from '../sys/tools.js';
-import { startProcess, sleep, type Running } from '../sys/process.js';
+import { sleep, type Running } from '../sys/process.js';
 import { readText } from '../sys/system.js';
 import { ovpnFileBody, parseOvpn, parseOvpnAuth, renderOvpnForNamespace, type OvpnConfig } from './ovpn.js';
 import { VpnConfigError } from './errors.js';
@@ -119,7 +119,7 @@ export const openvpnProvider: VpnProvider = {
     let completed = false;
     let failure: string | undefined;
     let lastError = '';
-    const proc: Running = startProcess(
+    const proc: Running = ctx.sys.start(
       {
         name: 'vpn',
         netns: ns,

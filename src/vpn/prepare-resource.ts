@@ -1,7 +1,6 @@
 // Parse the client config, resolve the server's name on the host and render the files the client
 // runs with — all before the kill switch closes the namespace.
 import type { Context, Resource } from '../core/resource.js';
-import { exists } from '../sys/system.js';
 import { providerFor } from './registry.js';
 import type { PreparedVpn, VpnContext } from './provider.js';
 import { logDirFor } from '../core/log.js';
@@ -24,7 +23,7 @@ export const vpnPrepareResource: Resource = {
     // State from before the kill switch matched the client by sender: prepare again (the client's
     // files gain its mark) rather than keep letting anyone inside reach the endpoint.
     const traffic = (ctx.state.runtime.clientTraffic as ClientTraffic[] | undefined) ?? [];
-    return ctx.state.runtime.vpn !== undefined && traffic.every(hasSender) && (await exists(vpnDir(ctx)));
+    return ctx.state.runtime.vpn !== undefined && traffic.every(hasSender) && (await ctx.sys.exists(vpnDir(ctx)));
   },
   async apply(ctx) {
     const provider = providerFor(ctx.cfg.vpn);
@@ -41,7 +40,7 @@ export const vpnPrepareResource: Resource = {
     // reach, through sudo, in its own session) ends here, with the cgroup.
     const cg = clientCgroup(ctx.names.ns);
     const cgRemoved = cg ? await removeClientCgroup(ctx.sys, cg) : false;
-    if (!(await exists(vpnDir(ctx)))) return cgRemoved;
+    if (!(await ctx.sys.exists(vpnDir(ctx)))) return cgRemoved;
     await ctx.sys.remove(vpnDir(ctx));
     return true;
   },

@@ -1,11 +1,12 @@
 // WireGuard: the kernel module when it exists, else wireguard-go (FACTS: no module on many VMs).
 // vpnns does wg-quick's job itself so nothing from the config file runs as root.
 import { connect } from 'node:net';
-import { access, unlink } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
+import { unlinkFile } from '../sys/files.js';
 import type { VpnWireguard } from '../config/types.js';
 import { VpnnsError, UsageError } from '../errors.js';
 import { findTool, requireTools } from '../sys/tools.js';
-import { startProcess, sleep, type Running } from '../sys/process.js';
+import { sleep, type Running } from '../sys/process.js';
 import { parseWgQuick, renderWgSetconf, wgAddresses, wgEndpoints, wgRoutes, wgAllowsIPv6 } from './wgquick.js';
 import { formatHostPort } from '../config/net-utils.js';
 import { resolveEndpoints } from './endpoint.js';
@@ -26,15 +27,15 @@ interface WgInfo {
 /** wireguard-go's control sockets live here for every namespace: names must be unique machine-wide. */
 const WG_SOCKET_DIR = '/var/run/wireguard';
 
-async function kernelModuleAvailable(): Promise<boolean> {
+async function kernelModuleAvailable(sys: VpnContext['sys']): Promise<boolean> {
   try {
     await access('/sys/module/wireguard');
     return true;
   } catch {
     const modprobe = await findTool('modprobe');
     if (!modprobe) return false;
-    const { run } = await import('../sys/exec.js');
-    return (await run([modprobe, '-q', 'wireguard'], { allowFail: true })).code === 0;
+    // A probe (as before, even under --dry-run): whether the module can be had decides the plan.
+    return (await sys.query([modprobe, '-q', 'wireguard'], { allowFail: true })).code === 0;
   }
 }
 
@@ -71,7 +72,7 @@ export const wireguardProvider: VpnProvider = {
     await ctx.sys.writeFile(`${ctx.dir}/wg.conf`, renderWgSetconf(wg, resolved, { fwmark: CLIENT_MARK }), { mode: 0o600, secret: true });
 
     let implementation: 'kernel' | 'userspace';
-    if (vpn.implementation === 'auto') implementation = (await kernelModuleAvailable()) ? 'kernel' : 'userspace';
+    if (vpn.implementation === 'auto') implementation = (await kernelModuleAvailable(ctx.sys)) ? 'kernel' : 'userspace';
     else implementation = vpn.implementation;
     if (implementation === 'userspace') await requireTools(['wireguard-go', 'wg']);
     else await requireTools(['wg']);
@@ -208,7 +209,7 @@ async function handshakeAge(ctx: VpnContext, tunnel: string): Promise<number | u
 /** Starts wireguard-go for `tunnel` and resolves once its control socket answers. */
 async function startWireguardGo(ctx: VpnContext, bin: string, tunnel: string): Promise<Running> {
   let lastLine = '';
-  const proc = startProcess(
+  const proc = ctx.sys.start(
     { name: 'vpn', netns: ctx.names.ns, argv: [bin, '-f', tunnel], env: { WG_PROCESS_FOREGROUND: '1', LOG_LEVEL: 'error' } },
     { logFile: `${ctx.logDir}/wireguard-go.log`, onLine: (l) => l.trim() && (lastLine = l.trim()) },
   );
@@ -217,7 +218,7 @@ async function startWireguardGo(ctx: VpnContext, bin: string, tunnel: string): P
     const r = await Promise.race([proc.exited, sleep(0).then(() => undefined)]);
     if (!r) return;
     // Its last words may come after the exit.
-    await Promise.race([new Promise((res) => proc.child.once('close', res)), sleep(500)]);
+    await Promise.race([proc.closed, sleep(500)]);
     const why = lastLine ? `: ${lastLine.replace(/^(ERROR|DEBUG|INFO): \([^)]*\) \S+ \S+ /, '')}` : '';
     throw new VpnnsError(`wireguard-go exited at start (code ${r.code})${why}; see ${ctx.logDir}/wireguard-go.log.`);
   }).catch(async (e) => {
@@ -250,7 +251,7 @@ async function removeStaleSocket(tunnel: string): Promise<void> {
   const path = `${WG_SOCKET_DIR}/${tunnel}.sock`;
   const answered = await socketAnswers(path);
   if (answered) throw new VpnnsError(`a WireGuard interface named ${tunnel} is already running elsewhere on this machine; stop it or choose another namespace name.`);
-  await unlink(path).catch(() => {});
+  await unlinkFile(path).catch(() => {});
 }
 
 export async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, each?: () => Promise<void>): Promise<void> {

@@ -1,5 +1,5 @@
 // Packet captures inside a world namespace, for leak assertions.
-import { spawn } from 'node:child_process';
+import { spawnArgv } from '../sys/spawn.js';
 import { sleep } from '../sys/process.js';
 import type { PidSet } from './daemon.js';
 
@@ -14,15 +14,15 @@ export async function startCapture(ns: string, iface: string, filter: string | u
   // nsenter for namespaces made from inside another (see FACTS): both reach /run/netns/<ns>.
   const argv = nsEnter === 'nsenter' ? ['nsenter', `--net=/run/netns/${ns}`, '--', ...tcpdump] : ['ip', 'netns', 'exec', ns, ...tcpdump];
   const [cmd = 'ip', ...args] = argv;
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnArgv([cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.unref();
   const pid = child.pid;
   if (!pid) throw new Error(`could not start tcpdump in ${ns}`);
   pids.add(pid);
   let out = '';
   let err = '';
-  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
-  child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+  child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
   const closed = new Promise<void>((resolve) => child.on('close', () => {
     pids.delete(pid);
     resolve();
@@ -36,7 +36,7 @@ export async function startCapture(ns: string, iface: string, filter: string | u
         resolve();
       }
     };
-    child.stderr.on('data', check);
+    child.stderr!.on('data', check);
     void closed.then(() => {
       clearTimeout(timer);
       reject(new Error(`tcpdump in ${ns} on ${iface} exited: ${err.trim()}`));

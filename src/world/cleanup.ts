@@ -7,7 +7,8 @@
 // namespace named "<prefix>-*" (including scratch ones tests add), every
 // process inside them, /etc/netns/<prefix>-*, WireGuard sockets named
 // "<prefix>*", the run directory.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { makeDirSync, removePathSync, replaceFileSync } from '../sys/files.js';
 import { join } from 'node:path';
 import { isAlive, runSyncQuiet } from './run.js';
 
@@ -38,9 +39,9 @@ function ownerPath(prefix: string): string {
 }
 
 export function writeOwner(rec: Omit<OwnerRecord, 'pid' | 'pidStart'>): OwnerRecord {
-  mkdirSync(OWNER_DIR, { recursive: true, mode: 0o700 });
+  makeDirSync(OWNER_DIR, 0o700);
   const full: OwnerRecord = { ...rec, pid: process.pid, pidStart: procStart(process.pid) };
-  writeFileSync(ownerPath(rec.prefix), `${JSON.stringify(full)}\n`, { mode: 0o600 });
+  replaceFileSync(ownerPath(rec.prefix), `${JSON.stringify(full)}\n`, 0o600);
   return full;
 }
 
@@ -86,17 +87,17 @@ export function teardownSync(rec: Pick<OwnerRecord, 'prefix' | 'dir' | 'extraNam
   // which the SIGKILLs above ensure.
   for (const ns of mine) runSyncQuiet(['ip', 'netns', 'delete', ns]);
   for (const ns of [...mine, ...rec.extraNamespaces, `${rec.prefix}-wan`, `${rec.prefix}-host`, `${rec.prefix}-lan`, `${rec.prefix}-vsrv`]) {
-    rmSync(join('/etc/netns', ns), { recursive: true, force: true });
+    removePathSync(join('/etc/netns', ns));
   }
   if (existsSync('/etc/netns')) {
-    for (const e of readdirSync('/etc/netns')) if (e.startsWith(`${rec.prefix}-`)) rmSync(join('/etc/netns', e), { recursive: true, force: true });
+    for (const e of readdirSync('/etc/netns')) if (e.startsWith(`${rec.prefix}-`)) removePathSync(join('/etc/netns', e));
   }
   if (existsSync(WG_SOCKET_DIR)) {
     // The world's servers are "<prefix>…", vpnns's clients in its namespaces "vt-<prefix>-…".
-    for (const e of readdirSync(WG_SOCKET_DIR)) if (e.startsWith(rec.prefix) || e.startsWith(`vt-${rec.prefix}-`)) rmSync(join(WG_SOCKET_DIR, e), { force: true });
+    for (const e of readdirSync(WG_SOCKET_DIR)) if (e.startsWith(rec.prefix) || e.startsWith(`vt-${rec.prefix}-`)) removePathSync(join(WG_SOCKET_DIR, e));
   }
-  if (!keepDir) rmSync(rec.dir, { recursive: true, force: true });
-  rmSync(ownerPath(rec.prefix), { force: true });
+  if (!keepDir) removePathSync(rec.dir);
+  removePathSync(ownerPath(rec.prefix));
 }
 
 /** Removes the leftovers of earlier runs whose owner process is gone. Returns their prefixes. */

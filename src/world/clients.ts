@@ -3,7 +3,7 @@
 // Scratch namespaces are named "<prefix>-<name>", so world teardown removes
 // them and everything running in them.
 import { socketAnswers } from '../vpn/wireguard.js';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { replaceFile } from '../sys/files.js';
 import { join } from 'node:path';
 import { Daemon, logSize, PidSet, waitForLog } from './daemon.js';
 import { writeSecret } from './pki.js';
@@ -36,8 +36,7 @@ export async function addScratchNamespace(w: World, o: { name: string; parent: '
     input: ['link set lo up', `addr add ${address}/30 dev eth0`, 'link set eth0 up', `route add default via ${gateway}`, ''].join('\n'),
   });
   // ip netns exec users in here (e.g. a client resolving vpn.<zone>) ask the ISP resolver.
-  await mkdir(join('/etc/netns', ns), { recursive: true });
-  await writeFile(join('/etc/netns', ns, 'resolv.conf'), `nameserver ${w.addr.ispResolver}\n`);
+  await replaceFile(join('/etc/netns', ns, 'resolv.conf'), `nameserver ${w.addr.ispResolver}\n`, 0o644);
   if (o.parent === 'host') {
     await runOk(['ip', 'netns', 'exec', parentNs, 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
     await runOk(['ip', 'netns', 'exec', parentNs, 'nft', '-f', '-'], {

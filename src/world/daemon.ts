@@ -1,7 +1,8 @@
 // Long-running processes inside a world namespace. `ip netns exec` execs the
 // program in place, so the pid we get is the daemon's own pid.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, statSync } from 'node:fs';
+import { spawnArgv, type ChildProcess } from '../sys/spawn.js';
+import { readFileSync, statSync } from 'node:fs';
+import { closeFd, openForAppendSync } from '../sys/files.js';
 import { sleep } from '../sys/process.js';
 import { GiveUp, terminate, waitFor } from './run.js';
 
@@ -42,9 +43,9 @@ export class Daemon {
   }
 
   static start(ns: string, argv: readonly string[], pids: PidSet, o: DaemonOptions): Daemon {
-    const fd = openSync(o.logFile, 'a', 0o600);
+    const fd = openForAppendSync(o.logFile, 0o600);
     try {
-      const child = spawn('ip', ['netns', 'exec', ns, ...argv], {
+      const child = spawnArgv(['ip', 'netns', 'exec', ns, ...argv], {
         env: o.env ?? process.env,
         stdio: ['ignore', o.pipeStdout ? 'pipe' : fd, fd],
       });
@@ -52,7 +53,7 @@ export class Daemon {
       if (!child.pid) throw new Error(`could not start ${argv.join(' ')}`);
       return new Daemon(child, pids);
     } finally {
-      closeSync(fd);
+      closeFd(fd);
     }
   }
 

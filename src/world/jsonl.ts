@@ -1,9 +1,10 @@
 // JSON-lines logs. Written synchronously on purpose: a service logs before it
 // answers, so a test that got its answer can read the log at once.
-import { appendFileSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { appendFileTextSync } from '../sys/files.js';
 
 export function appendJsonLine(path: string, record: object): void {
-  appendFileSync(path, `${JSON.stringify(record)}\n`);
+  appendFileTextSync(path, `${JSON.stringify(record)}\n`);
 }
 
 export function readJsonLines<T>(path: string): T[] {

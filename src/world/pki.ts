@@ -1,7 +1,7 @@
 // Per-run key material. ECDSA P-256 throughout because RSA key generation
 // would dominate world start-up time. Keys are written 0600.
 import { generateKeyPairSync, createPublicKey, type KeyObject } from 'node:crypto';
-import { writeFile, chmod } from 'node:fs/promises';
+import { replaceFile, setMode } from '../sys/files.js';
 import { isIP } from '../config/net-utils.js';
 import { join } from 'node:path';
 import { runOk } from './run.js';
@@ -19,7 +19,7 @@ export async function createCa(dir: string, commonName: string): Promise<CertFil
   const key = join(dir, 'ca.key');
   await runOk(['openssl', 'req', '-x509', ...EC, ...DAYS, '-keyout', key, '-out', cert, '-subj', `/CN=${commonName}`,
     '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
-  await chmod(key, 0o600);
+  await setMode(key, 0o600);
   return { cert, key };
 }
 
@@ -42,7 +42,7 @@ export async function issueCert(ca: CertFiles, dir: string, base: string, o: Lea
     '-addext', 'keyUsage=critical,digitalSignature,keyAgreement',
     '-addext', `extendedKeyUsage=${eku}`,
     ...(san ? ['-addext', `subjectAltName=${san}`] : [])]);
-  await chmod(key, 0o600);
+  await setMode(key, 0o600);
   return { cert, key };
 }
 
@@ -69,7 +69,6 @@ function rawKey(k: KeyObject, field: 'd' | 'x'): string {
 }
 
 export async function writeSecret(path: string, text: string): Promise<string> {
-  await writeFile(path, text, { mode: 0o600 });
-  await chmod(path, 0o600); // mode is ignored when the file already existed
+  await replaceFile(path, text, 0o600);
   return path;
 }

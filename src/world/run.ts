@@ -1,7 +1,7 @@
 // Process helpers for the test world. Every command is an argv array; nothing
-// here builds shell strings. Kept separate from src/sys so the world does not
-// change when the product's process layer does.
-import { spawn, execFileSync } from 'node:child_process';
+// here builds shell strings. The world's own semantics (a non-zero exit is a result, the caller's
+// environment) are kept here; the spawn itself goes through src/sys's one door (sys/spawn.ts).
+import { spawnArgv, spawnArgvSync } from '../sys/spawn.js';
 import { readFileSync } from 'node:fs';
 import { sleep } from '../sys/process.js';
 
@@ -30,17 +30,17 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
   const [cmd, ...args] = argv;
   if (!cmd) throw new Error('run: empty argv');
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
+    const child = spawnArgv([cmd, ...args], {
       env: opts.env ?? process.env,
       cwd: opts.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.stdout!.on('data', (b: Buffer) => out.push(b));
+    child.stderr!.on('data', (b: Buffer) => err.push(b));
     // A child that exits before reading its stdin must not crash us with EPIPE.
-    child.stdin.on('error', () => {});
+    child.stdin!.on('error', () => {});
     let timedOut = false;
     const timer = opts.timeoutMs
       ? setTimeout(() => {
@@ -57,7 +57,7 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
       const stderr = Buffer.concat(err).toString() + (timedOut ? `\n[timed out after ${opts.timeoutMs} ms]` : '');
       resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString(), stderr });
     });
-    child.stdin.end(opts.input ?? '');
+    child.stdin!.end(opts.input ?? '');
   });
 }
 
@@ -73,7 +73,7 @@ export function runSyncQuiet(argv: readonly string[], input?: string): string {
   const [cmd, ...args] = argv;
   if (!cmd) return '';
   try {
-    return execFileSync(cmd, args, { input, stdio: ['pipe', 'pipe', 'ignore'], timeout: 5000 }).toString();
+    return spawnArgvSync([cmd, ...args], { input, stdio: ['pipe', 'pipe', 'ignore'], timeout: 5000 }).toString();
   } catch {
     return '';
   }

@@ -4,7 +4,7 @@
 // /var/run/wireguard, whatever the namespace.
 import { readFile } from 'node:fs/promises';
 import { socketAnswers } from '../vpn/wireguard.js';
-import { rmSync } from 'node:fs';
+import { removePathSync } from '../sys/files.js';
 import { join } from 'node:path';
 import { Daemon, type PidSet } from './daemon.js';
 import { hostInNet, prefixLenOf } from './options.js';
@@ -104,7 +104,7 @@ export class WireguardServer {
     const { ns, ifname } = this.spec;
     await writeSecret(this.confFile, renderWgServerConf(this.spec));
     // A socket left by a killed process would make `wg` talk to nobody.
-    rmSync(this.socket, { force: true });
+    removePathSync(this.socket);
     const d = Daemon.start(ns, ['wireguard-go', ifname], this.pids, {
       logFile: this.logFile,
       env: { ...process.env, WG_PROCESS_FOREGROUND: '1', LOG_LEVEL: 'error' },
@@ -130,7 +130,7 @@ export class WireguardServer {
     const d = this.daemon;
     this.daemon = undefined;
     if (d) await d.stop();
-    rmSync(this.socket, { force: true });
+    removePathSync(this.socket);
   }
 
   async show(): Promise<string> {

@@ -8,8 +8,8 @@
 //
 // Everything made is found again by name for teardown (cleanup.ts), so a
 // crash never strands namespaces or processes for longer than the next run.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { makeDir, makeDirSync, removePathSync, replaceFile, replaceFileSync } from '../sys/files.js';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startCapture, type Capture } from './capture.js';
@@ -154,8 +154,8 @@ export async function createWorld(options: WorldOptions = {}): Promise<World> {
     await sweepStaleWorlds();
     if (existsSync(join(OWNER_DIR, `${o.prefix}.owner`))) throw new Error(`a live world already uses prefix ${o.prefix}`);
   }
-  rmSync(dir, { recursive: true, force: true });
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  removePathSync(dir);
+  makeDirSync(dir, 0o700);
   // Owner first: from here on, even a SIGKILL leaves something sweepable.
   const live: LiveWorld = { owner: writeOwner({ prefix: o.prefix, dir, extraNamespaces: [] }), pids: new PidSet() };
   LIVE.add(live);
@@ -275,7 +275,7 @@ async function build(o: ResolvedOptions, dir: string, live: LiveWorld): Promise<
     inNs: (inNs, argv, opts) => run(['ip', 'netns', 'exec', inNs, ...argv], opts),
     adoptNamespace(name) {
       if (!live.owner.extraNamespaces.includes(name)) live.owner.extraNamespaces.push(name);
-      writeFileSync(join(OWNER_DIR, `${o.prefix}.owner`), `${JSON.stringify(live.owner)}\n`, { mode: 0o600 });
+      replaceFileSync(join(OWNER_DIR, `${o.prefix}.owner`), `${JSON.stringify(live.owner)}\n`, 0o600);
     },
     pids: () => [...pids.pids],
     async destroy() {
@@ -331,7 +331,7 @@ interface Pki {
 
 async function makePki(o: ResolvedOptions, dir: string, names: { echo: string; vpn: string }): Promise<Pki> {
   const pkiDir = join(dir, 'pki');
-  await mkdir(pkiDir, { mode: 0o700 });
+  await makeDir(pkiDir, 0o700);
   const ca = await createCa(pkiDir, `vpnns test CA ${o.prefix}`);
   const a = o.addr;
   const [wan, ovpnServer, ovpnClient] = await Promise.all([
@@ -356,8 +356,7 @@ async function makeTopology(o: ResolvedOptions, ns: Namespaces): Promise<void> {
   // ip netns exec users (and vpnns's own checks) see the ISP resolver, not this machine's.
   await Promise.all(
     Object.values(ns).map(async (n) => {
-      await mkdir(join('/etc/netns', n), { recursive: true });
-      await writeFile(join('/etc/netns', n, 'resolv.conf'), `nameserver ${o.addr.ispResolver}\n`);
+      await replaceFile(join('/etc/netns', n, 'resolv.conf'), `nameserver ${o.addr.ispResolver}\n`, 0o644);
     }),
   );
 }
@@ -374,7 +373,7 @@ async function applyPlan(p: NamespacePlan): Promise<void> {
 async function startServices(ns: string, label: string, services: ServiceConfig[], dir: string, pids: PidSet): Promise<void> {
   const file: ServicesFile = { services };
   const conf = join(dir, `services-${label}.json`);
-  await writeFile(conf, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600 });
+  await replaceFile(conf, `${JSON.stringify(file, null, 2)}\n`, 0o600);
   const logFile = join(dir, `services-${label}.log`);
   const d = Daemon.start(ns, [process.execPath, SERVICES_JS, conf], pids, { logFile, pipeStdout: true });
   try {

@@ -74,6 +74,20 @@ test('up starts autostart apps as the invoking user, inside the namespace, publi
   assert.deepEqual((await appStatus()).map((a) => [a.name, a.state, a.user]), [['web', 'running', user.name], ['later', 'stopped', user.name]]);
 });
 
+test('app start/stop --dry-run say what they would ask and change nothing; app password refuses --dry-run', async () => {
+  const start = await h.vpnns(['app', 'start', 'later', '--config', cfg, '--dry-run']);
+  assert.equal(start.code, 0, start.stderr);
+  assert.match(start.stdout, /^# would ask the supervisor \(pid \d+\) to start app-later\n# nothing changed \(--dry-run\)\.\n$/);
+  const stop = await h.vpnns(['app', 'stop', 'web', '--config', cfg, '--dry-run']);
+  assert.equal(stop.code, 0, stop.stderr);
+  assert.match(stop.stdout, /to stop app-web\n# nothing changed/);
+  await sleep(500);
+  assert.deepEqual((await appStatus()).map((a) => [a.name, a.state]), [['web', 'running'], ['later', 'stopped']]);
+  const pw = await h.vpnns(['app', 'password', 'web', '--config', cfg, '--dry-run']);
+  assert.equal(pw.code, 2);
+  assert.match(pw.stderr, /has no --dry-run/);
+});
+
 test('app start and stop a non-autostart app while vpnns runs', async () => {
   const started = await h.vpnns(['app', 'start', 'later', '--config', cfg]);
   assert.equal(started.code, 0, started.stderr);

@@ -49,6 +49,23 @@ const kilo = (args: string[], timeoutMs = 180_000) =>
   h.vpnns(['kilo', '--config', cfg, ...args], { cwd: project, env: { ...process.env, SUDO_USER: user!.name }, timeoutMs });
 
 
+test('vpnns kilo --dry-run prints the command line it would run inside, and Kilo never runs', { skip, timeout: 60_000 }, async () => {
+  const before = (await geminiCalls(h.world)).length;
+  const r = await kilo(['--dry-run', 'run', '--pure', 'Reply with one word: ping'], 30_000);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.trimEnd().split('\n');
+  const note = lines.pop();
+  const cmd = lines.join('\n');
+  assert.ok(cmd.startsWith('$ '), r.stdout);
+  assert.ok(cmd.includes(`netns exec ${h.ns} `), cmd);
+  assert.ok(cmd.includes(kiloBinary()!), cmd);
+  assert.ok(cmd.endsWith(" run --pure 'Reply with one word: ping'"), cmd);
+  assert.equal(note, `# Kilo would run as ${user!.name} in namespace ${h.ns}; nothing ran (--dry-run).`);
+  assert.ok(!r.stdout.includes('test-key-not-secret') && !r.stdout.includes('KILO_CONFIG_CONTENT'), 'the environment (provider key) is never printed');
+  await sleep(500);
+  assert.equal((await geminiCalls(h.world)).length, before, 'no call to the provider');
+});
+
 test('vpnns kilo run: Kilo reaches "Google" through the VPN and prints its answer', { skip, timeout: 200_000 }, async () => {
   const r = await kilo(['run', '--pure', 'Reply with one word: ping']);
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);

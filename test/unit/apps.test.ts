@@ -177,3 +177,9 @@ test('programs are found on PATH, in system dirs and in the user\'s own bin dirs
   assert.equal(lookupUser('root')?.home, '/root');
   assert.equal(lookupUser('0')?.name, 'root');
 });
+
+test('parseKiloArgs: a leading --dry-run is vpnns\'s; after Kilo\'s first argument or `--` it is Kilo\'s', () => {
+  assert.deepEqual(parseKiloArgs(['--dry-run', 'run', 'hi']), { opts: { 'dry-run': true }, positional: [], rest: ['run', 'hi'] });
+  assert.deepEqual(parseKiloArgs(['run', '--dry-run']).rest, ['run', '--dry-run']);
+  assert.deepEqual(parseKiloArgs(['--', '--dry-run']), { opts: {}, positional: [], rest: ['--dry-run'] });
+});

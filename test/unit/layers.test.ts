@@ -91,3 +91,98 @@ test('the import reader sees every form and ignores comments', () => {
 test('the layer reader takes the table rows in order', () => {
   assert.deepEqual(layersFromArchitecture('| layer | x |\n| --- | --- |\n| `cli/` | a |\n| `core/` | b |\n| `errors.ts` | c |\n'), ['cli', 'core', 'errors.ts']);
 });
+
+/** The node: modules a TypeScript file imports, with the names it takes from each (`* as x` is '*', a default import 'default'). */
+export function nodeImportsOf(source: string): Array<{ module: string; names: string[] }> {
+  const code = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+  const out: Array<{ module: string; names: string[] }> = [];
+  for (const m of code.matchAll(/(?:^|[\s;])(?:import|export)\s+(type\s+)?([^'"`;]*?)\s*from\s*['"]((?:node:)?(?:child_process|fs|fs\/promises))['"]/g)) {
+    if (m[1]) continue; // types only
+    const clause = m[2]!;
+    const names: string[] = [];
+    if (/\*\s*as\s/.test(clause) || clause.trim() === '*') names.push('*');
+    const braces = /\{([^}]*)\}/.exec(clause);
+    if (/^\s*[A-Za-z_$][\w$]*\s*(,|$)/.test(clause)) names.push('default');
+    if (braces) for (const n of braces[1]!.split(',')) {
+      const name = n.trim().replace(/\s+as\s+.*$/, '');
+      if (name && !name.startsWith('type ')) names.push(name);
+    }
+    out.push({ module: m[3]!.replace(/^node:/, ''), names });
+  }
+  for (const m of code.matchAll(/\b(?:import|require)\(\s*['"]((?:node:)?(?:child_process|fs|fs\/promises))['"]\s*\)/g)) out.push({ module: m[1]!.replace(/^node:/, ''), names: ['*'] });
+  return out;
+}
+
+test('only src/sys/spawn.ts imports node:child_process: every process vpnns starts goes through src/sys', () => {
+  const found: string[] = [];
+  for (const file of sourceFiles(SRC)) {
+    const from = relative(SRC, file);
+    if (from === join('sys', 'spawn.ts')) continue;
+    if (nodeImportsOf(readFileSync(file, 'utf8')).some((i) => i.module === 'child_process')) found.push(`src/${from}`);
+  }
+  assert.deepEqual(found, [], `node:child_process outside src/sys/spawn.ts (use sys/exec.ts run, sys/process.ts startProcess, System or sys/spawn.ts):\n${found.join('\n')}`);
+});
+
+test('the node: import reader sees names, defaults, namespaces and dynamic imports; skips types', () => {
+  const src = [
+    "import { writeFile, readFile as rf } from 'node:fs/promises';",
+    "import fs from 'fs';",
+    "import * as cp from 'node:child_process';",
+    "import type { Stats } from 'node:fs';",
+    "const x = await import('node:child_process');",
+    "// import { rmSync } from 'node:fs';",
+  ].join('\n');
+  assert.deepEqual(nodeImportsOf(src), [
+    { module: 'fs/promises', names: ['writeFile', 'readFile'] },
+    { module: 'fs', names: ['default'] },
+    { module: 'child_process', names: ['*'] },
+    { module: 'child_process', names: ['*'] },
+  ]);
+});
+
+/** What a file outside src/sys may take from node:fs: readers (and open/openSync, for reading only: see below). */
+const FS_READERS = new Set([
+  'access', 'accessSync', 'closeSync', 'constants', 'existsSync', 'fstatSync', 'lstat', 'lstatSync', 'open', 'openSync',
+  'readFile', 'readFileSync', 'readSync', 'readdir', 'readdirSync', 'readlink', 'readlinkSync', 'realpath', 'realpathSync',
+  'stat', 'statSync', 'watch', 'FSWatcher', 'Stats', 'Dirent',
+]);
+
+/**
+ * Writes to the file system in SOURCE outside src/sys: a write function taken from node:fs (or the
+ * whole module, which could be anything), or open/openSync with a flag that writes.
+ */
+export function fsWritesOf(source: string): string[] {
+  const found: string[] = [];
+  for (const i of nodeImportsOf(source)) {
+    if (i.module === 'child_process') continue;
+    for (const n of i.names) if (!FS_READERS.has(n.replace(/^type\s+/, ''))) found.push(`${n} from node:${i.module}`);
+  }
+  const code = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+  if (/\bO_(WRONLY|RDWR|CREAT|APPEND|TRUNC)\b/.test(code)) found.push('an open flag that writes');
+  if (/\bopen(?:Sync)?\([^)]*,\s*['"`](?:[wa]|r\+)/.test(code)) found.push('open with a write flag');
+  return found;
+}
+
+// Developer scripts (`npm run docs`): they write README.md and schema/ in the repository, run by a
+// developer, never by vpnns as root; config/ sits below sys/, so they cannot use it.
+const FS_WRITE_EXCEPTIONS = new Set([join('config', 'write-docs.ts'), join('config', 'write-schema.ts')]);
+
+test('outside src/sys nothing writes to the file system: root writes go through the executor (System) or sys/files.ts', () => {
+  const found: string[] = [];
+  for (const file of sourceFiles(SRC)) {
+    const from = relative(SRC, file);
+    if (from.startsWith(`sys${'/'}`) || FS_WRITE_EXCEPTIONS.has(from)) continue;
+    for (const w of fsWritesOf(readFileSync(file, 'utf8'))) found.push(`src/${from}: ${w}`);
+  }
+  assert.deepEqual(found, [], `file-system writes outside src/sys:\n${found.join('\n')}`);
+});
+
+test('the write reader: write functions, whole modules and writing open flags count; readers and read-only opens do not', () => {
+  assert.deepEqual(fsWritesOf("import { readFileSync, statSync, type Stats } from 'node:fs';\nimport { readFile } from 'node:fs/promises';"), []);
+  assert.deepEqual(fsWritesOf("import { openSync, constants } from 'node:fs';\nconst fd = openSync(p, constants.O_RDONLY | constants.O_NOFOLLOW);"), []);
+  assert.deepEqual(fsWritesOf("import { writeFileSync, rmSync } from 'node:fs';"), ['writeFileSync from node:fs', 'rmSync from node:fs']);
+  assert.deepEqual(fsWritesOf("import { rename as mv } from 'node:fs/promises';"), ['rename from node:fs/promises']);
+  assert.deepEqual(fsWritesOf("import fs from 'node:fs';"), ['default from node:fs']);
+  assert.deepEqual(fsWritesOf("import { openSync } from 'node:fs';\nopenSync(p, 'a', 0o600);"), ['open with a write flag']);
+  assert.deepEqual(fsWritesOf("import { openSync, constants } from 'node:fs';\nopenSync(p, constants.O_WRONLY | constants.O_CREAT);"), ['an open flag that writes']);
+});

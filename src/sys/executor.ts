@@ -1,0 +1,109 @@
+// The executor: the narrow interface every change vpnns makes to the machine goes through (and
+// every read a resource's check makes of it). `System` (system.ts) wraps one: it logs each change
+// and, under `--dry-run`, records it without calling the executor. `hostExecutor` is the real
+// machine; `RecordingExecutor` (recording.ts) records the calls and answers from a script, so the
+// resources' check/apply/remove are unit-tested without root.
+import { mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile, chmod, chown, stat, truncate } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { run, type RunOptions, type RunResult } from './exec.js';
+import { createLogFileFor, idsOf } from './log-file.js';
+import { startDetached, startProcess, type DetachedOptions, type ProcessSpec, type Running, type StartOptions } from './process.js';
+
+export interface FileOptions {
+  mode?: number;
+  /** Never print the content (keys, passwords). */
+  secret?: boolean;
+  /**
+   * Rewrite the existing file rather than replace it: bind mounts of it (systemd BindReadOnlyPaths=
+   * in running units) keep pointing at the same inode and see the new content.
+   */
+  inPlace?: boolean;
+  /** Owner of the new file (a file only that user may read: the environment of their app). */
+  owner?: { uid: number; gid: number };
+}
+
+export interface Executor {
+  /** A command to completion (argv, never a shell). Throws CommandError on non-zero unless allowFail. */
+  run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
+  /** A long-running process (a VPN client, a proxy, an app) we hold and stop. */
+  start(spec: ProcessSpec, opts?: StartOptions): Running;
+  /** A daemon in its own session that outlives us; returns its PID. */
+  startDetached(argv: readonly string[], opts: DetachedOptions): number;
+  /** Replaces PATH atomically (or in place), creating its directory. */
+  writeFile(path: string, content: string, opts?: FileOptions): Promise<void>;
+  /** Removes PATH (recursively); absent is fine. */
+  remove(path: string): Promise<void>;
+  mkdir(path: string, mode?: number): Promise<void>;
+  /** A symbolic link at LINK pointing to TARGET (systemd's wants/ links); fails if LINK exists. */
+  symlink(target: string, link: string): Promise<void>;
+  /** Moves FROM to TO (same file system), replacing TO. */
+  rename(from: string, to: string): Promise<void>;
+  /** A new private directory under the temp dir (scratch: a probe's HOME, a build's TMPDIR); its path. */
+  tempDir(prefix: string): Promise<string>;
+  /** Creates (or keeps) a log file owned by `user:group`, never through a link (log-file.ts). */
+  createLogFileFor(path: string, user: string, group: string): Promise<void>;
+  /** The text of PATH, undefined when it cannot be read. */
+  readText(path: string): Promise<string | undefined>;
+  exists(path: string): Promise<boolean>;
+}
+
+/** This machine. */
+export const hostExecutor: Executor = {
+  run,
+  start: startProcess,
+  startDetached,
+  async writeFile(path, content, opts = {}) {
+    const mode = opts.mode ?? 0o644;
+    await mkdir(dirname(path), { recursive: true });
+    if (opts.inPlace && (await exists(path))) {
+      await writeFile(path, content, { mode, flag: 'r+' });
+      await truncate(path, Buffer.byteLength(content));
+      return;
+    }
+    // Write then rename so a reader never sees half a file, and a secret never exists with a wider mode.
+    const tmp = `${path}.tmp-${process.pid}`;
+    await writeFile(tmp, content, { mode });
+    await chmod(tmp, mode);
+    if (opts.owner) await chown(tmp, opts.owner.uid, opts.owner.gid);
+    await rename(tmp, path);
+  },
+  async remove(path) {
+    await rm(path, { recursive: true, force: true });
+  },
+  async mkdir(path, mode = 0o755) {
+    await mkdir(path, { recursive: true, mode });
+  },
+  async rename(from, to) {
+    await rename(from, to);
+  },
+  async symlink(target, link) {
+    await symlink(target, link);
+  },
+  tempDir(prefix) {
+    return mkdtemp(join(tmpdir(), prefix));
+  },
+  async createLogFileFor(path, user, group) {
+    const { uid, gid } = idsOf(user, group);
+    createLogFileFor(path, uid, gid);
+  },
+  readText,
+  exists,
+};
+
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,401 @@
+// The resources' check/apply/remove against the recording executor (src/sys/recording.ts): what a
+// check reads, exactly which commands and writes an apply issues, that remove undoes them, and what
+// a failing command leaves for the engine (which removes on failure). No root, nothing on the machine.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/types.js';
+import type { Context } from '../../src/core/resource.js';
+import { namesFor } from '../../src/core/names.js';
+import type { State } from '../../src/core/state.js';
+import { CommandError } from '../../src/sys/exec.js';
+import { RecordingExecutor } from '../../src/sys/recording.js';
+import { System } from '../../src/sys/system.js';
+import { namespaceResource } from '../../src/net/namespace.js';
+import { vethResource } from '../../src/net/veth.js';
+import { vethMac } from '../../src/net/mac.js';
+import { dnsFilesResource, renderNsswitch, renderResolvConf } from '../../src/net/dns-files.js';
+import { killSwitchResource, killSwitchSpec, renderKillSwitch } from '../../src/firewall/killswitch.js';
+import { hostTableResource } from '../../src/firewall/host-table.js';
+import { replaceTableScript } from '../../src/firewall/nft.js';
+import { vpnPrepareResource } from '../../src/vpn/prepare-resource.js';
+import { CLIENT_MARK } from '../../src/vpn/provider.js';
+import { supervisorResource } from '../../src/supervisor/resource.js';
+import { logDirFor } from '../../src/core/log.js';
+import '../../src/services/index.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vpnnsut-res-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+let serial = 0;
+function setup(cfgText = 'namespace: ut\n', runtime: Record<string, unknown> = {}) {
+  const cfg: Config = parseConfig(cfgText);
+  const stateDir = join(dir, `state-${serial++}`);
+  // The state lives in a directory of the test's (a resource may read status.json from it).
+  const names = { ...namesFor(cfg), stateDir, lockFile: `${stateDir}.lock`, etcDir: join(dir, `etc-${serial}`, 'ut') };
+  const exec = new RecordingExecutor();
+  const sys = new System(false, exec);
+  const state: State = { version: 1, namespace: names.ns, hostNetns: 'net:1', startedAt: new Date(0).toISOString(), config: cfg, applied: [], runtime: { ...runtime } };
+  let saved = 0;
+  const ctx: Context = { sys, cfg, names, state, say: () => {}, saveState: async () => void saved++ };
+  return { cfg, names, exec, sys, state, ctx, saves: () => saved };
+}
+
+const json = (v: unknown) => ({ stdout: JSON.stringify(v) });
+const fails = (stderr = 'RTNETLINK answers: No such device') => ({ code: 1, stderr });
+
+// ---- namespace ----
+
+test('namespace: absent — check false, no foreign; apply adds it and brings lo up, nothing else', async () => {
+  const { exec, sys, ctx } = setup();
+  exec.on(['ip', '-json', 'netns', 'list'], json([{ name: 'other' }]));
+  assert.equal(await namespaceResource.check(ctx), false);
+  assert.equal(await namespaceResource.foreign!(ctx), undefined);
+  await namespaceResource.apply(ctx);
+  assert.deepEqual(sys.actions, ['$ ip netns add ut', '$ ip -n ut link set lo up']);
+  assert.deepEqual(exec.commands().filter((c) => !c.includes('-json')), ['ip netns add ut', 'ip -n ut link set lo up']);
+});
+
+test('namespace: present with lo up — check true; someone else\'s (no record) is foreign', async () => {
+  const { exec, sys, ctx } = setup();
+  exec.on(['ip', '-json', 'netns', 'list'], json([{ name: 'ut' }]));
+  exec.on(['ip', '-n', 'ut', '-json', 'addr', 'show', 'dev', 'lo'], json([{ ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'] }]));
+  assert.equal(await namespaceResource.check(ctx), true);
+  assert.deepEqual(await namespaceResource.foreign!(ctx), { what: 'network namespace ut', fix: 'remove it with `ip netns del ut` if nothing needs it' });
+  // Present but lo down: apply only brings it up.
+  exec.on(['ip', '-n', 'ut', '-json', 'addr', 'show', 'dev', 'lo'], json([{ ifname: 'lo', flags: ['LOOPBACK'] }]));
+  assert.equal(await namespaceResource.check(ctx), false);
+  await namespaceResource.apply(ctx);
+  assert.deepEqual(sys.actions, ['$ ip -n ut link set lo up']);
+});
+
+test('namespace: remove ends what runs inside, then deletes it; absent: nothing to remove', async () => {
+  const { exec, sys, ctx } = setup();
+  exec.on(['ip', '-json', 'netns', 'list'], json([{ name: 'ut' }]));
+  exec.on(['ip', 'netns', 'pids', 'ut'], { stdout: '' });
+  exec.on(['ip', 'netns', 'pids', 'ut'], { stdout: '4242\n4243\n' }, 1);
+  assert.equal(await namespaceResource.remove(ctx), true);
+  assert.deepEqual(sys.actions, ['$ kill -TERM 4242 4243', '$ ip netns del ut']);
+
+  const empty = setup();
+  empty.exec.on(['ip', '-json', 'netns', 'list'], json([]));
+  assert.equal(await namespaceResource.remove(empty.ctx), false);
+  assert.deepEqual(empty.sys.actions, []);
+});
+
+test('namespace: a failing `ip netns add` throws the command\'s error and goes no further', async () => {
+  const { exec, sys, ctx } = setup();
+  exec.on(['ip', '-json', 'netns', 'list'], json([]));
+  exec.on(['ip', 'netns', 'add'], fails('Cannot create namespace file "/run/netns/ut": File exists'));
+  await assert.rejects(namespaceResource.apply(ctx), (e) => e instanceof CommandError && /ip netns add ut.*File exists/.test(e.message));
+  assert.deepEqual(sys.actions, ['$ ip netns add ut']);
+});
+
+// ---- veth ----
+
+function vethPresent(exec: RecordingExecutor, n: ReturnType<typeof setup>['names']) {
+  const addr = (ifname: string, local: string) => [{ ifname, flags: ['BROADCAST', 'UP', 'LOWER_UP'], addr_info: [{ family: 'inet', local, prefixlen: n.prefix }] }];
+  exec.on(['ip', '-json', 'addr', 'show', 'dev', n.vethHost], json(addr(n.vethHost, n.hostAddr)));
+  exec.on(['ip', '-n', n.ns, '-json', 'addr', 'show', 'dev', n.vethNs], json(addr(n.vethNs, n.nsAddr)));
+  exec.on(['ip', '-4', '-n', n.ns, '-json', 'route'], json([{ dst: 'default', gateway: n.hostAddr, dev: n.vethNs }]));
+  exec.on(['ip', '-json', 'link', 'show', 'dev', n.vethHost], json([{ ifname: n.vethHost }]));
+}
+
+test('veth: absent — check false; apply creates the pair with stable MACs, addresses, links up, default route', async () => {
+  const { exec, sys, ctx, names: n } = setup();
+  exec.on(['ip'], fails());
+  assert.equal(await vethResource.check(ctx), false);
+  assert.equal(await vethResource.foreign!(ctx), undefined);
+  exec.on((a) => a[0] === 'ip' && !a.includes('-json'), {});
+  await vethResource.apply(ctx);
+  assert.deepEqual(sys.actions, [
+    `$ ip link add vh-ut address ${vethMac('ut', 'host')} type veth peer name vn-ut address ${vethMac('ut', 'ns')} netns ut`,
+    `$ ip addr replace ${n.hostAddr}/${n.prefix} dev vh-ut`,
+    `$ ip -n ut addr replace ${n.nsAddr}/${n.prefix} dev vn-ut`,
+    '$ ip link set vh-ut up',
+    '$ ip -n ut link set vn-ut up',
+    `$ ip -n ut route replace default via ${n.hostAddr} dev vn-ut`,
+  ]);
+});
+
+test('veth: present — check true, foreign names it; apply on an existing link does not add it again; remove deletes the host end', async () => {
+  const { exec, sys, ctx, names: n } = setup();
+  vethPresent(exec, n);
+  assert.equal(await vethResource.check(ctx), true);
+  assert.deepEqual(await vethResource.foreign!(ctx), { what: 'interface vh-ut', fix: 'remove it with `ip link del vh-ut` if nothing needs it' });
+  await vethResource.apply(ctx);
+  assert.ok(!sys.actions.some((a) => a.includes('link add')), sys.actions.join('\n'));
+  assert.equal(sys.actions.length, 5);
+  sys.actions.length = 0;
+  assert.equal(await vethResource.remove(ctx), true);
+  assert.deepEqual(sys.actions, ['$ ip link del vh-ut']);
+});
+
+test('veth: a wrong address or no default route is not in place; a failing step throws and remove still takes the half-made pair', async () => {
+  const { exec, sys, ctx, names: n } = setup();
+  vethPresent(exec, n);
+  exec.on(['ip', '-4', '-n', n.ns, '-json', 'route'], json([]));
+  assert.equal(await vethResource.check(ctx), false);
+  exec.on(['ip', '-n', 'ut', 'addr', 'replace'], fails('Error: ipv4: Address already assigned.'));
+  await assert.rejects(vethResource.apply(ctx), CommandError);
+  assert.equal(sys.actions.at(-1), `$ ip -n ut addr replace ${n.nsAddr}/${n.prefix} dev vn-ut`);
+  sys.actions.length = 0;
+  assert.equal(await vethResource.remove(ctx), true);
+  assert.deepEqual(sys.actions, ['$ ip link del vh-ut']);
+  const none = setup();
+  none.exec.on(['ip'], fails());
+  assert.equal(await vethResource.remove(none.ctx), false);
+  assert.deepEqual(none.sys.actions, []);
+});
+
+// ---- kill switch ----
+
+const endpoint = { kind: 'endpoint' as const, ip: '203.0.113.7', port: 51820, proto: 'udp' as const, sender: { mark: CLIENT_MARK } };
+const listKs = ['ip', 'netns', 'exec', 'ut', 'nft', 'list', 'table', 'inet', 'vpnns'];
+
+test('kill switch: absent — check false; apply is one atomic nft -f inside the namespace with the rendered table', async () => {
+  const { exec, sys, ctx } = setup('namespace: ut\n', { clientTraffic: [endpoint] });
+  exec.on(listKs, fails('Error: No such file or directory'));
+  assert.equal(await killSwitchResource.check(ctx), false);
+  await killSwitchResource.apply(ctx);
+  const runs = exec.calls.filter((c) => c.kind === 'run' && c.argv.includes('-f'));
+  assert.equal(runs.length, 1);
+  const call = runs[0] as { argv: string[]; input?: string };
+  assert.deepEqual(call.argv, ['ip', 'netns', 'exec', 'ut', 'nft', '-f', '-']);
+  assert.equal(call.input, replaceTableScript('inet', 'vpnns', renderKillSwitch(killSwitchSpec(ctx))));
+  assert.match(call.input!, /^table inet vpnns\ndelete table inet vpnns\n/);
+  assert.equal(sys.actions.length, 1);
+});
+
+test('kill switch: present with every client rule — check true; a missing endpoint rule — false; remove deletes the table', async () => {
+  const { exec, sys, ctx } = setup('namespace: ut\n', { clientTraffic: [endpoint] });
+  const rule = `meta mark 0x${CLIENT_MARK.toString(16).padStart(8, '0')} ip daddr 203.0.113.7 udp dport 51820 accept`;
+  const proxies = `meta skuid 65534 comment "the proxies never reach the namespace's own addresses"`;
+  exec.on(listKs, { stdout: `table inet vpnns {\n\t${rule}\n\t${proxies}\n}\n` });
+  assert.equal(await killSwitchResource.check(ctx), true);
+  exec.on(listKs, { stdout: `table inet vpnns {\n\t${proxies}\n}\n` });
+  assert.equal(await killSwitchResource.check(ctx), false);
+  assert.equal(await killSwitchResource.remove(ctx), true);
+  assert.deepEqual(sys.actions, ['$ ip netns exec ut nft delete table inet vpnns']);
+  const none = setup();
+  none.exec.on(listKs, fails());
+  assert.equal(await killSwitchResource.remove(none.ctx), false);
+  assert.deepEqual(none.sys.actions, []);
+});
+
+test('kill switch: a refused ruleset throws; the old table (if any) stays whole, the one transaction is all that ran', async () => {
+  const { exec, sys, ctx } = setup('namespace: ut\n', { clientTraffic: [endpoint] });
+  exec.on(['ip', 'netns', 'exec', 'ut', 'nft', '-f'], fails('Error: syntax error'));
+  await assert.rejects(killSwitchResource.apply(ctx), (e) => e instanceof CommandError && /syntax error/.test(e.message));
+  assert.equal(sys.actions.length, 1);
+});
+
+// ---- host table ----
+
+const listHost = ['nft', 'list', 'table', 'inet', 'vpnns-ut'];
+
+test('host table: absent — check false; apply sets route_localnet, loads the table, records its key; then check true', async () => {
+  const { exec, sys, ctx, state, saves } = setup();
+  exec.on(listHost, fails());
+  exec.files.set('/proc/sys/net/ipv4/conf/vh-ut/route_localnet', '0\n');
+  assert.equal(await hostTableResource.check(ctx), false);
+  assert.equal(await hostTableResource.foreign!(ctx), undefined);
+  await hostTableResource.apply(ctx);
+  assert.equal(sys.actions.length, 2);
+  assert.equal(sys.actions[0], '$ sysctl -q -w net.ipv4.conf.vh-ut.route_localnet=0');
+  assert.match(sys.actions[1]!, /^\$ nft -f - {2}<<'EOF'\n {4}table inet vpnns-ut\n {4}delete table inet vpnns-ut\n/);
+  assert.match(sys.actions[1]!, /masquerade/);
+  assert.equal(typeof state.runtime.hostTable, 'string');
+  assert.ok(saves() >= 1, 'the key is saved');
+  exec.on(listHost, { stdout: 'table inet vpnns-ut {}\n' });
+  assert.equal(await hostTableResource.check(ctx), true);
+  // A recreated veth starts with route_localnet at its default: still right here (0 wanted).
+  exec.files.set('/proc/sys/net/ipv4/conf/vh-ut/route_localnet', '1\n');
+  assert.equal(await hostTableResource.check(ctx), false);
+});
+
+test('host table: one vpnns has no record of loading is foreign; remove deletes it, or says there was none', async () => {
+  const { exec, sys, ctx } = setup();
+  exec.on(listHost, { stdout: 'table inet vpnns-ut {}\n' });
+  assert.deepEqual(await hostTableResource.foreign!(ctx), { what: 'nftables table inet vpnns-ut', fix: 'remove it with `nft delete table inet vpnns-ut` if nothing needs it' });
+  assert.equal(await hostTableResource.check(ctx), false, 'no key recorded: not ours as rendered');
+  assert.equal(await hostTableResource.remove(ctx), true);
+  assert.deepEqual(sys.actions, ['$ nft delete table inet vpnns-ut']);
+  exec.on(listHost, fails());
+  sys.actions.length = 0;
+  assert.equal(await hostTableResource.remove(ctx), false);
+  assert.deepEqual(sys.actions, []);
+});
+
+test('host table: a failing sysctl throws before any table is loaded and no key is recorded', async () => {
+  const { exec, sys, ctx, state } = setup();
+  exec.on(['sysctl'], fails('sysctl: cannot stat /proc/sys/net/ipv4/conf/vh-ut/route_localnet: No such file or directory'));
+  await assert.rejects(hostTableResource.apply(ctx), CommandError);
+  assert.deepEqual(sys.actions, ['$ sysctl -q -w net.ipv4.conf.vh-ut.route_localnet=0']);
+  assert.equal(state.runtime.hostTable, undefined);
+});
+
+// ---- DNS files ----
+
+const HOST_NSSWITCH = 'passwd: files systemd\nhosts: files mdns4_minimal [NOTFOUND=return] dns myhostname resolve\n';
+
+test('DNS files: absent — check false; apply writes resolv.conf (in place) and nsswitch.conf; then check true; remove takes both', async () => {
+  const { exec, sys, ctx, names } = setup('namespace: ut\ndns: [10.64.0.1]\n');
+  exec.files.set('/etc/nsswitch.conf', HOST_NSSWITCH);
+  assert.equal(await dnsFilesResource.check(ctx), false);
+  assert.equal(await dnsFilesResource.foreign!(ctx), undefined);
+  await dnsFilesResource.apply(ctx);
+  const writes = exec.calls.filter((c) => c.kind === 'write');
+  assert.deepEqual(
+    writes.map((w) => [w.path, w.content, w.mode, w.inPlace]),
+    [
+      [`${names.etcDir}/resolv.conf`, renderResolvConf(['10.64.0.1'], 'dns in the config'), 0o644, true],
+      [`${names.etcDir}/nsswitch.conf`, renderNsswitch(HOST_NSSWITCH), 0o644, false],
+    ],
+  );
+  assert.match(exec.files.get(`${names.etcDir}/nsswitch.conf`)!, /^hosts: files dns$/m);
+  assert.equal(await dnsFilesResource.check(ctx), true);
+  assert.equal(await dnsFilesResource.remove(ctx), true);
+  assert.deepEqual(sys.actions.filter((a) => a.startsWith('remove')), [`remove ${names.etcDir}/resolv.conf`, `remove ${names.etcDir}/nsswitch.conf`]);
+  assert.equal(exec.files.has(`${names.etcDir}/resolv.conf`), false);
+  assert.equal(await dnsFilesResource.check(ctx), false);
+});
+
+test('DNS files: a file vpnns did not write is foreign and survives remove; a changed config is not in place', async () => {
+  const { exec, sys, ctx, names } = setup('namespace: ut\ndns: [10.64.0.1]\n');
+  exec.files.set(`${names.etcDir}/resolv.conf`, 'nameserver 192.168.1.1\n');
+  assert.deepEqual(await dnsFilesResource.foreign!(ctx), { what: `${names.etcDir}/resolv.conf`, fix: 'move it away if nothing needs it' });
+  assert.equal(await dnsFilesResource.remove(ctx), false);
+  assert.deepEqual(sys.actions, []);
+  assert.equal(exec.files.get(`${names.etcDir}/resolv.conf`), 'nameserver 192.168.1.1\n');
+  exec.files.set(`${names.etcDir}/resolv.conf`, renderResolvConf(['10.99.0.1'], 'dns in the config'));
+  exec.files.set(`${names.etcDir}/nsswitch.conf`, renderNsswitch(undefined));
+  assert.equal(await dnsFilesResource.check(ctx), false);
+});
+
+// ---- VPN prepare ----
+
+const PRIV = '+LV6HW9SM4/UrcNu2VjlmWt1rKpgF9y+0bIaMrSs3F0=';
+const PUB = 'JUUjbIgDbQFpX4ONgw3VrOCR8yHztgsPV/5NONB5zSc=';
+
+test('VPN prepare (WireGuard): absent — check false; apply makes the 0700 directory and the 0600 secret wg.conf, records endpoint and mark; remove takes the directory', async () => {
+  const conf = join(dir, 'wg0.conf');
+  writeFileSync(conf, `[Interface]\nPrivateKey = ${PRIV}\nAddress = 10.64.12.7/32\n\n[Peer]\nPublicKey = ${PUB}\nAllowedIPs = 0.0.0.0/0\nEndpoint = 203.0.113.7:51820\n`, { mode: 0o600 });
+  const { exec, sys, ctx, state, names } = setup(`namespace: ut\nvpn:\n  type: wireguard\n  config: ${conf}\n  implementation: userspace\n`);
+  const vpnDir = `${names.stateDir}/vpn`;
+  assert.equal(await vpnPrepareResource.check(ctx), false);
+  await vpnPrepareResource.apply(ctx);
+  assert.deepEqual(exec.calls.filter((c) => c.kind === 'mkdir'), [{ kind: 'mkdir', path: vpnDir, mode: 0o700 }]);
+  const writes = exec.calls.filter((c) => c.kind === 'write');
+  assert.deepEqual(writes.map((w) => [w.path, w.mode]), [[`${vpnDir}/wg.conf`, 0o600]]);
+  assert.match(writes[0]!.content, /^private_key=|PrivateKey/m);
+  assert.ok(!sys.actions.join('\n').includes(PRIV), 'the private key is never in the log');
+  assert.deepEqual(state.runtime.clientTraffic, [{ kind: 'endpoint', ip: '203.0.113.7', port: 51820, proto: 'udp', sender: { mark: CLIENT_MARK } }]);
+  assert.equal(await vpnPrepareResource.check(ctx), true);
+  assert.equal(await vpnPrepareResource.remove(ctx), true);
+  assert.equal(sys.actions.at(-1), `remove ${vpnDir}`);
+  assert.equal(await vpnPrepareResource.check(ctx), false);
+  assert.equal(await vpnPrepareResource.remove(ctx), false);
+});
+
+test('VPN prepare: a config without an endpoint fails with one sentence; nothing but the directory was made, and remove takes it', async () => {
+  const conf = join(dir, 'wg-noend.conf');
+  writeFileSync(conf, `[Interface]\nPrivateKey = ${PRIV}\nAddress = 10.64.12.7/32\n\n[Peer]\nPublicKey = ${PUB}\nAllowedIPs = 0.0.0.0/0\n`, { mode: 0o600 });
+  const { exec, ctx, state } = setup(`namespace: ut\nvpn:\n  type: wireguard\n  config: ${conf}\n`);
+  await assert.rejects(vpnPrepareResource.apply(ctx), /no \[Peer\] has an Endpoint/);
+  assert.deepEqual(exec.changes(), [`mkdir ${ctx.names.stateDir}/vpn`]);
+  assert.equal(state.runtime.vpn, undefined);
+  assert.equal(await vpnPrepareResource.remove(ctx), true);
+});
+
+// ---- supervisor start ----
+
+test('supervisor: none recorded — check false, remove finds nothing; apply starts `vpnns supervise` detached with its log and records it', async () => {
+  const { exec, ctx, state, names, cfg } = setup();
+  assert.equal(await supervisorResource.check(ctx), false);
+  assert.equal(await supervisorResource.remove(ctx), false);
+  // The "supervisor" is this test process (alive); its status file says it is up (vpn: none).
+  exec.detachedPid = process.pid;
+  mkdirP(names.stateDir);
+  writeFileSync(join(names.stateDir, 'status.json'), JSON.stringify({ pid: process.pid, startedAt: '', updatedAt: '', components: {} }));
+  await supervisorResource.apply(ctx);
+  const started = exec.calls.filter((c) => c.kind === 'startDetached');
+  assert.equal(started.length, 1);
+  const s = started[0] as { argv: string[]; logFile: string };
+  assert.deepEqual(s.argv.slice(-3), ['supervise', '--namespace', 'ut']);
+  assert.equal(s.argv[0], process.execPath);
+  assert.ok(s.argv.includes('--no-opt'));
+  assert.equal(s.logFile, `${logDirFor(cfg)}/supervisor.out`);
+  // The old status files go first, so `up` never reads a dead supervisor's.
+  assert.deepEqual(exec.changes().slice(0, 2), [`remove ${names.stateDir}/status.json`, `remove ${names.stateDir}/status.private.json`]);
+  assert.equal(state.runtime.supervisorPid, process.pid);
+  assert.equal(typeof state.runtime.supervisorStart, 'number');
+  assert.equal(typeof state.runtime.supervisorConfig, 'string');
+});
+
+test('supervisor: a fatal status or a supervisor that died at start fails apply with the reason', async () => {
+  const a = setup();
+  a.exec.detachedPid = process.pid;
+  mkdirP(a.names.stateDir);
+  writeFileSync(join(a.names.stateDir, 'status.json'), JSON.stringify({ pid: process.pid, startedAt: '', updatedAt: '', fatal: 'the VPN server rejected the key', components: {} }));
+  await assert.rejects(supervisorResource.apply(a.ctx), /the VPN server rejected the key/);
+  const b = setup();
+  b.exec.detachedPid = 2 ** 22 + 12345; // above pid_max: never a live process
+  await assert.rejects(supervisorResource.apply(b.ctx), /the vpnns supervisor exited at start; see .*supervisor\.out/);
+  assert.equal(b.state.runtime.supervisorPid, 2 ** 22 + 12345, 'recorded, so the engine\'s remove can end it');
+});
+
+test('supervisor: under --dry-run apply only records the detached start', async () => {
+  const cfg = parseConfig('namespace: ut\n');
+  const exec = new RecordingExecutor();
+  const sys = new System(true, exec);
+  const state: State = { version: 1, namespace: 'ut', hostNetns: 'net:1', startedAt: '', config: cfg, applied: [], runtime: {} };
+  await supervisorResource.apply({ sys, cfg, names: namesFor(cfg), state, say: () => {}, saveState: async () => {} });
+  assert.deepEqual(exec.calls, []);
+  assert.equal(sys.actions.length, 1);
+  assert.match(sys.actions[0]!, /supervise --namespace ut &  \(detached\)$/);
+});
+
+function mkdirP(p: string): void {
+  mkdirSync(p, { recursive: true });
+}
+
+// ---- the executor behind System ----
+
+test('System hands every change to its executor and logs it; under --dry-run the executor sees only reads', async () => {
+  const exec = new RecordingExecutor();
+  exec.on(['ip', '-json', 'netns', 'list'], json([]));
+  const sys = new System(false, exec);
+  await sys.query(['ip', '-json', 'netns', 'list']);
+  await sys.change(['ip', 'netns', 'add', 'x']);
+  await sys.writeFile('/etc/netns/x/resolv.conf', 'nameserver 10.0.0.1\n');
+  await sys.mkdir('/run/vpnns/x', 0o700);
+  await sys.remove('/etc/netns/x');
+  const p = sys.start({ name: 'socks', argv: ['/usr/sbin/danted'], netns: 'x' });
+  assert.equal(exec.running.has('socks'), true);
+  await p.stop();
+  assert.deepEqual(exec.changes((a) => a.includes('-json')), [
+    '$ ip netns add x',
+    'write /etc/netns/x/resolv.conf',
+    'mkdir /run/vpnns/x',
+    'remove /etc/netns/x',
+    'start socks: /usr/sbin/ip netns exec x /usr/sbin/danted',
+  ]);
+  assert.equal(sys.actions.length, 5);
+
+  const dry = new RecordingExecutor();
+  dry.on(['ip', '-json', 'netns', 'list'], json([]));
+  const dsys = new System(true, dry);
+  await dsys.query(['ip', '-json', 'netns', 'list']);
+  await dsys.change(['ip', 'netns', 'add', 'x']);
+  await dsys.writeFile('/etc/netns/x/resolv.conf', 'x');
+  await dsys.remove('/etc/netns/x');
+  assert.equal((await dsys.start({ name: 'vpn', argv: ['/usr/bin/wireguard-go', '-f', 'vt-x'] }).exited).code, 0);
+  assert.equal(dsys.startDetached(['vpnns', 'supervise'], { logFile: '/var/log/vpnns/x/supervisor.out' }), undefined);
+  assert.deepEqual(dry.commands(), ['ip -json netns list']);
+  assert.deepEqual(dry.changes((a) => a.includes('-json')), []);
+  assert.equal(dsys.actions.length, 5);
+});
