@@ -3,16 +3,24 @@
 //   by hand   a scratch namespace behind the host (veth, NAT) made beforehand, then the client
 //             started by hand (wireguard-go + wg setconf + address + routes; openvpn --config) ->
 //             first answer from the echo service through the tunnel: the floor any tool must pay
-//   vpnns up  `vpnns up` (namespace, veth, NAT, kill switch, DNS files, supervisor, client; proxies
-//             off) -> first answer through the tunnel; `vpnns down` between rounds
-// Rounds alternate by hand / vpnns so load changes on the machine hit both alike.
+//   vpnns up  `vpnns up` (namespace, veth, NAT, kill switch, DNS files, both proxies, probes, the
+//             supervisor, the client: the defaults, nothing turned off) -> first answer through
+//             the tunnel; `vpnns down` between rounds
+//   node -e 0 the start of any Node CLI, for scale (a floor `vpnns up` cannot go below)
+// Rounds alternate by hand / vpnns so load changes on the machine hit both alike. `vpnns up` runs
+// with --trace-timing: its steps (and its supervisor's) are summed into "where the time goes".
+// Goal (issue 15): vpnns up <= 3x by hand, printed next to the measured ratio.
 //   node dist/bench/up.js [--rounds 3] [--vpn wireguard,openvpn]
-// Needs root. Prints a Markdown table with ratios against "by hand". Not a test: no assertion.
+// Needs root. Prints Markdown tables with ratios against "by hand". Not a test: no assertion.
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startHarness, type Harness } from '../test/e2e/harness.js';
 import { addScratchNamespace, startOpenvpnClient, startWireguardClient, type RunningClient } from '../src/world/clients.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fixed, markdownTable, median, ratio } from './lib/stats.js';
+
+const GOAL = 3;
 
 type Vpn = 'wireguard' | 'openvpn';
 
@@ -31,11 +39,79 @@ interface Result {
   vpn: Vpn;
   hand: number[];
   vpnns: number[];
+  node: number[];
+  /** Per round: part -> ms (from the trace lines). */
+  parts: Array<Map<string, number>>;
+}
+
+interface TraceLine {
+  t: number;
+  ms: number;
+  pid: number;
+  what: string;
+}
+
+function traceLines(text: string, since: number): TraceLine[] {
+  const out: TraceLine[] = [];
+  for (const l of text.split('\n')) {
+    if (!l.startsWith('vpnns-trace ')) continue;
+    const x = JSON.parse(l.slice('vpnns-trace '.length)) as TraceLine;
+    if (x.t >= since) out.push(x);
+  }
+  return out;
+}
+
+/**
+ * Where one round's time went, from `vpnns up`'s trace lines and its supervisor's, on one clock
+ * (t0: when the benchmark started `vpnns up`; tEnd: the first answer). Consecutive stretches of
+ * the critical path, so the parts add up to the total.
+ */
+function partsOf(lines: TraceLine[], t0: number, upDone: number, tEnd: number): Map<string, number> {
+  const parts = new Map<string, number>();
+  const at = (what: string | RegExp, pid?: number) =>
+    lines.find((l) => (typeof what === 'string' ? l.what === what : what.test(l.what)) && (pid === undefined || l.pid === pid));
+  const upPid = at('process start -> trace enabled')?.pid;
+  const supPid = lines.find((l) => l.pid !== upPid && l.what === 'process start -> trace enabled')?.pid;
+  const put = (k: string, from: number | undefined, to: number | undefined) => {
+    if (from !== undefined && to !== undefined) parts.set(k, (parts.get(k) ?? 0) + Math.max(0, to - from));
+  };
+  const upStart = at('process start -> trace enabled', upPid);
+  const upProc = upStart ? upStart.t - upStart.ms : undefined;
+  put('nsenter + node start (up)', t0, upStart?.t);
+  const firstStep = lines.find((l) => l.pid === upPid && (l.what === 'host lock' || l.what.startsWith('check ') || l.what === 'preflight'));
+  put('CLI modules + config load (up)', upStart?.t, firstStep ? firstStep.t - firstStep.ms : undefined);
+  const spawned = at('supervisor spawned', upPid);
+  // Steps of up before the supervisor: the sum of each resource's check + apply.
+  let steps = 0;
+  for (const l of lines) if (l.pid === upPid && /^(host lock|preflight|check |apply )/.test(l.what) && l.what !== 'apply supervisor' && l.what !== 'check supervisor') steps += l.ms;
+  const beforeSup = firstStep && spawned ? spawned.t - (firstStep.t - firstStep.ms) : undefined;
+  if (beforeSup !== undefined) {
+    parts.set('resources before the supervisor (namespace, nft, veth, DNS files, ...)', beforeSup);
+  }
+  const supStart = supPid !== undefined ? at('process start -> trace enabled', supPid) : undefined;
+  const supRun = supPid !== undefined ? at('supervisor: run', supPid) : undefined;
+  const provider = supPid !== undefined ? at(/^vpn: provider\.start/, supPid) : undefined;
+  const running = supPid !== undefined ? at('vpn: status running written', supPid) : undefined;
+  put('supervisor: node start + modules + state', spawned?.t, supRun?.t);
+  put('supervisor: until the client starts', supRun?.t, provider ? provider.t - provider.ms : undefined);
+  put('client start -> connected (provider.start)', provider ? provider.t - provider.ms : undefined, provider?.t);
+  put('connected -> status written', provider?.t, running?.t);
+  put('status written -> up returns', running?.t, upDone);
+  put('up returns -> first answer (curl polling)', upDone, tEnd);
+  // Counts of process starts on the way (short commands run by up and by the supervisor until connected).
+  const cut = running?.t ?? upDone;
+  const runs = lines.filter((l) => l.what.startsWith('run ') && l.t <= cut);
+  parts.set('#process starts (short commands) until connected', runs.length);
+  parts.set('#ms in short commands until connected (summed)', runs.reduce((a, l) => a + l.ms, 0));
+  void steps;
+  void upProc;
+  void supStart;
+  return parts;
 }
 
 async function measure(vpn: Vpn, rounds: number): Promise<Result> {
   const h = await startHarness(vpn === 'wireguard' ? { openvpn: false } : { wireguard: false }, 'b');
-  const res: Result = { vpn, hand: [], vpnns: [] };
+  const res: Result = { vpn, hand: [], vpnns: [], node: [], parts: [] };
   try {
     const w = h.world;
     const scratch = await addScratchNamespace(w, { name: 'ref', parent: 'host', index: 7 });
@@ -43,9 +119,8 @@ async function measure(vpn: Vpn, rounds: number): Promise<Result> {
       vpn === 'wireguard' ? await w.wireguard!.writeClientConfig(undefined, { client: 0 }) : await w.openvpn!.writeClientConfig();
     const cfg = h.config({
       vpn: { type: vpn, config: profile, connectTimeout: 15 },
-      proxies: { socks: { enabled: false }, http: { enabled: false } },
-      supervisor: { probeInterval: 0 },
     });
+    const supervisorOut = join(w.dir, 'vpnns-log', h.ns, 'supervisor.out');
     const egress = vpn === 'wireguard' ? w.addr.vpnPublic : w.addr.ovpnPublic;
     for (let i = 0; i < rounds; i++) {
       let t0 = performance.now();
@@ -56,9 +131,17 @@ async function measure(vpn: Vpn, rounds: number): Promise<Result> {
       await w.inNs(scratch.ns, ['ip', 'link', 'del', ref.ifname]).catch(() => undefined);
 
       t0 = performance.now();
-      const up = await h.vpnns(['up', '--config', cfg]);
+      await w.inHost([process.execPath, '-e', '0']);
+      res.node.push(performance.now() - t0);
+
+      t0 = performance.now();
+      const epoch0 = performance.timeOrigin + t0;
+      const up = await h.vpnns(['--trace-timing', 'up', '--config', cfg]);
       if (up.code !== 0) throw new Error(`vpnns up failed: ${up.stderr}`);
+      const upDone = performance.timeOrigin + performance.now();
       res.vpnns.push(await firstByte(h, h.ns, egress, t0));
+      const lines = traceLines(`${up.stderr}\n${readFileSync(supervisorOut, 'utf8')}`, epoch0);
+      res.parts.push(partsOf(lines, epoch0, upDone, epoch0 + res.vpnns.at(-1)!));
       const down = await h.vpnns(['down', '--config', cfg]);
       if (down.code !== 0) throw new Error(`vpnns down failed: ${down.stderr}`);
       console.error(`${vpn} round ${i + 1}/${rounds}: by hand ${fixed(res.hand.at(-1), 0)} ms, vpnns up ${fixed(res.vpnns.at(-1), 0)} ms`);
@@ -70,7 +153,7 @@ async function measure(vpn: Vpn, rounds: number): Promise<Result> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, vpn: { type: 'string', default: 'wireguard,openvpn' } } });
+  const { values } = parseArgs({ options: { rounds: { type: 'string', default: '3' }, vpn: { type: 'string', default: 'wireguard,openvpn' }, trace: { type: 'boolean', default: false } } });
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) throw new Error(`--rounds expects a whole number from 1 to 50, got ${values.rounds}`);
   const vpns = values.vpn.split(',').filter(Boolean) as Vpn[];
@@ -85,10 +168,19 @@ async function main(): Promise<void> {
   for (const r of results) {
     const ref = median(r.hand);
     const range = (xs: number[]) => `${fixed(Math.min(...xs), 0)}-${fixed(Math.max(...xs), 0)}`;
-    rows.push([`${r.vpn}: by hand`, fixed(ref, 0), range(r.hand), '1.00x']);
-    rows.push([`${r.vpn}: vpnns up`, fixed(median(r.vpnns), 0), range(r.vpnns), ratio(median(r.vpnns), ref)]);
+    rows.push([`${r.vpn}: by hand`, fixed(ref, 0), range(r.hand), '1.00x', '']);
+    rows.push([`${r.vpn}: node -e 0 (for scale)`, fixed(median(r.node), 0), range(r.node), ratio(median(r.node), ref), '']);
+    rows.push([`${r.vpn}: vpnns up`, fixed(median(r.vpnns), 0), range(r.vpnns), ratio(median(r.vpnns), ref), `<= ${GOAL.toFixed(2)}x`]);
   }
-  console.log(markdownTable(['case', 'median ms', 'min-max ms', 'ratio'], rows));
+  console.log(markdownTable(['case', 'median ms', 'min-max ms', 'ratio', 'goal'], rows));
+  console.log('\nWhere the time of `vpnns up` goes (from `vpnns --trace-timing up` and its supervisor\'s trace), median ms per part:\n');
+  const keys = [...new Set(results.flatMap((r) => r.parts.flatMap((p) => [...p.keys()])))];
+  console.log(
+    markdownTable(
+      ['part', ...results.map((r) => r.vpn)],
+      keys.map((k) => [k.replace(/^#/, ''), ...results.map((r) => fixed(median(r.parts.map((p) => p.get(k)).filter((x): x is number => x !== undefined)), 0))]),
+    ),
+  );
 }
 
 main().catch((e: unknown) => {

@@ -5,6 +5,7 @@ import { namesFor, stateDirOf } from '../core/names.js';
 import { readState } from '../core/state.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { requireRoot, type Command } from './command.js';
+import { traceMark } from '../sys/trace.js';
 
 export const superviseCommand: Command = {
   name: 'supervise',
@@ -15,6 +16,7 @@ export const superviseCommand: Command = {
     requireRoot('supervise');
     const ns = args.opts.namespace;
     if (typeof ns !== 'string') throw new UsageError('--namespace is required.');
+    traceMark('supervise: command loaded');
     const state = await readState(stateDirOf(ns));
     if (!state) throw new UsageError(`namespace ${ns} is not up; run \`vpnns up\` first.`);
     const names = namesFor(state.config);

@@ -15,6 +15,7 @@ import { privateStatusPath, readStatus, statusPath } from '../core/status.js';
 import { logDirFor } from '../core/log.js';
 import { openLogFile } from '../sys/log-file.js';
 import { ANSWER_MS, request } from './control-client.js';
+import { traceMark, tracing } from '../sys/trace.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/vpnns', import.meta.url));
 
@@ -129,7 +130,7 @@ export const supervisorResource: Resource = {
     // A daemon that waits almost all the time has no use for V8's optimizing compiler: without it
     // (--no-opt) its optimized code and feedback do not pile up over the first hours, and a 1 MiB
     // young generation (it allocates little) keeps RSS small; bench/soak.ts measures both.
-    const argv = [process.execPath, '--no-opt', '--max-semi-space-size=1', BIN, 'supervise', '--namespace', names.ns];
+    const argv = [process.execPath, '--no-opt', '--max-semi-space-size=1', BIN, ...(tracing() ? ['--trace-timing'] : []), 'supervise', '--namespace', names.ns];
     sys.actions.push(`$ ${argv.join(' ')} &  (detached)`);
     if (sys.dryRun) return;
     const live = await isOurSupervisor(supervisorPid(ctx.state), names.ns, supervisorStart(ctx.state));
@@ -157,6 +158,7 @@ export const supervisorResource: Resource = {
     } catch (e) {
       throw new VpnnsError(`cannot open ${logDir}/supervisor.out (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); vpnns never writes a log through a link: remove it and run \`vpnns up\` again.`);
     }
+    traceMark('supervisor spawned');
     const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', out, out], env: process.env });
     closeSync(out);
     child.unref();
@@ -172,7 +174,10 @@ export const supervisorResource: Resource = {
       const st = await readStatus(names);
       if (st?.fatal) throw new VpnnsError(st.fatal);
       const vpn = st?.components.vpn;
-      if (cfg.vpn.type === 'none' ? st !== undefined : vpn?.state === 'running') return;
+      if (cfg.vpn.type === 'none' ? st !== undefined : vpn?.state === 'running') {
+        traceMark('up saw the supervisor connected');
+        return;
+      }
       if (!isAlive(child.pid!)) throw new VpnnsError(`the vpnns supervisor exited at start; see ${logDir}/supervisor.out and ${logDir}/vpnns.log.`);
       if (Date.now() > deadline) throw new VpnnsError(`the VPN did not connect within ${Math.round(timeoutMs / 1000)} s; see ${logDir}/vpnns.log.`);
       await sleep(100);

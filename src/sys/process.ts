@@ -8,6 +8,8 @@ import { dirname } from 'node:path';
 import type { Hide } from '../sandbox/channels.js';
 import { ENV_SCRIPT, PERL, RUNUSER, SANDBOX_SCRIPT, encodeEnv, hideArgs, programEnv } from '../sandbox/launch.js';
 import { helperEnv } from '../sandbox/clean-env.js';
+import { traceArgv } from './exec.js';
+import { traceMark } from './trace.js';
 
 export interface ProcessSpec {
   /** Component name: "vpn", "socks", "http", "forward-8080", "app-code-server". */
@@ -76,6 +78,7 @@ export function startProcess(spec: ProcessSpec, opts: StartOptions = {}): Runnin
     }
   }
   const viaFd = envAfterDrop(spec);
+  traceMark(`start ${spec.name}: ${traceArgv(spec.argv)}`);
   const child = spawn(cmd!, args, {
     // Root helpers and daemons: a clean environment (clean-env.ts), plus vpnns's own values for daemons.
     env: viaFd ? helperEnv() : { ...helperEnv(), ...spec.env },

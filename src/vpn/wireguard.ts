@@ -12,6 +12,7 @@ import { readUserFile } from './files.js';
 import { tunnelGone } from './tunnel.js';
 import type { PreparedVpn, VpnContext, VpnProvider, VpnSession, VpnStatus } from './provider.js';
 import { CLIENT_MARK } from './provider.js';
+import { traced } from '../sys/trace.js';
 
 interface WgInfo {
   implementation: 'kernel' | 'userspace';
@@ -119,7 +120,7 @@ export const wireguardProvider: VpnProvider = {
         for (let attempt = 1; ; attempt++) {
           await removeStaleSocket(tunnel);
           try {
-            proc = await startWireguardGo(ctx, bin, tunnel);
+            proc = await traced('wireguard-go: start until its socket answers', () => startWireguardGo(ctx, bin, tunnel));
             break;
           } catch (e) {
             if (attempt >= 2 || !(e instanceof VpnnsError) || !e.message.includes('exited at start')) throw e;
@@ -144,7 +145,7 @@ export const wireguardProvider: VpnProvider = {
       if (info.ipv6) for (const r of splitDefault(info.routes.v6, true)) await sys.change(['ip', '-n', ns, '-6', 'route', 'replace', r, 'dev', tunnel]);
 
       const timeout = (ctx.cfg.vpn as VpnWireguard).connectTimeout * 1000;
-      const ok = await waitFor(async () => (await handshakeAge(ctx, tunnel)) !== undefined, timeout).then(
+      const ok = await traced('wireguard: wait for the first handshake', () => waitFor(async () => (await handshakeAge(ctx, tunnel)) !== undefined, timeout)).then(
         () => true,
         () => false,
       );
