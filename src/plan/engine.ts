@@ -14,6 +14,7 @@ import type { Context, Resource } from '../core/resource.js';
 import { hostNetnsId, readState, writeState, type State } from '../core/state.js';
 import { UsageError, VpnnsError } from '../errors.js';
 import { traced } from '../sys/trace.js';
+import { discardPrestarted, prestartSupervisor, supervisorResource } from '../supervisor/resource.js';
 
 export interface RunOptions {
   sys: System;
@@ -85,6 +86,8 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
     const plan = planResources(cfg).filter((r) => !(r.id === 'supervisor' && (opts.foreground || opts.noSupervisor)));
     // Before anything is made: what vpnns has no record of making is not vpnns's to take over.
     await refuseForeign(ctx, plan);
+    // A fresh namespace: the supervisor's process starts now and loads while the rest is made.
+    if (!existing && plan.includes(supervisorResource)) prestartSupervisor(ctx);
     const changed: string[] = [];
     const unchanged: string[] = [];
     const madeNow: Resource[] = [];
@@ -117,6 +120,7 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
       }
       await ctx.saveState();
     } catch (err) {
+      discardPrestarted(ctx);
       if (!opts.sys.dryRun) {
         // Undo this run's work: all that is ours if the namespace is new, else only what this run
         // added. Never more: what vpnns did not make stays as it was.
@@ -130,6 +134,7 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
       }
       throw err;
     }
+    discardPrestarted(ctx);
     return { changed, unchanged, ctx };
   } finally {
     await releaseHost();

@@ -1,12 +1,12 @@
 // The supervisor as a resource of `up`: a detached `vpnns supervise` process (its own session, so it
 // survives the terminal closing), waited on until the VPN is connected or has failed.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { openSync, closeSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/types.js';
-import type { Resource } from '../core/resource.js';
+import type { Context, Resource } from '../core/resource.js';
 import { VpnnsError } from '../errors.js';
 import { isAlive, sleep } from '../sys/process.js';
 import { allProcesses, asProcId, identify, stillRunning, uidOf, type ProcId } from '../sys/proc-identity.js';
@@ -115,6 +115,87 @@ function baseKey(cfg: Config): string {
   return createHash('sha256').update(reloadableKey(cfg)).digest('hex').slice(0, 16);
 }
 
+/**
+ * The supervisor's command line. A daemon that waits almost all the time has no use for V8's
+ * optimizing compiler: without it (--no-opt) its optimized code and feedback do not pile up over
+ * the first hours, and a 1 MiB young generation (it allocates little) keeps RSS small;
+ * bench/soak.ts measures both. --await-go: started early, it waits for `up` (see prestartSupervisor).
+ */
+function supervisorArgv(names: Names, awaitGo: boolean): string[] {
+  return [process.execPath, '--no-opt', '--max-semi-space-size=1', BIN, ...(tracing() ? ['--trace-timing'] : []), 'supervise', '--namespace', names.ns, ...(awaitGo ? ['--await-go'] : [])];
+}
+
+function openSupervisorOut(cfg: Config): number {
+  const logDir = logDirFor(cfg);
+  mkdirSync(logDir, { recursive: true });
+  try {
+    return openLogFile(`${logDir}/supervisor.out`);
+  } catch (e) {
+    throw new VpnnsError(`cannot open ${logDir}/supervisor.out (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); vpnns never writes a log through a link: remove it and run \`vpnns up\` again.`);
+  }
+}
+
+function spawnSupervisor(argv: string[], out: number, awaitGo: boolean): ChildProcess {
+  traceMark('supervisor spawned');
+  try {
+    // Its own session, so it survives the terminal closing.
+    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: [awaitGo ? 'pipe' : 'ignore', out, out], env: process.env });
+    child.stdin?.on('error', () => {});
+    child.unref();
+    return child;
+  } finally {
+    closeSync(out);
+  }
+}
+
+interface Prestarted {
+  child: ChildProcess;
+  start: number | undefined;
+}
+
+/** Supervisors started early by `up`, until its supervisor step takes them (or `up` fails). */
+const prestarted = new WeakMap<Context, Prestarted>();
+
+/**
+ * Starts the supervisor's process at the beginning of a fresh `up`, so Node's start and the loading
+ * of its modules (a few hundred ms) overlap the namespace, firewall and files rather than follow
+ * them. It does nothing until `up` reaches the supervisor step and writes "go" on its stdin; when
+ * the pipe closes without it (`up` failed, or was killed) it exits, having done nothing. Only when
+ * no supervisor of an earlier run is recorded: that case (reload, restart) keeps the usual path.
+ */
+export function prestartSupervisor(ctx: Context): void {
+  if (ctx.sys.dryRun || prestarted.has(ctx) || supervisorPid(ctx.state) !== undefined) return;
+  const child = spawnSupervisor(supervisorArgv(ctx.names, true), openSupervisorOut(ctx.cfg), true);
+  // Read now, before Node can reap the child: with the PID it names this process and no later one.
+  prestarted.set(ctx, { child, start: child.pid ? identify(child.pid)?.start : undefined });
+}
+
+/** An early supervisor `up` did not use (it failed before the supervisor step): it ends now. */
+export function discardPrestarted(ctx: Context): void {
+  const p = prestarted.get(ctx);
+  if (!p) return;
+  prestarted.delete(ctx);
+  p.child.stdin?.destroy();
+  // It has only loaded code and waits on the pipe: nothing to stop gracefully.
+  if (p.child.pid && p.start !== undefined && stillRunning({ pid: p.child.pid, start: p.start })) {
+    try {
+      process.kill(-p.child.pid, 'SIGKILL');
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+}
+
+/** The early supervisor for this run, if it is still there, else undefined. */
+function takePrestarted(ctx: Context): Prestarted | undefined {
+  const p = prestarted.get(ctx);
+  prestarted.delete(ctx);
+  if (!p) return undefined;
+  if (p.child.exitCode === null && p.child.signalCode === null && p.start !== undefined && p.child.pid && stillRunning({ pid: p.child.pid, start: p.start })) return p;
+  p.child.stdin?.destroy();
+  return undefined;
+}
+
 export const supervisorResource: Resource = {
   id: 'supervisor',
   title: 'supervisor (VPN client and services)',
@@ -127,10 +208,7 @@ export const supervisorResource: Resource = {
   },
   async apply(ctx) {
     const { sys, names, cfg } = ctx;
-    // A daemon that waits almost all the time has no use for V8's optimizing compiler: without it
-    // (--no-opt) its optimized code and feedback do not pile up over the first hours, and a 1 MiB
-    // young generation (it allocates little) keeps RSS small; bench/soak.ts measures both.
-    const argv = [process.execPath, '--no-opt', '--max-semi-space-size=1', BIN, ...(tracing() ? ['--trace-timing'] : []), 'supervise', '--namespace', names.ns];
+    const argv = supervisorArgv(names, false);
     sys.actions.push(`$ ${argv.join(' ')} &  (detached)`);
     if (sys.dryRun) return;
     const live = await isOurSupervisor(supervisorPid(ctx.state), names.ns, supervisorStart(ctx.state));
@@ -151,23 +229,18 @@ export const supervisorResource: Resource = {
     await sys.remove(privateStatusPath(names));
     sys.actions.splice(-2);
     const logDir = logDirFor(cfg);
-    mkdirSync(logDir, { recursive: true });
-    let out: number;
-    try {
-      out = openLogFile(`${logDir}/supervisor.out`);
-    } catch (e) {
-      throw new VpnnsError(`cannot open ${logDir}/supervisor.out (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); vpnns never writes a log through a link: remove it and run \`vpnns up\` again.`);
-    }
-    traceMark('supervisor spawned');
-    const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: ['ignore', out, out], env: process.env });
-    closeSync(out);
-    child.unref();
+    const pre = takePrestarted(ctx);
+    const child = pre?.child ?? spawnSupervisor(argv, openSupervisorOut(cfg), false);
     ctx.state.runtime.supervisorPid = child.pid;
-    // Read now, before Node can reap the child: with the PID it names this process and no later one.
-    ctx.state.runtime.supervisorStart = identify(child.pid)?.start;
+    ctx.state.runtime.supervisorStart = pre ? pre.start : identify(child.pid)?.start;
     ctx.state.runtime.supervisorConfig = configKey(cfg);
     ctx.state.runtime.supervisorBase = baseKey(cfg);
     await ctx.saveState();
+    // Recorded first: from here `down` (and a failed `up`) ends it like any supervisor.
+    if (pre) {
+      child.stdin!.end('go\n');
+      traceMark('supervisor told to go');
+    }
     const timeoutMs = ('connectTimeout' in cfg.vpn ? cfg.vpn.connectTimeout : 10) * 1000 + 15_000;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -180,7 +253,8 @@ export const supervisorResource: Resource = {
       }
       if (!isAlive(child.pid!)) throw new VpnnsError(`the vpnns supervisor exited at start; see ${logDir}/supervisor.out and ${logDir}/vpnns.log.`);
       if (Date.now() > deadline) throw new VpnnsError(`the VPN did not connect within ${Math.round(timeoutMs / 1000)} s; see ${logDir}/vpnns.log.`);
-      await sleep(100);
+      // `up` returns as soon as the tunnel is up: a short poll of a small file.
+      await sleep(10);
     }
   },
   async remove(ctx) {
