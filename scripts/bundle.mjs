@@ -1,15 +1,17 @@
 // Bundles the compiled CLI (dist/src/cli/main.js and everything it imports, yaml included) into
-// one file, dist/src/cli/main.bundle.js, which bin/vpnns loads for most commands: Node then reads
-// and resolves one module instead of a hundred, which is most of what `vpnns up` and its
-// supervisor spend before doing anything (bench/up.ts). Run by `npm run build` after tsc.
+// one file, dist/src/cli/main.bundle.js, which bin/vpnns loads for the commands on the way to a
+// working namespace: Node then reads and resolves one module instead of a hundred, which is most
+// of what `vpnns up` and its supervisor spend before doing anything (bench/up.ts). And
+// dist/src/cli/exec.bundle.js: main and `exec` alone (every other command left out), for
+// `vpnns exec`, whose start-up is most of its cost (bench/exec.ts). Run by `npm run build` after tsc.
 // Without esbuild (a production install) it does nothing and bin/vpnns uses dist/ as it is.
 import { readFile } from 'node:fs/promises';
-import { dirname, join, relative, sep } from 'node:path';
+import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const ENTRY = join(ROOT, 'dist', 'src', 'cli', 'main.js');
-const OUT = join(ROOT, 'dist', 'src', 'cli', 'main.bundle.js');
+const OUT_DIR = join(ROOT, 'dist', 'src', 'cli');
 
 let esbuild;
 try {
@@ -30,23 +32,34 @@ const ownUrl = {
     build.onLoad({ filter: /[\\/]dist[\\/]src[\\/].*\.js$/ }, async (args) => {
       const text = await readFile(args.path, 'utf8');
       if (!text.includes('import.meta.url')) return { contents: text, loader: 'js' };
-      const rel = relative(dirname(OUT), args.path).split(sep).join('/');
+      const rel = relative(OUT_DIR, args.path).split(sep).join('/');
       const url = `new URL(${JSON.stringify(rel.startsWith('.') ? rel : `./${rel}`)}, import.meta.url).href`;
       return { contents: text.replaceAll('import.meta.url', url), loader: 'js' };
     });
   },
 };
 
-await esbuild.build({
+/** exec's bundle: main's other commands stay out (never loaded: bin/vpnns uses it for `exec` only). */
+const onlyExec = {
+  name: 'only-exec',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/[a-z-]+\.js$/ }, (args) => {
+      if (args.kind !== 'dynamic-import' || !/[\\/]cli[\\/]main\.js$/.test(args.importer) || args.path === './exec.js') return undefined;
+      return { path: args.path, external: true };
+    });
+  },
+};
+
+const common = {
   entryPoints: [ENTRY],
-  outfile: OUT,
   bundle: true,
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  plugins: [ownUrl],
   logLevel: 'warning',
   legalComments: 'none',
   // yaml ships CommonJS for Node: its require() of Node's own modules needs a real require.
   banner: { js: "import { createRequire as __vpnnsCreateRequire } from 'node:module'; const require = __vpnnsCreateRequire(import.meta.url);" },
-});
+};
+await esbuild.build({ ...common, outfile: join(OUT_DIR, 'main.bundle.js'), plugins: [ownUrl] });
+await esbuild.build({ ...common, outfile: join(OUT_DIR, 'exec.bundle.js'), plugins: [onlyExec, ownUrl] });
