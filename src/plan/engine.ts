@@ -11,7 +11,8 @@ import { vethResource } from '../net/veth.js';
 import { namesFor, type Names } from '../core/names.js';
 import { ALL_RESOURCES, planResources } from './plan.js';
 import type { Context, Resource } from '../core/resource.js';
-import { hostNetnsId, readState, writeState, type State } from '../core/state.js';
+import { hostNetnsId, readState, statePath, writeState, type State } from '../core/state.js';
+import { existsSync } from 'node:fs';
 import { UsageError, VpnnsError } from '../errors.js';
 import { traced } from '../sys/trace.js';
 import { discardPrestarted, prestartSupervisor, supervisorResource } from '../supervisor/resource.js';
@@ -70,6 +71,9 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
     await l?.release();
   };
   try {
+    // A fresh namespace (no state yet) that gets a supervisor: its process starts now and loads
+    // while the checks run and the rest is made (see prestartSupervisor); unused, it ends in `finally`.
+    if (!opts.sys.dryRun && !existsSync(statePath(names)) && planResources(cfg).includes(supervisorResource) && !(opts.foreground || opts.noSupervisor)) prestartSupervisor(names, cfg);
     // From the checks until the links and addresses exist: a second namespace's `up` started at the
     // same moment waits, then sees this one's subnet as taken.
     if (!opts.sys.dryRun) hostLock = await traced('host lock', async () => acquireLock(hostLockFile(await hostNetnsId()), "the host's addresses and links"));
@@ -86,8 +90,6 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
     const plan = planResources(cfg).filter((r) => !(r.id === 'supervisor' && (opts.foreground || opts.noSupervisor)));
     // Before anything is made: what vpnns has no record of making is not vpnns's to take over.
     await refuseForeign(ctx, plan);
-    // A fresh namespace: the supervisor's process starts now and loads while the rest is made.
-    if (!existing && plan.includes(supervisorResource)) prestartSupervisor(ctx);
     const changed: string[] = [];
     const unchanged: string[] = [];
     const madeNow: Resource[] = [];
@@ -120,7 +122,7 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
       }
       await ctx.saveState();
     } catch (err) {
-      discardPrestarted(ctx);
+      discardPrestarted(names);
       if (!opts.sys.dryRun) {
         // Undo this run's work: all that is ours if the namespace is new, else only what this run
         // added. Never more: what vpnns did not make stays as it was.
@@ -134,9 +136,9 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
       }
       throw err;
     }
-    discardPrestarted(ctx);
     return { changed, unchanged, ctx };
   } finally {
+    discardPrestarted(names);
     await releaseHost();
     await lock?.release();
   }

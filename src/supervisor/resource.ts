@@ -153,28 +153,29 @@ interface Prestarted {
   start: number | undefined;
 }
 
-/** Supervisors started early by `up`, until its supervisor step takes them (or `up` fails). */
-const prestarted = new WeakMap<Context, Prestarted>();
+/** Supervisors started early by `up` (by its Names object), until its supervisor step takes them (or `up` fails). */
+const prestarted = new WeakMap<Names, Prestarted>();
 
 /**
  * Starts the supervisor's process at the beginning of a fresh `up`, so Node's start and the loading
  * of its modules (a few hundred ms) overlap the namespace, firewall and files rather than follow
  * them. It does nothing until `up` reaches the supervisor step and writes "go" on its stdin; when
- * the pipe closes without it (`up` failed, or was killed) it exits, having done nothing. Only when
- * no supervisor of an earlier run is recorded: that case (reload, restart) keeps the usual path.
+ * the pipe closes without it (`up` failed, or was killed) it exits, having done nothing. `up` calls
+ * it only for a namespace without state (a fresh one): a supervisor of an earlier run (reload,
+ * restart) keeps the usual path.
  */
-export function prestartSupervisor(ctx: Context): void {
-  if (ctx.sys.dryRun || prestarted.has(ctx) || supervisorPid(ctx.state) !== undefined) return;
-  const child = spawnSupervisor(supervisorArgv(ctx.names, true), openSupervisorOut(ctx.cfg), true);
+export function prestartSupervisor(names: Names, cfg: Config): void {
+  if (prestarted.has(names)) return;
+  const child = spawnSupervisor(supervisorArgv(names, true), openSupervisorOut(cfg), true);
   // Read now, before Node can reap the child: with the PID it names this process and no later one.
-  prestarted.set(ctx, { child, start: child.pid ? identify(child.pid)?.start : undefined });
+  prestarted.set(names, { child, start: child.pid ? identify(child.pid)?.start : undefined });
 }
 
 /** An early supervisor `up` did not use (it failed before the supervisor step): it ends now. */
-export function discardPrestarted(ctx: Context): void {
-  const p = prestarted.get(ctx);
+export function discardPrestarted(names: Names): void {
+  const p = prestarted.get(names);
   if (!p) return;
-  prestarted.delete(ctx);
+  prestarted.delete(names);
   p.child.stdin?.destroy();
   // It has only loaded code and waits on the pipe: nothing to stop gracefully.
   if (p.child.pid && p.start !== undefined && stillRunning({ pid: p.child.pid, start: p.start })) {
@@ -188,8 +189,8 @@ export function discardPrestarted(ctx: Context): void {
 
 /** The early supervisor for this run, if it is still there, else undefined. */
 function takePrestarted(ctx: Context): Prestarted | undefined {
-  const p = prestarted.get(ctx);
-  prestarted.delete(ctx);
+  const p = prestarted.get(ctx.names);
+  prestarted.delete(ctx.names);
   if (!p) return undefined;
   if (p.child.exitCode === null && p.child.signalCode === null && p.start !== undefined && p.child.pid && stillRunning({ pid: p.child.pid, start: p.start })) return p;
   p.child.stdin?.destroy();
