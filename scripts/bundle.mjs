@@ -39,13 +39,19 @@ const ownUrl = {
   },
 };
 
-/** exec's bundle: main's other commands stay out (never loaded: bin/vpnns uses it for `exec` only). */
+/**
+ * exec's bundle: main's other commands stay out (never loaded: bin/vpnns uses it for `exec` only),
+ * and so does the YAML config loader (yaml is three quarters of the rest), which exec imports only
+ * when it has to parse a config file: then it loads from dist/ as before. Both are imported from
+ * files of cli/, where the bundle is, so their relative paths still name the compiled files.
+ */
 const onlyExec = {
   name: 'only-exec',
   setup(build) {
-    build.onResolve({ filter: /^\.\/[a-z-]+\.js$/ }, (args) => {
-      if (args.kind !== 'dynamic-import' || !/[\\/]cli[\\/]main\.js$/.test(args.importer) || args.path === './exec.js') return undefined;
-      return { path: args.path, external: true };
+    build.onResolve({ filter: /^\.\.?\/[a-z/-]+\.js$/ }, (args) => {
+      if (args.kind !== 'dynamic-import' || !/[\\/]dist[\\/]src[\\/]cli[\\/][a-z-]+\.js$/.test(args.importer)) return undefined;
+      const otherCommand = /[\\/]cli[\\/]main\.js$/.test(args.importer) && /^\.\/[a-z-]+\.js$/.test(args.path) && args.path !== './exec.js';
+      return otherCommand || args.path === '../config/load.js' ? { path: args.path, external: true } : undefined;
     });
   },
 };
