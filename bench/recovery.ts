@@ -16,6 +16,8 @@ import { addScratchNamespace, startWireguardClient } from '../src/world/clients.
 import { fixed, markdownTable, median, ratio } from './lib/stats.js';
 
 const GOAL_MS = 3000;
+/** Issue 15: keep recovery at or below this median. */
+const KEEP_MS = 1000;
 
 interface Row {
   name: string;
@@ -23,10 +25,15 @@ interface Row {
   ms: number[];
 }
 
-/** Milliseconds from `t0` until a request from `ns` answers with `expect`. */
+/**
+ * Milliseconds from `t0` until a request from `ns` answers with `expect`. A connection attempt
+ * gives up after 300 ms and the next one starts: the first attempt right after the kill can send
+ * its SYN into the dying client's tun, and TCP would wait a whole second before sending it again,
+ * which measures TCP's retransmission timer, not how soon the tunnel works again.
+ */
 async function firstRequest(h: Harness, ns: string, expect: string, t0: number, limitMs = 30_000): Promise<number> {
   for (;;) {
-    const r = await h.world.inNs(ns, ['curl', '-s', '--max-time', '1', `http://${h.world.addr.echo}/`], { timeoutMs: 5000 });
+    const r = await h.world.inNs(ns, ['curl', '-s', '--connect-timeout', '0.3', '--max-time', '1', `http://${h.world.addr.echo}/`], { timeoutMs: 5000 });
     const now = performance.now();
     if (r.code === 0 && r.stdout.trim() === expect) return now - t0;
     if (now - t0 > limitMs) throw new Error(`no request through the tunnel from ${ns} within ${limitMs / 1000} s`);
@@ -97,7 +104,7 @@ async function main(): Promise<void> {
     ),
   );
   const rec = median(rows[2]!.ms);
-  console.log(`\nGoal: recovery <= ${GOAL_MS} ms. Median ${fixed(rec, 0)} ms: ${rec <= GOAL_MS ? 'met' : 'NOT met'}.`);
+  console.log(`\nGoal: recovery <= ${GOAL_MS} ms, and (issue 15) <= ${KEEP_MS} ms median. Median ${fixed(rec, 0)} ms: ${rec <= KEEP_MS ? 'both met' : rec <= GOAL_MS ? `met, above ${KEEP_MS} ms` : 'NOT met'}.`);
 }
 
 main().catch((e: unknown) => {
