@@ -2,7 +2,7 @@
 // one file, dist/src/cli/main.bundle.js, which bin/vpnns loads for the commands on the way to a
 // working namespace: Node then reads and resolves one module instead of a hundred, which is most
 // of what `vpnns up` and its supervisor spend before doing anything (bench/up.ts). And
-// dist/src/cli/exec.bundle.js: main and `exec` alone (every other command left out), for
+// dist/src/cli/exec.bundle.cjs: main and `exec` alone (every other command left out), for
 // `vpnns exec`, whose start-up is most of its cost (bench/exec.ts). Run by `npm run build` after tsc.
 // Without esbuild (a production install) it does nothing and bin/vpnns uses dist/ as it is.
 import { readFile } from 'node:fs/promises';
@@ -24,20 +24,24 @@ try {
 /**
  * Code that finds files next to itself (`new URL('./forwarder-main.js', import.meta.url)`, the
  * package root as `../../../`) keeps finding them: each module's import.meta.url becomes the URL
- * of its own compiled file, reached from wherever the bundle is.
+ * of its own compiled file, reached from wherever the bundle is (in a CommonJS bundle, from its
+ * __filename).
  */
-const ownUrl = {
-  name: 'own-import-meta-url',
-  setup(build) {
-    build.onLoad({ filter: /[\\/]dist[\\/]src[\\/].*\.js$/ }, async (args) => {
-      const text = await readFile(args.path, 'utf8');
-      if (!text.includes('import.meta.url')) return { contents: text, loader: 'js' };
-      const rel = relative(OUT_DIR, args.path).split(sep).join('/');
-      const url = `new URL(${JSON.stringify(rel.startsWith('.') ? rel : `./${rel}`)}, import.meta.url).href`;
-      return { contents: text.replaceAll('import.meta.url', url), loader: 'js' };
-    });
-  },
-};
+function ownUrl(format) {
+  const here = format === 'cjs' ? 'require("node:url").pathToFileURL(__filename)' : 'import.meta.url';
+  return {
+    name: 'own-import-meta-url',
+    setup(build) {
+      build.onLoad({ filter: /[\\/]dist[\\/]src[\\/].*\.js$/ }, async (args) => {
+        const text = await readFile(args.path, 'utf8');
+        if (!text.includes('import.meta.url')) return { contents: text, loader: 'js' };
+        const rel = relative(OUT_DIR, args.path).split(sep).join('/');
+        const url = `new URL(${JSON.stringify(rel.startsWith('.') ? rel : `./${rel}`)}, ${here}).href`;
+        return { contents: text.replaceAll('import.meta.url', url), loader: 'js' };
+      });
+    },
+  };
+}
 
 /**
  * exec's bundle: main's other commands stay out (never loaded: bin/vpnns uses it for `exec` only),
@@ -60,12 +64,18 @@ const common = {
   entryPoints: [ENTRY],
   bundle: true,
   platform: 'node',
-  format: 'esm',
   target: 'node20',
   logLevel: 'warning',
   legalComments: 'none',
+};
+await esbuild.build({
+  ...common,
+  format: 'esm',
+  outfile: join(OUT_DIR, 'main.bundle.js'),
+  plugins: [ownUrl('esm')],
   // yaml ships CommonJS for Node: its require() of Node's own modules needs a real require.
   banner: { js: "import { createRequire as __vpnnsCreateRequire } from 'node:module'; const require = __vpnnsCreateRequire(import.meta.url);" },
-};
-await esbuild.build({ ...common, outfile: join(OUT_DIR, 'main.bundle.js'), plugins: [ownUrl] });
-await esbuild.build({ ...common, outfile: join(OUT_DIR, 'exec.bundle.js'), plugins: [onlyExec, ownUrl] });
+});
+// CommonJS, required by bin/vpnns: no ES module loader to start (several ms of every `exec`). Its
+// import() of what it leaves out stays an import() (of the ES modules in dist/).
+await esbuild.build({ ...common, format: 'cjs', outfile: join(OUT_DIR, 'exec.bundle.cjs'), plugins: [onlyExec, ownUrl('cjs')] });

@@ -16,6 +16,7 @@ import { PERL } from '../sandbox/launch.js';
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Parsed } from './args.js';
+import { traceMark } from '../sys/trace.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
@@ -68,10 +69,13 @@ unless --no-vpn-check is given.`,
     requireRoot('exec');
     const cmd = args.rest.length ? args.rest : args.positional;
     if (!cmd.length) throw new UsageError('nothing to run; e.g. `vpnns exec -- curl https://example.com`.');
+    traceMark('exec: command loaded');
     const { cfg, state } = await execConfig(args);
+    traceMark('exec: config');
     const ns = state?.config.namespace ?? cfg.namespace;
     if (!netnsNamed(ns)) throw new UsageError(`namespace ${ns} is not up; run \`sudo vpnns up\` first.`);
     if (args.opts['no-vpn-check'] !== true) await assertTunnelUp(ns, undefined, state?.config.vpn.type ?? cfg.vpn.type);
+    traceMark('exec: tunnel checked');
     const who = invokingUser(typeof args.opts.user === 'string' ? args.opts.user : undefined);
     if (!userExists(who.user)) throw new UsageError(`user "${who.user}" does not exist on this machine; pass an existing one with --user.`);
     if (who.user === 'root' && who.source === 'default') {
@@ -136,6 +140,7 @@ export function spawnForeground(launch: Pick<Launch, 'argv' | 'env'> & { payload
   const { argv } = launch;
   return new Promise((resolve) => {
     const stdio: StdioOptions = launch.payload ? ['inherit', 'inherit', 'inherit', 'pipe'] : 'inherit';
+    traceMark('exec: spawn');
     const child = spawn(argv[0]!, argv.slice(1), { stdio, env: launch.env, cwd: process.cwd() });
     const envPipe = child.stdio[3] as Writable | null | undefined;
     // The reader is the user's perl, which may never start (a failed mount): a closed pipe is not an error.
@@ -153,6 +158,7 @@ export function spawnForeground(launch: Pick<Launch, 'argv' | 'env'> & { payload
       process.on(sig, h);
     }
     const done = (code: number) => {
+      traceMark('exec: program exited');
       for (const [sig, h] of handlers) process.off(sig, h);
       resolve(code);
     };
