@@ -11,7 +11,8 @@
 // vpnns --version <= 1.1x node -e 0; printed next to the measured ratios.
 // vpnns runs with WireGuard in the simulated world's host namespace (src/world); every command is
 // started from there with nsenter, as the e2e tests do. Rows are interleaved round by round.
-//   node dist/bench/exec.js [--runs 20]
+//   node dist/bench/exec.js [--runs 20] [--before OTHER/bin/vpnns]
+// --before adds the two exec rows of another checkout (e.g. a build of an older commit), same rounds.
 // Needs root. Prints a Markdown table with ratios. Not a test: no assertion.
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -25,7 +26,7 @@ interface Case {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' } } });
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' }, before: { type: 'string' } } });
   const runs = Number(values.runs);
   if (!Number.isInteger(runs) || runs < 1 || runs > 1000) throw new Error(`--runs expects a whole number from 1 to 1000, got ${values.runs}`);
   if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark creates network namespaces');
@@ -52,6 +53,12 @@ async function main(): Promise<void> {
       { name: 'vpnns exec --namespace NS --user nobody -- true', argv: [process.execPath, BIN, 'exec', '--namespace', h.ns, '--user', 'nobody', '--', 'true'], ms: [] },
       { name: 'vpnns exec --config FILE --user nobody -- true', argv: [process.execPath, BIN, 'exec', '--config', cfg, '--user', 'nobody', '--', 'true'], ms: [] },
     );
+    if (values.before) {
+      cases.push(
+        { name: 'before: vpnns exec --namespace NS --user nobody -- true', argv: [process.execPath, values.before, 'exec', '--namespace', h.ns, '--user', 'nobody', '--', 'true'], ms: [] },
+        { name: 'before: vpnns exec --help', argv: [process.execPath, values.before, 'exec', '--help'], ms: [] },
+      );
+    }
     // One untimed run each: page cache and module compile caches warm, as for a user's second call.
     for (const c of cases) await w.inHost(c.argv, { timeoutMs: 30_000 });
     for (let i = 0; i < runs; i++) {
@@ -90,6 +97,7 @@ async function main(): Promise<void> {
         ['exec --namespace (state, no YAML) / (node -e 0 + ip netns exec setpriv)', ratio(hot, floor), '<= 1.25x'],
         ['exec --config FILE / (node -e 0 + ip netns exec setpriv)', ratio(withYaml, floor), '-'],
         ['vpnns --version / node -e 0', ratio(version, node), '<= 1.10x'],
+        ...(values.before ? [['before: exec --namespace / (node -e 0 + ip netns exec setpriv)', ratio(med('before: vpnns exec --namespace NS --user nobody -- true'), floor), '-']] : []),
       ],
     ),
   );

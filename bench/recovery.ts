@@ -23,10 +23,15 @@ interface Row {
   ms: number[];
 }
 
-/** Milliseconds from `t0` until a request from `ns` answers with `expect`. */
+/**
+ * Milliseconds from `t0` until a request from `ns` answers with `expect`. A connection attempt
+ * gives up after 300 ms and the next one starts: the first attempt right after the kill can send
+ * its SYN into the dying client's tun, and TCP would wait a whole second before sending it again,
+ * which measures TCP's retransmission timer, not how soon the tunnel works again.
+ */
 async function firstRequest(h: Harness, ns: string, expect: string, t0: number, limitMs = 30_000): Promise<number> {
   for (;;) {
-    const r = await h.world.inNs(ns, ['curl', '-s', '--max-time', '1', `http://${h.world.addr.echo}/`], { timeoutMs: 5000 });
+    const r = await h.world.inNs(ns, ['curl', '-s', '--connect-timeout', '0.3', '--max-time', '1', `http://${h.world.addr.echo}/`], { timeoutMs: 5000 });
     const now = performance.now();
     if (r.code === 0 && r.stdout.trim() === expect) return now - t0;
     if (now - t0 > limitMs) throw new Error(`no request through the tunnel from ${ns} within ${limitMs / 1000} s`);

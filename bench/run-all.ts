@@ -37,7 +37,7 @@ const BENCHES: Bench[] = [
     script: 'up.js',
     args: ['--rounds', '3'],
     title: '`vpnns up` to first byte',
-    what: 'From `vpnns up` to the first answer through the tunnel, WireGuard (wireguard-go) and OpenVPN, against the same client started by hand in a ready-made scratch namespace (the floor).',
+    what: 'From `vpnns up` to the first answer through the tunnel, WireGuard (wireguard-go) and OpenVPN, with the defaults (kill switch, DNS files, both proxies, probes, supervision), against the same client started by hand in a ready-made scratch namespace (the floor) and `node -e 0` for scale. Goal (issue 15): <= 3x by hand. The second table (from `vpnns --trace-timing up`) says where the time goes.',
   },
   {
     name: 'forward',

@@ -14,6 +14,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Parsed } from './args.js';
 import { memberContext } from '../members/context.js';
+import { traceMark } from '../sys/trace.js';
 
 import { spawnForeground } from '../sys/foreground.js';
 
@@ -72,10 +73,13 @@ unless --no-vpn-check is given.`,
     requireRoot('exec');
     const cmd = args.rest.length ? args.rest : args.positional;
     if (!cmd.length) throw new UsageError('nothing to run; e.g. `vpnns exec -- curl https://example.com`.');
+    traceMark('exec: command loaded');
     const { cfg, state } = await execConfig(args);
+    traceMark('exec: config');
     const ns = state?.config.namespace ?? cfg.namespace;
     if (!netnsNamed(ns)) throw new UsageError(`namespace ${ns} is not up; run \`sudo vpnns up\` first.`);
     if (args.opts['no-vpn-check'] !== true) await assertTunnelUp(ns, undefined, state?.config.vpn.type ?? cfg.vpn.type);
+    traceMark('exec: tunnel checked');
     const who = invokingUser(typeof args.opts.user === 'string' ? args.opts.user : undefined);
     if (!userExists(who.user)) throw new UsageError(`user "${who.user}" does not exist on this machine; pass an existing one with --user.`);
     if (who.user === 'root' && who.source === 'default') {

@@ -3,6 +3,7 @@ import { parseArgs } from './args.js';
 import type { Command, Io } from './command.js';
 import { isUserError, EXIT, UsageError } from '../errors.js';
 import { assertNamespaceName } from '../config/namespace-name.js';
+import { enableTrace } from '../sys/trace.js';
 /**
  * Commands are loaded only when run: `vpnns exec` should not pay for parsing the check, systemd and
  * demo code on every call (startup time is most of its cost).
@@ -53,11 +54,17 @@ Options for every command:
   -c, --config FILE   config file (default /etc/vpnns/config.yaml, else ./vpnns.yaml, else defaults)
       --dry-run       print what would be done, change nothing
   -h, --help          help for a command
+Before the command: --trace-timing prints how long each step takes on stderr (vpnns-trace lines).
 
 Exit codes: 0 ok, 1 failure, 2 bad usage or config, 3 a check found a leak.`;
 }
 
 export async function main(argv: string[], io: Io = defaultIo()): Promise<number> {
+  // Before the command, so it reaches every command alike (and `up` hands it to its supervisor).
+  if (argv[0] === '--trace-timing') {
+    enableTrace();
+    argv = argv.slice(1);
+  }
   const [name, ...rest] = argv;
   if (!name || name === 'help' || name === '--help' || name === '-h') {
     const target = rest[0] ? COMMANDS.find((c) => c.name === rest[0]) : undefined;

@@ -22,6 +22,7 @@ import { existsSync, realpathSync, watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 import type { System } from '../sys/system.js';
 import { findTool } from '../sys/tools.js';
+import { identify, stillRunning, type ProcId } from '../sys/proc-identity.js';
 import type { Names } from '../core/names.js';
 import { ETC_NETNS } from '../core/names.js';
 import { DNS_FILES } from './dns-files.js';
@@ -126,9 +127,12 @@ export class DnsGuard {
   /**
    * Mount namespaces owned by another user namespace: that never changes, so they are not asked
    * again (a user could otherwise make a root helper run per namespace they make, every sweep).
-   * Forgotten once gone, so the set cannot grow and a reused inode number is asked afresh.
+   * Each is remembered with the process it was seen in (PID and start time) and trusted only while
+   * that very process still holds it: the kernel hands a freed namespace's inode number to the next
+   * namespace made, often within the same second, so a number alone could make the guard pass over
+   * a new, repairable namespace. Forgotten once gone, so the map cannot grow.
    */
-  private readonly foreign = new Set<number>();
+  private readonly foreign = new Map<number, ProcId>();
   private perl: string | undefined | null = null;
 
   constructor(
@@ -158,7 +162,9 @@ export class DnsGuard {
       const mnt = await mountNsIno(pid);
       if (!mnt || skip.has(mnt) || seen.has(mnt)) continue;
       seen.add(mnt);
-      if (this.foreign.has(mnt)) continue;
+      const known = this.foreign.get(mnt);
+      if (known && stillRunning(known) && (await mountNsIno(known.pid)) === mnt) continue;
+      this.foreign.delete(mnt);
       const argv = this.perl ? rebindArgv(this.perl, this.arch, pid, mnt, this.names.ns) : undefined;
       if (!argv) {
         const why = this.perl ? `this architecture (${this.arch}) is not supported` : 'perl (/usr/bin/perl, Debian package perl-base) is not installed';
@@ -167,8 +173,9 @@ export class DnsGuard {
       }
       const r = await this.sys.query(argv, { allowFail: true, timeoutMs: 5000, env: HELPER_ENV });
       if (r.code === REBIND_EXIT.foreignUserns) {
-        this.foreign.add(mnt);
-        this.once(`mnt:${mnt}`, pid, 'its mount namespace belongs to a user namespace other than vpnns\'s (made with unshare -U); vpnns never enters one, so its DNS files are not repaired', out.skipped);
+        const id = identify(pid);
+        if (id) this.foreign.set(mnt, id);
+        this.once(`mnt:${mnt}:${id?.start ?? 0}`, pid, 'its mount namespace belongs to a user namespace other than vpnns\'s (made with unshare -U); vpnns never enters one, so its DNS files are not repaired', out.skipped);
         continue;
       }
       if (r.code !== 0 && r.code !== REBIND_EXIT.gone) {
@@ -178,7 +185,7 @@ export class DnsGuard {
       const files = r.stdout.trim().split(/\s+/).filter(Boolean);
       if (files.length) out.rebound.push({ pid, files });
     }
-    for (const m of this.foreign) if (!seen.has(m)) this.foreign.delete(m);
+    for (const m of this.foreign.keys()) if (!seen.has(m)) this.foreign.delete(m);
     for (const k of this.reported) if (k.startsWith('mnt:') && !seen.has(Number(k.split(':')[1]))) this.reported.delete(k);
     return out;
   }

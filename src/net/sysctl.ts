@@ -3,25 +3,17 @@ import { RUN_DIR } from '../core/names.js';
 import { allStates } from '../core/state.js';
 import { readText } from '../sys/system.js';
 
-async function readSysctlIn(sys: import('../sys/system.js').System, ns: string, key: string): Promise<string | undefined> {
-  const r = await sys.query(['ip', 'netns', 'exec', ns, 'sysctl', '-n', key], { allowFail: true });
-  return r.code === 0 ? r.stdout.trim() : undefined;
-}
-
 /** IPv6 off inside the namespace when the config says so: a v4-only tunnel plus v6 would leak (FACTS). */
 export const nsIpv6Resource: Resource = {
   id: 'ns-ipv6',
   title: 'IPv6 disabled inside',
   async check({ sys, names }) {
-    return (
-      (await readSysctlIn(sys, names.ns, 'net.ipv6.conf.all.disable_ipv6')) === '1' &&
-      (await readSysctlIn(sys, names.ns, 'net.ipv6.conf.default.disable_ipv6')) === '1'
-    );
+    // Both in one `sysctl -n` (one line each, in order).
+    const r = await sys.query(['ip', 'netns', 'exec', names.ns, 'sysctl', '-n', 'net.ipv6.conf.all.disable_ipv6', 'net.ipv6.conf.default.disable_ipv6'], { allowFail: true });
+    return r.code === 0 && r.stdout.trim().split('\n').map((l) => l.trim()).join(',') === '1,1';
   },
   async apply({ sys, names }) {
-    for (const k of ['all', 'default', 'lo']) {
-      await sys.change(['ip', 'netns', 'exec', names.ns, 'sysctl', '-q', '-w', `net.ipv6.conf.${k}.disable_ipv6=1`]);
-    }
+    await sys.change(['ip', 'netns', 'exec', names.ns, 'sysctl', '-q', '-w', ...['all', 'default', 'lo'].map((k) => `net.ipv6.conf.${k}.disable_ipv6=1`)]);
   },
   async remove() {
     return false; // goes away with the namespace

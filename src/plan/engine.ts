@@ -11,8 +11,11 @@ import { vethResource } from '../net/veth.js';
 import { namesFor, type Names } from '../core/names.js';
 import { ALL_RESOURCES, planResources } from './plan.js';
 import type { Context, Resource } from '../core/resource.js';
-import { hostNetnsId, readState, writeState, type State } from '../core/state.js';
+import { hostNetnsId, readState, statePath, writeState, type State } from '../core/state.js';
+import { existsSync } from 'node:fs';
 import { UsageError, VpnnsError } from '../errors.js';
+import { traced } from '../sys/trace.js';
+import { discardPrestarted, prestartSupervisor, supervisorResource } from '../supervisor/resource.js';
 
 export interface RunOptions {
   sys: System;
@@ -68,10 +71,13 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
     await l?.release();
   };
   try {
+    // A fresh namespace (no state yet) that gets a supervisor: its process starts now and loads
+    // while the checks run and the rest is made (see prestartSupervisor); unused, it ends in `finally`.
+    if (!opts.sys.dryRun && !existsSync(statePath(names)) && planResources(cfg).includes(supervisorResource) && !(opts.foreground || opts.noSupervisor)) prestartSupervisor(names, cfg);
     // From the checks until the links and addresses exist: a second namespace's `up` started at the
     // same moment waits, then sees this one's subnet as taken.
-    if (!opts.sys.dryRun) hostLock = await acquireLock(hostLockFile(await hostNetnsId()), "the host's addresses and links");
-    await preflight(cfg, opts.sys);
+    if (!opts.sys.dryRun) hostLock = await traced('host lock', async () => acquireLock(hostLockFile(await hostNetnsId()), "the host's addresses and links"));
+    await traced('preflight', () => preflight(cfg, opts.sys));
     const existing = await readState(names);
     if (existing && !sameShape(existing.config, cfg)) {
       throw new VpnnsError(
@@ -96,7 +102,7 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
         // Again right before it is recorded (something may have appeared since): a resource of
         // someone else's must never get into the record, or `down` would remove it.
         if (!state.applied.includes(r.id)) await refuseForeign(ctx, [r]);
-        if (await r.check(ctx)) {
+        if (await traced(`check ${r.id}`, () => r.check(ctx))) {
           // In place, and not someone else's (refused above): vpnns's own, such as the DNS files of
           // a run before a reboot. Recorded, so `down` removes it.
           if (!state.applied.includes(r.id)) state.applied.push(r.id);
@@ -109,13 +115,14 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
         }
         // Recorded before it is made: a crash in the middle leaves a record `down` can undo.
         await ctx.saveState();
-        await r.apply(ctx);
+        await traced(`apply ${r.id}`, () => r.apply(ctx));
         changed.push(r.title);
         await testHangAfter(r.id);
         opts.say(`${opts.sys.dryRun ? 'would make' : 'made'} ${r.title}`);
       }
       await ctx.saveState();
     } catch (err) {
+      discardPrestarted(names);
       if (!opts.sys.dryRun) {
         // Undo this run's work: all that is ours if the namespace is new, else only what this run
         // added. Never more: what vpnns did not make stays as it was.
@@ -131,6 +138,7 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
     }
     return { changed, unchanged, ctx };
   } finally {
+    discardPrestarted(names);
     await releaseHost();
     await lock?.release();
   }

@@ -2,7 +2,7 @@
 // and the environment handed over after the privilege drop (launch.ts).
 import type { SandboxConfig } from '../config/types.js';
 import { sandboxPlan } from './channels.js';
-import { encodeEnv, helperEnv, launchArgv, programEnv, type LaunchUser } from './launch.js';
+import { encodeEnv, enterArgv, helperEnv, launchArgv, programEnv, type LaunchUser } from './launch.js';
 
 export interface Launch {
   argv: string[];
@@ -29,5 +29,7 @@ export function renderLaunch(r: LaunchRequest): Launch {
   const env = programEnv(r.callerEnv, r.extraEnv ?? {}, plan.unset, r.user);
   // runuser sets SHELL only for some login shells; the caller's must not leak root's in.
   if (r.user.uid !== 0 && r.user.shell) env.SHELL = r.user.shell;
-  return { argv: launchArgv({ ns: r.ns, user: r.user, hide: plan.hide, cmd: r.cmd }), env: helperEnv(), payload: encodeEnv(env) };
+  const input = { ns: r.ns, user: r.user, hide: plan.hide, cmd: r.cmd };
+  // One root process (ENTER_SCRIPT) where the architecture's system call numbers are known, else the chain.
+  return { argv: enterArgv(input) ?? launchArgv(input), env: helperEnv(), payload: encodeEnv(env) };
 }

@@ -127,3 +127,113 @@ export function programEnv(base: Readonly<Record<string, string | undefined>>, e
 export function encodeEnv(env: Readonly<Record<string, string>>): Buffer {
   return Buffer.from(Object.entries(env).filter(([k, v]) => k && !k.includes('=') && !k.includes('\0') && !v.includes('\0')).map(([k, v]) => `${k}=${v}\0`).join(''));
 }
+
+/**
+ * System call numbers ENTER_SCRIPT needs, per architecture (Perl has no setns, unshare, mount or
+ * setgroups of its own). An architecture not listed launches through the chain of launchArgv.
+ */
+export const ENTER_SYSCALLS: Partial<Record<NodeJS.Architecture, readonly number[]>> = {
+  //     setns unshare mount umount2 setgroups setresgid setresuid
+  x64: [308, 272, 165, 166, 116, 119, 117],
+  arm64: [268, 97, 40, 39, 159, 149, 147],
+};
+
+/**
+ * One root process instead of `ip netns exec` + SANDBOX_SCRIPT + runuser + ENV_SCRIPT (each a
+ * process start; runuser with PAM alone costs more than the rest): it does what each of them does,
+ * in the same order, with system calls.
+ *   1. ip netns exec: setns into /run/netns/NS, a private mount namespace whose / is a slave (no
+ *      mount of ours reaches the host), /sys mounted again for NS, each file of /etc/netns/NS bound
+ *      over its /etc twin (a failed bind is reported and skipped, as ip does).
+ *   2. SANDBOX_SCRIPT: each hidden channel covered, the same checks, mount(2) instead of mount(8);
+ *      a cover that fails stops the launch (exit 126): never run half-hidden.
+ *   3. runuser -u USER: the user's groups (every group that lists the user, plus their own),
+ *      setresgid, setresuid, checked; HOME, USER, LOGNAME and SHELL from the user's passwd entry.
+ *      No PAM session: runuser's stack here (keyinit, limits, unix) opens nothing the program uses.
+ *   4. ENV_SCRIPT: only now, as the user, the program's environment is read from fd 3 and set.
+ * The process started with the helpers' clean environment (PATH, LANG), so nothing of the caller's
+ * reaches it while it is root. Fixed text; its arguments are data: the syscall numbers, NS, the
+ * user's name, uid and gid, the paths to hide, `--`, the program and its arguments.
+ */
+export const ENTER_SCRIPT = String.raw`# No module loaded (not even strict or warnings: loading warnings.pm doubles perl's start); written strict-clean.
+my ($SETNS, $UNSHARE, $MOUNT, $UMOUNT2, $SETGROUPS, $SETRESGID, $SETRESUID) = map { $_ + 0 } splice(@ARGV, 0, 7);
+my ($ns, $name, $uid, $gid) = splice(@ARGV, 0, 4);
+sub fail { print STDERR "vpnns: $_[0]\n"; exit 126 }
+# Perl passes a string argument of syscall as a pointer it may write through: copies, never literals; 0 is NULL.
+sub mnt { my ($src, $to, $type, $flags, $data) = @_; return syscall($MOUNT, $src, $to, $type, $flags + 0, $data) }
+fail("bad namespace name") unless defined($ns) && $ns =~ /\A[A-Za-z0-9][A-Za-z0-9_.-]*\z/;
+fail("bad uid/gid") unless defined($gid) && $uid =~ /\A\d+\z/ && $gid =~ /\A\d+\z/;
+my @pw;
+if ($uid != 0) { @pw = getpwnam($name); fail("user $name does not exist") unless @pw && $pw[2] == $uid && $pw[3] == $gid }
+open(my $nsfh, '<', "/run/netns/$ns") or fail("cannot open network namespace $ns: $!");
+syscall($SETNS, fileno($nsfh), 0x40000000) == 0 or fail("cannot enter network namespace $ns: $!");
+close($nsfh);
+syscall($UNSHARE, 0x20000) == 0 or fail("cannot make a mount namespace: $!");
+mnt(0, '/', 0, 0x80000 | 0x4000, 0) == 0 or fail("cannot make / a slave mount: $!");
+my $ro = 0;
+if (open(my $mf, '<', '/proc/self/mounts')) { while (my $l = <$mf>) { my @f = split(' ', $l); $ro = ($f[3] =~ /(?:\A|,)ro(?:,|\z)/) ? 1 : 0 if @f > 3 && $f[1] eq '/sys' } close($mf) }
+my $sys = '/sys';
+syscall($UMOUNT2, $sys, 2);
+mnt($ns, '/sys', 'sysfs', $ro, 0) == 0 or fail("cannot mount /sys for $ns: $!");
+my $etc = "/etc/netns/$ns";
+if (opendir(my $dh, $etc)) {
+  for my $e (sort grep { $_ ne '.' && $_ ne '..' } readdir($dh)) {
+    mnt("$etc/$e", "/etc/$e", 'none', 0x1000, 0) == 0 or print STDERR "Bind $etc/$e -> /etc/$e failed: $!\n";
+  }
+  closedir($dh);
+}
+my ($O_PATH, $O_NOFOLLOW, $O_DIRECTORY, $O_RDONLY) = (0x200000, 0x20000, 0x10000, 0);
+sub cover { my ($kind, $p) = @_;
+  my $sock = $kind eq 'socket' || $kind eq 'ownsocket';
+  my $fh; sysopen($fh, $p, $O_PATH | $O_NOFOLLOW | ($sock ? 0 : $O_DIRECTORY)) or return;
+  my @st = stat($fh) or return;
+  if ($sock) { return unless -S _ && ($kind eq 'socket' || $st[4] == $uid) } elsif ($kind eq 'own') { return unless $st[4] == $uid } else { return unless $st[4] == 0 || $st[4] == $uid }
+  my $at = "/proc/$$/fd/" . fileno($fh);
+  my $r = $sock ? mnt('/dev/null', $at, 0, 0x1000, 0)
+    : $kind eq 'own' ? mnt('vpnns-private', $at, 'tmpfs', 2 | 4 | 8, "mode=0700,uid=$uid,gid=$gid,size=1m")
+    : mnt('vpnns-hidden', $at, 'tmpfs', 1 | 2 | 4 | 8, 'mode=0755,size=4k');
+  if ($r != 0) { print STDERR "vpnns: cannot hide $p in the sandbox; set sandbox options to allow it, or check that mount works\n"; exit 126 }
+}
+while (@ARGV && $ARGV[0] ne '--') {
+  my ($kind, $p) = split(/:/, shift(@ARGV), 2);
+  if ($kind eq 'mkdir') {
+    if (mkdir($p, 0700)) { my $d; if (sysopen($d, $p, $O_RDONLY | $O_NOFOLLOW | $O_DIRECTORY)) { chown($uid, $gid, $d); close($d) } }
+    $kind = 'own';
+  }
+  if ($p =~ m{^(.*)/([^/]*\*[^/]*)\z}) {
+    my ($d, $pat) = ($1, quotemeta($2)); $pat =~ s/\\\*/.*/g;
+    opendir(my $dh, $d) or next;
+    my @names = grep { $_ ne '.' && $_ ne '..' && /\A$pat\z/s } readdir($dh); closedir($dh);
+    cover($kind, "$d/$_") for @names;
+  } else { cover($kind, $p) }
+}
+shift(@ARGV);
+if ($uid != 0) {
+  my %g = ($gid => 1);
+  while (my @gr = getgrent()) { $g{$gr[2]} = 1 if grep { $_ eq $name } split(' ', $gr[3] // '') }
+  endgrent();
+  my @groups = sort { $a <=> $b } keys %g;
+  my $list = pack('L*', @groups);
+  syscall($SETGROUPS, scalar(@groups) + 0, $list) == 0 or fail("cannot set the groups of $name: $!");
+  syscall($SETRESGID, $gid + 0, $gid + 0, $gid + 0) == 0 or fail("cannot set the group of $name: $!");
+  syscall($SETRESUID, $uid + 0, $uid + 0, $uid + 0) == 0 or fail("cannot become $name: $!");
+  fail("still privileged after the drop to $name") unless $< == $uid && $> == $uid && (split(' ', $())[0] == $gid && (split(' ', $)))[0] == $gid;
+  @ENV{'HOME', 'USER', 'LOGNAME'} = ($pw[7], $pw[0], $pw[0]);
+  $ENV{SHELL} = $pw[8] if defined($pw[8]) && length($pw[8]);
+}
+my $fh;
+open($fh, '<&=', 3) or do { print STDERR "vpnns: no environment on fd 3: $!\n"; exit 126 };
+{ local $/ = "\0"; while (my $r = <$fh>) { chomp($r); my ($k, $v) = split(/=/, $r, 2); $ENV{$k} = $v if defined($v) && length($k) } }
+close($fh);
+exec { $ARGV[0] } @ARGV or do { print STDERR "vpnns: cannot run $ARGV[0]: $!\n"; exit 127 };
+`;
+
+/**
+ * The argv of a launch into namespace `ns` through ENTER_SCRIPT (one process before the program),
+ * or undefined on an architecture whose system call numbers are not known here (launchArgv then).
+ */
+export function enterArgv(o: LaunchInput & { ns: string }, arch: NodeJS.Architecture = process.arch): string[] | undefined {
+  const nr = ENTER_SYSCALLS[arch];
+  if (!nr || o.envFrom !== undefined) return undefined;
+  return [PERL, '-e', ENTER_SCRIPT, '--', ...nr.map(String), o.ns, o.user.name, String(o.user.uid), String(o.user.gid), ...hideArgs(o.hide), '--', ...o.cmd];
+}

@@ -5,14 +5,15 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/types.js';
-import type { Resource } from '../core/resource.js';
+import type { Context, Resource } from '../core/resource.js';
 import { VpnnsError } from '../errors.js';
-import { isAlive, sleep } from '../sys/process.js';
+import { isAlive, sleep, startDetachedHeld, type HeldStart } from '../sys/process.js';
 import { allProcesses, asProcId, identify, stillRunning, uidOf, type ProcId } from '../sys/proc-identity.js';
 import type { Names } from '../core/names.js';
 import { privateStatusPath, readStatus, statusPath } from '../core/status.js';
 import { logDirFor } from '../core/log.js';
 import { ANSWER_MS, request } from './control-client.js';
+import { traceMark, tracing } from '../sys/trace.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/vpnns', import.meta.url));
 
@@ -112,6 +113,80 @@ function baseKey(cfg: Config): string {
   return createHash('sha256').update(reloadableKey(cfg)).digest('hex').slice(0, 16);
 }
 
+/**
+ * The supervisor's command line. A daemon that waits almost all the time has no use for V8's
+ * optimizing compiler: without it (--no-opt) its optimized code and feedback do not pile up over
+ * the first hours, and a 1 MiB young generation (it allocates little) keeps RSS small;
+ * bench/soak.ts measures both. --await-go: started early, it waits for `up` (see prestartSupervisor).
+ */
+function supervisorArgv(names: Names, awaitGo: boolean): string[] {
+  return [process.execPath, '--no-opt', '--max-semi-space-size=1', BIN, ...(tracing() ? ['--trace-timing'] : []), 'supervise', '--namespace', names.ns, ...(awaitGo ? ['--await-go'] : [])];
+}
+
+function supervisorOut(cfg: Config): string {
+  return `${logDirFor(cfg)}/supervisor.out`;
+}
+
+function logError(cfg: Config, e: unknown): VpnnsError {
+  return new VpnnsError(`cannot open ${supervisorOut(cfg)} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); vpnns never writes a log through a link: remove it and run \`vpnns up\` again.`);
+}
+
+interface Prestarted {
+  held: HeldStart;
+  start: number | undefined;
+}
+
+/** Supervisors started early by `up` (by its Names object), until its supervisor step takes them (or `up` fails). */
+const prestarted = new WeakMap<Names, Prestarted>();
+
+/**
+ * Starts the supervisor's process at the beginning of a fresh `up`, so Node's start and the loading
+ * of its modules (a few hundred ms) overlap the namespace, firewall and files rather than follow
+ * them. It does nothing until `up` reaches the supervisor step and writes "go" on its stdin; when
+ * the pipe closes without it (`up` failed, or was killed) it exits, having done nothing. `up` calls
+ * it only for a namespace without state (a fresh one): a supervisor of an earlier run (reload,
+ * restart) keeps the usual path.
+ */
+export function prestartSupervisor(names: Names, cfg: Config): void {
+  if (prestarted.has(names)) return;
+  traceMark('supervisor spawned');
+  let held: HeldStart;
+  try {
+    // Its own session (it survives the terminal closing), its output straight to supervisor.out.
+    held = startDetachedHeld(supervisorArgv(names, true), { logFile: supervisorOut(cfg), env: process.env });
+  } catch (e) {
+    throw logError(cfg, e);
+  }
+  // Read now, before Node can reap the child: with the PID it names this process and no later one.
+  prestarted.set(names, { held, start: held.pid > 0 ? identify(held.pid)?.start : undefined });
+}
+
+/** An early supervisor `up` did not use (it failed before the supervisor step): it ends now. */
+export function discardPrestarted(names: Names): void {
+  const p = prestarted.get(names);
+  if (!p) return;
+  prestarted.delete(names);
+  p.held.release();
+  // It has only loaded code and waits on the pipe: nothing to stop gracefully.
+  if (p.held.pid > 0 && p.start !== undefined && stillRunning({ pid: p.held.pid, start: p.start })) {
+    try {
+      process.kill(-p.held.pid, 'SIGKILL');
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+}
+
+/** The early supervisor for this run, if it is still there, else undefined. */
+function takePrestarted(ctx: Context): Prestarted | undefined {
+  const p = prestarted.get(ctx.names);
+  prestarted.delete(ctx.names);
+  if (!p) return undefined;
+  if (!p.held.exited() && p.start !== undefined && p.held.pid > 0 && stillRunning({ pid: p.held.pid, start: p.start })) return p;
+  p.held.release();
+  return undefined;
+}
+
 export const supervisorResource: Resource = {
   id: 'supervisor',
   title: 'supervisor (VPN client and services)',
@@ -124,12 +199,9 @@ export const supervisorResource: Resource = {
   },
   async apply(ctx) {
     const { sys, names, cfg } = ctx;
-    // A daemon that waits almost all the time has no use for V8's optimizing compiler: without it
-    // (--no-opt) its optimized code and feedback do not pile up over the first hours, and a 1 MiB
-    // young generation (it allocates little) keeps RSS small; bench/soak.ts measures both.
-    const argv = [process.execPath, '--no-opt', '--max-semi-space-size=1', BIN, 'supervise', '--namespace', names.ns];
+    const argv = supervisorArgv(names, false);
     if (sys.dryRun) {
-      sys.startDetached(argv, { logFile: `${logDirFor(cfg)}/supervisor.out` });
+      sys.startDetached(argv, { logFile: supervisorOut(cfg) });
       return;
     }
     const live = await isOurSupervisor(supervisorPid(ctx.state), names.ns, supervisorStart(ctx.state));
@@ -149,30 +221,46 @@ export const supervisorResource: Resource = {
     await sys.remove(privateStatusPath(names));
     sys.actions.splice(-2);
     const logDir = logDirFor(cfg);
+    const pre = takePrestarted(ctx);
     let pid: number;
-    try {
-      // Its own session (it survives the terminal closing), its output straight to supervisor.out.
-      pid = sys.startDetached(argv, { logFile: `${logDir}/supervisor.out`, env: process.env })!;
-    } catch (e) {
-      sys.actions.pop();
-      throw new VpnnsError(`cannot open ${logDir}/supervisor.out (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); vpnns never writes a log through a link: remove it and run \`vpnns up\` again.`);
+    if (pre) {
+      pid = pre.held.pid;
+      sys.actions.push(`$ ${supervisorArgv(names, true).join(' ')} &  (detached, started early)`);
+    } else {
+      try {
+        // Its own session (it survives the terminal closing), its output straight to supervisor.out.
+        traceMark('supervisor spawned');
+        pid = sys.startDetached(argv, { logFile: supervisorOut(cfg), env: process.env })!;
+      } catch (e) {
+        sys.actions.pop();
+        throw logError(cfg, e);
+      }
     }
     ctx.state.runtime.supervisorPid = pid;
     // Read now, before Node can reap the child: with the PID it names this process and no later one.
-    ctx.state.runtime.supervisorStart = identify(pid)?.start;
+    ctx.state.runtime.supervisorStart = pre ? pre.start : identify(pid)?.start;
     ctx.state.runtime.supervisorConfig = configKey(cfg);
     ctx.state.runtime.supervisorBase = baseKey(cfg);
     await ctx.saveState();
+    // Recorded first: from here `down` (and a failed `up`) ends it like any supervisor.
+    if (pre) {
+      pre.held.go();
+      traceMark('supervisor told to go');
+    }
     const timeoutMs = ('connectTimeout' in cfg.vpn ? cfg.vpn.connectTimeout : 10) * 1000 + 15_000;
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const st = await readStatus(names);
       if (st?.fatal) throw new VpnnsError(st.fatal);
       const vpn = st?.components.vpn;
-      if (cfg.vpn.type === 'none' ? st !== undefined : vpn?.state === 'running') return;
+      if (cfg.vpn.type === 'none' ? st !== undefined : vpn?.state === 'running') {
+        traceMark('up saw the supervisor connected');
+        return;
+      }
       if (!isAlive(pid)) throw new VpnnsError(`the vpnns supervisor exited at start; see ${logDir}/supervisor.out and ${logDir}/vpnns.log.`);
       if (Date.now() > deadline) throw new VpnnsError(`the VPN did not connect within ${Math.round(timeoutMs / 1000)} s; see ${logDir}/vpnns.log.`);
-      await sleep(100);
+      // `up` returns as soon as the tunnel is up: a short poll of a small file.
+      await sleep(10);
     }
   },
   async remove(ctx) {

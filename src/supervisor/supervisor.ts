@@ -36,6 +36,7 @@ import { hostTableResource } from '../firewall/host-table.js';
 import { isListening } from '../net/listening.js';
 import { reloadableKey } from './resource.js';
 import '../services/index.js';
+import { traceMark } from '../sys/trace.js';
 
 /**
  * What decides whether a running service must be restarted: its spec as rendered from the config,
@@ -144,6 +145,7 @@ export class Supervisor {
   async run(): Promise<void> {
     const core = this.core;
     core.log('info', 'supervisor starting', { namespace: core.names.ns, vpn: core.cfg.vpn.type });
+    traceMark('supervisor: run');
     // Listening keeps Node from taking a stray SIGUSR1 (what older CLIs sent) as "open the inspector".
     process.on('SIGUSR1', ignore);
     await this.startMetrics();
@@ -173,6 +175,7 @@ export class Supervisor {
         if (this.want(spec) === 'start') this.startLoop(spec);
         else core.set(spec.name, { state: 'stopped' });
       }
+      traceMark('supervisor: service loops started');
     }
     await vpn;
     // The services (also those started later on request) end only with the supervisor.

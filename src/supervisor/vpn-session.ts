@@ -10,6 +10,7 @@ import { Backoff } from './backoff.js';
 import type { SupervisorCore } from './core.js';
 import { healthWatch, type SessionContext } from './health-watch.js';
 import { probeWatch } from './probe-watch.js';
+import { traced, traceMark } from '../sys/trace.js';
 
 async function applyVpnDns(core: SupervisorCore, session: VpnSession, prepared: PreparedVpn): Promise<void> {
   const vpnDns = session.dns ?? prepared.dns;
@@ -52,7 +53,7 @@ export async function vpnLoop(core: SupervisorCore, onSession: (s: VpnSession | 
     backoff.started();
     let session: VpnSession;
     try {
-      session = await provider.start(vctx, prepared);
+      session = await traced('vpn: provider.start (client up, connected)', () => provider.start(vctx, prepared));
     } catch (e) {
       const msg = (e as Error).message;
       if (!everConnected) throw e;
@@ -69,12 +70,13 @@ export async function vpnLoop(core: SupervisorCore, onSession: (s: VpnSession | 
     }
     onSession(session);
     everConnected = true;
-    await applyVpnDns(core, session, prepared);
+    await traced('vpn: resolv.conf', () => applyVpnDns(core, session, prepared));
     vlog('info', 'connected', { tunnel: session.tunnel, pid: session.process?.pid });
     core.set('vpn', { state: 'running', pid: session.process?.pid, detail: { tunnel: session.tunnel } });
     core.tunnelUp = true;
     core.tunnel = session.tunnel;
     core.events.emit('tunnel-up', session.tunnel);
+    traceMark('vpn: status running written');
 
     const live = childController(core.signal);
     const s: SessionContext = { session, provider, vctx, prepared };

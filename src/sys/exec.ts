@@ -2,6 +2,7 @@
 import { spawnArgv } from './spawn.js';
 import { VpnnsError } from '../errors.js';
 import { withoutLoaderVars } from '../sandbox/clean-env.js';
+import { clock, traceSince, tracing } from './trace.js';
 
 export interface RunOptions {
   input?: string;
@@ -32,6 +33,7 @@ export class CommandError extends VpnnsError {
 export function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const cmd = argv[0];
   if (!cmd) throw new Error('run: empty argv');
+  const start = tracing() ? clock() : 0;
   return new Promise((resolve, reject) => {
     const child = spawnArgv(argv, {
       // Root runs these: never with a loader or interpreter variable of whoever started vpnns.
@@ -59,6 +61,7 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
     });
     child.on('close', (code, signal) => {
       if (timer) clearTimeout(timer);
+      if (start) traceSince(`run ${traceArgv(argv)}`, start);
       const r = { code: code ?? (signal ? 128 : 1), stdout, stderr };
       if (r.code !== 0 && !opts.allowFail) reject(new CommandError(argv, r));
       else resolve(r);
@@ -66,6 +69,11 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
     child.stdin!.on('error', () => {});
     child.stdin!.end(opts.input ?? '');
   });
+}
+
+/** The command for a trace line: the program and its first words (never a file's content). */
+export function traceArgv(argv: readonly string[]): string {
+  return argv.slice(0, 6).map((a) => a.replace(/^.*\//, '')).join(' ');
 }
 
 /** Quote for display only (dry-run output, logs); never passed to a shell. */

@@ -3,6 +3,7 @@
 import type { Writable } from 'node:stream';
 import { constants } from 'node:os';
 import { spawnArgv, type StdioOptions } from './spawn.js';
+import { traceMark } from './trace.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
@@ -18,6 +19,7 @@ export function spawnForeground(launch: ForegroundLaunch, io: { err(l: string): 
   const { argv } = launch;
   return new Promise((resolve) => {
     const stdio: StdioOptions = launch.payload ? ['inherit', 'inherit', 'inherit', 'pipe'] : 'inherit';
+    traceMark('exec: spawn');
     const child = spawnArgv(argv, { stdio, env: launch.env, cwd: process.cwd() });
     const envPipe = child.stdio[3] as Writable | null | undefined;
     // The reader is the user's perl, which may never start (a failed mount): a closed pipe is not an error.
@@ -35,6 +37,7 @@ export function spawnForeground(launch: ForegroundLaunch, io: { err(l: string): 
       process.on(sig, h);
     }
     const done = (code: number) => {
+      traceMark('exec: program exited');
       for (const [sig, h] of handlers) process.off(sig, h);
       resolve(code);
     };

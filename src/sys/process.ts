@@ -8,6 +8,8 @@ import { dirname } from 'node:path';
 import type { Hide } from '../sandbox/channels.js';
 import { ENV_SCRIPT, PERL, RUNUSER, SANDBOX_SCRIPT, encodeEnv, hideArgs, programEnv } from '../sandbox/launch.js';
 import { helperEnv } from '../sandbox/clean-env.js';
+import { traceArgv } from './exec.js';
+import { traceMark } from './trace.js';
 
 export interface ProcessSpec {
   /** Component name: "vpn", "socks", "http", "forward-8080", "app-code-server". */
@@ -88,6 +90,7 @@ export function startProcess(spec: ProcessSpec, opts: StartOptions = {}): Runnin
     }
   }
   const viaFd = envAfterDrop(spec);
+  traceMark(`start ${spec.name}: ${traceArgv(spec.argv)}`);
   const child = spawnArgv([cmd!, ...args], {
     // Root helpers and daemons: a clean environment (clean-env.ts), plus vpnns's own values for daemons.
     env: viaFd ? helperEnv() : { ...helperEnv(), ...spec.env },
@@ -165,6 +168,42 @@ export function startDetached(argv: readonly string[], opts: DetachedOptions): n
     child.on('error', () => {});
     child.unref();
     return child.pid ?? -1;
+  } finally {
+    closeSync(out);
+  }
+}
+
+/** A detached start (as startDetached) that waits for the word to begin: `go()` writes it to its stdin. */
+export interface HeldStart {
+  pid: number;
+  /** Tells it to begin (writes "go" and closes its stdin). */
+  go(): void;
+  /** Closes its stdin without the word: a held process exits having done nothing. */
+  release(): void;
+  /** Whether the child has exited (as this process saw it). */
+  exited(): boolean;
+}
+
+/**
+ * `up` starts its supervisor early, so Node's start overlaps the namespace, firewall and files
+ * (supervisor/resource.ts prestartSupervisor): the same detached start, with its stdin a pipe the
+ * supervisor reads "go" from. Not an Executor step: only a fresh `up` (never a dry run) uses it,
+ * and the supervisor resource records and waits for it like any other start.
+ */
+export function startDetachedHeld(argv: readonly string[], opts: DetachedOptions): HeldStart {
+  mkdirSync(dirname(opts.logFile), { recursive: true });
+  const out = openLogFile(opts.logFile);
+  try {
+    const child = spawnArgv(argv, { detached: true, stdio: ['pipe', out, out], env: opts.env ?? process.env });
+    child.on('error', () => {});
+    child.stdin?.on('error', () => {});
+    child.unref();
+    return {
+      pid: child.pid ?? -1,
+      go: () => child.stdin?.end('go\n'),
+      release: () => child.stdin?.destroy(),
+      exited: () => child.exitCode !== null || child.signalCode !== null,
+    };
   } finally {
     closeSync(out);
   }

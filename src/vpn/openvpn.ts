@@ -142,7 +142,8 @@ export const openvpnProvider: VpnProvider = {
     const exited = proc.exited.then((r) => r);
     let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
     void exited.then((r) => (exit = r));
-    while (!completed && !failure && !exit && Date.now() < deadline) await sleep(50);
+    // Its log line says when it is connected: looked at often, so the session starts at once.
+    while (!completed && !failure && !exit && Date.now() < deadline) await sleep(5);
     if (!completed) {
       const exitedByItself = exit;
       await proc.stop(2000);

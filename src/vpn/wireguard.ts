@@ -14,6 +14,7 @@ import { readUserFile } from './files.js';
 import { tunnelGone } from './tunnel.js';
 import type { PreparedVpn, VpnContext, VpnProvider, VpnSession, VpnStatus } from './provider.js';
 import { CLIENT_MARK } from './provider.js';
+import { traced } from '../sys/trace.js';
 
 interface WgInfo {
   implementation: 'kernel' | 'userspace';
@@ -121,7 +122,7 @@ export const wireguardProvider: VpnProvider = {
         for (let attempt = 1; ; attempt++) {
           await removeStaleSocket(tunnel);
           try {
-            proc = await startWireguardGo(ctx, bin, tunnel);
+            proc = await traced('wireguard-go: start until its socket answers', () => startWireguardGo(ctx, bin, tunnel));
             break;
           } catch (e) {
             if (attempt >= 2 || !(e instanceof VpnnsError) || !e.message.includes('exited at start')) throw e;
@@ -132,21 +133,24 @@ export const wireguardProvider: VpnProvider = {
       } else {
         await sys.change(['ip', '-n', ns, 'link', 'add', tunnel, 'type', 'wireguard']);
       }
-      await sys.change(['ip', '-n', ns, 'link', 'set', tunnel, 'mtu', String(info.mtu)]);
-      for (const a of info.addresses.v4) await sys.change(['ip', '-n', ns, 'addr', 'replace', a, 'dev', tunnel]);
-      if (info.ipv6) for (const a of info.addresses.v6) await sys.change(['ip', '-n', ns, '-6', 'addr', 'replace', a, 'dev', tunnel]);
+      // One `ip -batch` per stretch (each process start costs milliseconds on the way to the first byte).
+      const before = [`link set ${tunnel} mtu ${info.mtu}`, ...info.addresses.v4.map((a) => `addr replace ${a} dev ${tunnel}`)];
+      if (info.ipv6) before.push(...info.addresses.v6.map((a) => `addr replace ${a} dev ${tunnel}`));
       // The route to the server first, so the first handshake is not sent into the tunnel itself (FACTS).
       for (const ep of prepared.clientTraffic) {
         if (ep.kind !== 'endpoint' || ep.ip.includes(':')) continue;
-        await sys.change(['ip', '-n', ns, 'route', 'replace', `${ep.ip}/32`, 'via', hostAddr, 'dev', vethNs]);
+        before.push(`route replace ${ep.ip}/32 via ${hostAddr} dev ${vethNs}`);
       }
+      await ipBatch(ctx, before);
       await sys.change(inNs('wg', 'setconf', tunnel, `${ctx.dir}/wg.conf`));
-      await sys.change(['ip', '-n', ns, 'link', 'set', tunnel, 'up']);
-      for (const r of splitDefault(info.routes.v4, false)) await sys.change(['ip', '-n', ns, 'route', 'replace', r, 'dev', tunnel]);
-      if (info.ipv6) for (const r of splitDefault(info.routes.v6, true)) await sys.change(['ip', '-n', ns, '-6', 'route', 'replace', r, 'dev', tunnel]);
+      const after = [`link set ${tunnel} up`, ...splitDefault(info.routes.v4, false).map((r) => `route replace ${r} dev ${tunnel}`)];
+      if (info.ipv6) after.push(...splitDefault(info.routes.v6, true).map((r) => `route replace ${r} dev ${tunnel}`));
+      await ipBatch(ctx, after);
 
       const timeout = (ctx.cfg.vpn as VpnWireguard).connectTimeout * 1000;
-      const ok = await waitFor(async () => (await handshakeAge(ctx, tunnel)) !== undefined, timeout).then(
+      // wireguard-go is asked on its own socket (no process start), so it can be asked often.
+      const handshook = info.implementation === 'userspace' ? async () => (await uapiHandshakeAge(tunnel)) !== undefined : async () => (await handshakeAge(ctx, tunnel)) !== undefined;
+      const ok = await traced('wireguard: wait for the first handshake', () => waitFor(handshook, timeout, undefined, info.implementation === 'userspace' ? 5 : 20)).then(
         () => true,
         () => false,
       );
@@ -200,6 +204,40 @@ export const wireguardProvider: VpnProvider = {
   },
 };
 
+/** `ip -n NS -batch -`: many changes for one process start; it stops at the first that fails. */
+async function ipBatch(ctx: VpnContext, lines: string[]): Promise<void> {
+  if (lines.length) await ctx.sys.change(['ip', '-n', ctx.names.ns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
+}
+
+/**
+ * Seconds since the latest handshake, asked over wireguard-go's control socket (the UAPI `get`
+ * that `wg show` sends), or undefined before the first one or when nobody answers.
+ */
+export function uapiHandshakeAge(tunnel: string, timeoutMs = 1000): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const s = connect(`${WG_SOCKET_DIR}/${tunnel}.sock`);
+    let text = '';
+    const done = (v: number | undefined) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    s.setEncoding('utf8');
+    s.once('connect', () => s.write('get=1\n\n'));
+    s.on('data', (d: string) => {
+      text += d;
+      if (text.length > 1 << 20) return done(undefined);
+      if (!text.endsWith('\n\n')) return;
+      let latest = 0;
+      for (const m of text.matchAll(/^last_handshake_time_sec=(\d+)$/gm)) latest = Math.max(latest, Number(m[1]));
+      done(latest > 0 ? Math.max(0, Math.floor(Date.now() / 1000) - latest) : undefined);
+    });
+    s.once('error', () => done(undefined));
+    s.once('end', () => done(undefined));
+  });
+}
+
 async function handshakeAge(ctx: VpnContext, tunnel: string): Promise<number | undefined> {
   const r = await ctx.sys.query(['ip', 'netns', 'exec', ctx.names.ns, 'wg', 'show', tunnel, 'latest-handshakes'], { allowFail: true });
   const latest = Math.max(0, ...r.stdout.trim().split('\n').map((l) => Number(l.split('\t')[1] ?? 0)));
@@ -221,7 +259,8 @@ async function startWireguardGo(ctx: VpnContext, bin: string, tunnel: string): P
     await Promise.race([proc.closed, sleep(500)]);
     const why = lastLine ? `: ${lastLine.replace(/^(ERROR|DEBUG|INFO): \([^)]*\) \S+ \S+ /, '')}` : '';
     throw new VpnnsError(`wireguard-go exited at start (code ${r.code})${why}; see ${ctx.logDir}/wireguard-go.log.`);
-  }).catch(async (e) => {
+    // A connect to a socket not yet there costs microseconds: asked often, the client is used as soon as it listens.
+  }, 5).catch(async (e) => {
     if (e instanceof VpnnsError) throw e;
     await proc.stop(2000);
     throw new VpnnsError(`wireguard-go did not create ${tunnel} within 5 s; see ${ctx.logDir}/wireguard-go.log.`);
@@ -254,12 +293,12 @@ async function removeStaleSocket(tunnel: string): Promise<void> {
   await unlinkFile(path).catch(() => {});
 }
 
-export async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, each?: () => Promise<void>): Promise<void> {
+export async function waitFor(cond: () => Promise<boolean>, timeoutMs: number, each?: () => Promise<void>, everyMs = 100): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await cond()) return;
     if (each) await each();
     if (Date.now() > deadline) throw new Error('timeout');
-    await sleep(100);
+    await sleep(everyMs);
   }
 }

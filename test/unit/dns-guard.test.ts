@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { REBIND_EXIT, REBIND_PERL, rebindArgv } from '../../src/net/dns-guard.js';
+import { existsSync, readlinkSync } from 'node:fs';
+import { DnsGuard, REBIND_EXIT, REBIND_PERL, rebindArgv } from '../../src/net/dns-guard.js';
+import { RecordingExecutor } from '../../src/sys/recording.js';
+import { System } from '../../src/sys/system.js';
+import { spawnArgv } from '../../src/sys/spawn.js';
+import { sleep } from '../../src/sys/process.js';
 
 test('dns guard: the repair is our perl with a fixed program, never a program looked up in the target (no nsenter, no shell)', () => {
   const argv = rebindArgv('/usr/bin/perl', 'x64', 4242, 4026532000, 'vpn-ns')!;
@@ -37,4 +42,38 @@ test('dns guard: the perl program compiles, and a PID that is gone (or a namespa
   // Our own namespace with a wrong inode: the PID now names another namespace than the one looked at.
   const changed = spawnSync('/usr/bin/perl', ['-e', REBIND_PERL, '--', String(process.pid), '1', '308', '165', '/nonexistent', 'resolv.conf'], { encoding: 'utf8' });
   assert.equal(changed.status, REBIND_EXIT.gone);
+});
+
+test('dns guard: a namespace left alone is trusted only while the very process it was seen in holds it (the kernel reuses namespace numbers at once)', { skip: process.getuid?.() !== 0 && 'needs root (unshare -m)' }, async () => {
+  // A and B share one new mount namespace; the fake helper says "another user namespace" for it.
+  const a = spawnArgv(['unshare', '--mount', '--propagation', 'private', '--', 'sleep', '30'], { stdio: 'ignore' });
+  try {
+    let mnt = '';
+    for (let i = 0; i < 100 && (!mnt || mnt === readlinkSync('/proc/self/ns/mnt')); i++) {
+      await sleep(20);
+      mnt = readlinkSync(`/proc/${a.pid}/ns/mnt`);
+    }
+    const b = spawnArgv(['nsenter', `--mount=/proc/${a.pid}/ns/mnt`, '--', 'sleep', '30'], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100 && readlinkSync(`/proc/${b.pid}/ns/mnt`) !== mnt; i++) await sleep(20);
+      const exec = new RecordingExecutor();
+      let pids = [a.pid!, b.pid!];
+      exec.on(['ip', 'netns', 'pids'], () => ({ stdout: pids.join('\n') }));
+      exec.on((argv) => argv[0]!.endsWith('perl'), { code: REBIND_EXIT.foreignUserns });
+      const guard = new DnsGuard(new System(false, exec), { ns: 'ut' }, 'x64');
+      const asked = () => exec.calls.filter((c) => c.kind === 'run' && c.argv[0]!.endsWith('perl')).length;
+      assert.equal((await guard.sweep()).skipped.length, 1);
+      await guard.sweep();
+      assert.equal(asked(), 1, 'asked once while the process it was seen in lives');
+      a.kill('SIGKILL');
+      for (let i = 0; i < 100 && existsSync(`/proc/${a.pid}/ns`); i++) await sleep(20);
+      pids = [b.pid!];
+      await guard.sweep();
+      assert.equal(asked(), 2, 'asked again once that process is gone: the number alone proves nothing');
+    } finally {
+      b.kill('SIGKILL');
+    }
+  } finally {
+    a.kill('SIGKILL');
+  }
 });
