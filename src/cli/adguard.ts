@@ -1,4 +1,4 @@
-import { spawnForeground } from './exec.js';
+import { spawnForeground } from '../sys/foreground.js';
 import { configFrom, requireRoot, type Command } from './command.js';
 import { UsageError } from '../errors.js';
 import { namesFor } from '../core/names.js';

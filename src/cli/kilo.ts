@@ -12,7 +12,9 @@ import { findProgramSync, lookupUser, profileOf } from '../services/apps.js';
 import { KILO_PROGRAMS, kiloArgv, kiloInstallHint } from '../services/profiles/kilo.js';
 import type { Parsed } from './args.js';
 import { configFrom, requireRoot, type Command } from './command.js';
-import { assertTunnelUp, execLaunch, spawnForeground } from './exec.js';
+import { assertTunnelUp } from '../report/tunnel.js';
+import { execLaunch } from '../members/launch.js';
+import { spawnForeground } from '../sys/foreground.js';
 import { invokingUser, userExists } from './invoker.js';
 
 /**
