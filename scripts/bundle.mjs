@@ -47,14 +47,17 @@ function ownUrl(format) {
  * exec's bundle: main's other commands stay out (never loaded: bin/vpnns uses it for `exec` only),
  * and so does the YAML config loader (yaml is three quarters of the rest), which exec imports only
  * when it has to parse a config file: then it loads from dist/ as before. Both are imported from
- * files of cli/, where the bundle is, so their relative paths still name the compiled files.
+ * files one folder below src/, like the bundle in cli/, so their relative paths still name the
+ * compiled files.
  */
 const onlyExec = {
   name: 'only-exec',
   setup(build) {
     build.onResolve({ filter: /^\.\.?\/[a-z/-]+\.js$/ }, (args) => {
-      if (args.kind !== 'dynamic-import' || !/[\\/]dist[\\/]src[\\/]cli[\\/][a-z-]+\.js$/.test(args.importer)) return undefined;
-      const otherCommand = /[\\/]cli[\\/]main\.js$/.test(args.importer) && /^\.\/[a-z-]+\.js$/.test(args.path) && args.path !== './exec.js';
+      // From a folder one below src/ (cli/, core/: core/up-config.ts), `../config/load.js` names the
+      // same compiled file as it does from the bundle in cli/.
+      if (args.kind !== 'dynamic-import' || !/[\\/]dist[\\/]src[\\/][a-z]+[\\/][a-z-]+\.js$/.test(args.importer)) return undefined;
+      const otherCommand = /[\\/]dist[\\/]src[\\/]cli[\\/]main\.js$/.test(args.importer) && /^\.\/[a-z-]+\.js$/.test(args.path) && args.path !== './exec.js';
       return otherCommand || args.path === '../config/load.js' ? { path: args.path, external: true } : undefined;
     });
   },

@@ -8,7 +8,7 @@ import { ensurePassword, passwordPath } from '../services/profiles/code-server.j
 import { installCodeServer } from '../services/profiles/code-server-install.js';
 import { appLog, appOf, appStatus } from '../report/apps.js';
 import { appsOf, startApp, startable, stopApp, type AppsOf } from '../systemd/app-control.js';
-import { assertTunnelUp } from './exec.js';
+import { assertTunnelUp } from '../report/tunnel.js';
 import { configFrom, requireRoot, type Command, type Io } from './command.js';
 
 const USAGE = `vpnns app start NAME       start an app (apps.NAME) in the namespace

@@ -13,7 +13,9 @@ import {
 } from '../services/browser.js';
 import type { Parsed } from './args.js';
 import { configFrom, requireRoot, type Command } from './command.js';
-import { assertTunnelUp, execLaunch, spawnForeground } from './exec.js';
+import { assertTunnelUp } from '../report/tunnel.js';
+import { execLaunch } from '../members/launch.js';
+import { spawnForeground } from '../sys/foreground.js';
 import { SANDBOX_DEFAULTS } from '../sandbox/channels.js';
 import { invokingUser, userExists } from './invoker.js';
 

@@ -1,18 +1,18 @@
 // `vpnns kilo [ARGS]`: Kilo CLI in the current directory, inside the namespace, as the user, with
 // the terminal passed through; refused while the namespace is down or the VPN is not connected.
-import type { Config } from '../config/types.js';
 import { UsageError, VpnnsError } from '../errors.js';
 import { namesFor } from '../core/names.js';
 import { readState } from '../core/state.js';
 import { netnsExists } from '../net/ip.js';
 import { formatArgv } from '../sys/exec.js';
-import { helperEnv } from '../sandbox/launch.js';
 import { System } from '../sys/system.js';
-import { findProgramSync, lookupUser, profileOf } from '../services/apps.js';
-import { KILO_PROGRAMS, kiloArgv, kiloInstallHint } from '../services/profiles/kilo.js';
+import { kiloApp, kiloProgram } from '../services/kilo-program.js';
+import { kiloArgv } from '../services/profiles/kilo.js';
 import type { Parsed } from './args.js';
 import { configFrom, requireRoot, type Command } from './command.js';
-import { assertTunnelUp, execLaunch, spawnForeground } from './exec.js';
+import { assertTunnelUp } from '../report/tunnel.js';
+import { execLaunch } from '../members/launch.js';
+import { spawnForeground } from '../sys/foreground.js';
 import { invokingUser, userExists } from './invoker.js';
 
 /**
@@ -50,20 +50,6 @@ export function parseKiloArgs(argv: readonly string[]): Parsed {
   return { opts, positional: [], rest: argv.slice(i) };
 }
 
-/** The kilo app of the config (named `kilo`, or with `profile: kilo`), if any. */
-function kiloApp(cfg: Config) {
-  return Object.entries(cfg.apps).find(([name, a]) => profileOf(name, a) === 'kilo')?.[1];
-}
-
-/** kilocode/kilo as the user finds it: their login shell's PATH (e.g. ~/.local/bin added by .profile). */
-async function findInLoginShell(sys: System, user: string): Promise<string | undefined> {
-  const script = KILO_PROGRAMS.map((p) => `command -v ${p}`).join(' || ');
-  // KILO_PROGRAMS are fixed names: the script holds no input. A login shell builds its own environment.
-  // A lookup (also under --dry-run): it runs the user's shell as the user, never as root.
-  const r = await sys.query(['/usr/sbin/runuser', '-l', user, '-c', script], { allowFail: true, timeoutMs: 10_000, env: helperEnv() });
-  return r.stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('/')).pop();
-}
-
 export const kiloCommand: Command = {
   name: 'kilo',
   usage: `vpnns kilo [--user USER] [--config FILE] [--dry-run] [ARGS...]
@@ -95,13 +81,7 @@ command line that would run (the same checks first) and runs nothing.`,
     if (who.user === 'root' && who.source === 'default') {
       io.err('vpnns: warning: running Kilo as root (no SUDO_USER and no --user); pass --user NAME to run it as a normal user.');
     }
-    const home = lookupUser(who.user)?.home;
-    let program = app?.command;
-    if (!program?.length) {
-      const found = findProgramSync(KILO_PROGRAMS, home) ?? (who.user === 'root' ? undefined : await findInLoginShell(sys, who.user));
-      if (!found) throw new UsageError(`Kilo CLI (kilocode or kilo) is not installed for ${who.user}; ${kiloInstallHint()}.`);
-      program = [found];
-    }
+    const program = await kiloProgram(sys, app, who.user);
     // The app's environment (e.g. provider settings) on top of the caller's, for Kilo only: never
     // in vpnns's own environment, where every root helper would inherit it (LD_PRELOAD, NODE_OPTIONS).
     // Kilo takes its working directory from $PWD, which sudo and other callers may leave stale.

@@ -9,9 +9,8 @@ import { UsageError, VpnnsError } from '../errors.js';
 import { loadCommand, printError } from './main.js';
 import { parseArgs, type Parsed } from './args.js';
 import type { Command, Io } from './command.js';
-import { rootsOnly, unchangedSince } from './exec.js';
-import { isNamespaceName, RUN_DIR, stateDirOf } from '../core/names.js';
-import { readState, statePath } from '../core/state.js';
+import { trustedState, upConfig } from '../core/up-config.js';
+import { isNamespaceName, RUN_DIR } from '../core/names.js';
 import { lookupUser } from '../services/users.js';
 import { helperEnv } from '../sandbox/clean-env.js';
 import { setMemberContext } from '../members/context.js';
@@ -96,14 +95,11 @@ function inVpnnsNamespace(): boolean {
 export async function memberConfig(ns: string | undefined): Promise<{ config: Config; upConfig: Config }> {
   const { loadConfig, defaultConfig, SYSTEM_CONFIG } = await import('../config/load.js');
   const name = ns ?? (existsSync(SYSTEM_CONFIG) ? (await loadConfig({ file: SYSTEM_CONFIG })).namespace : defaultConfig().namespace);
-  const dir = stateDirOf(name);
-  const state = rootsOnly(dir.stateDir) && rootsOnly(statePath(dir)) ? await readState(dir) : undefined;
-  if (!state || state.config.namespace !== name) {
+  const state = await trustedState(name);
+  if (!state) {
     throw new VpnnsError(`namespace ${name} is not up (vpnns runs no namespace of that name here); \`vpnns list\` shows those it runs, \`sudo vpnns up\` starts one.`);
   }
-  const source = state.config.source;
-  if (unchangedSince(source, state.startedAt)) return { config: state.config, upConfig: state.config };
-  return { config: { ...(await loadConfig({ file: source })), namespace: name }, upConfig: state.config };
+  return { config: await upConfig(state), upConfig: state.config };
 }
 
 /** Member apps: a member starts, stops, reads the logs and the password only of an app that runs as that member. */

@@ -2,7 +2,7 @@ import { configFrom, type Command, type Io } from './command.js';
 import { gatherStatus, type StatusReport } from '../report/status.js';
 import type { Config } from '../config/types.js';
 import { UsageError } from '../errors.js';
-import { sleep } from '../sys/process.js';
+import { watchStatus } from '../report/status-watch.js';
 
 function ago(iso: string): string {
   const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
@@ -98,28 +98,13 @@ function intervalMs(v: string | boolean | undefined): number {
 
 /** Until Ctrl-C: the table redrawn in place on a terminal (appended otherwise), or JSON lines. */
 async function watch(cfg: Config, io: Io, json: boolean, everyMs: number): Promise<number> {
-  const stopping = new AbortController();
-  const stop = () => stopping.abort();
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
-  try {
-    while (!stopping.signal.aborted) {
-      const started = Date.now();
-      // Watching relies on the supervisor's probes; it never adds requests of its own.
-      const report = await gatherStatus(cfg, { probe: false });
-      if (stopping.signal.aborted) break;
-      if (json) io.out(JSON.stringify({ time: new Date().toISOString(), ...report }));
-      else {
-        const head = `every ${everyMs / 1000}s: vpnns status   ${new Date().toISOString()}   (Ctrl-C to stop)`;
-        // Home and clear-to-end instead of a full clear: no flicker on a terminal.
-        io.out(io.isTTY ? `\x1b[H\x1b[J${head}\n\n${renderStatus(report)}` : `${head}\n${renderStatus(report)}\n`);
-      }
-      // A fixed period, not a fixed pause: gathering takes a while on a busy machine.
-      await sleep(everyMs - (Date.now() - started), stopping.signal);
+  await watchStatus(cfg, everyMs, (report) => {
+    if (json) io.out(JSON.stringify({ time: new Date().toISOString(), ...report }));
+    else {
+      const head = `every ${everyMs / 1000}s: vpnns status   ${new Date().toISOString()}   (Ctrl-C to stop)`;
+      // Home and clear-to-end instead of a full clear: no flicker on a terminal.
+      io.out(io.isTTY ? `\x1b[H\x1b[J${head}\n\n${renderStatus(report)}` : `${head}\n${renderStatus(report)}\n`);
     }
-  } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
-  }
+  });
   return 0;
 }

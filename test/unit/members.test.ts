@@ -119,7 +119,7 @@ test('setup refuses an installation someone other than root could change', { ski
 test('while a member\'s request runs, the config is the namespace\'s and programs run as the member only', async () => {
   const { setMemberContext } = await import('../../src/members/context.js');
   const { configFrom } = await import('../../src/cli/command.js');
-  const { execLaunch } = await import('../../src/cli/exec.js');
+  const { execLaunch } = await import('../../src/members/launch.js');
   const { defaultConfig } = await import('../../src/config/load.js');
   const config = { ...defaultConfig(), namespace: 'ns-of-up' };
   setMemberContext({ user: 'alice', uid: 1000, env: { FOO: 'bar' }, config });
