@@ -161,13 +161,18 @@ export interface DetachedOptions {
  * anything starts. Returns its PID.
  */
 export function startDetached(argv: readonly string[], opts: DetachedOptions): number {
+  return spawnDetached(argv, opts, 'ignore').pid ?? -1;
+}
+
+/** Its own session, its output straight to the log (opened never through a link), unref'd; stdin as asked. */
+function spawnDetached(argv: readonly string[], opts: DetachedOptions, stdin: 'ignore' | 'pipe'): ChildProcess {
   mkdirSync(dirname(opts.logFile), { recursive: true });
   const out = openLogFile(opts.logFile);
   try {
-    const child = spawnArgv(argv, { detached: true, stdio: ['ignore', out, out], env: opts.env ?? process.env });
+    const child = spawnArgv(argv, { detached: true, stdio: [stdin, out, out], env: opts.env ?? process.env });
     child.on('error', () => {});
     child.unref();
-    return child.pid ?? -1;
+    return child;
   } finally {
     closeSync(out);
   }
@@ -191,22 +196,14 @@ export interface HeldStart {
  * and the supervisor resource records and waits for it like any other start.
  */
 export function startDetachedHeld(argv: readonly string[], opts: DetachedOptions): HeldStart {
-  mkdirSync(dirname(opts.logFile), { recursive: true });
-  const out = openLogFile(opts.logFile);
-  try {
-    const child = spawnArgv(argv, { detached: true, stdio: ['pipe', out, out], env: opts.env ?? process.env });
-    child.on('error', () => {});
-    child.stdin?.on('error', () => {});
-    child.unref();
-    return {
-      pid: child.pid ?? -1,
-      go: () => child.stdin?.end('go\n'),
-      release: () => child.stdin?.destroy(),
-      exited: () => child.exitCode !== null || child.signalCode !== null,
-    };
-  } finally {
-    closeSync(out);
-  }
+  const child = spawnDetached(argv, opts, 'pipe');
+  child.stdin?.on('error', () => {});
+  return {
+    pid: child.pid ?? -1,
+    go: () => child.stdin?.end('go\n'),
+    release: () => child.stdin?.destroy(),
+    exited: () => child.exitCode !== null || child.signalCode !== null,
+  };
 }
 
 /**

@@ -12,7 +12,7 @@ import { after, before, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
 import { createWorld, sweepStaleWorlds, type World } from '../../src/world/world.js';
-import { run } from '../../src/world/run.js';
+import { run, waitFor as pollFor } from '../../src/world/run.js';
 import { Container, ensureRootfs, extractRootfs } from './systemd-rootfs.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
@@ -33,20 +33,8 @@ async function boot(): Promise<void> {
   box = await Container.boot({ root, netnsPath: `/run/netns/${world.ns.host}`, bindRo: [process.execPath, REPO], logFile: join(dir, 'console.log') });
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(250);
-  }
-}
+/** The world's poll, at a pace a container's systemctl can take. */
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> => pollFor(what, fn, ms, 250);
 
 const journal = async (pattern: string) => (await c().exec(['journalctl', '--no-pager', '-o', 'cat', '-u', pattern])).stdout;
 

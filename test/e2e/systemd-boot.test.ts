@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor as pollFor } from '../../src/world/run.js';
 import { stringify } from 'yaml';
 import { createWorld, sweepStaleWorlds, type World } from '../../src/world/world.js';
 import { Container, ensureRootfs, extractRootfs } from './systemd-rootfs.js';
@@ -56,20 +57,8 @@ async function activeStates(list: string[]): Promise<string[]> {
   return (await c().exec(['systemctl', 'is-active', ...list])).stdout.trim().split('\n');
 }
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (e) {
-      last = e;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
-    await sleep(250);
-  }
-}
+/** The world's poll, at a pace a container's systemctl can take. */
+const waitFor = <T>(what: string, fn: () => Promise<T | undefined>, ms = 30_000): Promise<T> => pollFor(what, fn, ms, 250);
 
 async function journal(unit: string): Promise<string> {
   return (await c().exec(['journalctl', '--no-pager', '-o', 'cat', '-u', unit])).stdout;
