@@ -15,7 +15,6 @@ import type { Parsed } from './args.js';
 import { configFrom, requireRoot, type Command } from './command.js';
 import { assertTunnelUp } from '../report/tunnel.js';
 import { execLaunch } from '../members/launch.js';
-import { spawnForeground } from '../sys/foreground.js';
 import { SANDBOX_DEFAULTS } from '../sandbox/channels.js';
 import { invokingUser, userExists } from './invoker.js';
 
@@ -105,6 +104,6 @@ The browser needs your display: under sudo keep it with
       io.err(`vpnns: opening ${url} in ${kind} inside ${names.ns}; the password: \`sudo vpnns app password ${appName}\`.`);
     }
     const sandbox = { ...SANDBOX_DEFAULTS, ...file.sandbox, ...BROWSER_CHANNELS };
-    return spawnForeground(execLaunch({ sandbox }, names.ns, who.user, browserLauncher(launch)), io);
+    return sys.foreground(execLaunch({ sandbox }, names.ns, who.user, browserLauncher(launch)), io);
   },
 };

@@ -10,7 +10,7 @@ import { invokingUser, userExists } from './invoker.js';
 import type { Config } from '../config/types.js';
 import type { Parsed } from './args.js';
 import { traceMark } from '../sys/trace.js';
-import { spawnForeground } from '../sys/foreground.js';
+import { System } from '../sys/system.js';
 
 export const execCommand: Command = {
   name: 'exec',
@@ -38,7 +38,7 @@ unless --no-vpn-check is given.`,
       io.err('vpnns: warning: running as root (no SUDO_USER and no --user); pass --user NAME to run as a normal user.');
     }
     // The sandbox as the config file says now (like the kilo app), not as it was at `up`.
-    return spawnForeground(execLaunch(cfg, ns, who.user, cmd), io);
+    return new System(false).foreground(execLaunch(cfg, ns, who.user, cmd), io);
   },
 };
 

@@ -12,7 +12,6 @@ import type { Parsed } from './args.js';
 import { configFrom, requireRoot, type Command } from './command.js';
 import { assertTunnelUp } from '../report/tunnel.js';
 import { execLaunch } from '../members/launch.js';
-import { spawnForeground } from '../sys/foreground.js';
 import { invokingUser, userExists } from './invoker.js';
 
 /**
@@ -93,6 +92,6 @@ command line that would run (the same checks first) and runs nothing.`,
       io.out(`# Kilo would run as ${who.user} in namespace ${ns}; nothing ran (--dry-run).`);
       return 0;
     }
-    return spawnForeground(launch, io);
+    return sys.foreground(launch, io);
   },
 };

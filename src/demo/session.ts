@@ -11,6 +11,7 @@ import { stringify } from 'yaml';
 import type { World, WorldOptions } from '../world/world.js';
 import { sleep } from '../sys/process.js';
 import { runIsolated, startIsolated, type Ran } from './spawn.js';
+import { System } from '../sys/system.js';
 import { supervisorPidsOf } from '../supervisor/resource.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
@@ -60,6 +61,8 @@ export class DemoSession {
   private app?: ReturnType<typeof startIsolated>;
   private upDone = false;
   private tornDown = false;
+  /** What the demo starts goes through it (never a dry run). */
+  private readonly sys = new System(false);
 
   /** Unique per run ("vd" + 4 hex digits), so a demo can run next to the tests' worlds ("vt..."). */
   readonly prefix = `vd${randomBytes(2).toString('hex')}`;
@@ -77,12 +80,12 @@ export class DemoSession {
 
   private inHost(argv: string[], timeoutMs = 20_000, abortable = true): Promise<Ran> {
     const w = this.world!;
-    return runIsolated(['nsenter', `--net=/run/netns/${w.ns.host}`, '--', ...argv], { timeoutMs, ...(abortable ? { signal: this.signal } : {}) });
+    return runIsolated(this.sys, ['nsenter', `--net=/run/netns/${w.ns.host}`, '--', ...argv], { timeoutMs, ...(abortable ? { signal: this.signal } : {}) });
   }
 
   /** In the host namespace with its resolv.conf (the world's ISP resolver), so names resolve as the user's machine would. */
   private inHostWithDns(argv: string[]): Promise<Ran> {
-    return runIsolated(['ip', 'netns', 'exec', this.world!.ns.host, ...argv], { timeoutMs: 20_000, signal: this.signal });
+    return runIsolated(this.sys, ['ip', 'netns', 'exec', this.world!.ns.host, ...argv], { timeoutMs: 20_000, signal: this.signal });
   }
 
   private ok(r: Ran, what: string): Ran {
@@ -170,7 +173,7 @@ export class DemoSession {
     await this.waitRunning(['vpn', 'socks', 'http', 'forward-socks', 'forward-http', `forward-${APP_HOST_PORT}`], 30_000);
     // Started now so that `vpnns check` finds the published port answering.
     const argv = [process.execPath, BIN, 'exec', '--config', this.cfgFile, '--', process.execPath, '-e', APP_SOURCE];
-    this.app = startIsolated(['nsenter', `--net=/run/netns/${this.world!.ns.host}`, '--', ...argv]);
+    this.app = startIsolated(this.sys, ['nsenter', `--net=/run/netns/${this.world!.ns.host}`, '--', ...argv]);
     return [
       `$ vpnns up --config ${this.cfgFile}`,
       ...r.stdout.trim().split('\n').filter((l) => /is up|already up/.test(l)),

@@ -1,7 +1,9 @@
 // Child processes of `vpnns demo`. Each runs in its own process group so that a Ctrl-C on the
 // terminal reaches only the demo, which then decides what to stop: an interrupted step is killed,
-// but the teardown's own commands must run to the end even if Ctrl-C is pressed again.
-import { spawnArgv, type ChildProcess } from '../sys/spawn.js';
+// but the teardown's own commands must run to the end even if Ctrl-C is pressed again. They start
+// through the demo's System (never a dry run: `vpnns demo` takes none).
+import type { ChildProcess } from '../sys/spawn.js';
+import type { System } from '../sys/system.js';
 
 export interface Ran {
   code: number;
@@ -26,11 +28,10 @@ function killGroup(child: ChildProcess, sig: NodeJS.Signals): void {
 }
 
 /** Runs argv to completion in a new process group; a non-zero exit is a result, not an error. */
-export function runIsolated(argv: readonly string[], opts: RunOpts): Promise<Ran> {
-  const [cmd, ...args] = argv;
-  if (!cmd) throw new Error('runIsolated: empty argv');
+export function runIsolated(sys: System, argv: readonly string[], opts: RunOpts): Promise<Ran> {
+  if (!argv[0]) throw new Error('runIsolated: empty argv');
   return new Promise((resolve) => {
-    const child = spawnArgv([cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: opts.env ?? process.env });
+    const child = sys.startChild(argv, { stdout: 'pipe', stderr: 'pipe', ownGroup: true, env: opts.env ?? process.env });
     let stdout = '';
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -59,10 +60,9 @@ export function runIsolated(argv: readonly string[], opts: RunOpts): Promise<Ran
 }
 
 /** A long-running child in its own group (the demo's app); `stop()` kills the group. */
-export function startIsolated(argv: readonly string[], env?: NodeJS.ProcessEnv): { pid: number | undefined; output(): string; stop(): Promise<void> } {
-  const [cmd, ...args] = argv;
-  if (!cmd) throw new Error('startIsolated: empty argv');
-  const child = spawnArgv([cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: env ?? process.env });
+export function startIsolated(sys: System, argv: readonly string[], env?: NodeJS.ProcessEnv): { pid: number | undefined; output(): string; stop(): Promise<void> } {
+  if (!argv[0]) throw new Error('startIsolated: empty argv');
+  const child = sys.startChild(argv, { stdout: 'pipe', stderr: 'pipe', ownGroup: true, env: env ?? process.env });
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));

@@ -29,8 +29,8 @@ export function sudoArgv(argv: readonly string[]): string[] {
 }
 
 export async function delegate(argv: readonly string[], io: { err(l: string): void }): Promise<number> {
-  const { spawnForeground } = await import('../sys/foreground.js');
+  const { System } = await import('../sys/system.js');
   // sudo itself gets a plain environment; TERM tells it nothing it acts on but keeps the terminal's type for root's messages.
   const env: Record<string, string> = { PATH: HELPER_PATH, LANG: process.env.LANG ?? 'C.UTF-8', ...(process.env.TERM && { TERM: process.env.TERM }) };
-  return spawnForeground({ argv: sudoArgv(argv), env, payload: encodeEnv(process.env) }, io);
+  return new System(false).foreground({ argv: sudoArgv(argv), env, payload: encodeEnv(process.env) }, io);
 }

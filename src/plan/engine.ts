@@ -73,7 +73,7 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
   try {
     // A fresh namespace (no state yet) that gets a supervisor: its process starts now and loads
     // while the checks run and the rest is made (see prestartSupervisor); unused, it ends in `finally`.
-    if (!opts.sys.dryRun && !existsSync(statePath(names)) && planResources(cfg).includes(supervisorResource) && !(opts.foreground || opts.noSupervisor)) prestartSupervisor(names, cfg);
+    if (!opts.sys.dryRun && !existsSync(statePath(names)) && planResources(cfg).includes(supervisorResource) && !(opts.foreground || opts.noSupervisor)) prestartSupervisor(names, cfg, opts.sys);
     // From the checks until the links and addresses exist: a second namespace's `up` started at the
     // same moment waits, then sees this one's subnet as taken.
     if (!opts.sys.dryRun) hostLock = await traced('host lock', async () => acquireLock(hostLockFile(await hostNetnsId()), "the host's addresses and links"));

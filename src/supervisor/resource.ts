@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/types.js';
 import type { Context, Resource } from '../core/resource.js';
 import { VpnnsError } from '../errors.js';
-import { isAlive, sleep, startDetachedHeld, type HeldStart } from '../sys/process.js';
+import { isAlive, sleep, type HeldStart } from '../sys/process.js';
+import type { System } from '../sys/system.js';
 import { allProcesses, asProcId, identify, stillRunning, uidOf, type ProcId } from '../sys/proc-identity.js';
 import type { Names } from '../core/names.js';
 import { privateStatusPath, readStatus, statusPath } from '../core/status.js';
@@ -147,16 +148,17 @@ const prestarted = new WeakMap<Names, Prestarted>();
  * it only for a namespace without state (a fresh one): a supervisor of an earlier run (reload,
  * restart) keeps the usual path.
  */
-export function prestartSupervisor(names: Names, cfg: Config): void {
+export function prestartSupervisor(names: Names, cfg: Config, sys: System): void {
   if (prestarted.has(names)) return;
   traceMark('supervisor spawned');
-  let held: HeldStart;
+  let held: HeldStart | undefined;
   try {
     // Its own session (it survives the terminal closing), its output straight to supervisor.out.
-    held = startDetachedHeld(supervisorArgv(names, true), { logFile: supervisorOut(cfg), env: process.env });
+    held = sys.startHeld(supervisorArgv(names, true), { logFile: supervisorOut(cfg), env: process.env });
   } catch (e) {
     throw logError(cfg, e);
   }
+  if (!held) return;
   // Read now, before Node can reap the child: with the PID it names this process and no later one.
   prestarted.set(names, { held, start: held.pid > 0 ? identify(held.pid)?.start : undefined });
 }
@@ -225,7 +227,8 @@ export const supervisorResource: Resource = {
     let pid: number;
     if (pre) {
       pid = pre.held.pid;
-      sys.actions.push(`$ ${supervisorArgv(names, true).join(' ')} &  (detached, started early)`);
+      // Its start was recorded when `up` began (System.startHeld).
+      sys.actions.push(`tell the supervisor started early (PID ${pid}) to go`);
     } else {
       try {
         // Its own session (it survives the terminal closing), its output straight to supervisor.out.

@@ -1,5 +1,5 @@
 // The only place that spawns short-lived commands. Always an argv array, never a shell string.
-import { spawnArgv } from './spawn.js';
+import { spawnArgv, spawnArgvSync } from './spawn.js';
 import { VpnnsError } from '../errors.js';
 import { withoutLoaderVars } from '../sandbox/clean-env.js';
 import { clock, traceSince, tracing } from './trace.js';
@@ -69,6 +69,30 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
     child.stdin!.on('error', () => {});
     child.stdin!.end(opts.input ?? '');
   });
+}
+
+/**
+ * `run`, synchronously: for an exit handler, where nothing async runs any more (the world's
+ * teardown). The same options and errors; stderr is kept, a timeout kills with SIGKILL.
+ */
+export function runSync(argv: readonly string[], opts: RunOptions = {}): RunResult {
+  const cmd = argv[0];
+  if (!cmd) throw new Error('runSync: empty argv');
+  const r = spawnArgvSync(argv, {
+    env: opts.env ?? withoutLoaderVars(),
+    cwd: opts.cwd,
+    input: opts.input ?? '',
+    stdio: ['pipe', 'pipe', 'pipe'],
+    ...(opts.timeoutMs ? { timeout: opts.timeoutMs, killSignal: 'SIGKILL' as const } : {}),
+  });
+  const err = r.error as NodeJS.ErrnoException | undefined;
+  let res: RunResult;
+  if (err?.code === 'ENOENT') res = { code: 127, stdout: '', stderr: `${cmd}: not found` };
+  else if (err?.code === 'ETIMEDOUT') res = { code: 128, stdout: r.stdout ?? '', stderr: `${r.stderr ?? ''}\n(timed out after ${opts.timeoutMs} ms)` };
+  else if (err) throw err;
+  else res = { code: r.status ?? (r.signal ? 128 : 1), stdout: r.stdout, stderr: r.stderr };
+  if (res.code !== 0 && !opts.allowFail) throw new CommandError(argv, res);
+  return res;
 }
 
 /** The command for a trace line: the program and its first words (never a file's content). */

@@ -1,14 +1,27 @@
 // The executor: the narrow interface every change vpnns makes to the machine goes through (and
-// every read a resource's check makes of it). `System` (system.ts) wraps one: it logs each change
+// every read a resource's check makes of it), and every process anything in src/ starts. `System` (system.ts) wraps one: it logs each change
 // and, under `--dry-run`, records it without calling the executor. `hostExecutor` is the real
 // machine; `RecordingExecutor` (recording.ts) records the calls and answers from a script, so the
 // resources' check/apply/remove are unit-tested without root.
 import { mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile, chmod, chown, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { run, type RunOptions, type RunResult } from './exec.js';
+import type { ChildProcess } from './spawn.js';
+import { run, runSync, type RunOptions, type RunResult } from './exec.js';
+import { spawnForeground, type ForegroundLaunch } from './foreground.js';
 import { createLogFileFor, idsOf } from './log-file.js';
-import { startDetached, startProcess, type DetachedOptions, type ProcessSpec, type Running, type StartOptions } from './process.js';
+import {
+  startChild,
+  startDetached,
+  startDetachedHeld,
+  startProcess,
+  type ChildOptions,
+  type DetachedOptions,
+  type HeldStart,
+  type ProcessSpec,
+  type Running,
+  type StartOptions,
+} from './process.js';
 
 export interface FileOptions {
   mode?: number;
@@ -26,10 +39,18 @@ export interface FileOptions {
 export interface Executor {
   /** A command to completion (argv, never a shell). Throws CommandError on non-zero unless allowFail. */
   run(argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
+  /** `run`, synchronously: for an exit handler, where nothing async runs (the world's teardown). */
+  runSync(argv: readonly string[], opts?: RunOptions): RunResult;
+  /** A program in the foreground (`exec`, `kilo`, a browser): the terminal, signals and its exit code pass through; its exit code. */
+  foreground(launch: ForegroundLaunch, io: { err(line: string): void }): Promise<number>;
   /** A long-running process (a VPN client, a proxy, an app) we hold and stop. */
   start(spec: ProcessSpec, opts?: StartOptions): Running;
   /** A daemon in its own session that outlives us; returns its PID. */
   startDetached(argv: readonly string[], opts: DetachedOptions): number;
+  /** `startDetached`, held until told to begin (`up`'s early supervisor: process.ts). */
+  startHeld(argv: readonly string[], opts: DetachedOptions): HeldStart;
+  /** A child whose pipes and exit the caller handles (the simulated world's daemons, the demo's steps). */
+  startChild(argv: readonly string[], opts: ChildOptions): ChildProcess;
   /** Replaces PATH atomically (or in place), creating its directory. */
   writeFile(path: string, content: string, opts?: FileOptions): Promise<void>;
   /** Removes PATH (recursively); absent is fine. */
@@ -51,8 +72,12 @@ export interface Executor {
 /** This machine. */
 export const hostExecutor: Executor = {
   run,
+  runSync,
+  foreground: spawnForeground,
   start: startProcess,
   startDetached,
+  startHeld: startDetachedHeld,
+  startChild,
   async writeFile(path, content, opts = {}) {
     const mode = opts.mode ?? 0o644;
     await mkdir(dirname(path), { recursive: true });

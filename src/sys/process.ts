@@ -178,6 +178,24 @@ function spawnDetached(argv: readonly string[], opts: DetachedOptions, stdin: 'i
   }
 }
 
+export interface ChildOptions {
+  /** The child's whole environment (the world's programs and the demo's steps get the caller's). */
+  env: NodeJS.ProcessEnv;
+  /** Where its output goes: a pipe the caller reads, an open file descriptor (a log), or nowhere. Its stdin is /dev/null. */
+  stdout: 'pipe' | 'ignore' | number;
+  stderr: 'pipe' | 'ignore' | number;
+  /** Its own process group, so the caller can signal the whole tree (`process.kill(-pid)`). */
+  ownGroup?: boolean;
+}
+
+/**
+ * A child whose pipes and exit the caller handles itself: the simulated world's daemons and packet
+ * captures, the demo's steps. Not a vpnns change (those go through `start`, `startDetached`, `run`).
+ */
+export function startChild(argv: readonly string[], opts: ChildOptions): ChildProcess {
+  return spawnArgv(argv, { env: opts.env, stdio: ['ignore', opts.stdout, opts.stderr], detached: opts.ownGroup ?? false });
+}
+
 /** A detached start (as startDetached) that waits for the word to begin: `go()` writes it to its stdin. */
 export interface HeldStart {
   pid: number;
@@ -192,8 +210,8 @@ export interface HeldStart {
 /**
  * `up` starts its supervisor early, so Node's start overlaps the namespace, firewall and files
  * (supervisor/resource.ts prestartSupervisor): the same detached start, with its stdin a pipe the
- * supervisor reads "go" from. Not an Executor step: only a fresh `up` (never a dry run) uses it,
- * and the supervisor resource records and waits for it like any other start.
+ * supervisor reads "go" from. Only a fresh `up` (never a dry run) uses it, through System
+ * (`startHeld`); the supervisor resource waits for it like any other start.
  */
 export function startDetachedHeld(argv: readonly string[], opts: DetachedOptions): HeldStart {
   const child = spawnDetached(argv, opts, 'pipe');

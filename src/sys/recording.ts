@@ -3,14 +3,20 @@
 // Files live in a map (what `writeFile` wrote, `remove` took away, `readText` reads back), so
 // apply-then-check converges as it would on the host.
 import { EventEmitter } from 'node:events';
+import { PassThrough } from 'node:stream';
 import { CommandError, formatArgv, type RunOptions, type RunResult } from './exec.js';
 import type { Executor, FileOptions } from './executor.js';
-import { fullArgv, type DetachedOptions, type ProcessSpec, type Running, type StartOptions } from './process.js';
+import type { ForegroundLaunch } from './foreground.js';
+import { fullArgv, type ChildOptions, type DetachedOptions, type HeldStart, type ProcessSpec, type Running, type StartOptions } from './process.js';
+import type { ChildProcess } from './spawn.js';
 
 export type Call =
   | { kind: 'run'; argv: string[]; input?: string }
   | { kind: 'start'; name: string; argv: string[] }
   | { kind: 'startDetached'; argv: string[]; logFile: string }
+  | { kind: 'startHeld'; argv: string[]; logFile: string }
+  | { kind: 'startChild'; argv: string[]; ownGroup: boolean }
+  | { kind: 'foreground'; argv: string[]; payload: boolean }
   | { kind: 'write'; path: string; content: string; mode: number; inPlace: boolean }
   | { kind: 'remove'; path: string }
   | { kind: 'mkdir'; path: string; mode: number }
@@ -31,8 +37,14 @@ export class RecordingExecutor implements Executor {
   readonly calls: Call[] = [];
   readonly files = new Map<string, string>();
   readonly dirs = new Set<string>();
-  /** What startDetached returns. */
+  /** What startDetached returns (and a held start's PID). */
   detachedPid = 4_000_000;
+  /** What a program in the foreground exits with. */
+  foregroundCode = 0;
+  /** Held starts, in order: whether each was told to go or released. */
+  readonly held: FakeHeld[] = [];
+  /** Children started (startChild), in order. */
+  readonly children: FakeChild[] = [];
   private rules: Rule[] = [];
   private nextPid = 5_000_000;
   /** Processes started and not stopped, by name. */
@@ -63,6 +75,12 @@ export class RecordingExecutor implements Executor {
           return [`start ${c.name}: ${formatArgv(c.argv)}`];
         case 'startDetached':
           return [`detached ${formatArgv(c.argv)} > ${c.logFile}`];
+        case 'startHeld':
+          return [`held ${formatArgv(c.argv)} > ${c.logFile}`];
+        case 'startChild':
+          return [`child ${formatArgv(c.argv)}`];
+        case 'foreground':
+          return [`foreground ${formatArgv(c.argv)}`];
         case 'write':
           return [`write ${c.path}`];
         case 'remove':
@@ -84,6 +102,10 @@ export class RecordingExecutor implements Executor {
   }
 
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+    return this.runSync(argv, opts);
+  }
+
+  runSync(argv: readonly string[], opts: RunOptions = {}): RunResult {
     this.calls.push({ kind: 'run', argv: [...argv], ...(opts.input !== undefined ? { input: opts.input } : {}) });
     const rule = this.rules.find((r) => r.left > 0 && r.match(argv));
     if (rule) rule.left--;
@@ -103,6 +125,25 @@ export class RecordingExecutor implements Executor {
   startDetached(argv: readonly string[], opts: DetachedOptions): number {
     this.calls.push({ kind: 'startDetached', argv: [...argv], logFile: opts.logFile });
     return this.detachedPid;
+  }
+
+  startHeld(argv: readonly string[], opts: DetachedOptions): HeldStart {
+    this.calls.push({ kind: 'startHeld', argv: [...argv], logFile: opts.logFile });
+    const h = new FakeHeld(this.detachedPid);
+    this.held.push(h);
+    return h;
+  }
+
+  startChild(argv: readonly string[], opts: ChildOptions): ChildProcess {
+    this.calls.push({ kind: 'startChild', argv: [...argv], ownGroup: opts.ownGroup ?? false });
+    const c = new FakeChild(this.nextPid++, opts);
+    this.children.push(c);
+    return c as unknown as ChildProcess;
+  }
+
+  async foreground(launch: ForegroundLaunch, _io: { err(line: string): void }): Promise<number> {
+    this.calls.push({ kind: 'foreground', argv: [...launch.argv], payload: launch.payload !== undefined });
+    return this.foregroundCode;
   }
 
   async writeFile(path: string, content: string, opts: FileOptions = {}): Promise<void> {
@@ -187,4 +228,67 @@ export class FakeRunning implements Running {
     this.stopped = true;
     this.exit(null, 'SIGTERM');
   }
+}
+
+/** A held start: records whether it was told to go or released. */
+export class FakeHeld implements HeldStart {
+  word: 'go' | 'released' | undefined;
+  ended = false;
+
+  constructor(readonly pid: number) {}
+
+  go(): void {
+    this.word ??= 'go';
+  }
+
+  release(): void {
+    this.word ??= 'released';
+  }
+
+  exited(): boolean {
+    return this.ended;
+  }
+}
+
+/** A child (startChild) that runs until killed or `exit` is called; its piped output is what `emit` writes. */
+export class FakeChild extends EventEmitter {
+  readonly stdout: PassThrough | null;
+  readonly stderr: PassThrough | null;
+  readonly stdin = null;
+  exitCode: number | null = null;
+  signalCode: NodeJS.Signals | null = null;
+  /** The signals it was sent. */
+  readonly signals: NodeJS.Signals[] = [];
+
+  constructor(
+    readonly pid: number,
+    opts: ChildOptions,
+  ) {
+    super();
+    this.stdout = opts.stdout === 'pipe' ? new PassThrough() : null;
+    this.stderr = opts.stderr === 'pipe' ? new PassThrough() : null;
+  }
+
+  /** Writes to its stdout or stderr (piped). */
+  write(stream: 'stdout' | 'stderr', text: string): void {
+    this[stream]?.write(text);
+  }
+
+  kill(sig: NodeJS.Signals = 'SIGTERM'): boolean {
+    this.signals.push(sig);
+    if (this.exitCode === null && this.signalCode === null) this.exit(null, sig);
+    return true;
+  }
+
+  exit(code: number | null, signal: NodeJS.Signals | null = null): void {
+    this.exitCode = code;
+    this.signalCode = signal;
+    this.stdout?.end();
+    this.stderr?.end();
+    this.emit('exit', code, signal);
+    setImmediate(() => this.emit('close', code, signal));
+  }
+
+  unref(): void {}
+  ref(): void {}
 }

@@ -3,7 +3,9 @@
 // dry-run, handed to the executor; reads (`query`, `readText`) run even in dry-run: they change nothing.
 import { formatArgv, type RunOptions, type RunResult } from './exec.js';
 import { exists, hostExecutor, readText, type Executor, type FileOptions } from './executor.js';
-import { type DetachedOptions, type ProcessSpec, type Running, type StartOptions } from './process.js';
+import type { ForegroundLaunch } from './foreground.js';
+import type { ChildOptions, DetachedOptions, HeldStart, ProcessSpec, Running, StartOptions } from './process.js';
+import type { ChildProcess } from './spawn.js';
 
 export { exists, readText, type Executor, type FileOptions };
 
@@ -33,6 +35,24 @@ export class System {
     return this.executor.run(argv, opts);
   }
 
+  /** `change`, synchronously: for an exit handler, where nothing async runs (the world's teardown). */
+  changeSync(argv: readonly string[], opts: RunOptions = {}): RunResult {
+    this.record(`$ ${formatArgv(argv)}`);
+    if (this.dryRun) return { code: 0, stdout: '', stderr: '' };
+    return this.executor.runSync(argv, opts);
+  }
+
+  /**
+   * A program in the foreground with the terminal (`exec`, `kilo`, a browser, `adguardvpn-cli login`):
+   * signals pass to it, its exit code is returned. In dry-run it is recorded, not run: 0.
+   */
+  foreground(launch: ForegroundLaunch, io: { err(line: string): void }): Promise<number> {
+    // The environment (fd 3) is never recorded: it may hold keys.
+    this.record(`$ ${formatArgv(launch.argv)}  (foreground)`);
+    if (this.dryRun) return Promise.resolve(0);
+    return this.executor.foreground(launch, io);
+  }
+
   /**
    * A long-running process we hold (only a supervisor starts them, never under dry-run). In dry-run
    * nothing starts: the process returned has already exited with 0.
@@ -50,6 +70,24 @@ export class System {
     this.record(`$ ${formatArgv(argv)} &  (detached)`);
     if (this.dryRun) return undefined;
     return this.executor.startDetached(argv, opts);
+  }
+
+  /** A detached daemon held until told to begin (`up`'s early supervisor); undefined in dry-run. */
+  startHeld(argv: readonly string[], opts: DetachedOptions): HeldStart | undefined {
+    this.record(`$ ${formatArgv(argv)} &  (detached, held until told to go)`);
+    if (this.dryRun) return undefined;
+    return this.executor.startHeld(argv, opts);
+  }
+
+  /**
+   * A child whose pipes and exit the caller handles: the simulated world's daemons and captures,
+   * the demo's steps. Never under dry-run (neither `vpnns demo` nor the world takes --dry-run):
+   * a System in dry-run refuses.
+   */
+  startChild(argv: readonly string[], opts: ChildOptions): ChildProcess {
+    this.record(`$ ${formatArgv(argv)} &`);
+    if (this.dryRun) throw new Error(`not started under --dry-run: ${formatArgv(argv)}`);
+    return this.executor.startChild(argv, opts);
   }
 
   async writeFile(path: string, content: string, opts: FileOptions = {}): Promise<void> {

@@ -7,7 +7,6 @@ import { namesFor } from '../core/names.js';
 import { readState } from '../core/state.js';
 import { netnsExists } from '../net/ip.js';
 import { clientCgroup, ensureClientCgroup, killCgroup } from '../sys/client-cgroup.js';
-import { spawnForeground } from '../sys/foreground.js';
 import { fullArgv } from '../sys/process.js';
 import { findTool } from '../sys/tools.js';
 import { System } from '../sys/system.js';
@@ -53,13 +52,13 @@ export async function runAdguard(cfg: Config, sub: readonly string[], hooks: Adg
   if (!bound) {
     const argv = isUp ? fullArgv({ name: 'adguard', netns: names.ns, argv: [bin, ...sub] }) : [bin, ...sub];
     // A root client: a clean environment with its HOME, never the caller's (LD_PRELOAD, NODE_OPTIONS).
-    return spawnForeground({ argv, env }, hooks);
+    return sys.foreground({ argv, env }, hooks);
   }
   const cg = clientCgroup(names.ns);
   const inside = async (): Promise<number> => {
     if (cg) await ensureClientCgroup(sys, cg);
     const argv = fullArgv({ name: 'adguard', netns: names.ns, gid: CLIENT_GID, cgroup: cg?.dir, argv: [bin, ...sub] });
-    return spawnForeground({ argv, env }, hooks);
+    return sys.foreground({ argv, env }, hooks);
   };
   if (isUp) return inside();
   hooks.err(`vpnns: namespace ${names.ns} is down: bringing up its network (no VPN) for \`adguardvpn-cli ${sub[0]}\`, then down again.`);

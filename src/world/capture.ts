@@ -1,7 +1,7 @@
 // Packet captures inside a world namespace, for leak assertions.
-import { spawnArgv } from '../sys/spawn.js';
 import { sleep } from '../sys/process.js';
 import type { PidSet } from './daemon.js';
+import { worldSys } from './run.js';
 
 export interface Capture {
   pid: number;
@@ -13,8 +13,7 @@ export async function startCapture(ns: string, iface: string, filter: string | u
   const tcpdump = ['tcpdump', '-n', '-l', '--immediate-mode', '-U', '-i', iface, ...(filter ? [filter] : [])];
   // nsenter for namespaces made from inside another (see FACTS): both reach /run/netns/<ns>.
   const argv = nsEnter === 'nsenter' ? ['nsenter', `--net=/run/netns/${ns}`, '--', ...tcpdump] : ['ip', 'netns', 'exec', ns, ...tcpdump];
-  const [cmd = 'ip', ...args] = argv;
-  const child = spawnArgv([cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = worldSys.startChild(argv, { env: process.env, stdout: 'pipe', stderr: 'pipe' });
   child.unref();
   const pid = child.pid;
   if (!pid) throw new Error(`could not start tcpdump in ${ns}`);

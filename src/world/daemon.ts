@@ -1,10 +1,10 @@
 // Long-running processes inside a world namespace. `ip netns exec` execs the
 // program in place, so the pid we get is the daemon's own pid.
-import { spawnArgv, type ChildProcess } from '../sys/spawn.js';
+import type { ChildProcess } from '../sys/spawn.js';
 import { readFileSync, statSync } from 'node:fs';
 import { closeFd, openForAppendSync } from '../sys/files.js';
 import { sleep } from '../sys/process.js';
-import { GiveUp, terminate, waitFor } from './run.js';
+import { GiveUp, terminate, waitFor, worldSys } from './run.js';
 
 /** Pids a world must kill on teardown; shared by everything that spawns. */
 export class PidSet {
@@ -45,10 +45,7 @@ export class Daemon {
   static start(ns: string, argv: readonly string[], pids: PidSet, o: DaemonOptions): Daemon {
     const fd = openForAppendSync(o.logFile, 0o600);
     try {
-      const child = spawnArgv(['ip', 'netns', 'exec', ns, ...argv], {
-        env: o.env ?? process.env,
-        stdio: ['ignore', o.pipeStdout ? 'pipe' : fd, fd],
-      });
+      const child = worldSys.startChild(['ip', 'netns', 'exec', ns, ...argv], { env: o.env ?? process.env, stdout: o.pipeStdout ? 'pipe' : fd, stderr: fd });
       if (child.stdout) (child.stdout as unknown as { unref?: () => void }).unref?.();
       if (!child.pid) throw new Error(`could not start ${argv.join(' ')}`);
       return new Daemon(child, pids);

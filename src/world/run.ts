@@ -1,13 +1,17 @@
 // Process helpers for the test world. Every command is an argv array; nothing
 // here builds shell strings. The world's own semantics (a non-zero exit is a result, the caller's
-// environment) are kept here; the spawn itself goes through src/sys's one door (sys/spawn.ts).
-import { spawnArgv, spawnArgvSync } from '../sys/spawn.js';
+// environment) are kept here; every process goes through the world's own System (src/sys), never
+// a dry run.
 import { readFileSync } from 'node:fs';
 import { sleep } from '../sys/process.js';
+import { System } from '../sys/system.js';
+
+/** The world's System: real, never a dry run; every process the world starts goes through it. */
+export const worldSys = new System(false);
 
 export interface RunOptions {
   env?: NodeJS.ProcessEnv;
-  input?: string | Buffer;
+  input?: string;
   timeoutMs?: number;
   cwd?: string;
 }
@@ -27,38 +31,8 @@ export class CommandError extends Error {
 
 /** Runs argv to completion; never throws for a non-zero exit (see runOk). */
 export function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  const [cmd, ...args] = argv;
-  if (!cmd) throw new Error('run: empty argv');
-  return new Promise((resolve, reject) => {
-    const child = spawnArgv([cmd, ...args], {
-      env: opts.env ?? process.env,
-      cwd: opts.cwd,
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout!.on('data', (b: Buffer) => out.push(b));
-    child.stderr!.on('data', (b: Buffer) => err.push(b));
-    // A child that exits before reading its stdin must not crash us with EPIPE.
-    child.stdin!.on('error', () => {});
-    let timedOut = false;
-    const timer = opts.timeoutMs
-      ? setTimeout(() => {
-          timedOut = true;
-          child.kill('SIGKILL');
-        }, opts.timeoutMs)
-      : undefined;
-    child.on('error', (e) => {
-      if (timer) clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code, signal) => {
-      if (timer) clearTimeout(timer);
-      const stderr = Buffer.concat(err).toString() + (timedOut ? `\n[timed out after ${opts.timeoutMs} ms]` : '');
-      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(out).toString(), stderr });
-    });
-    child.stdin!.end(opts.input ?? '');
-  });
+  if (!argv[0]) throw new Error('run: empty argv');
+  return worldSys.change(argv, { env: opts.env ?? process.env, cwd: opts.cwd, input: opts.input, timeoutMs: opts.timeoutMs, allowFail: true });
 }
 
 /** Runs argv and throws CommandError on a non-zero exit. */
@@ -70,10 +44,10 @@ export async function runOk(argv: readonly string[], opts: RunOptions = {}): Pro
 
 /** Synchronous, best-effort variant for exit handlers, where nothing async runs. */
 export function runSyncQuiet(argv: readonly string[], input?: string): string {
-  const [cmd, ...args] = argv;
-  if (!cmd) return '';
+  if (!argv[0]) return '';
   try {
-    return spawnArgvSync([cmd, ...args], { input, stdio: ['pipe', 'pipe', 'ignore'], timeout: 5000 }).toString();
+    const r = worldSys.changeSync(argv, { env: process.env, input, timeoutMs: 5000, allowFail: true });
+    return r.code === 0 ? r.stdout : '';
   } catch {
     return '';
   }

@@ -120,7 +120,7 @@ test('only src/sys/spawn.ts imports node:child_process: every process vpnns star
     if (from === join('sys', 'spawn.ts')) continue;
     if (nodeImportsOf(readFileSync(file, 'utf8')).some((i) => i.module === 'child_process')) found.push(`src/${from}`);
   }
-  assert.deepEqual(found, [], `node:child_process outside src/sys/spawn.ts (use sys/exec.ts run, sys/process.ts startProcess, System or sys/spawn.ts):\n${found.join('\n')}`);
+  assert.deepEqual(found, [], `node:child_process outside src/sys/spawn.ts (start processes through System: sys/system.ts):\n${found.join('\n')}`);
 });
 
 test('the node: import reader sees names, defaults, namespaces and dynamic imports; skips types', () => {
@@ -137,6 +137,87 @@ test('the node: import reader sees names, defaults, namespaces and dynamic impor
     { module: 'fs', names: ['default'] },
     { module: 'child_process', names: ['*'] },
     { module: 'child_process', names: ['*'] },
+  ]);
+});
+
+/**
+ * What each module of src/sys that starts processes must not give a file outside src/sys: there,
+ * every process starts through System (sys/system.ts) and its Executor. Types (and helpers such as
+ * sleep, isAlive, fullArgv) may still be imported.
+ */
+const STARTERS: Record<string, (name: string) => boolean> = {
+  'spawn.js': () => true,
+  'foreground.js': () => true,
+  'process.js': (n) => n === '*' || n === 'default' || n.startsWith('start'),
+  'exec.js': (n) => n === '*' || n === 'default' || n === 'run' || n === 'runSync',
+};
+
+/**
+ * The starters a file of src/ (FROM, relative to src/) takes from src/sys, as "name from sys/x.ts":
+ * named, default and namespace imports and re-exports (type-only ones skipped), and dynamic imports.
+ */
+export function startersOf(from: string, source: string): string[] {
+  const code = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
+  const sysModule = (spec: string): string | undefined => {
+    const target = normalize(join(dirname(from), spec));
+    const m = /^sys\/([a-z-]+\.js)$/.exec(target);
+    return m && STARTERS[m[1]!] ? m[1]! : undefined;
+  };
+  const found: string[] = [];
+  const take = (mod: string, names: string[]): void => {
+    for (const n of names) if (STARTERS[mod]!(n)) found.push(`${n} from sys/${mod.replace(/\.js$/, '.ts')}`);
+  };
+  for (const m of code.matchAll(/(?:^|[\s;])(import|export)\s+(type\s+)?([^'"`;]*?)\s*from\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
+    const mod = sysModule(m[4]!);
+    if (!mod || m[2]) continue;
+    const clause = m[3]!;
+    const names: string[] = [];
+    if (/\*/.test(clause)) names.push('*');
+    if (m[1] === 'import' && /^\s*[A-Za-z_$][\w$]*\s*(,|$)/.test(clause)) names.push('default');
+    const braces = /\{([^}]*)\}/.exec(clause);
+    if (braces) for (const n of braces[1]!.split(',')) {
+      const name = n.trim().replace(/\s+as\s+.*$/, '');
+      if (name && !name.startsWith('type ')) names.push(name);
+    }
+    take(mod, names);
+  }
+  for (const m of code.matchAll(/\bimport\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g)) {
+    const mod = sysModule(m[1]!);
+    if (mod) take(mod, ['*']);
+  }
+  return found;
+}
+
+test('outside src/sys every process starts through System: nothing takes sys/spawn.ts, sys/foreground.ts, the starts of sys/process.ts or sys/exec.ts run', () => {
+  const found: string[] = [];
+  for (const file of sourceFiles(SRC)) {
+    const from = relative(SRC, file);
+    if (from.startsWith(`sys${'/'}`)) continue;
+    for (const s of startersOf(from, readFileSync(file, 'utf8'))) found.push(`src/${from}: ${s}`);
+  }
+  assert.deepEqual(found, [], `processes started around System (use sys.change/query, start, startDetached, startHeld, startChild, foreground):\n${found.join('\n')}`);
+});
+
+test('the starter reader: values from the starting modules count, types and helpers do not', () => {
+  const src = [
+    "import { spawnArgv, type ChildProcess } from '../sys/spawn.js';",
+    "import type { ChildProcess as C } from '../sys/spawn.js';",
+    "import { sleep, isAlive, startDetachedHeld, type HeldStart } from '../sys/process.js';",
+    "import { formatArgv, run } from '../sys/exec.js';",
+    "import * as fg from '../sys/foreground.js';",
+    "export { startChild } from '../sys/process.js';",
+    "const { spawnForeground } = await import('../sys/foreground.js');",
+    "import { System } from '../sys/system.js';",
+    "import { spawnArgv as s } from './spawn.js';",
+    "// import { spawnArgv } from '../sys/spawn.js';",
+  ].join('\n');
+  assert.deepEqual(startersOf(join('world', 'x.ts'), src), [
+    'spawnArgv from sys/spawn.ts',
+    'startDetachedHeld from sys/process.ts',
+    'run from sys/exec.ts',
+    '* from sys/foreground.ts',
+    'startChild from sys/process.ts',
+    '* from sys/foreground.ts',
   ]);
 });
 

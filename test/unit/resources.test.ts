@@ -23,7 +23,7 @@ import { hostTableResource } from '../../src/firewall/host-table.js';
 import { replaceTableScript } from '../../src/firewall/nft.js';
 import { vpnPrepareResource } from '../../src/vpn/prepare-resource.js';
 import { CLIENT_MARK } from '../../src/vpn/provider.js';
-import { supervisorResource } from '../../src/supervisor/resource.js';
+import { discardPrestarted, prestartSupervisor, supervisorResource } from '../../src/supervisor/resource.js';
 import { logDirFor } from '../../src/core/log.js';
 import '../../src/services/index.js';
 
@@ -358,6 +358,40 @@ test('supervisor: under --dry-run apply only records the detached start', async 
   assert.match(sys.actions[0]!, /supervise --namespace ut &  \(detached\)$/);
 });
 
+test('supervisor: started early, held on the executor with its argv and log; apply tells it to go and starts no second one', async () => {
+  const { exec, sys, ctx, names, cfg, state } = setup();
+  // The held "supervisor" is this test process (alive, its start time readable).
+  exec.detachedPid = process.pid;
+  prestartSupervisor(names, cfg, sys);
+  const held = exec.calls.filter((c) => c.kind === 'startHeld') as Array<{ argv: string[]; logFile: string }>;
+  assert.equal(held.length, 1);
+  assert.deepEqual(held[0]!.argv.slice(-4), ['supervise', '--namespace', 'ut', '--await-go']);
+  assert.equal(held[0]!.argv[0], process.execPath);
+  assert.equal(held[0]!.logFile, `${logDirFor(cfg)}/supervisor.out`);
+  assert.match(sys.actions[0]!, /supervise --namespace ut --await-go &  \(detached, held until told to go\)$/);
+  assert.equal(exec.held[0]!.word, undefined, 'nothing said before the supervisor step');
+  mkdirP(names.stateDir);
+  writeFileSync(join(names.stateDir, 'status.json'), JSON.stringify({ pid: process.pid, startedAt: '', updatedAt: '', components: {} }));
+  await supervisorResource.apply(ctx);
+  assert.equal(exec.held[0]!.word, 'go');
+  assert.deepEqual(exec.calls.filter((c) => c.kind === 'startDetached'), []);
+  assert.equal(state.runtime.supervisorPid, process.pid);
+});
+
+test('supervisor: an early start `up` did not use is released, and one under --dry-run never starts', async () => {
+  const { exec, sys, names, cfg } = setup();
+  exec.detachedPid = 2 ** 22 + 12346; // above pid_max: never a live process, so nothing is killed
+  prestartSupervisor(names, cfg, sys);
+  discardPrestarted(names);
+  assert.equal(exec.held[0]!.word, 'released');
+
+  const dry = new RecordingExecutor();
+  const dsys = new System(true, dry);
+  prestartSupervisor(namesFor(cfg), cfg, dsys);
+  assert.deepEqual(dry.calls, []);
+  assert.equal(dsys.actions.length, 1);
+});
+
 function mkdirP(p: string): void {
   mkdirSync(p, { recursive: true });
 }
@@ -397,4 +431,40 @@ test('System hands every change to its executor and logs it; under --dry-run the
   assert.deepEqual(dry.commands(), ['ip -json netns list']);
   assert.deepEqual(dry.changes((a) => a.includes('-json')), []);
   assert.equal(dsys.actions.length, 5);
+});
+
+test('System: a foreground program, a held start, a child and a synchronous change go to the executor and are logged; dry-run runs none', async () => {
+  const exec = new RecordingExecutor();
+  exec.foregroundCode = 3;
+  const sys = new System(false, exec);
+  const io = { err: () => {} };
+  assert.equal(await sys.foreground({ argv: ['/usr/sbin/ip', 'netns', 'exec', 'x', 'curl', 'a b'], env: {}, payload: Buffer.from('SECRET=1\0') }, io), 3);
+  assert.ok(sys.startHeld(['vpnns', 'supervise', '--await-go'], { logFile: '/var/log/vpnns/x/supervisor.out' }));
+  const child = sys.startChild(['tcpdump', '-n'], { env: {}, stdout: 'pipe', stderr: 'ignore' });
+  assert.ok(child.stdout);
+  assert.equal(child.stderr, null);
+  exec.on(['ip', 'netns', 'delete'], { code: 1, stderr: 'no such namespace' });
+  assert.equal(sys.changeSync(['ip', 'netns', 'delete', 'x'], { allowFail: true }).code, 1);
+  assert.throws(() => sys.changeSync(['ip', 'netns', 'delete', 'x']), CommandError);
+  assert.deepEqual(exec.changes(), [
+    "foreground /usr/sbin/ip netns exec x curl 'a b'",
+    'held vpnns supervise --await-go > /var/log/vpnns/x/supervisor.out',
+    'child tcpdump -n',
+    '$ ip netns delete x',
+    '$ ip netns delete x',
+  ]);
+  assert.equal(exec.calls[0]!.kind === 'foreground' && exec.calls[0]!.payload, true);
+  assert.equal(sys.actions[0], "$ /usr/sbin/ip netns exec x curl 'a b'  (foreground)");
+  assert.ok(!sys.actions.join('\n').includes('SECRET'), 'the environment on fd 3 is never logged');
+  child.kill('SIGINT');
+  assert.equal(child.signalCode, 'SIGINT');
+
+  const dry = new RecordingExecutor();
+  const dsys = new System(true, dry);
+  assert.equal(await dsys.foreground({ argv: ['kilo'], env: {} }, io), 0);
+  assert.equal(dsys.startHeld(['vpnns', 'supervise', '--await-go'], { logFile: '/x' }), undefined);
+  assert.deepEqual(dsys.changeSync(['ip', 'netns', 'delete', 'x']), { code: 0, stdout: '', stderr: '' });
+  assert.throws(() => dsys.startChild(['tcpdump'], { env: {}, stdout: 'pipe', stderr: 'pipe' }), /not started under --dry-run/);
+  assert.deepEqual(dry.calls, []);
+  assert.deepEqual(dsys.actions, ['$ kilo  (foreground)', '$ vpnns supervise --await-go &  (detached, held until told to go)', '$ ip netns delete x', '$ tcpdump &']);
 });

@@ -82,3 +82,28 @@ test('real mode: change runs and fails loudly; writeFile applies the mode, even 
   assert.equal(statSync(path).mode & 0o777, 0o600);
   assert.equal(readFileSync(path, 'utf8'), 'k2\n');
 });
+
+test('real mode: changeSync returns the result as change does (stderr kept, a missing program 127, a timeout killed)', () => {
+  const sys = new System(false);
+  assert.deepEqual(sys.changeSync(['sh', '-c', 'cat; echo err >&2; exit 3'], { input: 'in\n', allowFail: true }), { code: 3, stdout: 'in\n', stderr: 'err\n' });
+  assert.throws(() => sys.changeSync(['false']), CommandError);
+  assert.equal(sys.changeSync(['/nonexistent/vpnns-ut'], { allowFail: true }).code, 127);
+  const slow = sys.changeSync(['sleep', '30'], { timeoutMs: 200, allowFail: true });
+  assert.notEqual(slow.code, 0);
+  assert.match(slow.stderr, /timed out after 200 ms/);
+});
+
+test('real mode: a foreground program returns its exit code (and 127 when it cannot start); a child started has its pipes', async () => {
+  const sys = new System(false);
+  const errs: string[] = [];
+  const io = { err: (l: string) => void errs.push(l) };
+  assert.equal(await sys.foreground({ argv: ['sh', '-c', 'exit 5'], env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } }, io), 5);
+  assert.equal(await sys.foreground({ argv: ['/nonexistent/vpnns-ut'], env: {} }, io), 127);
+  assert.match(errs.join('\n'), /cannot run \/nonexistent\/vpnns-ut/);
+  const child = sys.startChild(['sh', '-c', 'echo "$X"'], { env: { X: 'from the env', PATH: process.env.PATH ?? '/usr/bin:/bin' }, stdout: 'pipe', stderr: 'ignore' });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  await new Promise<void>((r) => child.on('close', () => r()));
+  assert.equal(out, 'from the env\n');
+  assert.equal(sys.actions.length, 3);
+});
