@@ -23,7 +23,7 @@ import { chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSy
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { codeServerPaths } from '../../src/services/profiles/code-server.js';
-import { startHarness, REPO, type Harness } from './harness.js';
+import { startHarness, unprivilegedBin, REPO, type Harness } from './harness.js';
 import { isWireguardFlow, startUplinkCapture, unexpected } from './leak.js';
 import { addTestUser, codeServerBinary, codeServerSkip, geminiCalls, geminiWorld, CHROMIUM, GEMINI_HOST, GEMINI_REPLY, type TestUser } from './real-programs.js';
 import { buildVsix } from '../tools/vsix.js';
@@ -288,6 +288,10 @@ test('vpnns browser starts the browser inside, as the user, with its own profile
   const nd = await h.vpnns(['browser', 'code-server', '--browser', fake, '--config', cfg], { env: noDisplay });
   assert.equal(nd.code, 2);
   assert.match(nd.stderr, /^vpnns: no display to open the browser on .*--preserve-env=DISPLAY.*\.\n$/);
+  // Without sudo: the sentence names sudo with the display kept (before the config, which may be root's alone).
+  const unpriv = await h.world.inHost(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, unprivilegedBin(), 'browser', 'code-server', '--config', cfg]);
+  assert.equal(unpriv.code, 2, unpriv.stderr);
+  assert.equal(unpriv.stderr, 'vpnns: `vpnns browser` needs root to start the browser inside the namespace (it then runs as you, not as root); run `sudo --preserve-env=DISPLAY,XAUTHORITY,WAYLAND_DISPLAY vpnns browser`.\n');
 });
 
 test('a login callback on the namespace\'s localhost: vpnns browser --url reaches it (the host\'s browser could not)', { skip, timeout: 90_000 }, async () => {
@@ -308,12 +312,17 @@ test('a login callback on the namespace\'s localhost: vpnns browser --url reache
   assert.equal((await listener).code, 0);
 });
 
-test('vpnns check says the browser half is not checkable from here and names vpnns browser', { skip, timeout: 120_000 }, async () => {
+test('vpnns check says the browser half is not checkable from here and names vpnns browser', { skip, timeout: 120_000 }, async (t) => {
   const r = await h.vpnns(['check', '--json', '--config', cfg]);
   const checks = JSON.parse(r.stdout) as Array<{ name: string; result: string; reason: string }>;
   const half = checks.find((c) => c.name === 'browser-half');
   assert.equal(half?.result, 'skip', r.stdout);
   assert.match(half!.reason, /not checkable from here.*vpnns browser code-server/);
+  // The table says the same, and its last line names it among the skipped, never as passed.
+  const text = await h.vpnns(['check', '--brief', '--config', cfg]);
+  assert.match(text.stdout, /^browser-half +SKIP +not checkable from here: code-server runs its workbench, webviews and web extensions in your browser, .*`sudo vpnns browser code-server`$/m, text.stdout);
+  assert.match(text.stdout, /^all checks passed \(skipped: [^)]*browser-half[^)]*\)$/m, text.stdout);
+  t.diagnostic(text.stdout.split('\n').find((l) => l.startsWith('browser-half'))!);
 });
 
 test('vpnns browser: Chromium inside; the webview\'s requests and DNS go through the VPN, no STUN from the host; with the tunnel down every call fails fast and nothing leaves', { skip, timeout: 300_000 }, async (t) => {
