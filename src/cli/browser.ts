@@ -45,7 +45,7 @@ export const browserCommand: Command = {
 Opens APP (default: the one app with a web UI, e.g. code-server) in a browser that runs inside the
 namespace as you, so the part of the app that lives in the browser (code-server's workbench, its
 webviews, web extensions) is confined too: every request, DNS included, goes through the VPN or
-fails. Its own profile (~/.local/share/vpnns/browser/APP), never shared with a browser you already
+fails. Its own profile (~/.local/share/vpnns/browser/NAMESPACE/APP), never shared with a browser you already
 run; WebRTC limited to proxied UDP (Chromium) or off (Firefox). The app is opened at its address
 inside the namespace (http://10.0.0.2:PORT/). Refused while the VPN is not connected.
 
@@ -53,7 +53,7 @@ The browser needs your display: under sudo keep it with
   sudo --preserve-env=DISPLAY,XAUTHORITY,WAYLAND_DISPLAY vpnns browser
 --url URL opens URL instead of an app, e.g. a login page whose OAuth callback listens on
 localhost inside (the browser's localhost is the namespace's). --browser firefox runs Firefox
-(-profile ~/.local/share/vpnns/browser/APP-firefox -no-remote, a user.js with WebRTC and
+(-profile ~/.local/share/vpnns/browser/NAMESPACE/APP-firefox -no-remote, a user.js with WebRTC and
 DNS-over-HTTPS off). --print shows the browser's argv (JSON with --json) and starts nothing.`,
   options: {
     url: { value: true },
@@ -86,7 +86,7 @@ DNS-over-HTTPS off). --print shows the browser's argv (JSON with --json) and sta
       kind,
       program,
       url,
-      profileDir: browserProfileDir(home, appName ?? 'url', kind),
+      profileDir: browserProfileDir(home, names.ns, appName ?? 'url', kind),
       headless: args.opts.headless === true,
       extra: args.rest,
     };

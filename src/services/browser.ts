@@ -47,9 +47,15 @@ export function appInsideUrl(nsAddr: string, port: number): string {
   return `http://${nsAddr}:${port}/`;
 }
 
-/** Where the browser keeps its profile for one app: its own, never the user's everyday profile. */
-export function browserProfileDir(home: string, app: string, kind: BrowserKind): string {
-  return `${home}/.local/share/vpnns/browser/${app}${kind === 'firefox' ? '-firefox' : ''}`;
+/**
+ * Where the browser keeps its profile for one app of one namespace: its own, never the user's
+ * everyday profile, and never another namespace's: a browser started with a profile that a running
+ * browser holds hands it the URL (the profile's singleton socket is a file, which every network
+ * namespace reaches), and that browser opens it on its own namespace's network; or, where the socket
+ * is out of sight, refuses the profile as in use.
+ */
+export function browserProfileDir(home: string, ns: string, app: string, kind: BrowserKind): string {
+  return `${home}/.local/share/vpnns/browser/${ns}/${app}${kind === 'firefox' ? '-firefox' : ''}`;
 }
 
 export interface BrowserLaunch {

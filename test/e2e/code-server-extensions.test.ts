@@ -278,12 +278,14 @@ test('vpnns browser starts the browser inside, as the user, with its own profile
   assert.equal(Number(uid), user!.uid);
   assert.equal(netns, `net:[${statSync(`/run/netns/${h.ns}`).ino}]`);
   assert.equal(display, ':42');
-  const profile = `${user!.home}/.local/share/vpnns/browser/code-server`;
+  const profile = `${user!.home}/.local/share/vpnns/browser/${h.ns}/code-server`;
   assert.ok(args.includes(`--user-data-dir=${profile}`), args.join(' '));
   assert.ok(args.includes('--force-webrtc-ip-handling-policy=disable_non_proxied_udp'));
   assert.equal(args.at(-1), `http://10.0.0.2:${PORT}/`);
   assert.equal(statSync(profile).uid, user!.uid, 'the profile directory is made by the user, not root');
   assert.equal(statSync(profile).mode & 0o077, 0, 'and private to them');
+  // One profile per namespace: a browser of another namespace holding it would be handed the URL.
+  assert.equal(statSync(`${user!.home}/.local/share/vpnns/browser/${h.ns}`).uid, user!.uid);
   const noDisplay = { ...env, DISPLAY: '', WAYLAND_DISPLAY: '' };
   const nd = await h.vpnns(['browser', 'code-server', '--browser', fake, '--config', cfg], { env: noDisplay });
   assert.equal(nd.code, 2);

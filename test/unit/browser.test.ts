@@ -27,10 +27,10 @@ test('the app\'s URL inside: the namespace address and the port the app serves o
 });
 
 test('Chromium: its own profile, WebRTC without unproxied UDP, the app origin treated as secure, the URL last', () => {
-  const l = { kind: 'chromium' as const, program: '/usr/bin/chromium', url: 'http://10.0.0.2:8080/', profileDir: browserProfileDir('/home/u', 'code-server', 'chromium') };
+  const l = { kind: 'chromium' as const, program: '/usr/bin/chromium', url: 'http://10.0.0.2:8080/', profileDir: browserProfileDir('/home/u', 'vpn-ns', 'code-server', 'chromium') };
   assert.deepEqual(browserArgv(l), [
     '/usr/bin/chromium',
-    '--user-data-dir=/home/u/.local/share/vpnns/browser/code-server',
+    '--user-data-dir=/home/u/.local/share/vpnns/browser/vpn-ns/code-server',
     '--no-first-run',
     '--no-default-browser-check',
     '--force-webrtc-ip-handling-policy=disable_non_proxied_udp',
@@ -63,8 +63,8 @@ test('the launcher is a fixed script: the profile and the browser reach it only 
 test('Firefox: its own profile, no remote, WebRTC off and no DoH in user.js', () => {
   assert.equal(browserKind('/usr/bin/firefox-esr'), 'firefox');
   assert.equal(browserKind('/usr/bin/chromium'), 'chromium');
-  const l = { kind: 'firefox' as const, program: '/usr/bin/firefox-esr', url: 'http://10.0.0.2:8080/', profileDir: browserProfileDir('/home/u', 'code-server', 'firefox') };
-  assert.deepEqual(browserArgv(l), ['/usr/bin/firefox-esr', '-profile', '/home/u/.local/share/vpnns/browser/code-server-firefox', '-no-remote', '-new-instance', 'http://10.0.0.2:8080/']);
+  const l = { kind: 'firefox' as const, program: '/usr/bin/firefox-esr', url: 'http://10.0.0.2:8080/', profileDir: browserProfileDir('/home/u', 'vpn-ns', 'code-server', 'firefox') };
+  assert.deepEqual(browserArgv(l), ['/usr/bin/firefox-esr', '-profile', '/home/u/.local/share/vpnns/browser/vpn-ns/code-server-firefox', '-no-remote', '-new-instance', 'http://10.0.0.2:8080/']);
   const prefs = firefoxPrefs(l.url);
   assert.match(prefs, /^user_pref\("media\.peerconnection\.enabled", false\);$/m);
   assert.match(prefs, /^user_pref\("network\.trr\.mode", 5\);$/m);
