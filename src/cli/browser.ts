@@ -9,8 +9,9 @@ import { netnsExists } from '../net/ip.js';
 import { System } from '../sys/system.js';
 import { lookupUser, profileOf } from '../services/apps.js';
 import {
-  appInsideUrl, appWebPort, browserArgv, browserKind, browserLauncher, browserProfileDir, findBrowser, hasDisplay, pickWebApp, type BrowserLaunch,
+  appInsideUrl, appNotServing, appWebPort, browserArgv, browserKind, browserLauncher, browserProfileDir, findBrowser, hasDisplay, pickWebApp, type BrowserLaunch,
 } from '../services/browser.js';
+import { appStatus } from '../report/apps.js';
 import type { Parsed } from './args.js';
 import { configFrom, requireRoot, type Command } from './command.js';
 import { assertTunnelUp } from '../report/tunnel.js';
@@ -32,7 +33,7 @@ function checkedUrl(u: string): string {
   } catch {
     throw new UsageError(`--url ${JSON.stringify(u)} is not a URL; e.g. --url http://10.0.0.2:8080/.`);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--url must be http:// or https://, got ${url.protocol}`);
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UsageError(`--url must be an http:// or https:// URL, got ${url.protocol}; e.g. --url http://127.0.0.1:PORT/.`);
   return url.href;
 }
 
@@ -43,13 +44,16 @@ export const browserCommand: Command = {
 Opens APP (default: the one app with a web UI, e.g. code-server) in a browser that runs inside the
 namespace as you, so the part of the app that lives in the browser (code-server's workbench, its
 webviews, web extensions) is confined too: every request, DNS included, goes through the VPN or
-fails. Its own profile (~/.local/share/vpnns/browser/APP), never shared with a browser you already
+fails. Its own profile (~/.local/share/vpnns/browser/NAMESPACE/APP), never shared with a browser you already
 run; WebRTC limited to proxied UDP (Chromium) or off (Firefox). The app is opened at its address
 inside the namespace (http://10.0.0.2:PORT/). Refused while the VPN is not connected.
 
 The browser needs your display: under sudo keep it with
   sudo --preserve-env=DISPLAY,XAUTHORITY,WAYLAND_DISPLAY vpnns browser
---print shows the browser's argv (JSON with --json) and starts nothing.`,
+--url URL opens URL instead of an app, e.g. a login page whose OAuth callback listens on
+localhost inside (the browser's localhost is the namespace's). --browser firefox runs Firefox
+(-profile ~/.local/share/vpnns/browser/NAMESPACE/APP-firefox -no-remote, a user.js with WebRTC and
+DNS-over-HTTPS off). --print shows the browser's argv (JSON with --json) and starts nothing.`,
   options: {
     url: { value: true },
     browser: { value: true },
@@ -60,6 +64,11 @@ The browser needs your display: under sudo keep it with
     json: {},
   },
   async run(args: Parsed, io) {
+    // First (before the config, which is often root's alone), and not requireRoot's sentence: this
+    // one keeps the display, which a plain `sudo vpnns browser` drops. --print needs no root.
+    if (args.opts.print !== true && typeof process.getuid === 'function' && process.getuid() !== 0) {
+      throw new UsageError('`vpnns browser` needs root to start the browser inside the namespace (it then runs as you, not as root); run `sudo --preserve-env=DISPLAY,XAUTHORITY,WAYLAND_DISPLAY vpnns browser`.');
+    }
     const file = await configFrom(args);
     const state = await readState(namesFor(file));
     const cfg = state?.config ?? file;
@@ -76,7 +85,7 @@ The browser needs your display: under sudo keep it with
       kind,
       program,
       url,
-      profileDir: browserProfileDir(home, appName ?? 'url', kind),
+      profileDir: browserProfileDir(home, names.ns, appName ?? 'url', kind),
       headless: args.opts.headless === true,
       extra: args.rest,
     };
@@ -100,6 +109,10 @@ The browser needs your display: under sudo keep it with
     const uid = lookupUser(who.user)?.uid;
     // Wayland's socket is in the user's runtime directory, which sudo does not pass on.
     if (process.env.WAYLAND_DISPLAY && !process.env.XDG_RUNTIME_DIR && uid !== undefined) process.env.XDG_RUNTIME_DIR = `/run/user/${uid}`;
+    if (appName) {
+      const warning = appNotServing(appName, (await appStatus(cfg, names, appName))[0]?.state);
+      if (warning) io.err(`vpnns: ${warning}`);
+    }
     if (appName && profileOf(appName, cfg.apps[appName]!) === 'code-server' && (cfg.apps[appName]!.auth ?? 'password') === 'password') {
       io.err(`vpnns: opening ${url} in ${kind} inside ${names.ns}; the password: \`sudo vpnns app password ${appName}\`.`);
     }

@@ -47,9 +47,15 @@ export function appInsideUrl(nsAddr: string, port: number): string {
   return `http://${nsAddr}:${port}/`;
 }
 
-/** Where the browser keeps its profile for one app: its own, never the user's everyday profile. */
-export function browserProfileDir(home: string, app: string, kind: BrowserKind): string {
-  return `${home}/.local/share/vpnns/browser/${app}${kind === 'firefox' ? '-firefox' : ''}`;
+/**
+ * Where the browser keeps its profile for one app of one namespace: its own, never the user's
+ * everyday profile, and never another namespace's: a browser started with a profile that a running
+ * browser holds hands it the URL (the profile's singleton socket is a file, which every network
+ * namespace reaches), and that browser opens it on its own namespace's network; or, where the socket
+ * is out of sight, refuses the profile as in use.
+ */
+export function browserProfileDir(home: string, ns: string, app: string, kind: BrowserKind): string {
+  return `${home}/.local/share/vpnns/browser/${ns}/${app}${kind === 'firefox' ? '-firefox' : ''}`;
 }
 
 export interface BrowserLaunch {
@@ -142,8 +148,19 @@ export function pickWebApp(cfg: Pick<Config, 'apps'>, asked: string | undefined)
     return asked;
   }
   if (apps.length === 1) return apps[0]!;
-  if (!apps.length) throw new UsageError('no app with a web UI is configured; name one (`vpnns browser APP`) or pass --url URL.');
+  if (!apps.length) throw new UsageError('no app with a web UI is configured (a code-server app, or an app with a `publish` list); add one under `apps:` in the config, or pass --url URL.');
   throw new UsageError(`several apps have a web UI (${apps.join(', ')}); name one: \`vpnns browser APP\`.`);
+}
+
+/**
+ * What to tell the user when the app is not serving (the browser would only show "refused to
+ * connect"): undefined while it runs or starts. A warning, not a refusal: the status file may lag.
+ */
+export function appNotServing(app: string, state: string | undefined): string | undefined {
+  if (state === 'stopped' || state === 'crash-looping' || state === 'failed' || state === 'backoff') {
+    return `apps.${app} is not running (${state}), so the page will not load; start it with \`sudo vpnns app start ${app}\` (its output: \`sudo vpnns app logs ${app}\`).`;
+  }
+  return undefined;
 }
 
 /** The browser program to run: of the family asked for (default Chromium), or the path given. */

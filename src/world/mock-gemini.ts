@@ -1,7 +1,9 @@
 // A plug-in wan service that answers like the Gemini API (generativelanguage.googleapis.com):
 // generateContent (JSON), streamGenerateContent (?alt=sse: server-sent events) and the models list.
 // Every call is logged with the caller's address, the model and whether an API key came with it,
-// so a test can tell that a program reached "Google" and from which address.
+// so a test can tell that a program reached "Google" and from which address. Answers carry that
+// address in x-mock-client-address too, so a program can show where its call came from (a test's
+// judge stays the log).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { HttpModuleContext } from './http-services.js';
 
@@ -61,6 +63,7 @@ export default async function mockGemini(req: IncomingMessage, res: ServerRespon
   const prompt = firstUserText(body);
   if (prompt) entry.prompt = prompt;
   ctx.log(entry);
+  res.setHeader('x-mock-client-address', ctx.from);
   if (m && req.method === 'POST') {
     if (m[2] === 'streamGenerateContent') {
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });

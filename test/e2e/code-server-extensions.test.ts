@@ -7,17 +7,23 @@
 //    service and tries WebRTC/STUN. In the plain browser on the host that traffic leaves from the
 //    host's address (the leak the README's "What is confined" section records); in the browser
 //    `vpnns browser` runs it comes from the VPN's address, and with the tunnel down it fails.
-// Screenshots: test-artifacts/code-server-extensions.png (plain browser: the extension's result in
-// the status bar and a notification, the webview's report) and test-artifacts/code-server-confined-browser.png.
+// Screenshots, kept after the run and named in the test's output (`# screenshot: PATH`), in
+// test-artifacts/ at the top of the checkout:
+//   code-server-extensions.png               the plain browser: the "Gemini probe" panel (the three calls,
+//                                            their answers, the address the mock API saw them from, the
+//                                            extension host's namespace), the status bar item, and the
+//                                            webview's report (its requests left from the host)
+//   code-server-confined-browser.png         the same workbench in `vpnns browser`'s Chromium, tunnel up
+//   code-server-confined-browser-down.png    and again after the tunnel went down: every call failed
 // The confined browser's two rounds (tunnel up, then down) share one workbench page: each workbench
 // start costs tens of seconds, and the file must stay within its time budget.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chownSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { codeServerPaths } from '../../src/services/profiles/code-server.js';
-import { startHarness, REPO, type Harness } from './harness.js';
+import { startHarness, unprivilegedBin, REPO, type Harness } from './harness.js';
 import { isWireguardFlow, startUplinkCapture, unexpected } from './leak.js';
 import { addTestUser, codeServerBinary, codeServerSkip, geminiCalls, geminiWorld, CHROMIUM, GEMINI_HOST, GEMINI_REPLY, type TestUser } from './real-programs.js';
 import { buildVsix } from '../tools/vsix.js';
@@ -32,7 +38,8 @@ const STUN_PORT = 3478;
 const FLAGS = ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-interface Call { ok: boolean; text?: string; error?: string; ms: number }
+/** seenFrom: the address the mock API named in its answer (what the panel in the screenshot shows). */
+interface Call { ok: boolean; text?: string; seenFrom?: string; error?: string; ms: number }
 interface GeminiResult { id: string; pid: number; uid: number; netns: string; calls: { https: Call; fetch: Call; sdk: Call } }
 interface WebviewReport {
   id: string;
@@ -94,6 +101,7 @@ before(async () => {
           WEBVIEW_PROBE_DIR: probeDir,
           WEBVIEW_PROBE_URLS: `${urlIp},${urlName}`,
           WEBVIEW_PROBE_STUN: `stun:${h.world.addr.echo}:${STUN_PORT}`,
+          WEBVIEW_PROBE_FRAME: `http://${h.world.addr.echo}/`,
         },
       },
     },
@@ -139,6 +147,27 @@ async function startWorkbench(where: 'host' | 'inside', settings: Opening): Prom
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as WorkbenchProbeReport;
 }
 
+/** A screenshot's path, removed first so that the one found later is this run's. */
+function freshShot(name: string): string {
+  const p = join(ARTIFACTS, name);
+  rmSync(p, { force: true });
+  return p;
+}
+
+/** Waits for a file the workbench probe writes (a screenshot, written whole then renamed). */
+async function waitForPath(p: string, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!existsSync(p)) {
+    if (Date.now() > deadline) throw new Error(`no ${p} after ${ms} ms`);
+    await sleep(200);
+  }
+}
+
+/** The network namespace of a process, read from outside (as root), as /proc shows it. */
+function netnsOf(pid: number): string {
+  return readlinkSync(`/proc/${pid}/ns/net`);
+}
+
 /** The name of the first file in the probe directory that matches, once it is there. */
 async function waitForFile(re: RegExp, ms: number): Promise<string> {
   const deadline = Date.now() + ms;
@@ -176,8 +205,9 @@ async function confinedFlags(): Promise<{ executablePath: string; args: string[]
   return { executablePath: p.argv[0]!, args: [...args, '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'], url: p.url };
 }
 
-test('plain browser on the host: the extension reaches Gemini through the VPN three ways; the webview leaks the host\'s address', { skip, timeout: 240_000 }, async () => {
+test('plain browser on the host: the extension reaches Gemini through the VPN three ways; the webview leaks the host\'s address', { skip, timeout: 240_000 }, async (t) => {
   clearProbeDir();
+  const shot = freshShot('code-server-extensions.png');
   const t0 = Date.now();
   const stun = await h.world.capture(h.world.ns.wan, h.world.wanIface, `udp and dst port ${STUN_PORT}`);
   // The page stays open until the extension host's owner is read from outside: the extension host may end
@@ -189,27 +219,35 @@ test('plain browser on the host: the extension reaches Gemini through the VPN th
     // The host's browser resolves the echo name as the host would (here without asking a resolver).
     args: [...FLAGS, `--host-resolver-rules=MAP ${h.world.names.echo} ${h.world.addr.echo}`],
     userDataDir: join(h.world.dir, 'chromium-plain'),
-    screenshot: join(ARTIFACTS, 'code-server-extensions.png'),
+    screenshot: shot,
     holdUntil: hold,
     holdMs: 60_000,
   });
   let owner: number;
+  let outsideNetns: string;
   try {
     const g = await Promise.race([waitForFile(/^result-startup-\d+\.json$/, 150_000), driver.then((r) => { throw new Error(`the browser ended early: ${JSON.stringify(r)}`); })]);
-    owner = statSync(`/proc/${readJson<GeminiResult>(g).pid}`).uid;
+    const pid = readJson<GeminiResult>(g).pid;
+    owner = statSync(`/proc/${pid}`).uid;
+    outsideNetns = netnsOf(pid);
   } finally {
     writeFileSync(hold, '');
   }
   const report = await driver;
   const stunLines = await stun.stop();
   const { gemini, webview } = results(report);
+  assert.equal(report.screenshot, shot);
+  t.diagnostic(`screenshot: ${shot}`);
 
   // 1. The Node extension host: inside the namespace, as the user; every call through the VPN.
   for (const [how, c] of Object.entries(gemini.calls)) {
     assert.equal(c.ok, true, `${how}: ${JSON.stringify(c)}`);
     assert.equal(c.text, GEMINI_REPLY, how);
+    assert.equal(c.seenFrom, h.world.addr.vpnPublic, `${how}: the answer names the VPN's address (as the screenshot's panel shows)`);
   }
-  assert.equal(gemini.netns, `net:[${statSync(`/run/netns/${h.ns}`).ino}]`, 'the extension host runs in the VPN namespace');
+  const vpnNs = `net:[${statSync(`/run/netns/${h.ns}`).ino}]`;
+  assert.equal(outsideNetns, vpnNs, 'the extension host\'s process is in the VPN namespace (/proc/PID/ns/net read from outside)');
+  assert.equal(gemini.netns, vpnNs, 'and says so itself');
   assert.equal(gemini.uid, user!.uid);
   assert.equal(owner, user!.uid, 'the extension host\'s process belongs to the user (seen from outside)');
   const calls = (await geminiCalls(h.world)).filter((c) => c.prompt?.includes(gemini.id));
@@ -240,16 +278,22 @@ test('vpnns browser starts the browser inside, as the user, with its own profile
   assert.equal(Number(uid), user!.uid);
   assert.equal(netns, `net:[${statSync(`/run/netns/${h.ns}`).ino}]`);
   assert.equal(display, ':42');
-  const profile = `${user!.home}/.local/share/vpnns/browser/code-server`;
+  const profile = `${user!.home}/.local/share/vpnns/browser/${h.ns}/code-server`;
   assert.ok(args.includes(`--user-data-dir=${profile}`), args.join(' '));
   assert.ok(args.includes('--force-webrtc-ip-handling-policy=disable_non_proxied_udp'));
   assert.equal(args.at(-1), `http://10.0.0.2:${PORT}/`);
   assert.equal(statSync(profile).uid, user!.uid, 'the profile directory is made by the user, not root');
   assert.equal(statSync(profile).mode & 0o077, 0, 'and private to them');
+  // One profile per namespace: a browser of another namespace holding it would be handed the URL.
+  assert.equal(statSync(`${user!.home}/.local/share/vpnns/browser/${h.ns}`).uid, user!.uid);
   const noDisplay = { ...env, DISPLAY: '', WAYLAND_DISPLAY: '' };
   const nd = await h.vpnns(['browser', 'code-server', '--browser', fake, '--config', cfg], { env: noDisplay });
   assert.equal(nd.code, 2);
   assert.match(nd.stderr, /^vpnns: no display to open the browser on .*--preserve-env=DISPLAY.*\.\n$/);
+  // Without sudo: the sentence names sudo with the display kept (before the config, which may be root's alone).
+  const unpriv = await h.world.inHost(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, unprivilegedBin(), 'browser', 'code-server', '--config', cfg]);
+  assert.equal(unpriv.code, 2, unpriv.stderr);
+  assert.equal(unpriv.stderr, 'vpnns: `vpnns browser` needs root to start the browser inside the namespace (it then runs as you, not as root); run `sudo --preserve-env=DISPLAY,XAUTHORITY,WAYLAND_DISPLAY vpnns browser`.\n');
 });
 
 test('a login callback on the namespace\'s localhost: vpnns browser --url reaches it (the host\'s browser could not)', { skip, timeout: 90_000 }, async () => {
@@ -270,23 +314,37 @@ test('a login callback on the namespace\'s localhost: vpnns browser --url reache
   assert.equal((await listener).code, 0);
 });
 
-test('vpnns check says the browser half is not checkable from here and names vpnns browser', { skip, timeout: 120_000 }, async () => {
+test('vpnns check says the browser half is not checkable from here and names vpnns browser', { skip, timeout: 120_000 }, async (t) => {
   const r = await h.vpnns(['check', '--json', '--config', cfg]);
   const checks = JSON.parse(r.stdout) as Array<{ name: string; result: string; reason: string }>;
   const half = checks.find((c) => c.name === 'browser-half');
   assert.equal(half?.result, 'skip', r.stdout);
   assert.match(half!.reason, /not checkable from here.*vpnns browser code-server/);
+  // The table says the same, and its last line names it among the skipped, never as passed.
+  const text = await h.vpnns(['check', '--brief', '--config', cfg]);
+  assert.match(text.stdout, /^browser-half +SKIP +not checkable from here: code-server runs its workbench, webviews and web extensions in your browser, .*`sudo vpnns browser code-server`$/m, text.stdout);
+  assert.match(text.stdout, /^all checks passed \(skipped: [^)]*browser-half[^)]*\)$/m, text.stdout);
+  t.diagnostic(text.stdout.split('\n').find((l) => l.startsWith('browser-half'))!);
 });
 
-test('vpnns browser: Chromium inside; the webview\'s requests and DNS go through the VPN, no STUN from the host; with the tunnel down every call fails fast and nothing leaves', { skip, timeout: 300_000 }, async () => {
+test('vpnns browser: Chromium inside; the webview\'s requests and DNS go through the VPN, no STUN from the host; with the tunnel down every call fails fast and nothing leaves', { skip, timeout: 300_000 }, async (t) => {
   clearProbeDir();
+  const shotUp = freshShot('code-server-confined-browser.png');
+  const shotDown = freshShot('code-server-confined-browser-down.png');
   const flags = await confinedFlags();
   assert.ok(flags.args.includes('--force-webrtc-ip-handling-policy=disable_non_proxied_udp'));
   const hold = join(probeDir, 'hold-done');
   const t0 = Date.now();
   const uplink = await startUplinkCapture(h.world);
   // One workbench session for both halves of the test: the page stays open while the tunnel goes down.
-  const driver = startWorkbench('inside', { ...flags, userDataDir: join(h.world.dir, 'chromium-confined'), screenshot: join(ARTIFACTS, 'code-server-confined-browser.png'), holdUntil: hold, holdMs: 200_000 });
+  const driver = startWorkbench('inside', {
+    ...flags,
+    userDataDir: join(h.world.dir, 'chromium-confined'),
+    screenshot: shotUp,
+    later: [{ waitFor: ['^result-down\\.json$', '^webview-down\\.json$'], path: shotDown }],
+    holdUntil: hold,
+    holdMs: 200_000,
+  });
   let report: WorkbenchProbeReport | undefined;
   try {
     const g = await Promise.race([waitForFile(/^result-startup-\d+\.json$/, 150_000), driver.then((r) => { throw new Error(`the browser ended early: ${JSON.stringify(r)}`); })]);
@@ -295,6 +353,7 @@ test('vpnns browser: Chromium inside; the webview\'s requests and DNS go through
     const gemini = readJson<GeminiResult>(g);
     const webview = readJson<WebviewReport>(w);
     assert.equal((webview as WebviewReport & { extensionHostPid: number }).extensionHostPid, gemini.pid, 'one extension host runs both extensions');
+    assert.equal(netnsOf(gemini.pid), `net:[${statSync(`/run/netns/${h.ns}`).ino}]`, 'the extension host is in the VPN namespace (seen from outside)');
     for (const c of Object.values(gemini.calls)) assert.equal(c.ok, true, JSON.stringify(c));
     assert.ok(webview.fetches.every((f) => f.ok), JSON.stringify(webview.fetches));
     assert.ok(webview.origin.includes('10.0.0.2'), `the workbench was opened at the namespace address: ${webview.origin}`);
@@ -308,6 +367,8 @@ test('vpnns browser: Chromium inside; the webview\'s requests and DNS go through
     assert.deepEqual(unexpected(lines, (l) => isWireguardFlow(l, h.world)), []);
     assert.ok(!(webview.webrtc?.candidates ?? []).some((c) => / typ srflx /.test(c)), `no server-reflexive candidate: ${JSON.stringify(webview.webrtc)}`);
 
+    // The screenshot of this round is taken before the tunnel goes down.
+    await waitForPath(shotUp, 60_000);
     // The tunnel goes down (client killed, supervisor frozen) while the browser and the extension host run.
     const st = JSON.parse((await h.vpnns(['status', '--config', cfg, '--json'])).stdout) as { supervisor: { pid: number }; vpn: { tunnel: string }; components: Record<string, { pid?: number }> };
     const callsBefore = (await geminiCalls(h.world)).length;
@@ -344,4 +405,8 @@ test('vpnns browser: Chromium inside; the webview\'s requests and DNS go through
     report = await driver;
   }
   assert.equal(report.error, undefined, JSON.stringify(report));
+  assert.equal(report.screenshot, shotUp);
+  assert.deepEqual(report.shots, [shotDown], 'the round with the tunnel down was shot too');
+  t.diagnostic(`screenshot: ${shotUp}`);
+  t.diagnostic(`screenshot: ${shotDown}`);
 });

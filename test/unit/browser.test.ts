@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../../src/config/load.js';
 import {
-  appInsideUrl, appWebPort, browserArgv, browserKind, browserLauncher, browserProfileDir, firefoxPrefs, hasDisplay, webApps,
+  appInsideUrl, appNotServing, appWebPort, browserArgv, browserKind, browserLauncher, browserProfileDir, firefoxPrefs, hasDisplay, pickWebApp, webApps,
 } from '../../src/services/browser.js';
 import { evaluateBrowserHalf } from '../../src/checks/browser-half.js';
 import { zip } from '../tools/vsix.js';
@@ -27,10 +27,10 @@ test('the app\'s URL inside: the namespace address and the port the app serves o
 });
 
 test('Chromium: its own profile, WebRTC without unproxied UDP, the app origin treated as secure, the URL last', () => {
-  const l = { kind: 'chromium' as const, program: '/usr/bin/chromium', url: 'http://10.0.0.2:8080/', profileDir: browserProfileDir('/home/u', 'code-server', 'chromium') };
+  const l = { kind: 'chromium' as const, program: '/usr/bin/chromium', url: 'http://10.0.0.2:8080/', profileDir: browserProfileDir('/home/u', 'vpn-ns', 'code-server', 'chromium') };
   assert.deepEqual(browserArgv(l), [
     '/usr/bin/chromium',
-    '--user-data-dir=/home/u/.local/share/vpnns/browser/code-server',
+    '--user-data-dir=/home/u/.local/share/vpnns/browser/vpn-ns/code-server',
     '--no-first-run',
     '--no-default-browser-check',
     '--force-webrtc-ip-handling-policy=disable_non_proxied_udp',
@@ -63,8 +63,8 @@ test('the launcher is a fixed script: the profile and the browser reach it only 
 test('Firefox: its own profile, no remote, WebRTC off and no DoH in user.js', () => {
   assert.equal(browserKind('/usr/bin/firefox-esr'), 'firefox');
   assert.equal(browserKind('/usr/bin/chromium'), 'chromium');
-  const l = { kind: 'firefox' as const, program: '/usr/bin/firefox-esr', url: 'http://10.0.0.2:8080/', profileDir: browserProfileDir('/home/u', 'code-server', 'firefox') };
-  assert.deepEqual(browserArgv(l), ['/usr/bin/firefox-esr', '-profile', '/home/u/.local/share/vpnns/browser/code-server-firefox', '-no-remote', '-new-instance', 'http://10.0.0.2:8080/']);
+  const l = { kind: 'firefox' as const, program: '/usr/bin/firefox-esr', url: 'http://10.0.0.2:8080/', profileDir: browserProfileDir('/home/u', 'vpn-ns', 'code-server', 'firefox') };
+  assert.deepEqual(browserArgv(l), ['/usr/bin/firefox-esr', '-profile', '/home/u/.local/share/vpnns/browser/vpn-ns/code-server-firefox', '-no-remote', '-new-instance', 'http://10.0.0.2:8080/']);
   const prefs = firefoxPrefs(l.url);
   assert.match(prefs, /^user_pref\("media\.peerconnection\.enabled", false\);$/m);
   assert.match(prefs, /^user_pref\("network\.trr\.mode", 5\);$/m);
@@ -100,4 +100,17 @@ test('the zip writer makes archives unzip accepts', { skip: noUnzip }, () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('vpnns browser names the fix when the app is not serving, and says nothing while it runs', () => {
+  assert.equal(appNotServing('code-server', 'running'), undefined);
+  assert.equal(appNotServing('code-server', 'starting'), undefined);
+  assert.equal(appNotServing('code-server', 'stopped'), 'apps.code-server is not running (stopped), so the page will not load; start it with `sudo vpnns app start code-server` (its output: `sudo vpnns app logs code-server`).');
+  assert.match(appNotServing('web', 'crash-looping')!, /^apps\.web is not running \(crash-looping\)/);
+});
+
+test('vpnns browser without an app to open says how to add one', () => {
+  assert.throws(() => pickWebApp(cfgOf(['apps:', '  tool: { command: [/bin/true] }']), undefined), /^UsageError: no app with a web UI is configured \(a code-server app, or an app with a `publish` list\); add one under `apps:` in the config, or pass --url URL\.$/);
+  assert.equal(pickWebApp(cfgOf(['apps:', '  code-server: {}', '  tool: { command: [/bin/true] }']), undefined), 'code-server');
+  assert.throws(() => pickWebApp(cfgOf(['apps:', '  a: { profile: code-server }', '  b: { profile: code-server, port: 8081 }']), undefined), /several apps have a web UI \(a, b\); name one/);
 });

@@ -4,16 +4,26 @@
 // the namespace); the webview runs in the user's browser, so its requests leave from wherever that
 // browser is. The webview reports back what it saw; the extension writes it to
 // $WEBVIEW_PROBE_DIR/webview-<id>.json; a trigger-webview-<pid>-<id> file there asks for another round. Where the requests came from is what the echo service logs.
+// With $WEBVIEW_PROBE_FRAME (the echo service's "/", which answers with the caller's address) the
+// webview also shows that page in a frame, so a screenshot shows where the browser's requests leave from.
 import * as vscode from 'vscode';
 import { readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-function html(id, urls, stun) {
-  const cfg = JSON.stringify({ id, urls, stun }).replaceAll('<', '\\u003c');
+function escapeHtml(s) {
+  return String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]);
+}
+
+function html(id, urls, stun, frame) {
+  const cfg = JSON.stringify({ id, urls, stun, frame }).replaceAll('<', '\\u003c');
+  const shown = frame
+    ? `<p>the echo service (${escapeHtml(frame)}) says this browser's requests come from: <iframe id="frame" style="height:2.2em;width:14em;border:1px solid #999;vertical-align:middle"></iframe></p>`
+    : '';
   return `<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>webview probe</title></head>
 <body>
 <h2>webview probe ${id}</h2>
+${shown}
 <div id="imgs"></div>
 <pre id="out">running…</pre>
 <script>
@@ -61,6 +71,8 @@ async function webrtc() {
 async function run(id) {
   cfg.id = id;
   document.getElementById('out').textContent = 'running ' + id + '…';
+  // Loaded again each round (with the tunnel down it shows the browser's error page instead).
+  if (cfg.frame) document.getElementById('frame').src = withId(cfg.frame, 'frame');
   const [images, fetches, rtc] = await Promise.all([Promise.all(cfg.urls.map(imageOne)), Promise.all(cfg.urls.map(fetchOne)), webrtc()]);
   const report = { id, origin: location.origin, images, fetches, webrtc: rtc };
   document.getElementById('out').textContent = JSON.stringify(report, null, 2);
@@ -89,7 +101,7 @@ export function activate(context) {
     undefined,
     context.subscriptions,
   );
-  panel.webview.html = html(id, urls, process.env.WEBVIEW_PROBE_STUN ?? '');
+  panel.webview.html = html(id, urls, process.env.WEBVIEW_PROBE_STUN ?? '', process.env.WEBVIEW_PROBE_FRAME ?? '');
   context.subscriptions.push(panel);
   // The test asks the webview for another round (e.g. with the tunnel down) by creating trigger-webview-<pid>-<id>
   // (by PID: an extension host of an earlier window, kept for reconnection, must not take it).
