@@ -4,8 +4,8 @@ import { requireTools } from '../sys/tools.js';
 import { exposureWarnings, publications } from '../services/publish.js';
 import { namesFor } from '../core/names.js';
 import { configFrom, requireRoot, type Command } from './command.js';
-import { runForeground } from './foreground.js';
-import { invokingUser } from './invoker.js';
+import { runForeground } from '../plan/foreground.js';
+import { invokingUser } from '../members/invoker.js';
 import { resolveAppUsers } from '../services/apps.js';
 import { allowWarnings } from '../config/exceptions.js';
 
@@ -46,7 +46,7 @@ again changes nothing. --dry-run prints every command and file it would run or w
     if (!result.changed.length) io.out(`namespace ${n.ns} is already up; nothing changed.`);
     else io.out(`namespace ${n.ns} is up: host ${n.hostAddr} <-> namespace ${n.nsAddr} (${n.vethHost}).`);
     if (cfg.vpn.type === 'none') io.err('note: vpn.type is none: the namespace reaches the internet through the host, not a VPN.');
-    if (foreground) return runForeground(result.ctx, io);
+    if (foreground) return runForeground(result.ctx, (l) => io.out(l), (l) => io.err(l));
     return 0;
   },
 };
