@@ -4,6 +4,7 @@
 import { UsageError } from '../errors.js';
 import { System } from '../sys/system.js';
 import { appUrl, profileOf } from '../services/apps.js';
+import { CODE_SERVER_VERSION } from '../services/profiles/code-server.js';
 import { installCodeServer } from '../services/profiles/code-server-install.js';
 import { appLog, appPassword, appStatus } from '../report/apps.js';
 import { appsOf, startApp, stopApp, type AppsOf } from '../systemd/app-control.js';
@@ -15,7 +16,7 @@ vpnns app status [NAME]    state, pid, restarts and address of the apps (--json 
 vpnns app logs NAME        the app's output (-n LINES, default 100)
 vpnns app password NAME    the password of a code-server app (made on first start, kept 0600)
 vpnns app install code-server [--prefix DIR] [--no-link]
-                           install code-server ${'4.100.3'} from npm (Node 20; builds native modules)
+                           install code-server ${CODE_SERVER_VERSION} from npm (Node 20; builds native modules)
 
 Apps run inside the namespace as their user (default: the user who ran \`sudo vpnns up\`). An app
 with requireVpn (the default) does not start while the VPN is down; a VPN reconnect leaves it running.
