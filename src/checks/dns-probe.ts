@@ -4,7 +4,7 @@
 import { createSocket } from 'node:dgram';
 import { isIPv6 } from '../config/net-utils.js';
 import { randomInt } from 'node:crypto';
-import { buildQuery, parseResponse, RCODE_NAMES, type QueryType } from './dns-wire.js';
+import { buildQuery, parseResponse, rcodeName, type QueryType } from '../net/dns-wire.js';
 
 export interface DnsQuestion {
   server: string;
@@ -37,7 +37,7 @@ export function queryDns(q: DnsQuestion, timeoutMs: number): Promise<DnsProbeRes
     sock.on('message', (msg) => {
       try {
         const a = parseResponse(msg, id, q.type);
-        finish({ rcode: RCODE_NAMES[a.rcode] ?? `RCODE${a.rcode}`, records: a.records });
+        finish({ rcode: rcodeName(a.rcode), records: a.records });
       } catch {
         /* someone else's datagram: keep waiting for ours */
       }
@@ -45,6 +45,11 @@ export function queryDns(q: DnsQuestion, timeoutMs: number): Promise<DnsProbeRes
     // An ICMP error (port unreachable, admin-prohibited from the kill switch) surfaces as a socket error.
     sock.connect(53, q.server, () => sock.send(query, (e) => e && finish({ error: e.message })));
   });
+}
+
+/** `{random}` in a whoami name becomes a fresh label, so no cache between us and the authority answers. */
+export function expandWhoami(name: string): string {
+  return name.replaceAll('{random}', `vpnns-${randomInt(0, 2 ** 32).toString(16).padStart(8, '0')}`);
 }
 
 export function queryAll(questions: DnsQuestion[], timeoutMs: number): Promise<DnsProbeResult[]> {

@@ -8,7 +8,7 @@ import { isAlive, sleep } from '../sys/process.js';
 import { stillRunning } from '../sys/proc-identity.js';
 import { agreedEgress, type DrillEvidence, type EchoMeasurement } from './evaluate.js';
 import { blockedCounter, dnsInside, getentInside, measureEcho, nsNameservers, replyPorts, tunnelLinkExists, tunnelName, type CheckContext } from './gather.js';
-import { expandWhoami } from './dns-wire.js';
+import { expandWhoami } from './dns-probe.js';
 
 interface Capture {
   stop(): Promise<string[]>;

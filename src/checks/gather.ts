@@ -13,8 +13,7 @@ import type { SupervisorStatus } from '../core/status.js';
 import type { StatusReport } from '../report/status.js';
 import { System, readText } from '../sys/system.js';
 import { listAddrs, linkExists } from '../net/ip.js';
-import { queryAll, type DnsProbeResult, type DnsQuestion } from './dns-probe.js';
-import { expandWhoami } from './dns-wire.js';
+import { expandWhoami, queryAll, type DnsProbeResult, type DnsQuestion } from './dns-probe.js';
 import { type AppEvidence, type DnsEvidence, type EchoMeasurement, type PublishedPort, type ResolverProbe } from './evaluate.js';
 
 export interface CheckContext {

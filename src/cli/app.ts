@@ -1,14 +1,13 @@
 // `vpnns app start|stop|status|logs|password|install`: the apps of a namespace that is up.
 // Starting and stopping (by the supervisor, or by the app's systemd unit) is
-// systemd/app-control.ts's; the status rows and the log are report/apps.ts's.
+// systemd/app-control.ts's; the status rows, the log and the password are report/apps.ts's.
 import { UsageError } from '../errors.js';
 import { System } from '../sys/system.js';
-import { appDir, appUrl, appWarnings, profileOf } from '../services/apps.js';
-import { ensurePassword, passwordPath } from '../services/profiles/code-server.js';
+import { appUrl, profileOf } from '../services/apps.js';
+import { CODE_SERVER_VERSION } from '../services/profiles/code-server.js';
 import { installCodeServer } from '../services/profiles/code-server-install.js';
-import { appLog, appOf, appStatus } from '../report/apps.js';
-import { appsOf, startApp, startable, stopApp, type AppsOf } from '../systemd/app-control.js';
-import { assertTunnelUp } from '../report/tunnel.js';
+import { appLog, appPassword, appStatus } from '../report/apps.js';
+import { appsOf, startApp, stopApp, type AppsOf } from '../systemd/app-control.js';
 import { configFrom, requireRoot, type Command, type Io } from './command.js';
 
 const USAGE = `vpnns app start NAME       start an app (apps.NAME) in the namespace
@@ -17,7 +16,7 @@ vpnns app status [NAME]    state, pid, restarts and address of the apps (--json 
 vpnns app logs NAME        the app's output (-n LINES, default 100)
 vpnns app password NAME    the password of a code-server app (made on first start, kept 0600)
 vpnns app install code-server [--prefix DIR] [--no-link]
-                           install code-server ${'4.100.3'} from npm (Node 20; builds native modules)
+                           install code-server ${CODE_SERVER_VERSION} from npm (Node 20; builds native modules)
 
 Apps run inside the namespace as their user (default: the user who ran \`sudo vpnns up\`). An app
 with requireVpn (the default) does not start while the VPN is down; a VPN reconnect leaves it running.
@@ -33,17 +32,13 @@ function printDryRun(sys: System, io: Io, what: string[] = []): number {
 
 async function start(l: AppsOf, name: string, io: Io, timeoutMs: number, dryRun = false): Promise<number> {
   const sys = new System(dryRun);
-  const s = await startable(l, name, sys);
-  if (s.spec.needsTunnel) await assertTunnelUp(l.names.ns, sys, l.cfg.vpn.type);
-  for (const w of appWarnings({ ...l.cfg, apps: { [name]: s.app } })) io.err(`WARNING: ${w}`);
-  const r = await startApp(l, name, s, timeoutMs, sys);
-  if ('wouldAsk' in r) return printDryRun(sys, io, [`# would ask the supervisor (pid ${r.wouldAsk}) to start ${s.spec.name}`]);
+  const { app: a, service, result: r } = await startApp(l, name, timeoutMs, sys, (w) => io.err(`WARNING: ${w}`));
+  if ('wouldAsk' in r) return printDryRun(sys, io, [`# would ask the supervisor (pid ${r.wouldAsk}) to start ${service}`]);
   if ('unit' in r) {
     if (dryRun) return printDryRun(sys, io);
     io.out(`${name}: started ${r.unit}.`);
     return 0;
   }
-  const a = s.app;
   const url = appUrl(name, a);
   const auth = profileOf(name, a) === 'code-server' && a.auth !== 'none' ? `; password: \`sudo vpnns app password ${name}\`` : '';
   io.out(`${name} is running as ${a.user ?? 'root'} (pid ${r.status?.pid ?? '?'})${url ? `: ${url}` : ''}${auth}.`);
@@ -90,11 +85,7 @@ async function logs(l: AppsOf, name: string, lines: number, io: Io): Promise<num
 }
 
 async function password(l: AppsOf, name: string, io: Io): Promise<number> {
-  const a = appOf(l.cfg, name);
-  if (profileOf(name, a) !== 'code-server') throw new UsageError(`apps.${name} is not a code-server app; only code-server has a password.`);
-  if (a.auth === 'none') throw new UsageError(`apps.${name} has auth: none: it has no password (and anyone on this machine can open it).`);
-  // The same file the app's start reads; made now if the app has never started.
-  io.out(await ensurePassword(new System(false), passwordPath(appDir(l.names.ns, name))));
+  io.out(await appPassword(l.cfg, l.names, name));
   return 0;
 }
 

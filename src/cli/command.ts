@@ -45,7 +45,7 @@ export function requireRoot(what: string): void {
 }
 
 export async function configFrom(args: Parsed): Promise<Config> {
-  // A member's request (run as root by src/cli/member-entry.ts): the namespace's config, never a file the member names.
+  // A member's request (admitted as root by src/members/entry.ts): the namespace's config, never a file the member names.
   const member = memberContext();
   if (member) return structuredClone(member.config);
   const file = typeof args.opts.config === 'string' ? args.opts.config : undefined;

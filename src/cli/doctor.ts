@@ -6,7 +6,7 @@ import { lookupUser } from '../services/apps.js';
 import { doctorChecks, type ToolCheck } from '../checks/doctor.js';
 import { configFrom, type Command } from './command.js';
 import { MEMBER_ENTRY } from '../members/policy.js';
-import { invokingUser } from './invoker.js';
+import { invokingUser } from '../members/invoker.js';
 import { networkManagerRunning, nmDoctorLine } from '../net/network-manager.js';
 import { adguardDoctor, adguardDoctorLines } from '../checks/adguard-doctor.js';
 

@@ -1,18 +1,12 @@
 // `vpnns kilo [ARGS]`: Kilo CLI in the current directory, inside the namespace, as the user, with
 // the terminal passed through; refused while the namespace is down or the VPN is not connected.
-import { UsageError, VpnnsError } from '../errors.js';
-import { namesFor } from '../core/names.js';
-import { readState } from '../core/state.js';
-import { netnsExists } from '../net/ip.js';
+// Which Kilo, as whom and how is members/kilo.ts's; here its arguments and what is printed.
+import { UsageError } from '../errors.js';
 import { formatArgv } from '../sys/exec.js';
-import { System } from '../sys/system.js';
-import { kiloApp, kiloProgram } from '../services/kilo-program.js';
-import { kiloArgv } from '../services/profiles/kilo.js';
+import { kiloLaunch } from '../members/kilo.js';
 import type { Parsed } from './args.js';
 import { configFrom, requireRoot, type Command } from './command.js';
-import { assertTunnelUp } from '../report/tunnel.js';
-import { execLaunch } from '../members/launch.js';
-import { invokingUser, userExists } from './invoker.js';
+import { System } from '../sys/system.js';
 
 /**
  * vpnns's own options come first; everything from the first other argument on (or after `--`) is
@@ -65,33 +59,14 @@ command line that would run (the same checks first) and runs nothing.`,
     const dryRun = args.opts['dry-run'] === true;
     if (!dryRun) requireRoot('kilo');
     const file = await configFrom(args);
-    const state = await readState(namesFor(file));
-    const cfg = state?.config ?? file;
-    const ns = cfg.namespace;
-    const sys = new System(dryRun);
-    if (!state || !(await netnsExists(sys, ns))) {
-      throw new VpnnsError(`namespace ${ns} is not up, so Kilo would not be confined; run \`sudo vpnns up\` first.`);
-    }
-    await assertTunnelUp(ns, sys, cfg.vpn.type);
-    // The user asked for now, or written in the file; not the one `up` was run by.
-    const app = kiloApp(file) ?? kiloApp(cfg);
-    const who = typeof args.opts.user === 'string' ? { user: args.opts.user, source: '--user' } : kiloApp(file)?.user ? { user: kiloApp(file)!.user!, source: 'apps.kilo.user' } : invokingUser();
-    if (!userExists(who.user)) throw new UsageError(`user "${who.user}" does not exist on this machine; pass an existing one with --user.`);
-    if (who.user === 'root' && who.source === 'default') {
-      io.err('vpnns: warning: running Kilo as root (no SUDO_USER and no --user); pass --user NAME to run it as a normal user.');
-    }
-    const program = await kiloProgram(sys, app, who.user);
-    // The app's environment (e.g. provider settings) on top of the caller's, for Kilo only: never
-    // in vpnns's own environment, where every root helper would inherit it (LD_PRELOAD, NODE_OPTIONS).
-    // Kilo takes its working directory from $PWD, which sudo and other callers may leave stale.
-    const extra = { ...(app?.env ?? {}), PWD: process.cwd() };
-    const launch = execLaunch(file, ns, who.user, kiloArgv(program, args.rest), extra);
+    const user = typeof args.opts.user === 'string' ? args.opts.user : undefined;
+    const { launch, user: who, ns } = await kiloLaunch(file, { user, dryRun, args: args.rest }, (l) => io.err(l));
     if (dryRun) {
       // The environment goes on fd 3 after the drop: never printed (it may hold provider keys).
       io.out(`$ ${formatArgv(launch.argv)}`);
-      io.out(`# Kilo would run as ${who.user} in namespace ${ns}; nothing ran (--dry-run).`);
+      io.out(`# Kilo would run as ${who} in namespace ${ns}; nothing ran (--dry-run).`);
       return 0;
     }
-    return sys.foreground(launch, io);
+    return new System(false).foreground(launch, io);
   },
 };

@@ -3,7 +3,7 @@
 import { configFrom, type Command } from './command.js';
 import { UsageError } from '../errors.js';
 import type { Level } from '../core/log.js';
-import { LEVELS, anyLogExists, followLogs, isComponentName, logDirOfRunning, logSources, readLogs, type LogsOptions } from '../core/log-reader.js';
+import { LEVELS, anyLogExists, followLogsUntilSignal, isComponentName, logDirOfRunning, logSources, readLogs, type LogsOptions } from '../core/log-reader.js';
 
 function parseLines(v: string | boolean | undefined, follow: boolean): number {
   if (v === undefined || v === true) return follow ? 20 : 200;
@@ -52,17 +52,7 @@ Examples:
       if (!lines.length && !anyLogExists(sources)) io.err(`vpnns: no logs in ${dir} yet (is the namespace up? \`vpnns status\`).`);
       return 0;
     }
-    // Until Ctrl-C (or the TERM of whoever runs us).
-    const stop = new AbortController();
-    const onSignal = () => stop.abort();
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-    try {
-      await followLogs(sources, o, (l) => io.out(l), stop.signal);
-    } finally {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
+    await followLogsUntilSignal(sources, o, (l) => io.out(l));
     return 0;
   },
 };

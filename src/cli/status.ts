@@ -1,5 +1,5 @@
 import { configFrom, type Command, type Io } from './command.js';
-import { gatherStatus, type StatusReport } from '../report/status.js';
+import { gatherStatus, statusHealthy, type StatusReport } from '../report/status.js';
 import type { Config } from '../config/types.js';
 import { UsageError } from '../errors.js';
 import { watchStatus } from '../report/status-watch.js';
@@ -84,8 +84,7 @@ Exit code 0 when the namespace is up (and the VPN connected, if one is configure
     const report = await gatherStatus(cfg, { probe: args.opts['no-probe'] !== true });
     if (args.opts.json === true) io.out(JSON.stringify(report, null, 2));
     else io.out(renderStatus(report));
-    const healthy = report.up && (report.vpn?.type === 'none' || report.vpn?.connected === true);
-    return healthy ? 0 : 1;
+    return statusHealthy(report) ? 0 : 1;
   },
 };
 

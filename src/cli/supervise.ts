@@ -1,36 +1,7 @@
-// The background supervisor that `up` starts (hidden command). It reads everything from the state
-// file `up` wrote, so it runs exactly the config `up` applied.
+// The background supervisor that `up` starts (hidden command); supervisor/background.ts runs it.
 import { UsageError } from '../errors.js';
-import { namesFor, stateDirOf } from '../core/names.js';
-import { readState } from '../core/state.js';
+import { superviseInBackground } from '../supervisor/background.js';
 import { requireRoot, type Command } from './command.js';
-import { traceMark } from '../sys/trace.js';
-
-/**
- * --await-go: `up` started this process before the namespace was made, so that Node's start and
- * the supervisor's modules load meanwhile. Nothing is done before `up` writes "go" on stdin (the
- * state is complete then); the pipe closing without it means `up` failed or died: exit at once.
- */
-function awaitGo(): Promise<void> {
-  return new Promise((resolve) => {
-    let seen = '';
-    let go = false;
-    process.stdin.setEncoding('utf8');
-    process.stdin.on('data', (d: string) => {
-      if (go) return;
-      seen = (seen + d).slice(-16);
-      if (seen.includes('go\n')) {
-        go = true;
-        resolve();
-      }
-    });
-    const abandon = () => {
-      if (!go) process.exit(0);
-    };
-    process.stdin.on('end', abandon);
-    process.stdin.on('error', abandon);
-  });
-}
 
 export const superviseCommand: Command = {
   name: 'supervise',
@@ -41,26 +12,6 @@ export const superviseCommand: Command = {
     requireRoot('supervise');
     const ns = args.opts.namespace;
     if (typeof ns !== 'string') throw new UsageError('--namespace is required.');
-    traceMark('supervise: command loaded');
-    // The supervisor's modules (most of its start-up) load while `up` is still making things.
-    const [{ Supervisor }] = await Promise.all([import('../supervisor/supervisor.js'), args.opts['await-go'] === true ? awaitGo() : undefined]);
-    traceMark('supervise: modules loaded, go');
-    const state = await readState(stateDirOf(ns));
-    if (!state) throw new UsageError(`namespace ${ns} is not up; run \`vpnns up\` first.`);
-    const names = namesFor(state.config);
-    const sup = new Supervisor(state.config, names, state);
-    sup.exitOnCrash();
-    const stop = () => void sup.stop().then(() => process.exit(0));
-    process.on('SIGTERM', stop);
-    process.on('SIGINT', stop);
-    process.on('SIGHUP', () => {});
-    try {
-      await sup.run();
-      return 0;
-    } catch (e) {
-      io.err(`vpnns supervise: ${(e as Error).message}`);
-      await sup.stop();
-      return 1;
-    }
+    return superviseInBackground(ns, { awaitGo: args.opts['await-go'] === true }, (l) => io.err(l));
   },
 };

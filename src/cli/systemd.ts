@@ -1,14 +1,11 @@
 // `vpnns systemd render|install|uninstall`: the namespace as systemd units (see src/systemd/units.ts).
-import { makeDir, replaceFile } from '../sys/files.js';
 import { resolve } from 'node:path';
 import { UsageError } from '../errors.js';
-import { namesFor } from '../core/names.js';
-import { serviceSpecs } from '../core/services.js';
 import { System } from '../sys/system.js';
-import { DEFAULT_CONFIG_DIR, DEFAULT_UNIT_DIR, install, planInstall, uninstall } from '../systemd/install.js';
-import { defaultRuntime, unitNames } from '../systemd/units.js';
+import { DEFAULT_CONFIG_DIR, DEFAULT_UNIT_DIR, install, uninstall } from '../systemd/install.js';
+import { planFor, writeUnits } from '../systemd/render.js';
+import { unitNames } from '../systemd/units.js';
 import { configFrom, requireRoot, type Command } from './command.js';
-import '../services/index.js';
 
 const USAGE = `vpnns systemd render [--config FILE] [--out DIR] [--config-dir DIR]
 vpnns systemd install [--config FILE] [--enable] [--now] [--unit-dir DIR] [--config-dir DIR] [--dry-run]
@@ -66,9 +63,7 @@ export const systemdCommand: Command = {
       return 0;
     }
 
-    const cfg = await configFrom(args);
-    const names = namesFor(cfg);
-    const plan = planInstall(cfg, names, serviceSpecs(cfg, names), defaultRuntime(), configDir);
+    const { names, plan } = planFor(await configFrom(args), configDir);
 
     if (action === 'render') {
       const out = args.opts.out;
@@ -76,9 +71,8 @@ export const systemdCommand: Command = {
         for (const u of plan.units) io.out(`# ---- ${u.name}\n${u.text}`);
         return 0;
       }
-      await makeDir(out);
-      for (const u of plan.units) await replaceFile(resolve(out, u.name), u.text, 0o644);
-      io.out(`wrote ${plan.units.length} units to ${resolve(out)}; they run the config at ${plan.snapshot.path} (written by install).`);
+      const dir = await writeUnits(plan, out);
+      io.out(`wrote ${plan.units.length} units to ${dir}; they run the config at ${plan.snapshot.path} (written by install).`);
       return 0;
     }
 

@@ -1,13 +1,10 @@
 import { up } from '../plan/engine.js';
 import { System } from '../sys/system.js';
 import { requireTools } from '../sys/tools.js';
-import { exposureWarnings, publications } from '../services/publish.js';
-import { namesFor } from '../core/names.js';
 import { configFrom, requireRoot, type Command } from './command.js';
-import { runForeground } from './foreground.js';
-import { invokingUser } from './invoker.js';
-import { resolveAppUsers } from '../services/apps.js';
-import { allowWarnings } from '../config/exceptions.js';
+import { runForeground } from '../plan/foreground.js';
+import { invokingUser } from '../members/invoker.js';
+import { upWarnings } from '../plan/warnings.js';
 
 export const upCommand: Command = {
   name: 'up',
@@ -25,14 +22,9 @@ again changes nothing. --dry-run prints every command and file it would run or w
     if (!dryRun) requireRoot('up');
     const cfg = await configFrom(args);
     await requireTools(['ip', 'nft']);
-    if (cfg.vpn.type !== 'none' && !cfg.killSwitch) {
-      io.err('WARNING: killSwitch is false: when the VPN drops, programs in the namespace reach the internet directly, unprotected.');
-    }
+    // The apps' users are settled here too: whoever ran `sudo vpnns up`.
+    for (const w of upWarnings(cfg, invokingUser())) io.err(`WARNING: ${w}`);
     const sys = new System(dryRun);
-    for (const w of exposureWarnings(publications(cfg, namesFor(cfg)))) io.err(`WARNING: ${w}`);
-    for (const w of allowWarnings(cfg.allow ?? [])) io.err(`WARNING: ${w}`);
-    // Apps run as whoever ran `sudo vpnns up`: resolved now, saved with the state the supervisor reads.
-    for (const w of resolveAppUsers(cfg, invokingUser())) io.err(`WARNING: ${w}`);
     const foreground = args.opts.foreground === true;
     const noSupervisor = args.opts['no-supervisor'] === true;
     const result = await up(cfg, { sys, say: (l) => !dryRun && io.out(l), foreground, noSupervisor });
@@ -46,7 +38,7 @@ again changes nothing. --dry-run prints every command and file it would run or w
     if (!result.changed.length) io.out(`namespace ${n.ns} is already up; nothing changed.`);
     else io.out(`namespace ${n.ns} is up: host ${n.hostAddr} <-> namespace ${n.nsAddr} (${n.vethHost}).`);
     if (cfg.vpn.type === 'none') io.err('note: vpn.type is none: the namespace reaches the internet through the host, not a VPN.');
-    if (foreground) return runForeground(result.ctx, io);
+    if (foreground) return runForeground(result.ctx, (l) => io.out(l), (l) => io.err(l));
     return 0;
   },
 };

@@ -7,6 +7,7 @@ import type { Config } from '../config/types.js';
 import { logDirFor, type Level } from './log.js';
 import { namesFor } from './names.js';
 import { readState } from './state.js';
+import { untilInterrupted } from '../sys/process.js';
 
 /** What a line in vpnns.log holds (see core/log.ts), or a raw line of a program's own log. */
 export interface LogEntry {
@@ -303,4 +304,9 @@ export async function followLogs(sources: LogSource[], o: LogsOptions, out: (lin
   } finally {
     follower.close();
   }
+}
+
+/** `vpnns logs -f`: followLogs until Ctrl-C (or the TERM of whoever runs us). */
+export async function followLogsUntilSignal(sources: LogSource[], o: LogsOptions, out: (line: string) => void): Promise<void> {
+  await untilInterrupted((signal) => followLogs(sources, o, out, signal));
 }

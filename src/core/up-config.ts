@@ -1,7 +1,7 @@
 // The config a running namespace acts on, as root decides it: its state.json (root's, 0600, written
 // by `up` from the config it validated) while the file `up` read is unchanged, else that file, read
 // and trust-checked now. `vpnns exec --namespace NS` uses it so no YAML is parsed on its fast path;
-// a member's request (cli/member-entry.ts) so the config is never one the member names.
+// a member's request (members/entry.ts) so the config is never one the member names.
 import type { Config } from '../config/types.js';
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';

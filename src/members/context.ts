@@ -1,4 +1,4 @@
-// Set only by the root entry (src/cli/member-entry.ts) in its own process, never from the environment
+// Set only by the root entry (src/members/entry.ts) in its own process, never from the environment
 // or a file: while a member's request runs, the config is the namespace's (not one the member
 // names), programs run as the member, and the member's environment reaches those programs only.
 import type { Config } from '../config/types.js';

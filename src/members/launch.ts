@@ -1,5 +1,5 @@
 // How a program starts inside as a person (`exec`, `kilo`, `browser`): the one place that decides
-// who it runs as, so a member's request (cli/member-entry.ts) never runs anything as anyone else.
+// who it runs as, so a member's request (members/entry.ts) never runs anything as anyone else.
 import { UsageError } from '../errors.js';
 import type { Config } from '../config/types.js';
 import { existsSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { memberContext } from './context.js';
  * reaches CMD only after the privilege drop (src/sandbox/launch.ts).
  */
 export function execLaunch(cfg: Pick<Config, 'sandbox'>, ns: string, user: string, cmd: readonly string[], extraEnv: Record<string, string> = {}, callerEnv: NodeJS.ProcessEnv = memberContext()?.env ?? process.env): Launch {
-  // A member's request (src/cli/member-entry.ts) runs programs as that member and nobody else.
+  // A member's request (src/members/entry.ts) runs programs as that member and nobody else.
   const member = memberContext();
   if (member && user !== member.user) throw new UsageError(`a member's programs run as that member: ${JSON.stringify(user)} is refused for ${member.user}; leave --user out.`);
   if (!existsSync(PERL)) throw new UsageError(`${PERL} is missing (vpnns's sandbox needs it); install it with: apt-get install perl-base`);

@@ -1,6 +1,6 @@
 // Delegation for members (group vpnns): what `vpnns setup` installs and what a member may ask for.
 // Pure: the sudoers drop-in, the root entry program and the member's request grammar are rendered
-// and checked here; src/members/setup.ts writes them (`vpnns setup`), src/cli/member-entry.ts enforces the grammar as root.
+// and checked here; src/members/setup.ts writes them (`vpnns setup`), src/members/entry.ts enforces the grammar as root.
 //
 // The design: `%vpnns ALL=(root) NOPASSWD: ENTRY` in a sudoers drop-in. ENTRY is a fixed,
 // root-owned program (written by `setup`, naming node and vpnns by absolute path). vpnns run as a

@@ -1,12 +1,15 @@
-// `vpnns app status|logs`: the apps of a namespace as its supervisor last wrote them, and an app's
-// own output. Read for people and scripts; nothing here needs the supervisor to answer.
+// `vpnns app status|logs|password`: the apps of a namespace as its supervisor last wrote them, an
+// app's own output, a code-server app's password. Read for people and scripts; nothing here needs
+// the supervisor to answer.
 import { readFile } from 'node:fs/promises';
 import type { AppConfig, Config } from '../config/types.js';
 import { UsageError, VpnnsError } from '../errors.js';
 import { logDirFor } from '../core/log.js';
 import type { Names } from '../core/names.js';
 import { readStatus, type ComponentStatus } from '../core/status.js';
-import { appServiceName, appUrl, isInteractive, profileOf } from '../services/apps.js';
+import { appDir, appServiceName, appUrl, isInteractive, profileOf } from '../services/apps.js';
+import { ensurePassword, passwordPath } from '../services/profiles/code-server.js';
+import { System } from '../sys/system.js';
 
 /** apps.NAME, or one sentence naming the apps there are. */
 export function appOf(cfg: Config, name: string | undefined): AppConfig {
@@ -79,4 +82,12 @@ export async function appLog(cfg: Config, name: string, lines: number): Promise<
   const all = text.split('\n');
   if (all[all.length - 1] === '') all.pop();
   return { file, lines: all.slice(-lines) };
+}
+
+/** The password of code-server app `name`: the same file the app's start reads, made now if the app has never started. */
+export async function appPassword(cfg: Config, names: Pick<Names, 'ns'>, name: string | undefined): Promise<string> {
+  const a = appOf(cfg, name);
+  if (profileOf(name!, a) !== 'code-server') throw new UsageError(`apps.${name} is not a code-server app; only code-server has a password.`);
+  if (a.auth === 'none') throw new UsageError(`apps.${name} has auth: none: it has no password (and anyone on this machine can open it).`);
+  return ensurePassword(new System(false), passwordPath(appDir(names.ns, name!)));
 }

@@ -135,3 +135,8 @@ function limitedReport(report: StatusReport, used: Config): StatusReport {
         };
   return report;
 }
+
+/** What `vpnns status` exits 0 for: the namespace up, and the VPN connected if one is configured. */
+export function statusHealthy(r: Pick<StatusReport, 'up' | 'vpn'>): boolean {
+  return r.up && (r.vpn?.type === 'none' || r.vpn?.connected === true);
+}

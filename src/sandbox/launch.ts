@@ -26,29 +26,18 @@ export const RUNUSER = '/usr/sbin/runuser';
 export const IP = '/usr/sbin/ip';
 
 /**
- * Runs as root in the new mount namespace: covers each hidden path, then execs the rest of argv.
- * Each path is opened with O_PATH|O_NOFOLLOW and the mount goes onto /proc/PID/fd/N, so a symlink
- * swapped in between the check and the mount cannot point the tmpfs elsewhere; a directory is
- * covered only if root or the user owns it, a socket path only if it is a socket. Missing paths
- * are nothing to hide. `own:` (and `mkdir:`, which makes it first) covers only a directory the
- * user owns, with a tmpfs that is theirs: nothing they could not already write there; `ownsocket:`
- * only a socket the user owns.
- * A mount that fails stops the launch (exit 126): never run half-hidden.
+ * The covering of the hidden channels, one text in SANDBOX_SCRIPT and ENTER_SCRIPT (composed here,
+ * so ENTER_SCRIPT still loads no Perl module): reads the `KIND:PATH` arguments up to `--`, then
+ * shifts the `--`. Each script defines `cover_at($kind, $sock, $at)` before it, the mount itself
+ * (mount(8), or mount(2) in ENTER_SCRIPT), true when it worked; `$uid` and `$gid` are the user's.
  */
-export const SANDBOX_SCRIPT = String.raw`use strict; use warnings;
-my ($uid, $gid) = (shift(@ARGV), shift(@ARGV));
-die "vpnns: bad uid/gid\n" unless $uid =~ /\A\d+\z/ && $gid =~ /\A\d+\z/;
-my ($O_PATH, $O_NOFOLLOW, $O_DIRECTORY, $O_RDONLY) = (0x200000, 0x20000, 0x10000, 0);
+const COVER_CHANNELS = String.raw`my ($O_PATH, $O_NOFOLLOW, $O_DIRECTORY, $O_RDONLY) = (0x200000, 0x20000, 0x10000, 0);
 sub cover { my ($kind, $p) = @_;
   my $sock = $kind eq 'socket' || $kind eq 'ownsocket';
   my $fh; sysopen($fh, $p, $O_PATH | $O_NOFOLLOW | ($sock ? 0 : $O_DIRECTORY)) or return;
   my @st = stat($fh) or return;
   if ($sock) { return unless -S _ && ($kind eq 'socket' || $st[4] == $uid) } elsif ($kind eq 'own') { return unless $st[4] == $uid } else { return unless $st[4] == 0 || $st[4] == $uid }
-  my $at = "/proc/$$/fd/" . fileno($fh);
-  my @how = $sock ? ('--bind', '/dev/null', $at)
-    : $kind eq 'own' ? ('-t', 'tmpfs', '-o', "nosuid,nodev,noexec,mode=0700,uid=$uid,gid=$gid,size=1m", 'vpnns-private', $at)
-    : ('-t', 'tmpfs', '-o', 'ro,nosuid,nodev,noexec,mode=0755,size=4k', 'vpnns-hidden', $at);
-  if (system('/usr/bin/mount', '--no-canonicalize', @how) != 0) { print STDERR "vpnns: cannot hide $p in the sandbox; set sandbox options to allow it, or check that mount works\n"; exit 126 }
+  unless (cover_at($kind, $sock, "/proc/$$/fd/" . fileno($fh))) { print STDERR "vpnns: cannot hide $p in the sandbox; set sandbox options to allow it, or check that mount works\n"; exit 126 }
 }
 while (@ARGV && $ARGV[0] ne '--') {
   my ($kind, $p) = split(/:/, shift(@ARGV), 2);
@@ -64,8 +53,37 @@ while (@ARGV && $ARGV[0] ne '--') {
   } else { cover($kind, $p) }
 }
 shift(@ARGV);
-exec { $ARGV[0] } @ARGV or do { print STDERR "vpnns: cannot run $ARGV[0]: $!\n"; exit 127 };
 `;
+
+/** Sets the environment read from `$fh` (NUL-separated KEY=VALUE) and closes it: ENV_SCRIPT's and ENTER_SCRIPT's last step. */
+const READ_ENV = String.raw`{ local $/ = "\0"; while (my $r = <$fh>) { chomp($r); my ($k, $v) = split(/=/, $r, 2); $ENV{$k} = $v if defined($v) && length($k) } }
+close($fh);
+`;
+
+/** Execs the rest of argv (each script's end). */
+const EXEC_REST = String.raw`exec { $ARGV[0] } @ARGV or do { print STDERR "vpnns: cannot run $ARGV[0]: $!\n"; exit 127 };
+`;
+
+/**
+ * Runs as root in the new mount namespace: covers each hidden path, then execs the rest of argv.
+ * Each path is opened with O_PATH|O_NOFOLLOW and the mount goes onto /proc/PID/fd/N, so a symlink
+ * swapped in between the check and the mount cannot point the tmpfs elsewhere; a directory is
+ * covered only if root or the user owns it, a socket path only if it is a socket. Missing paths
+ * are nothing to hide. `own:` (and `mkdir:`, which makes it first) covers only a directory the
+ * user owns, with a tmpfs that is theirs: nothing they could not already write there; `ownsocket:`
+ * only a socket the user owns.
+ * A mount that fails stops the launch (exit 126): never run half-hidden.
+ */
+export const SANDBOX_SCRIPT = String.raw`use strict; use warnings;
+my ($uid, $gid) = (shift(@ARGV), shift(@ARGV));
+die "vpnns: bad uid/gid\n" unless $uid =~ /\A\d+\z/ && $gid =~ /\A\d+\z/;
+sub cover_at { my ($kind, $sock, $at) = @_;
+  my @how = $sock ? ('--bind', '/dev/null', $at)
+    : $kind eq 'own' ? ('-t', 'tmpfs', '-o', "nosuid,nodev,noexec,mode=0700,uid=$uid,gid=$gid,size=1m", 'vpnns-private', $at)
+    : ('-t', 'tmpfs', '-o', 'ro,nosuid,nodev,noexec,mode=0755,size=4k', 'vpnns-hidden', $at);
+  return system('/usr/bin/mount', '--no-canonicalize', @how) == 0;
+}
+${COVER_CHANNELS}${EXEC_REST}`;
 
 /** Runs as the user: sets the environment read from `fd:N` or a file, then execs the rest of argv. */
 export const ENV_SCRIPT = String.raw`use strict; use warnings;
@@ -73,10 +91,7 @@ my $from = shift(@ARGV); shift(@ARGV) if @ARGV && $ARGV[0] eq '--';
 my $fh;
 if ($from =~ /\Afd:(\d+)\z/) { open($fh, '<&=', $1) or do { print STDERR "vpnns: no environment on fd $1: $!\n"; exit 126 } }
 else { open($fh, '<', $from) or do { print STDERR "vpnns: cannot read the environment file $from: $!\n"; exit 126 } }
-{ local $/ = "\0"; while (my $r = <$fh>) { chomp($r); my ($k, $v) = split(/=/, $r, 2); $ENV{$k} = $v if defined($v) && length($k) } }
-close($fh);
-exec { $ARGV[0] } @ARGV or do { print STDERR "vpnns: cannot run $ARGV[0]: $!\n"; exit 127 };
-`;
+${READ_ENV}${EXEC_REST}`;
 
 export interface LaunchUser {
   name: string;
@@ -182,33 +197,13 @@ if (opendir(my $dh, $etc)) {
   }
   closedir($dh);
 }
-my ($O_PATH, $O_NOFOLLOW, $O_DIRECTORY, $O_RDONLY) = (0x200000, 0x20000, 0x10000, 0);
-sub cover { my ($kind, $p) = @_;
-  my $sock = $kind eq 'socket' || $kind eq 'ownsocket';
-  my $fh; sysopen($fh, $p, $O_PATH | $O_NOFOLLOW | ($sock ? 0 : $O_DIRECTORY)) or return;
-  my @st = stat($fh) or return;
-  if ($sock) { return unless -S _ && ($kind eq 'socket' || $st[4] == $uid) } elsif ($kind eq 'own') { return unless $st[4] == $uid } else { return unless $st[4] == 0 || $st[4] == $uid }
-  my $at = "/proc/$$/fd/" . fileno($fh);
+sub cover_at { my ($kind, $sock, $at) = @_;
   my $r = $sock ? mnt('/dev/null', $at, 0, 0x1000, 0)
     : $kind eq 'own' ? mnt('vpnns-private', $at, 'tmpfs', 2 | 4 | 8, "mode=0700,uid=$uid,gid=$gid,size=1m")
     : mnt('vpnns-hidden', $at, 'tmpfs', 1 | 2 | 4 | 8, 'mode=0755,size=4k');
-  if ($r != 0) { print STDERR "vpnns: cannot hide $p in the sandbox; set sandbox options to allow it, or check that mount works\n"; exit 126 }
+  return $r == 0;
 }
-while (@ARGV && $ARGV[0] ne '--') {
-  my ($kind, $p) = split(/:/, shift(@ARGV), 2);
-  if ($kind eq 'mkdir') {
-    if (mkdir($p, 0700)) { my $d; if (sysopen($d, $p, $O_RDONLY | $O_NOFOLLOW | $O_DIRECTORY)) { chown($uid, $gid, $d); close($d) } }
-    $kind = 'own';
-  }
-  if ($p =~ m{^(.*)/([^/]*\*[^/]*)\z}) {
-    my ($d, $pat) = ($1, quotemeta($2)); $pat =~ s/\\\*/.*/g;
-    opendir(my $dh, $d) or next;
-    my @names = grep { $_ ne '.' && $_ ne '..' && /\A$pat\z/s } readdir($dh); closedir($dh);
-    cover($kind, "$d/$_") for @names;
-  } else { cover($kind, $p) }
-}
-shift(@ARGV);
-if ($uid != 0) {
+${COVER_CHANNELS}if ($uid != 0) {
   my %g = ($gid => 1);
   while (my @gr = getgrent()) { $g{$gr[2]} = 1 if grep { $_ eq $name } split(' ', $gr[3] // '') }
   endgrent();
@@ -223,10 +218,7 @@ if ($uid != 0) {
 }
 my $fh;
 open($fh, '<&=', 3) or do { print STDERR "vpnns: no environment on fd 3: $!\n"; exit 126 };
-{ local $/ = "\0"; while (my $r = <$fh>) { chomp($r); my ($k, $v) = split(/=/, $r, 2); $ENV{$k} = $v if defined($v) && length($k) } }
-close($fh);
-exec { $ARGV[0] } @ARGV or do { print STDERR "vpnns: cannot run $ARGV[0]: $!\n"; exit 127 };
-`;
+${READ_ENV}${EXEC_REST}`;
 
 /**
  * The argv of a launch into namespace `ns` through ENTER_SCRIPT (one process before the program),

@@ -13,7 +13,8 @@ import { readState, type State } from '../core/state.js';
 import type { ComponentStatus } from '../core/status.js';
 import { netnsExists } from '../net/ip.js';
 import { tcpConnect } from '../net/ports.js';
-import { appServiceName, appSpec, isInteractive } from '../services/apps.js';
+import { appServiceName, appSpec, appWarnings, isInteractive } from '../services/apps.js';
+import { assertTunnelUp } from '../members/tunnel.js';
 import { ask } from '../supervisor/control-client.js';
 import { MAX_WAIT_MS } from '../supervisor/control-protocol.js';
 import { isOurSupervisor, supervisorPid, supervisorStart } from '../supervisor/resource.js';
@@ -50,13 +51,13 @@ async function controller(l: AppsOf, state: State, service: string): Promise<{ p
 }
 
 /** An app that may be started: it runs a command of its own (not Kilo's terminal) and the namespace is up. */
-export interface Startable {
+interface Startable {
   app: AppConfig;
   spec: ServiceSpec;
   state: State;
 }
 
-export async function startable(l: AppsOf, name: string, sys = new System(false)): Promise<Startable> {
+async function startable(l: AppsOf, name: string, sys: System): Promise<Startable> {
   const app = appOf(l.cfg, name);
   if (isInteractive(name, app)) throw new UsageError(`apps.${name} is interactive (Kilo CLI); run it in your terminal with \`vpnns kilo\`.`);
   const spec = appSpec(l.cfg, l.names, name);
@@ -64,14 +65,25 @@ export async function startable(l: AppsOf, name: string, sys = new System(false)
   return { app, spec, state: await requireUp(l, sys) };
 }
 
+export type StartResult = { unit: string } | { status: ComponentStatus | undefined } | { wouldAsk: number };
+
 /**
- * Starts it, and returns once it runs and its port (if it has one) answers: `unit` when systemd
- * started it, else its status as the supervisor has it; under --dry-run (`sys`) only which
- * supervisor it would ask (`wouldAsk`), or the systemctl call recorded in `sys.actions`.
+ * Starts app `name` (refused while the tunnel is down, for an app that needs it; `warn` hears the
+ * config's warnings about it), and returns once it runs and its port (if it has one) answers:
+ * `unit` when systemd started it, else its status as the supervisor has it; under --dry-run
+ * (`sys`) only which supervisor it would ask (`wouldAsk`), or the systemctl call recorded in
+ * `sys.actions`. With the app and its service's name, for what is said about it.
  */
 export async function startApp(
-  l: AppsOf, name: string, s: Startable, timeoutMs: number, sys = new System(false),
-): Promise<{ unit: string } | { status: ComponentStatus | undefined } | { wouldAsk: number }> {
+  l: AppsOf, name: string, timeoutMs: number, sys = new System(false), warn: (warning: string) => void = () => {},
+): Promise<{ app: AppConfig; service: string; result: StartResult }> {
+  const s = await startable(l, name, sys);
+  if (s.spec.needsTunnel) await assertTunnelUp(l.names.ns, sys, l.cfg.vpn.type);
+  for (const w of appWarnings({ ...l.cfg, apps: { [name]: s.app } })) warn(w);
+  return { app: s.app, service: s.spec.name, result: await startStartable(l, name, s, timeoutMs, sys) };
+}
+
+async function startStartable(l: AppsOf, name: string, s: Startable, timeoutMs: number, sys: System): Promise<StartResult> {
   const ctl = await controller(l, s.state, s.spec.name);
   if ('unit' in ctl) {
     await sys.change(['systemctl', 'start', ctl.unit], { timeoutMs });

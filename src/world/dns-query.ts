@@ -5,11 +5,11 @@
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { isIPv6 } from '../config/net-utils.js';
-import { buildQuery, parseResponse, TYPES, type ParsedResponse } from './dns-wire.js';
+import { buildQuery, readResponse, type TYPES, type ParsedResponse } from '../net/dns-wire.js';
 
 export function queryDns(server: string, name: string, type: keyof typeof TYPES = 'A', proto: 'udp' | 'tcp' = 'udp', timeoutMs = 2000, port = 53): Promise<ParsedResponse> {
   const id = Math.floor(Math.random() * 0xffff);
-  const query = buildQuery(id, name, TYPES[type]);
+  const query = buildQuery(id, name, type);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       cleanup();
@@ -20,7 +20,7 @@ export function queryDns(server: string, name: string, type: keyof typeof TYPES 
       clearTimeout(timer);
       cleanup();
       try {
-        resolve(parseResponse(msg));
+        resolve(readResponse(msg));
       } catch (e) {
         reject(e);
       }

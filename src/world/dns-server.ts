@@ -5,7 +5,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { createServer, type Server } from 'node:net';
 import { isIPv4, isIPv6 } from '../config/net-utils.js';
-import { buildResponse, parseQuery, RCODE, TYPES, typeName, type Answer, type Question } from './dns-wire.js';
+import { buildResponse, parseQuery, RCODE, TYPES, typeName, type Answer, type Question } from '../net/dns-wire.js';
 import { appendJsonLine, plainAddress } from './jsonl.js';
 import type { DnsRecordSet, DnsServiceConfig } from './service-config.js';
 

@@ -16,7 +16,7 @@ import { startCapture, type Capture } from './capture.js';
 import { OWNER_DIR, sweepStaleWorlds, teardownSync, writeOwner, type OwnerRecord } from './cleanup.js';
 import { Daemon, PidSet } from './daemon.js';
 import type { DnsQueryLog } from './dns-server.js';
-import type { ParsedResponse } from './dns-wire.js';
+import type { ParsedResponse } from '../net/dns-wire.js';
 import type { HttpRequestLog } from './http-services.js';
 import { readJsonLines } from './jsonl.js';
 import { OpenvpnServer, renderOvpnClientConf, type OvpnClientConfigOptions } from './openvpn-server.js';

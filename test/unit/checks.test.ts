@@ -6,7 +6,8 @@ import {
   type Check, type DnsEvidence, type DrillEvidence, type ResolverProbe,
 } from '../../src/checks/evaluate.js';
 import { parseEcho } from '../../src/config/net-utils.js';
-import { buildQuery, expandWhoami, parseResponse } from '../../src/checks/dns-wire.js';
+import { buildQuery, parseResponse } from '../../src/net/dns-wire.js';
+import { expandWhoami } from '../../src/checks/dns-probe.js';
 import { curlProxyUserConfig, nameservers, replyPorts } from '../../src/checks/gather.js';
 import { defaultConfig, parseConfig } from '../../src/config/load.js';
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseArgs, type OptionSpec } from '../../src/cli/args.js';
-import { invokingUser } from '../../src/cli/invoker.js';
+import { invokingUser } from '../../src/members/invoker.js';
 import { ENV_SCRIPT, SANDBOX_SCRIPT, launchArgv } from '../../src/sandbox/launch.js';
 import { UsageError } from '../../src/errors.js';
 

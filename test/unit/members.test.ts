@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeEnv, encodeEnv, isGroupMember, memberRequestProblem, renderEntry, renderSudoers, VISUDO } from '../../src/members/policy.js';
-import { callerFromSudo } from '../../src/cli/member-entry.js';
+import { callerFromSudo } from '../../src/members/entry.js';
 import { installationProblem } from '../../src/members/install-check.js';
 import { parseArgs } from '../../src/cli/args.js';
 import { parseKiloArgs } from '../../src/cli/kilo.js';

@@ -42,6 +42,12 @@ export const VOCABULARY: readonly Word[] = [
     definition: /\b(?:function|(?:const|let|var))\s+sleep\b|\bsetTimeout\s+as\s+\w+|new Promise(?:<void>)?\(\s*\(?\s*(\w+)\s*\)?\s*=>\s*setTimeout\(\s*\1\s*,/,
   },
   { what: "the state root '/var/lib/vpnns' (LIB_DIR)", home: 'config/paths.ts', definition: /['"`]\/var\/lib\/vpnns\b/ },
+  // The world's DNS server and query helper and `vpnns check` each had a codec of their own.
+  {
+    what: 'the DNS wire codec',
+    home: 'net/dns-wire.ts',
+    definition: /\b(?:function|(?:const|let|var))\s+(?:buildQuery|parseQuery|buildResponse|parseResponse|readResponse|encodeName|readName|skipName)\b/,
+  },
 ];
 
 /** The text a definition is looked for in: block and line comments removed (a URL's `//` in a string stays). */
@@ -77,7 +83,7 @@ function sources(dir: string): Map<string, string> {
   return out;
 }
 
-test('src/ defines each shared helper once: host:port, IP addresses, did-you-mean, sleep, the state root', () => {
+test('src/ defines each shared helper once: host:port, IP addresses, did-you-mean, sleep, the state root, the DNS codec', () => {
   const stray = strayDefinitions(sources(SRC));
   assert.deepEqual(stray, [], stray.join('\n'));
 });
@@ -89,6 +95,7 @@ test('the vocabulary guard sees a second definition in each spelling it knows', 
     ['config/did-you-mean.ts', 'export function didYouMean() {}'],
     ['sys/process.ts', 'export function sleep() {}'],
     ['config/paths.ts', "export const LIB_DIR = '/var/lib/vpnns';"],
+    ['net/dns-wire.ts', 'export function buildQuery() {}\nexport function parseResponse() {}'],
   ]);
   for (const k of home.keys()) assert.ok(seeded.has(k), k);
   assert.deepEqual(strayDefinitions(seeded), []);
@@ -105,6 +112,8 @@ test('the vocabulary guard sees a second definition in each spelling it knows', 
     ['vpn/wgquick.ts', 'function ipv6Bytes(ip: string): number[] {}'],
     ['world/dns-wire.ts', "import { isIPv4, isIPv6 } from 'node:net';"],
     ['checks/gather.ts', "import { connect, isIP } from 'node:net';"],
+    ['checks/dns-wire.ts', 'export function buildQuery(id: number, name: string, type: QueryType): Buffer {}'],
+    ['world/dns-query.ts', 'function skipName(msg: Buffer, pos: number): number {}'],
   ];
   for (const [file, text] of again) {
     const stray = strayDefinitions(new Map([...seeded, [file, text]]));

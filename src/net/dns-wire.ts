@@ -1,11 +1,19 @@
-// Minimal RFC 1035 wire format: just enough to answer and ask A/AAAA/TXT
-// questions. Pure functions so both the server and the query helper share it.
+// Just enough of the DNS wire format (RFC 1035) to ask and answer A, AAAA and TXT questions: the
+// simulated world's DNS server and query helper, and `vpnns check`, which must see which resolver
+// answers (there is no dig on the machine). Pure functions, one codec for all of them.
 import { ipv6Bytes, ipv6FromBytes, isIPv4, isIPv6 } from '../config/net-utils.js';
 
 export const TYPES = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, OPT: 41, HTTPS: 65, ANY: 255 } as const;
 export type RecordType = 'A' | 'AAAA' | 'TXT';
+/** What `vpnns check` asks. */
+export type QueryType = RecordType;
 
 export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
+
+/** NOERROR, NXDOMAIN, ... or RCODE<n> for one without a name here. */
+export function rcodeName(rcode: number): string {
+  return Object.entries(RCODE).find(([, v]) => v === rcode)?.[0] ?? `RCODE${rcode}`;
+}
 
 export function typeName(code: number): string {
   for (const [name, value] of Object.entries(TYPES)) if (value === code) return name;
@@ -107,12 +115,67 @@ export function buildResponse(q: Question, rcode: number, answers: readonly Answ
   return Buffer.concat([header, question, ...rrs]);
 }
 
-export function buildQuery(id: number, name: string, type: number): Buffer {
+/** A query for one question, recursion desired. */
+export function buildQuery(id: number, name: string, type: number | keyof typeof TYPES): Buffer {
   const header = Buffer.alloc(12);
   header.writeUInt16BE(id, 0);
   header.writeUInt16BE(0x0100, 2); // RD
   header.writeUInt16BE(1, 4);
-  return Buffer.concat([header, encodeName(name), u16(type), u16(1)]);
+  return Buffer.concat([header, encodeName(name), u16(typeof type === 'number' ? type : TYPES[type]), u16(1)]);
+}
+
+/** Where a name ends, without reading it (a compression pointer ends the name). */
+function skipName(msg: Buffer, pos: number): number {
+  for (let hops = 0; hops < 128; hops++) {
+    const len = msg[pos];
+    if (len === undefined) throw new Error('truncated name');
+    if (len === 0) return pos + 1;
+    if ((len & 0xc0) === 0xc0) return pos + 2;
+    pos += 1 + len;
+  }
+  throw new Error('name too long');
+}
+
+interface RawRecord {
+  /** Where the record's owner name starts. */
+  at: number;
+  type: number;
+  ttl: number;
+  rdata: Buffer;
+}
+
+/** The header's id, flags and the answer records, each checked to lie inside the message. */
+function readMessage(msg: Buffer): { id: number; flags: number; answers: RawRecord[] } {
+  if (msg.length < 12) throw new Error('short DNS message');
+  const id = msg.readUInt16BE(0);
+  const flags = msg.readUInt16BE(2);
+  const qd = msg.readUInt16BE(4);
+  const an = msg.readUInt16BE(6);
+  let pos = 12;
+  for (let i = 0; i < qd; i++) pos = skipName(msg, pos) + 4;
+  const answers: RawRecord[] = [];
+  for (let i = 0; i < an; i++) {
+    const at = pos;
+    pos = skipName(msg, pos);
+    if (pos + 10 > msg.length) throw new Error('truncated record');
+    const rdlen = msg.readUInt16BE(pos + 8);
+    const rdata = msg.subarray(pos + 10, pos + 10 + rdlen);
+    if (rdata.length !== rdlen) throw new Error('truncated record data');
+    answers.push({ at, type: msg.readUInt16BE(pos), ttl: msg.readUInt32BE(pos + 4), rdata });
+    pos += 10 + rdlen;
+  }
+  return { id, flags, answers };
+}
+
+/** A TXT record's strings, joined. */
+function txtData(rdata: Buffer): string {
+  const parts: string[] = [];
+  for (let p = 0; p < rdata.length; ) {
+    const len = rdata[p]!;
+    parts.push(rdata.subarray(p + 1, p + 1 + len).toString('utf8'));
+    p += 1 + len;
+  }
+  return parts.join('');
 }
 
 export interface ParsedResponse {
@@ -122,38 +185,40 @@ export interface ParsedResponse {
   answers: Array<{ name: string; type: string; ttl: number; data: string }>;
 }
 
-export function parseResponse(msg: Buffer): ParsedResponse {
-  if (msg.length < 12) throw new Error('short DNS response');
-  const id = msg.readUInt16BE(0);
-  const rcode = msg.readUInt16BE(2) & 0xf;
-  const qd = msg.readUInt16BE(4);
-  const an = msg.readUInt16BE(6);
-  let pos = 12;
-  for (let i = 0; i < qd; i++) pos = readName(msg, pos).end + 4;
-  const answers: ParsedResponse['answers'] = [];
-  for (let i = 0; i < an; i++) {
-    const { name, end } = readName(msg, pos);
-    const type = msg.readUInt16BE(end);
-    const ttl = msg.readUInt32BE(end + 4);
-    const len = msg.readUInt16BE(end + 8);
-    const rdata = msg.subarray(end + 10, end + 10 + len);
-    let data: string;
-    if (type === TYPES.A) data = [...rdata].join('.');
-    else if (type === TYPES.AAAA) data = ipv6FromBytes(rdata);
-    else if (type === TYPES.TXT) {
-      const parts: string[] = [];
-      for (let p = 0; p < rdata.length; ) {
-        const l = rdata[p] ?? 0;
-        parts.push(rdata.subarray(p + 1, p + 1 + l).toString('utf8'));
-        p += 1 + l;
-      }
-      data = parts.join('');
-    } else data = rdata.toString('hex');
-    answers.push({ name, type: typeName(type), ttl, data });
-    pos = end + 10 + len;
+/** Every answer record of a response, named and decoded (the world's query helper prints them). */
+export function readResponse(msg: Buffer): ParsedResponse {
+  const { id, flags, answers } = readMessage(msg);
+  const rcode = flags & 0xf;
+  return {
+    id,
+    rcode,
+    rcodeName: rcodeName(rcode),
+    answers: answers.map((r) => {
+      const data = r.type === TYPES.A ? [...r.rdata].join('.') : r.type === TYPES.AAAA ? ipv6FromBytes(r.rdata) : r.type === TYPES.TXT ? txtData(r.rdata) : r.rdata.toString('hex');
+      return { name: readName(msg, r.at).name, type: typeName(r.type), ttl: r.ttl, data };
+    }),
+  };
+}
+
+export interface DnsAnswer {
+  rcode: number;
+  /** Answer records of the asked type (CNAMEs are followed by the resolver, not by us). */
+  records: string[];
+}
+
+/** The response to question `id` of `type` (what `vpnns check` reads); throws on a malformed or foreign message. */
+export function parseResponse(msg: Buffer, id: number, type: QueryType): DnsAnswer {
+  if (msg.length >= 12 && msg.readUInt16BE(0) !== id) throw new Error('answer to another question');
+  if (msg.length >= 12 && !(msg.readUInt16BE(2) & 0x8000)) throw new Error('not a response');
+  const m = readMessage(msg);
+  const records: string[] = [];
+  for (const r of m.answers) {
+    if (r.type !== TYPES[type]) continue;
+    if (type === 'A' && r.rdata.length === 4) records.push([...r.rdata].join('.'));
+    else if (type === 'AAAA' && r.rdata.length === 16) records.push(ipv6FromBytes(r.rdata));
+    else if (type === 'TXT') records.push(txtData(r.rdata));
   }
-  const rcodeName = Object.entries(RCODE).find(([, v]) => v === rcode)?.[0] ?? `RCODE${rcode}`;
-  return { id, rcode, rcodeName, answers };
+  return { rcode: m.flags & 0xf, records };
 }
 
 function u16(n: number): Buffer {

@@ -1,11 +1,11 @@
 // `up --foreground`: the supervisor runs in this process; a signal stops it and tears everything down.
 import { Supervisor } from '../supervisor/supervisor.js';
-import { down } from '../plan/engine.js';
+import { down } from './engine.js';
 import { System } from '../sys/system.js';
 import type { Context } from '../core/resource.js';
-import type { Io } from './command.js';
 
-export async function runForeground(ctx: Context, io: Io): Promise<number> {
+/** Runs the supervisor of what `up` made (`ctx`) here until a signal, then takes it all down: exit 0, or 1 when it failed (`err` hears why). */
+export async function runForeground(ctx: Context, say: (line: string) => void, err: (line: string) => void): Promise<number> {
   const sup = new Supervisor(ctx.cfg, ctx.names, ctx.state, { logToStderr: true });
   sup.exitOnCrash();
   let signalled = false;
@@ -20,10 +20,10 @@ export async function runForeground(ctx: Context, io: Io): Promise<number> {
   try {
     await sup.run();
   } catch (e) {
-    io.err(`vpnns: ${(e as Error).message}`);
+    err(`vpnns: ${(e as Error).message}`);
     code = 1;
   }
   await sup.stop();
-  await down(ctx.cfg, { sys: new System(false), say: (l) => io.out(l) });
+  await down(ctx.cfg, { sys: new System(false), say });
   return code;
 }
