@@ -49,32 +49,56 @@ const fails = (stderr = 'RTNETLINK answers: No such device') => ({ code: 1, stde
 
 // ---- namespace ----
 
-test('namespace: absent — check false, no foreign; apply adds it and brings lo up, nothing else', async () => {
-  const { exec, sys, ctx } = setup();
+test('namespace: absent — check false, no foreign; apply adds it and brings lo up with the tag it recorded first, nothing else', async () => {
+  const { exec, sys, ctx, state, saves } = setup();
   exec.on(['ip', '-json', 'netns', 'list'], json([{ name: 'other' }]));
   assert.equal(await namespaceResource.check(ctx), false);
   assert.equal(await namespaceResource.foreign!(ctx), undefined);
   await namespaceResource.apply(ctx);
-  assert.deepEqual(sys.actions, ['$ ip netns add ut', '$ ip -n ut link set lo up']);
-  assert.deepEqual(exec.commands().filter((c) => !c.includes('-json')), ['ip netns add ut', 'ip -n ut link set lo up']);
+  const tag = state.runtime.netnsTag;
+  assert.match(String(tag), /^vpnns-[0-9a-f]{16}$/);
+  assert.deepEqual(sys.actions, ['$ ip netns add ut', `$ ip -n ut link set lo up alias ${tag}`]);
+  assert.deepEqual(exec.commands().filter((c) => !c.includes('-json')), ['ip netns add ut', `ip -n ut link set lo up alias ${tag}`]);
+  assert.equal(saves(), 2, 'the tag saved before `ip netns add`, the kernel number after');
 });
 
+const loLink = (flags: string[], ifalias?: string) => json([{ ifname: 'lo', flags, ...(ifalias ? { ifalias } : {}) }]);
+
 test('namespace: present with lo up — check true; someone else\'s (no record) is foreign', async () => {
-  const { exec, sys, ctx } = setup();
+  const { exec, sys, ctx } = setup(undefined, { netnsTag: 'vpnns-0123456789abcdef' });
   exec.on(['ip', '-json', 'netns', 'list'], json([{ name: 'ut' }]));
-  exec.on(['ip', '-n', 'ut', '-json', 'addr', 'show', 'dev', 'lo'], json([{ ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'] }]));
+  exec.on(['ip', '-n', 'ut', '-json', 'link', 'show', 'dev', 'lo'], loLink(['LOOPBACK', 'UP', 'LOWER_UP'], 'vpnns-0123456789abcdef'));
   assert.equal(await namespaceResource.check(ctx), true);
   assert.deepEqual(await namespaceResource.foreign!(ctx), { what: 'network namespace ut', fix: 'remove it with `ip netns del ut` if nothing needs it' });
   // Present but lo down: apply only brings it up.
-  exec.on(['ip', '-n', 'ut', '-json', 'addr', 'show', 'dev', 'lo'], json([{ ifname: 'lo', flags: ['LOOPBACK'] }]));
+  exec.on(['ip', '-n', 'ut', '-json', 'link', 'show', 'dev', 'lo'], loLink(['LOOPBACK'], 'vpnns-0123456789abcdef'));
   assert.equal(await namespaceResource.check(ctx), false);
   await namespaceResource.apply(ctx);
   assert.deepEqual(sys.actions, ['$ ip -n ut link set lo up']);
 });
 
+test('namespace: one of the same name without the recorded tag (made by someone else, whatever its kernel number) is not ours: check and apply refuse, remove leaves it and what runs in it', async () => {
+  for (const [runtime, alias] of [
+    [{ netnsTag: 'vpnns-0123456789abcdef' }, undefined],
+    [{ netnsTag: 'vpnns-0123456789abcdef' }, 'vpnns-fedcba9876543210'],
+    // A record with neither tag nor number (nothing proves the namespace is ours).
+    [{}, undefined],
+  ] as const) {
+    const { exec, sys, ctx } = setup(undefined, runtime);
+    exec.on(['ip', '-json', 'netns', 'list'], json([{ name: 'ut' }]));
+    exec.on(['ip', '-n', 'ut', '-json', 'link', 'show', 'dev', 'lo'], loLink(['LOOPBACK', 'UP', 'LOWER_UP'], alias));
+    exec.on(['ip', 'netns', 'pids', 'ut'], { stdout: '4242\n' });
+    await assert.rejects(namespaceResource.check(ctx), /network namespace ut is not the one vpnns made/);
+    await assert.rejects(namespaceResource.apply(ctx), /network namespace ut is not the one vpnns made/);
+    assert.equal(await namespaceResource.remove(ctx), false);
+    assert.deepEqual(sys.actions, []);
+  }
+});
+
 test('namespace: remove ends what runs inside, then deletes it; absent: nothing to remove', async () => {
-  const { exec, sys, ctx } = setup();
+  const { exec, sys, ctx } = setup(undefined, { netnsTag: 'vpnns-0123456789abcdef' });
   exec.on(['ip', '-json', 'netns', 'list'], json([{ name: 'ut' }]));
+  exec.on(['ip', '-n', 'ut', '-json', 'link', 'show', 'dev', 'lo'], loLink(['LOOPBACK', 'UP'], 'vpnns-0123456789abcdef'));
   exec.on(['ip', 'netns', 'pids', 'ut'], { stdout: '' });
   exec.on(['ip', 'netns', 'pids', 'ut'], { stdout: '4242\n4243\n' }, 1);
   assert.equal(await namespaceResource.remove(ctx), true);
