@@ -125,7 +125,7 @@ function vethPresent(exec: RecordingExecutor, n: ReturnType<typeof setup>['names
   exec.on(['ip', '-json', 'addr', 'show', 'dev', n.vethHost], json(addr(n.vethHost, n.hostAddr)));
   exec.on(['ip', '-n', n.ns, '-json', 'addr', 'show', 'dev', n.vethNs], json(addr(n.vethNs, n.nsAddr)));
   exec.on(['ip', '-4', '-n', n.ns, '-json', 'route'], json([{ dst: 'default', gateway: n.hostAddr, dev: n.vethNs }]));
-  exec.on(['ip', '-json', 'link', 'show', 'dev', n.vethHost], json([{ ifname: n.vethHost }]));
+  exec.on(['ip', '-json', 'link', 'show', 'dev', n.vethHost], json([{ ifname: n.vethHost, address: vethMac(n.ns, 'host') }]));
 }
 
 test('veth: absent — check false; apply creates the pair with stable MACs, addresses, links up, default route', async () => {
@@ -172,6 +172,15 @@ test('veth: a wrong address or no default route is not in place; a failing step 
   none.exec.on(['ip'], fails());
   assert.equal(await vethResource.remove(none.ctx), false);
   assert.deepEqual(none.sys.actions, []);
+});
+
+test('veth: a host end of the same name without vpnns\'s MAC (made after `up` looked, or after ours was deleted) is not taken over: apply refuses in one sentence, remove leaves it', async () => {
+  const { exec, sys, ctx, names: n } = setup();
+  vethPresent(exec, n);
+  exec.on(['ip', '-json', 'link', 'show', 'dev', n.vethHost], json([{ ifname: n.vethHost, address: '02:aa:bb:cc:dd:ee' }]));
+  await assert.rejects(vethResource.apply(ctx), (e: Error) => e.message === 'interface vh-ut already exists and vpnns did not make it; remove it with `ip link del vh-ut` if nothing needs it, or choose another `namespace` in the config.');
+  assert.equal(await vethResource.remove(ctx), false);
+  assert.deepEqual(sys.actions, []);
 });
 
 // ---- kill switch ----
@@ -229,7 +238,8 @@ test('host table: absent — check false; apply sets route_localnet, loads the t
   await hostTableResource.apply(ctx);
   assert.equal(sys.actions.length, 2);
   assert.equal(sys.actions[0], '$ sysctl -q -w net.ipv4.conf.vh-ut.route_localnet=0');
-  assert.match(sys.actions[1]!, /^\$ nft -f - {2}<<'EOF'\n {4}table inet vpnns-ut\n {4}delete table inet vpnns-ut\n/);
+  // The first load fails, changing nothing, if a table of the name appeared since `up` looked.
+  assert.match(sys.actions[1]!, /^\$ nft -f - {2}<<'EOF'\n {4}create table inet vpnns-ut\n {4}delete table inet vpnns-ut\n/);
   assert.match(sys.actions[1]!, /masquerade/);
   assert.equal(typeof state.runtime.hostTable, 'string');
   assert.ok(saves() >= 1, 'the key is saved');
@@ -240,14 +250,29 @@ test('host table: absent — check false; apply sets route_localnet, loads the t
   assert.equal(await hostTableResource.check(ctx), false);
 });
 
-test('host table: one vpnns has no record of loading is foreign; remove deletes it, or says there was none', async () => {
-  const { exec, sys, ctx } = setup();
+test('host table: one vpnns has no record of loading is foreign and remove leaves it; a loaded one remove deletes, or says there was none', async () => {
+  const { exec, sys, ctx, state } = setup();
   exec.on(listHost, { stdout: 'table inet vpnns-ut {}\n' });
   assert.deepEqual(await hostTableResource.foreign!(ctx), { what: 'nftables table inet vpnns-ut', fix: 'remove it with `nft delete table inet vpnns-ut` if nothing needs it' });
   assert.equal(await hostTableResource.check(ctx), false, 'no key recorded: not ours as rendered');
+  assert.equal(await hostTableResource.remove(ctx), false, 'no key recorded: not ours to delete');
+  assert.deepEqual(sys.actions, []);
+  state.runtime.hostTable = '0123456789abcdef';
   assert.equal(await hostTableResource.remove(ctx), true);
   assert.deepEqual(sys.actions, ['$ nft delete table inet vpnns-ut']);
   exec.on(listHost, fails());
+  sys.actions.length = 0;
+  assert.equal(await hostTableResource.remove(ctx), false);
+  assert.deepEqual(sys.actions, []);
+});
+
+test('host table: one that appeared between `up`\'s look and its first load stays as it was: one sentence, no key, remove leaves it', async () => {
+  const { exec, sys, ctx, state } = setup();
+  exec.files.set('/proc/sys/net/ipv4/conf/vh-ut/route_localnet', '0\n');
+  exec.on(listHost, { stdout: 'table inet vpnns-ut {}\n' });
+  exec.on(['nft', '-f', '-'], fails('Error: Could not process rule: File exists'));
+  await assert.rejects(hostTableResource.apply(ctx), (e: Error) => e.message === 'nftables table inet vpnns-ut already exists and vpnns did not make it; remove it with `nft delete table inet vpnns-ut` if nothing needs it, or choose another `namespace` in the config.');
+  assert.equal(state.runtime.hostTable, undefined);
   sys.actions.length = 0;
   assert.equal(await hostTableResource.remove(ctx), false);
   assert.deepEqual(sys.actions, []);
