@@ -63,8 +63,9 @@ export const namespaceResource: Resource = {
   async apply(ctx) {
     const { sys, names } = ctx;
     if (!(await netnsExists(sys, names.ns))) {
-      // The tag is recorded before the namespace exists: a crash in between leaves a record that
-      // still recognises it, and a namespace someone else makes meanwhile lacks it.
+      // The tag is recorded before the namespace exists, so a namespace someone else makes meanwhile
+      // lacks it. (A crash between `ip netns add` and the alias leaves an empty namespace that is not
+      // recognised: `down` leaves it and the next `up` says how to remove it. Never the reverse.)
       const tag = `vpnns-${randomBytes(8).toString('hex')}`;
       if (!sys.dryRun) {
         ctx.state.runtime.netnsTag = tag;
