@@ -6,3 +6,9 @@
  * passwords (services/apps.ts), AdGuard VPN CLI's login (vpn/adguard.ts). Unlike /run/vpnns.
  */
 export const LIB_DIR = '/var/lib/vpnns';
+
+/**
+ * Where root finds the programs it runs (ip, nft, openvpn, ...), whatever PATH it was started with:
+ * a PATH with `.`, an empty entry or a directory a user can write would let that user's `ip` run as root.
+ */
+export const SYSTEM_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

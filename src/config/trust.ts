@@ -12,6 +12,7 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError } from './errors.js';
+import { SYSTEM_PATH } from './paths.js';
 
 export type TrustKind = 'file' | 'directory' | 'executable';
 
@@ -164,14 +165,14 @@ export function assertTrustedDirectory(path: string, what: string, opts: { file?
   assertTrustedFile(path, what, { kind: 'directory', allowMissing: true, ...opts });
 }
 
-/** A program root will run: an absolute or relative path is checked as it is; a bare name where PATH finds it. */
+/** A program root will run: an absolute or relative path is checked as it is; a bare name where root looks for it (SYSTEM_PATH). */
 export function assertTrustedProgram(program: string, what: string, opts: { cwd?: string; file?: string; searchPath?: readonly string[] } = {}): void {
   if (!trustRequired()) return;
   if (program.includes('/')) {
     assertTrustedFile(program, what, { kind: 'executable', allowMissing: true, cwd: opts.cwd, file: opts.file, place: '/usr/local/bin' });
     return;
   }
-  for (const dir of opts.searchPath ?? (process.env.PATH ?? '').split(':')) {
+  for (const dir of opts.searchPath ?? SYSTEM_PATH.split(':')) {
     // An empty or relative PATH entry means the working directory: judged like any other.
     const candidate = resolve(opts.cwd ?? process.cwd(), dir || '.', program);
     const v = checkTrustedPath(candidate, { kind: 'executable', place: '/usr/local/bin' });

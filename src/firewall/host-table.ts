@@ -11,6 +11,7 @@ import { dnatPublications, type Publication } from '../services/publish.js';
 import { runningConfig } from '../services/added-publications.js';
 import type { HostPort } from '../config/net-utils.js';
 import { hostAccessUids, invokerUidFromEnv, loopbackPublications } from './host-access.js';
+import { UsageError } from '../errors.js';
 
 /** Who on the host may open connections into the namespace and to the loopback publications. */
 export interface HostAccess {
@@ -132,6 +133,10 @@ async function rendered(ctx: Parameters<Resource['check']>[0]): Promise<{ text: 
   return { text, key: createHash('sha256').update(text).digest('hex').slice(0, 16), localnet: needsRouteLocalnet(pubs) };
 }
 
+function foreignTable(names: Pick<Names, 'hostTable'>): { what: string; fix: string } {
+  return { what: `nftables table inet ${names.hostTable}`, fix: `remove it with \`nft delete table inet ${names.hostTable}\` if nothing needs it` };
+}
+
 export const hostTableResource: Resource = {
   id: 'host-nft',
   title: 'host NAT, forwarding and kernel-published ports (nftables)',
@@ -147,20 +152,39 @@ export const hostTableResource: Resource = {
     const r = await rendered(ctx);
     // Before the DNAT rules exist: the veth is ours, so the setting goes away with it.
     await sys.change(['sysctl', '-q', '-w', `net.ipv4.conf.${names.vethHost}.route_localnet=${r.localnet ? 1 : 0}`]);
-    await loadTable(sys, 'inet', names.hostTable, r.text);
+    // The first load creates the table and fails if one of that name appeared since `up` looked
+    // (replacing it would drop someone's rules). The key is recorded before: it is what lets
+    // `remove` delete the table, so a crash right after the load still leaves it to `down`.
+    const fresh = ctx.state.runtime.hostTable === undefined;
+    if (fresh) {
+      ctx.state.runtime.hostTable = r.key;
+      await ctx.saveState();
+    }
+    try {
+      await loadTable(sys, 'inet', names.hostTable, r.text, undefined, { fresh });
+    } catch (e) {
+      if (fresh) {
+        delete ctx.state.runtime.hostTable;
+        await ctx.saveState();
+        if (await tableExists(sys, 'inet', names.hostTable)) throw new UsageError(`${foreignTable(names).what} already exists and vpnns did not make it; ${foreignTable(names).fix}, or choose another \`namespace\` in the config.`);
+      }
+      throw e;
+    }
     ctx.state.runtime.hostTable = r.key;
     // The supervisor and later commands may run without sudo's environment: the invoker is kept.
     const invoker = invokerUidFromEnv();
     if (invoker !== undefined) ctx.state.runtime.invokerUid = invoker;
     await ctx.saveState();
   },
-  async remove({ sys, names }) {
+  async remove({ sys, names, state }) {
+    // No key: vpnns never loaded a table of this name (its first load failed, or never ran).
+    if (state.runtime.hostTable === undefined) return false;
     return deleteTable(sys, 'inet', names.hostTable);
   },
   async foreign({ sys, names }) {
     // A table of this name that vpnns has no record of loading is someone's: replacing it would
     // drop their rules, and `down` would delete it.
     if (!(await tableExists(sys, 'inet', names.hostTable))) return undefined;
-    return { what: `nftables table inet ${names.hostTable}`, fix: `remove it with \`nft delete table inet ${names.hostTable}\` if nothing needs it` };
+    return foreignTable(names);
   },
 };

@@ -12,8 +12,14 @@ function inNs(ns: string | undefined, argv: string[]): string[] {
   return ns ? ['ip', 'netns', 'exec', ns, ...argv] : argv;
 }
 
-export async function loadTable(sys: System, family: Family, name: string, body: string, ns?: string): Promise<void> {
-  await sys.change(inNs(ns, ['nft', '-f', '-']), { input: replaceTableScript(family, name, body) });
+/** Like replaceTableScript, but the whole transaction fails, changing nothing, if the table exists already. */
+export function createTableScript(family: Family, name: string, body: string): string {
+  return `create table ${family} ${name}\ndelete table ${family} ${name}\n${body}`;
+}
+
+/** Loads the table atomically; `fresh`: only if no table of that name exists (someone else's stays as it is). */
+export async function loadTable(sys: System, family: Family, name: string, body: string, ns?: string, opts: { fresh?: boolean } = {}): Promise<void> {
+  await sys.change(inNs(ns, ['nft', '-f', '-']), { input: (opts.fresh ? createTableScript : replaceTableScript)(family, name, body) });
 }
 
 export async function deleteTable(sys: System, family: Family, name: string, ns?: string): Promise<boolean> {

@@ -34,6 +34,14 @@ export async function linkExists(sys: System, dev: string, ns?: string): Promise
   return r.code === 0;
 }
 
+/** A link's MAC address (lower case), '' for a link without one, or undefined when there is no such link. */
+export async function linkAddress(sys: System, dev: string, ns?: string): Promise<string | undefined> {
+  const r = await sys.query(['ip', ...nsArgs(ns), '-json', 'link', 'show', 'dev', dev], { allowFail: true });
+  if (r.code !== 0) return undefined;
+  const link = (JSON.parse(r.stdout || '[]') as Array<{ address?: string }>)[0];
+  return (link?.address ?? '').toLowerCase();
+}
+
 export async function listRoutes(sys: System, ns?: string, family: '-4' | '-6' = '-4'): Promise<IpRoute[]> {
   const r = await sys.query(['ip', family, ...nsArgs(ns), '-json', 'route', 'show', 'table', 'all'], { allowFail: true });
   if (r.code !== 0 || !r.stdout.trim()) return [];

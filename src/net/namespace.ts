@@ -1,10 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import type { Context, Resource } from '../core/resource.js';
 import { VpnnsError } from '../errors.js';
 import { sleep } from '../sys/process.js';
-import { listAddrs, netnsExists } from './ip.js';
+import { netnsExists } from './ip.js';
 
-/** The kernel's identity of a named namespace (the nsfs inode behind /run/netns/<ns>), or undefined. */
+/** The kernel's number of a named namespace (the nsfs inode behind /run/netns/<ns>), or undefined. */
 async function netnsId(ns: string): Promise<number | undefined> {
   try {
     return (await stat(`/run/netns/${ns}`)).ino;
@@ -13,15 +14,30 @@ async function netnsId(ns: string): Promise<number | undefined> {
   }
 }
 
+/** Loopback inside: whether it is up, and the alias vpnns tagged it with. */
+async function loopback(sys: Context['sys'], ns: string): Promise<{ up: boolean; alias?: string }> {
+  const r = await sys.query(['ip', '-n', ns, '-json', 'link', 'show', 'dev', 'lo'], { allowFail: true });
+  if (r.code !== 0 || !r.stdout.trim()) return { up: false };
+  const lo = (JSON.parse(r.stdout) as Array<{ flags?: string[]; ifalias?: string }>)[0];
+  return { up: lo?.flags?.includes('UP') ?? false, ...(lo?.ifalias !== undefined ? { alias: lo.ifalias } : {}) };
+}
+
 /**
  * Is the namespace of this name the one vpnns made? The state may say it made one, yet a namespace
- * of that name made later by someone else (after ours was deleted by hand) is not ours: the
- * identity recorded at creation tells them apart. No identity recorded (a crash right after
- * `ip netns add`) means ours: that is the adoption after a crash.
+ * of that name made later by someone else (after ours was deleted by hand, or in the moment between
+ * `up`'s check and its `ip netns add`) is not ours. The kernel's number alone cannot tell them
+ * apart: it hands a freed namespace's number to the next one made. So vpnns records a random tag
+ * before it makes the namespace and writes it as the alias of the loopback inside, which only
+ * root can set; a namespace without that alias is someone else's. A state written before the tag
+ * existed has only the number to go by; a record with neither proves nothing, so it is not ours.
  */
-async function isOurs(ctx: Context): Promise<boolean> {
-  const recorded = ctx.state.runtime.netnsId;
-  if (typeof recorded !== 'number') return true;
+async function isOurs(ctx: Context, lo?: { alias?: string }): Promise<boolean> {
+  const { netnsId: recorded, netnsTag: tag } = ctx.state.runtime;
+  if (typeof tag === 'string') {
+    if ((lo ?? (await loopback(ctx.sys, ctx.names.ns))).alias !== tag) return false;
+    return typeof recorded !== 'number' || (await netnsId(ctx.names.ns)) === recorded;
+  }
+  if (typeof recorded !== 'number') return false;
   const now = await netnsId(ctx.names.ns);
   return now === undefined || now === recorded;
 }
@@ -40,19 +56,31 @@ export const namespaceResource: Resource = {
   async check(ctx) {
     const { sys, names } = ctx;
     if (!(await netnsExists(sys, names.ns))) return false;
-    if (!(await isOurs(ctx))) throw notOurs(names.ns);
-    const lo = await listAddrs(sys, names.ns, 'lo');
-    return lo[0]?.flags?.includes('UP') ?? false;
+    const lo = await loopback(sys, names.ns);
+    if (!(await isOurs(ctx, lo))) throw notOurs(names.ns);
+    return lo.up;
   },
   async apply(ctx) {
     const { sys, names } = ctx;
     if (!(await netnsExists(sys, names.ns))) {
+      // The tag is recorded before the namespace exists, so a namespace someone else makes meanwhile
+      // lacks it. (A crash between `ip netns add` and the alias leaves an empty namespace that is not
+      // recognised: `down` leaves it and the next `up` says how to remove it. Never the reverse.)
+      const tag = `vpnns-${randomBytes(8).toString('hex')}`;
+      if (!sys.dryRun) {
+        ctx.state.runtime.netnsTag = tag;
+        await ctx.saveState();
+      }
+      // Fails if the name was taken since the check: `ip netns add` does not reuse one.
       await sys.change(['ip', 'netns', 'add', names.ns]);
+      await sys.change(['ip', '-n', names.ns, 'link', 'set', 'lo', 'up', 'alias', tag]);
       if (!sys.dryRun) {
         ctx.state.runtime.netnsId = await netnsId(names.ns);
         await ctx.saveState();
       }
-    } else if (!(await isOurs(ctx))) throw notOurs(names.ns);
+      return;
+    }
+    if (!(await isOurs(ctx))) throw notOurs(names.ns);
     await sys.change(['ip', '-n', names.ns, 'link', 'set', 'lo', 'up']);
   },
   async remove(ctx) {

@@ -1,5 +1,6 @@
 import type { Resource } from '../core/resource.js';
-import { hasAddr, linkExists, listAddrs, listRoutes } from './ip.js';
+import { UsageError } from '../errors.js';
+import { hasAddr, linkAddress, linkExists, listAddrs, listRoutes } from './ip.js';
 import { vethMac } from './mac.js';
 
 /** The veth pair joining host and namespace, its two addresses, and the namespace's default route. */
@@ -20,7 +21,12 @@ export const vethResource: Resource = {
     // One `ip -batch` per side (each process start is time on the way to the first byte); a batch
     // stops at its first failing line and fails the step, as the single commands did.
     const host: string[] = [];
-    if (!(await linkExists(sys, vethHost))) {
+    const mac = await linkAddress(sys, vethHost);
+    // A host end without vpnns's MAC appeared after `up` looked: someone else's, not to be taken over.
+    if (mac !== undefined && mac !== vethMac(ns, 'host')) {
+      throw new UsageError(`interface ${vethHost} already exists and vpnns did not make it; remove it with \`ip link del ${vethHost}\` if nothing needs it, or choose another \`namespace\` in the config.`);
+    }
+    if (mac === undefined) {
       // Stable MACs: the same after down/up and after a reboot (see mac.ts).
       host.push(`link add ${vethHost} address ${vethMac(ns, 'host')} type veth peer name ${vethNs} address ${vethMac(ns, 'ns')} netns ${ns}`);
     }
@@ -30,8 +36,9 @@ export const vethResource: Resource = {
     await sys.change(['ip', '-n', ns, '-batch', '-'], { input: `${inner.join('\n')}\n` });
   },
   async remove({ sys, names }) {
-    // Deleting one end deletes both; the namespace end also goes with the namespace.
-    if (!(await linkExists(sys, names.vethHost))) return false;
+    // Deleting one end deletes both; the namespace end also goes with the namespace. A link of this
+    // name without vpnns's MAC (see mac.ts) is someone else's, made after ours was gone: left alone.
+    if ((await linkAddress(sys, names.vethHost)) !== vethMac(names.ns, 'host')) return false;
     await sys.change(['ip', 'link', 'del', names.vethHost], { allowFail: true });
     return true;
   },

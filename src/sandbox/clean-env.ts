@@ -1,7 +1,9 @@
 // The environment of root processes: vpnns's helpers (ip, mount, runuser), its daemons and the VPN
 // client. Nothing from the caller's or the config's environment: LD_PRELOAD, LD_LIBRARY_PATH,
 // NODE_OPTIONS, GCONV_PATH, PERL5OPT... would make a root process load code of the user's choice.
-export const HELPER_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+import { SYSTEM_PATH } from '../config/paths.js';
+
+export const HELPER_PATH = SYSTEM_PATH;
 
 export function helperEnv(): Record<string, string> {
   return { PATH: HELPER_PATH, LANG: 'C.UTF-8' };
@@ -19,4 +21,9 @@ export function withoutLoaderVars(env: NodeJS.ProcessEnv = process.env): NodeJS.
   const out: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(env)) if (!LOADER_VARS.test(k)) out[k] = v;
   return out;
+}
+
+/** The short commands' environment: vpnns's own without LOADER_VARS, and the fixed PATH they are found in. */
+export function commandEnv(env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { ...withoutLoaderVars(env), PATH: HELPER_PATH };
 }

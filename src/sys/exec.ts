@@ -1,7 +1,7 @@
 // The only place that spawns short-lived commands. Always an argv array, never a shell string.
 import { spawnArgv, spawnArgvSync } from './spawn.js';
 import { VpnnsError } from '../errors.js';
-import { withoutLoaderVars } from '../sandbox/clean-env.js';
+import { commandEnv } from '../sandbox/clean-env.js';
 import { clock, traceSince, tracing } from './trace.js';
 
 export interface RunOptions {
@@ -36,8 +36,9 @@ export function run(argv: readonly string[], opts: RunOptions = {}): Promise<Run
   const start = tracing() ? clock() : 0;
   return new Promise((resolve, reject) => {
     const child = spawnArgv(argv, {
-      // Root runs these: never with a loader or interpreter variable of whoever started vpnns.
-      env: opts.env ?? withoutLoaderVars(),
+      // Root runs these: never with a loader or interpreter variable of whoever started vpnns, and
+      // `ip` is looked up in the system directories, not in a PATH that may hold `.` (spawn searches the child's PATH).
+      env: opts.env ?? commandEnv(),
       cwd: opts.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
     });

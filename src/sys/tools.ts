@@ -2,6 +2,7 @@
 import { access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
+import { SYSTEM_PATH } from '../config/paths.js';
 
 const PACKAGE: Record<string, string> = {
   ip: 'iproute2',
@@ -21,9 +22,12 @@ const PACKAGE: Record<string, string> = {
   mount: 'mount',
 };
 
-const SYSTEM_DIRS = ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin'];
+const SYSTEM_DIRS = SYSTEM_PATH.split(':');
 
-/** Absolute path of a program, looking in the system directories too (a user's PATH may lack /usr/sbin). */
+/**
+ * Absolute path of a program, looking in the system directories too (a user's PATH may lack /usr/sbin).
+ * As root only there: whatever is found is run as root (openvpn, wireguard-go, modprobe).
+ */
 export async function findTool(name: string, dirs = searchDirs()): Promise<string | undefined> {
   if (name.includes('/')) return (await isExecutable(name)) ? name : undefined;
   for (const dir of dirs) {
@@ -34,6 +38,7 @@ export async function findTool(name: string, dirs = searchDirs()): Promise<strin
 }
 
 function searchDirs(): string[] {
+  if (process.geteuid?.() === 0) return SYSTEM_DIRS;
   return [...(process.env.PATH ?? '').split(':').filter(Boolean), ...SYSTEM_DIRS];
 }
 

@@ -39,8 +39,9 @@ export async function notRootOnly(path: string): Promise<string | undefined> {
 
 /**
  * The argv to run as root, with the program resolved to its real path; throws a ConfigError (exit 2)
- * naming the key when the program, or an existing file given to it by absolute path, is not a file
- * only root can change. (A file named inside an argument, as in --config=/x, is not recognised.)
+ * naming the key when the program, or an existing file given to it by absolute path (`/x` or
+ * `--opt=/x`), is not a file only root can change. (A file named inside a longer argument, as in
+ * `sh -c ". /x"`, is not recognised: keep such commands in a root-owned script.)
  */
 export async function trustedCommand(argv: readonly string[], key: string): Promise<string[]> {
   const [program, ...args] = argv;
@@ -56,11 +57,13 @@ export async function trustedCommand(argv: readonly string[], key: string): Prom
   const problem = await notRootOnly(real);
   if (problem) return fail(fix(program, problem));
   for (const arg of args) {
-    if (!isAbsolute(arg)) continue;
-    const file = await realpath(arg).catch(() => undefined);
+    // `--config=/x` hands the program a file as surely as `--config /x` does.
+    const path = isAbsolute(arg) ? arg : /^-[^=]*=(\/.*)$/.exec(arg)?.[1];
+    if (path === undefined) continue;
+    const file = await realpath(path).catch(() => undefined);
     if (file === undefined || !(await stat(file)).isFile()) continue;
     const argProblem = await notRootOnly(file);
-    if (argProblem) return fail(fix(arg, argProblem));
+    if (argProblem) return fail(fix(path, argProblem));
   }
   return [real, ...args];
 }

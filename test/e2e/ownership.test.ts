@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { startHarness, leftovers, RUN_DIR, type Harness } from './harness.js';
 import { ifName } from '../../src/core/names.js';
 import { vethMac } from '../../src/net/mac.js';
@@ -83,6 +83,31 @@ test('a namespace vpnns made but someone replaced by hand: down removes the rest
     assert.equal(again.code, 2, again.stderr);
     assert.match(again.stderr, new RegExp(`network namespace ${h.ns} is not the one vpnns made`));
     assert.ok(running(child.pid!));
+    const d = await h.vpnns(['down', '--config', cfg]);
+    assert.equal(d.code, 0, d.stderr);
+    assert.doesNotMatch(d.stdout, /removed network namespace/);
+    assert.ok(running(child.pid!), 'the program in the new namespace survives `down`');
+    assert.deepEqual(await leftovers(h), [`namespace ${h.ns}`], 'all the rest of what vpnns made is gone');
+  } finally {
+    removeHandMade(child);
+  }
+});
+
+test('a namespace made by hand that got the kernel number vpnns recorded (freed numbers are reused): up refuses, down leaves it and its program alone', async () => {
+  const up = await h.vpnns(['up', '--config', cfg]);
+  assert.equal(up.code, 0, up.stderr);
+  execFileSync('ip', ['netns', 'del', h.ns]);
+  const child = await handMadeNamespace();
+  try {
+    // What the kernel does when ours was freed first: the new namespace gets its inode number.
+    const file = `${RUN_DIR}/${h.ns}/state.json`;
+    const state = JSON.parse(readFileSync(file, 'utf8'));
+    state.runtime.netnsId = statSync(`/run/netns/${h.ns}`).ino;
+    writeFileSync(file, JSON.stringify(state, null, 2) + '\n', { mode: 0o600 });
+    const again = await h.vpnns(['up', '--config', cfg]);
+    assert.equal(again.code, 2, again.stderr);
+    assert.match(again.stderr, new RegExp(`network namespace ${h.ns} is not the one vpnns made`));
+    assert.ok(running(child.pid!), 'the program in the new namespace survives `up`');
     const d = await h.vpnns(['down', '--config', cfg]);
     assert.equal(d.code, 0, d.stderr);
     assert.doesNotMatch(d.stdout, /removed network namespace/);

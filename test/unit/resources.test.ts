@@ -49,32 +49,56 @@ const fails = (stderr = 'RTNETLINK answers: No such device') => ({ code: 1, stde
 
 // ---- namespace ----
 
-test('namespace: absent — check false, no foreign; apply adds it and brings lo up, nothing else', async () => {
-  const { exec, sys, ctx } = setup();
+test('namespace: absent — check false, no foreign; apply adds it and brings lo up with the tag it recorded first, nothing else', async () => {
+  const { exec, sys, ctx, state, saves } = setup();
   exec.on(['ip', '-json', 'netns', 'list'], json([{ name: 'other' }]));
   assert.equal(await namespaceResource.check(ctx), false);
   assert.equal(await namespaceResource.foreign!(ctx), undefined);
   await namespaceResource.apply(ctx);
-  assert.deepEqual(sys.actions, ['$ ip netns add ut', '$ ip -n ut link set lo up']);
-  assert.deepEqual(exec.commands().filter((c) => !c.includes('-json')), ['ip netns add ut', 'ip -n ut link set lo up']);
+  const tag = state.runtime.netnsTag;
+  assert.match(String(tag), /^vpnns-[0-9a-f]{16}$/);
+  assert.deepEqual(sys.actions, ['$ ip netns add ut', `$ ip -n ut link set lo up alias ${tag}`]);
+  assert.deepEqual(exec.commands().filter((c) => !c.includes('-json')), ['ip netns add ut', `ip -n ut link set lo up alias ${tag}`]);
+  assert.equal(saves(), 2, 'the tag saved before `ip netns add`, the kernel number after');
 });
 
+const loLink = (flags: string[], ifalias?: string) => json([{ ifname: 'lo', flags, ...(ifalias ? { ifalias } : {}) }]);
+
 test('namespace: present with lo up — check true; someone else\'s (no record) is foreign', async () => {
-  const { exec, sys, ctx } = setup();
+  const { exec, sys, ctx } = setup(undefined, { netnsTag: 'vpnns-0123456789abcdef' });
   exec.on(['ip', '-json', 'netns', 'list'], json([{ name: 'ut' }]));
-  exec.on(['ip', '-n', 'ut', '-json', 'addr', 'show', 'dev', 'lo'], json([{ ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'] }]));
+  exec.on(['ip', '-n', 'ut', '-json', 'link', 'show', 'dev', 'lo'], loLink(['LOOPBACK', 'UP', 'LOWER_UP'], 'vpnns-0123456789abcdef'));
   assert.equal(await namespaceResource.check(ctx), true);
   assert.deepEqual(await namespaceResource.foreign!(ctx), { what: 'network namespace ut', fix: 'remove it with `ip netns del ut` if nothing needs it' });
   // Present but lo down: apply only brings it up.
-  exec.on(['ip', '-n', 'ut', '-json', 'addr', 'show', 'dev', 'lo'], json([{ ifname: 'lo', flags: ['LOOPBACK'] }]));
+  exec.on(['ip', '-n', 'ut', '-json', 'link', 'show', 'dev', 'lo'], loLink(['LOOPBACK'], 'vpnns-0123456789abcdef'));
   assert.equal(await namespaceResource.check(ctx), false);
   await namespaceResource.apply(ctx);
   assert.deepEqual(sys.actions, ['$ ip -n ut link set lo up']);
 });
 
+test('namespace: one of the same name without the recorded tag (made by someone else, whatever its kernel number) is not ours: check and apply refuse, remove leaves it and what runs in it', async () => {
+  for (const [runtime, alias] of [
+    [{ netnsTag: 'vpnns-0123456789abcdef' }, undefined],
+    [{ netnsTag: 'vpnns-0123456789abcdef' }, 'vpnns-fedcba9876543210'],
+    // A record with neither tag nor number (nothing proves the namespace is ours).
+    [{}, undefined],
+  ] as const) {
+    const { exec, sys, ctx } = setup(undefined, runtime);
+    exec.on(['ip', '-json', 'netns', 'list'], json([{ name: 'ut' }]));
+    exec.on(['ip', '-n', 'ut', '-json', 'link', 'show', 'dev', 'lo'], loLink(['LOOPBACK', 'UP', 'LOWER_UP'], alias));
+    exec.on(['ip', 'netns', 'pids', 'ut'], { stdout: '4242\n' });
+    await assert.rejects(namespaceResource.check(ctx), /network namespace ut is not the one vpnns made/);
+    await assert.rejects(namespaceResource.apply(ctx), /network namespace ut is not the one vpnns made/);
+    assert.equal(await namespaceResource.remove(ctx), false);
+    assert.deepEqual(sys.actions, []);
+  }
+});
+
 test('namespace: remove ends what runs inside, then deletes it; absent: nothing to remove', async () => {
-  const { exec, sys, ctx } = setup();
+  const { exec, sys, ctx } = setup(undefined, { netnsTag: 'vpnns-0123456789abcdef' });
   exec.on(['ip', '-json', 'netns', 'list'], json([{ name: 'ut' }]));
+  exec.on(['ip', '-n', 'ut', '-json', 'link', 'show', 'dev', 'lo'], loLink(['LOOPBACK', 'UP'], 'vpnns-0123456789abcdef'));
   exec.on(['ip', 'netns', 'pids', 'ut'], { stdout: '' });
   exec.on(['ip', 'netns', 'pids', 'ut'], { stdout: '4242\n4243\n' }, 1);
   assert.equal(await namespaceResource.remove(ctx), true);
@@ -101,7 +125,7 @@ function vethPresent(exec: RecordingExecutor, n: ReturnType<typeof setup>['names
   exec.on(['ip', '-json', 'addr', 'show', 'dev', n.vethHost], json(addr(n.vethHost, n.hostAddr)));
   exec.on(['ip', '-n', n.ns, '-json', 'addr', 'show', 'dev', n.vethNs], json(addr(n.vethNs, n.nsAddr)));
   exec.on(['ip', '-4', '-n', n.ns, '-json', 'route'], json([{ dst: 'default', gateway: n.hostAddr, dev: n.vethNs }]));
-  exec.on(['ip', '-json', 'link', 'show', 'dev', n.vethHost], json([{ ifname: n.vethHost }]));
+  exec.on(['ip', '-json', 'link', 'show', 'dev', n.vethHost], json([{ ifname: n.vethHost, address: vethMac(n.ns, 'host') }]));
 }
 
 test('veth: absent — check false; apply creates the pair with stable MACs, addresses, links up, default route', async () => {
@@ -148,6 +172,15 @@ test('veth: a wrong address or no default route is not in place; a failing step 
   none.exec.on(['ip'], fails());
   assert.equal(await vethResource.remove(none.ctx), false);
   assert.deepEqual(none.sys.actions, []);
+});
+
+test('veth: a host end of the same name without vpnns\'s MAC (made after `up` looked, or after ours was deleted) is not taken over: apply refuses in one sentence, remove leaves it', async () => {
+  const { exec, sys, ctx, names: n } = setup();
+  vethPresent(exec, n);
+  exec.on(['ip', '-json', 'link', 'show', 'dev', n.vethHost], json([{ ifname: n.vethHost, address: '02:aa:bb:cc:dd:ee' }]));
+  await assert.rejects(vethResource.apply(ctx), (e: Error) => e.message === 'interface vh-ut already exists and vpnns did not make it; remove it with `ip link del vh-ut` if nothing needs it, or choose another `namespace` in the config.');
+  assert.equal(await vethResource.remove(ctx), false);
+  assert.deepEqual(sys.actions, []);
 });
 
 // ---- kill switch ----
@@ -205,7 +238,8 @@ test('host table: absent — check false; apply sets route_localnet, loads the t
   await hostTableResource.apply(ctx);
   assert.equal(sys.actions.length, 2);
   assert.equal(sys.actions[0], '$ sysctl -q -w net.ipv4.conf.vh-ut.route_localnet=0');
-  assert.match(sys.actions[1]!, /^\$ nft -f - {2}<<'EOF'\n {4}table inet vpnns-ut\n {4}delete table inet vpnns-ut\n/);
+  // The first load fails, changing nothing, if a table of the name appeared since `up` looked.
+  assert.match(sys.actions[1]!, /^\$ nft -f - {2}<<'EOF'\n {4}create table inet vpnns-ut\n {4}delete table inet vpnns-ut\n/);
   assert.match(sys.actions[1]!, /masquerade/);
   assert.equal(typeof state.runtime.hostTable, 'string');
   assert.ok(saves() >= 1, 'the key is saved');
@@ -216,14 +250,29 @@ test('host table: absent — check false; apply sets route_localnet, loads the t
   assert.equal(await hostTableResource.check(ctx), false);
 });
 
-test('host table: one vpnns has no record of loading is foreign; remove deletes it, or says there was none', async () => {
-  const { exec, sys, ctx } = setup();
+test('host table: one vpnns has no record of loading is foreign and remove leaves it; a loaded one remove deletes, or says there was none', async () => {
+  const { exec, sys, ctx, state } = setup();
   exec.on(listHost, { stdout: 'table inet vpnns-ut {}\n' });
   assert.deepEqual(await hostTableResource.foreign!(ctx), { what: 'nftables table inet vpnns-ut', fix: 'remove it with `nft delete table inet vpnns-ut` if nothing needs it' });
   assert.equal(await hostTableResource.check(ctx), false, 'no key recorded: not ours as rendered');
+  assert.equal(await hostTableResource.remove(ctx), false, 'no key recorded: not ours to delete');
+  assert.deepEqual(sys.actions, []);
+  state.runtime.hostTable = '0123456789abcdef';
   assert.equal(await hostTableResource.remove(ctx), true);
   assert.deepEqual(sys.actions, ['$ nft delete table inet vpnns-ut']);
   exec.on(listHost, fails());
+  sys.actions.length = 0;
+  assert.equal(await hostTableResource.remove(ctx), false);
+  assert.deepEqual(sys.actions, []);
+});
+
+test('host table: one that appeared between `up`\'s look and its first load stays as it was: one sentence, no key, remove leaves it', async () => {
+  const { exec, sys, ctx, state } = setup();
+  exec.files.set('/proc/sys/net/ipv4/conf/vh-ut/route_localnet', '0\n');
+  exec.on(listHost, { stdout: 'table inet vpnns-ut {}\n' });
+  exec.on(['nft', '-f', '-'], fails('Error: Could not process rule: File exists'));
+  await assert.rejects(hostTableResource.apply(ctx), (e: Error) => e.message === 'nftables table inet vpnns-ut already exists and vpnns did not make it; remove it with `nft delete table inet vpnns-ut` if nothing needs it, or choose another `namespace` in the config.');
+  assert.equal(state.runtime.hostTable, undefined);
   sys.actions.length = 0;
   assert.equal(await hostTableResource.remove(ctx), false);
   assert.deepEqual(sys.actions, []);

@@ -10,6 +10,8 @@ import { envPath, sandboxPlan, SANDBOX_DEFAULTS } from '../../src/sandbox/channe
 import { encodeEnv, ENV_SCRIPT, hideArgs, programEnv, SANDBOX_SCRIPT } from '../../src/sandbox/launch.js';
 import { renderLaunch } from '../../src/sandbox/index.js';
 import { helperEnv, withoutLoaderVars } from '../../src/sandbox/clean-env.js';
+import { run } from '../../src/sys/exec.js';
+import { findTool } from '../../src/sys/tools.js';
 
 const t = { uid: 1000, home: '/home/alice', env: {} };
 
@@ -69,6 +71,27 @@ test('renderLaunch: the first process gets the helpers\' clean environment; secr
 test('withoutLoaderVars: loader and interpreter variables never reach the short root commands', () => {
   const env = withoutLoaderVars({ LD_PRELOAD: 'x', LD_LIBRARY_PATH: 'x', NODE_OPTIONS: 'x', GCONV_PATH: 'x', PERL5OPT: 'x', BASH_ENV: 'x', PATH: '/bin', NOTIFY_SOCKET: '/run/n' });
   assert.deepEqual(env, { PATH: '/bin', NOTIFY_SOCKET: '/run/n' });
+});
+
+// A root shell's PATH with `.`, an empty entry or a user's bin directory (sudo's secure_path
+// hides this, `su` or a root login does not): root found `ip` and `nft` there (seen: a planted ./ip
+// and ./nft wrote their marker as uid 0 during `vpnns up --dry-run`), and `openvpn` for the client.
+test('the short root commands and the programs root runs are found in the system directories, never through the PATH vpnns was started with', { skip: process.getuid?.() !== 0 && 'needs root' }, async () => {
+  const planted = mkdtempSync(join(tmpdir(), 'vpnnsut-path-'));
+  const saved = { path: process.env.PATH, cwd: process.cwd() };
+  try {
+    for (const p of ['ip', 'openvpn']) writeFileSync(join(planted, p), '#!/bin/sh\necho planted\n', { mode: 0o755 });
+    for (const path of [`${planted}:${saved.path}`, `:${saved.path}`, `.:${saved.path}`]) {
+      process.env.PATH = path;
+      process.chdir(planted);
+      assert.doesNotMatch((await run(['ip', '-V'], { allowFail: true })).stdout, /planted/, path);
+      for (const tool of ['ip', 'openvpn']) assert.ok(!(await findTool(tool))?.startsWith(planted), `${tool} with PATH=${path}`);
+    }
+  } finally {
+    process.env.PATH = saved.path;
+    process.chdir(saved.cwd);
+    rmSync(planted, { recursive: true, force: true });
+  }
 });
 
 const root = process.getuid?.() === 0 && spawnSync('unshare', ['--mount', 'true']).status === 0;

@@ -61,6 +61,9 @@ test('command provider: a program or script others can change is refused; a syml
   // A trusted interpreter handed a script another user can change runs that user's code.
   const script = file('agent-wrote-this.sh', 'touch /tmp/pwned\n', 0o644, NOBODY);
   assert.match(await refusal(['/bin/sh', script]), /agent-wrote-this\.sh runs as root .*owned by uid 65534/);
+  // Handed as an option's value, too.
+  assert.match(await refusal(['/bin/true', `--config=${script}`]), /agent-wrote-this\.sh runs as root .*owned by uid 65534/);
+  assert.match(await refusal(['/bin/true', `-c=${script}`]), /agent-wrote-this\.sh runs as root .*owned by uid 65534/);
   // A directory others can write (not sticky) lets them swap the file.
   const open = join(dir, 'open');
   mkdirSync(open);
