@@ -80,7 +80,7 @@ export function runSync(argv: readonly string[], opts: RunOptions = {}): RunResu
   const cmd = argv[0];
   if (!cmd) throw new Error('runSync: empty argv');
   const r = spawnArgvSync(argv, {
-    env: opts.env ?? withoutLoaderVars(),
+    env: opts.env ?? commandEnv(),
     cwd: opts.cwd,
     input: opts.input ?? '',
     stdio: ['pipe', 'pipe', 'pipe'],
