@@ -15,7 +15,7 @@ export function evaluateBrowserHalf(apps: Record<string, Pick<AppConfig, 'profil
   return {
     name: 'browser-half',
     result: 'skip',
-    reason: `not checkable from here: ${browserApps.join(', ')} runs its workbench, webviews and web extensions in your browser, which uses the host's network unless you open it with \`sudo vpnns browser ${first}\``,
+    reason: `not checkable from here: ${browserApps.join(', ')} runs its workbench, webviews and web extensions in your browser, which uses the host's network unless you open it with \`sudo --preserve-env=DISPLAY,XAUTHORITY,WAYLAND_DISPLAY vpnns browser ${first}\``,
     evidence: {
       apps: browserApps,
       confinedInside: ['server', 'terminal', 'tasks', 'node extension host'],

@@ -322,7 +322,7 @@ test('vpnns check says the browser half is not checkable from here and names vpn
   assert.match(half!.reason, /not checkable from here.*vpnns browser code-server/);
   // The table says the same, and its last line names it among the skipped, never as passed.
   const text = await h.vpnns(['check', '--brief', '--config', cfg]);
-  assert.match(text.stdout, /^browser-half +SKIP +not checkable from here: code-server runs its workbench, webviews and web extensions in your browser, .*`sudo vpnns browser code-server`$/m, text.stdout);
+  assert.match(text.stdout, /^browser-half +SKIP +not checkable from here: code-server runs its workbench, webviews and web extensions in your browser, .*`sudo --preserve-env=DISPLAY,XAUTHORITY,WAYLAND_DISPLAY vpnns browser code-server`$/m, text.stdout);
   assert.match(text.stdout, /^all checks passed \(skipped: [^)]*browser-half[^)]*\)$/m, text.stdout);
   t.diagnostic(text.stdout.split('\n').find((l) => l.startsWith('browser-half'))!);
 });

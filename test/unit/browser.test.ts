@@ -85,7 +85,7 @@ test('vpnns check: the browser half of code-server is a SKIP that says why and w
   const c = evaluateBrowserHalf({ 'code-server': {}, kilo: {} })!;
   assert.equal(c.name, 'browser-half');
   assert.equal(c.result, 'skip');
-  assert.match(c.reason, /^not checkable from here: code-server runs its workbench, webviews and web extensions in your browser, .*`sudo vpnns browser code-server`$/);
+  assert.match(c.reason, /^not checkable from here: code-server runs its workbench, webviews and web extensions in your browser, .*`sudo --preserve-env=DISPLAY,XAUTHORITY,WAYLAND_DISPLAY vpnns browser code-server`$/);
 });
 
 const noUnzip = spawnSync('unzip', ['-v']).status === 0 ? false : 'unzip is not installed (`apt-get install unzip`)';
