@@ -9,7 +9,7 @@
 // link counts only when the directory holding it is trusted, and the file is opened at the real
 // path it resolved to with O_NOFOLLOW, then fstat-ed and compared with what the walk saw (same
 // device and inode): the bytes read are the bytes checked.
-import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, type Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readlinkSync, statfsSync, type Stats } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { ConfigError } from './errors.js';
 import { SYSTEM_PATH } from './paths.js';
@@ -86,6 +86,10 @@ export function checkTrustedPath(path: string, opts: TrustOptions = {}): TrustVe
     }
     if (sharedSticky(curStat) && st.uid !== 0) {
       return { trusted: false, reason: `${next} is owned by ${owner(st.uid)} inside the shared directory ${cur}`, fix: `make it root's (sudo chown root: ${next}) or move it to a root-owned directory` };
+    }
+    if (!st.isSymbolicLink() && st.dev !== curStat.dev) {
+      const problem = mountProblem(next);
+      if (problem) return { trusted: false, ...problem };
     }
     if (st.isSymbolicLink()) {
       if (++links > MAX_LINKS) return { trusted: false, reason: `${abs} has too many symbolic links`, fix: 'point at the file itself' };
@@ -202,6 +206,30 @@ function finalProblem(path: string, st: Stats, kind: TrustKind, place: string): 
   const w = writers(st);
   if (w) return { reason: `${path} is writable by ${w}`, fix: `run: sudo chmod go-w ${path}` };
   return undefined;
+}
+
+/**
+ * Filesystems whose owners and modes are whatever their server says, and whose server may be an
+ * unprivileged user: FUSE (with `user_allow_other` in /etc/fuse.conf a user's mount in /tmp is
+ * visible to root and can claim uid 0 for every entry). Keyed by statfs(2)'s f_type.
+ */
+const USER_SERVED_FILESYSTEMS: ReadonlyMap<number, string> = new Map([[0x65735546, 'FUSE']]);
+
+/** The name of a filesystem type whose ownership root cannot rely on, else undefined. */
+export function userServedFilesystem(type: number): string | undefined {
+  return USER_SERVED_FILESYSTEMS.get(type);
+}
+
+/** Checked where the walk enters another mount (the device changes), so once per mount crossed. */
+function mountProblem(path: string): Distrust | undefined {
+  let type: number;
+  try {
+    type = statfsSync(path).type;
+  } catch (e) {
+    return { reason: `vpnns cannot look at the filesystem of ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`, fix: 'make the path readable by root' };
+  }
+  const fs = userServedFilesystem(type);
+  return fs ? { reason: `${path} is on a ${fs} filesystem, whose owners and modes are whatever its server (perhaps a user) says`, fix: 'copy it to a root-owned directory on a local filesystem, such as /etc/vpnns' } : undefined;
 }
 
 /** World- or group-writable with the sticky bit and owned by root (/tmp, /var/tmp, /dev/shm). */

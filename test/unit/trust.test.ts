@@ -5,7 +5,7 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, chownSync, linkSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { assertTrustedDirectory, assertTrustedFile, assertTrustedProgram, checkTrustedPath, readTrustedFile } from '../../src/config/trust.js';
+import { assertTrustedDirectory, assertTrustedFile, assertTrustedProgram, checkTrustedPath, readTrustedFile, userServedFilesystem } from '../../src/config/trust.js';
 import { loadConfig } from '../../src/config/load.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { assertNamespaceName, namesFor, stateDirOf } from '../../src/core/names.js';
@@ -253,4 +253,14 @@ describe('MUST DELIVER 7: one namespace-name rule at every entry point', () => {
       assert.throws(() => parseConfig(`namespace: "${bad}"\n`), /namespace: expected 1 to 15 lowercase letters, digits or `-`, starting with a letter or digit/);
     }
   });
+});
+
+test('a path on a filesystem a user may serve (FUSE) is not trusted, whatever owner it reports; crossing an ordinary mount is fine', () => {
+  // FUSE_SUPER_MAGIC: fuse and fuseblk. /dev/fuse is root's here and there is no fusermount, so the
+  // walk's statfs of each mount it enters is checked through the type table and an ordinary mount.
+  assert.equal(userServedFilesystem(0x65735546), 'FUSE');
+  assert.equal(userServedFilesystem(0x01021994), undefined); // tmpfs
+  assert.equal(userServedFilesystem(0xef53), undefined); // ext4
+  const v = checkTrustedPath('/proc/version'); // / then the proc mount: the device changes
+  assert.equal(v.trusted, true, JSON.stringify(v));
 });
