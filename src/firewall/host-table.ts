@@ -140,7 +140,8 @@ export const hostTableResource: Resource = {
     // A recreated veth starts with route_localnet off again.
     const r = await rendered(ctx);
     const localnet = (await ctx.sys.readText(`/proc/sys/net/ipv4/conf/${ctx.names.vethHost}/route_localnet`))?.trim() === '1';
-    return (await tableExists(ctx.sys, 'inet', ctx.names.hostTable)) && ctx.state.runtime.hostTable === r.key && localnet === r.localnet;
+    // The recorded key first: on a first `up` there is none, and `nft` need not be asked.
+    return ctx.state.runtime.hostTable === r.key && localnet === r.localnet && (await tableExists(ctx.sys, 'inet', ctx.names.hostTable));
   },
   async apply(ctx) {
     const { sys, names } = ctx;

@@ -2,7 +2,7 @@ import { stat } from 'node:fs/promises';
 import type { Context, Resource } from '../core/resource.js';
 import { VpnnsError } from '../errors.js';
 import { sleep } from '../sys/process.js';
-import { listAddrs, netnsExists } from './ip.js';
+import { listAddrs, netnsFileExists } from './ip.js';
 
 /** The kernel's identity of a named namespace (the nsfs inode behind /run/netns/<ns>), or undefined. */
 async function netnsId(ns: string): Promise<number | undefined> {
@@ -39,15 +39,16 @@ export const namespaceResource: Resource = {
   title: 'network namespace',
   async check(ctx) {
     const { sys, names } = ctx;
-    if (!(await netnsExists(sys, names.ns))) return false;
+    if (!(await netnsFileExists(sys, names.ns))) return false;
     if (!(await isOurs(ctx))) throw notOurs(names.ns);
     const lo = await listAddrs(sys, names.ns, 'lo');
     return lo[0]?.flags?.includes('UP') ?? false;
   },
   async apply(ctx) {
     const { sys, names } = ctx;
-    if (!(await netnsExists(sys, names.ns))) {
+    if (!(await netnsFileExists(sys, names.ns))) {
       await sys.change(['ip', 'netns', 'add', names.ns]);
+      ctx.freshNamespace = true;
       if (!sys.dryRun) {
         ctx.state.runtime.netnsId = await netnsId(names.ns);
         await ctx.saveState();
@@ -57,7 +58,7 @@ export const namespaceResource: Resource = {
   },
   async remove(ctx) {
     const { sys, names } = ctx;
-    if (!(await netnsExists(sys, names.ns))) return false;
+    if (!(await netnsFileExists(sys, names.ns))) return false;
     // Someone else's namespace of the same name: neither it nor what runs in it is ours to end.
     if (!(await isOurs(ctx))) return false;
     await killInside(sys, names.ns);
@@ -65,7 +66,7 @@ export const namespaceResource: Resource = {
     return true;
   },
   async foreign({ sys, names }) {
-    if (!(await netnsExists(sys, names.ns))) return undefined;
+    if (!(await netnsFileExists(sys, names.ns))) return undefined;
     return { what: `network namespace ${names.ns}`, fix: `remove it with \`ip netns del ${names.ns}\` if nothing needs it` };
   },
 };

@@ -7,7 +7,10 @@ import { readText } from '../sys/system.js';
 export const nsIpv6Resource: Resource = {
   id: 'ns-ipv6',
   title: 'IPv6 disabled inside',
-  async check({ sys, names }) {
+  async check({ sys, names, freshNamespace }) {
+    // Made by this run: at the kernel's defaults, and writing the three values again is the same
+    // one process start as reading two (the write is idempotent).
+    if (freshNamespace) return false;
     // Both in one `sysctl -n` (one line each, in order).
     const r = await sys.query(['ip', 'netns', 'exec', names.ns, 'sysctl', '-n', 'net.ipv6.conf.all.disable_ipv6', 'net.ipv6.conf.default.disable_ipv6'], { allowFail: true });
     return r.code === 0 && r.stdout.trim().split('\n').map((l) => l.trim()).join(',') === '1,1';

@@ -61,7 +61,8 @@ test('namespace: absent — check false, no foreign; apply adds it and brings lo
 
 test('namespace: present with lo up — check true; someone else\'s (no record) is foreign', async () => {
   const { exec, sys, ctx } = setup();
-  exec.on(['ip', '-json', 'netns', 'list'], json([{ name: 'ut' }]));
+  // `ip netns list` lists /run/netns: the namespace is its file there.
+  exec.files.set('/run/netns/ut', '');
   exec.on(['ip', '-n', 'ut', '-json', 'addr', 'show', 'dev', 'lo'], json([{ ifname: 'lo', flags: ['LOOPBACK', 'UP', 'LOWER_UP'] }]));
   assert.equal(await namespaceResource.check(ctx), true);
   assert.deepEqual(await namespaceResource.foreign!(ctx), { what: 'network namespace ut', fix: 'remove it with `ip netns del ut` if nothing needs it' });
@@ -74,7 +75,7 @@ test('namespace: present with lo up — check true; someone else\'s (no record) 
 
 test('namespace: remove ends what runs inside, then deletes it; absent: nothing to remove', async () => {
   const { exec, sys, ctx } = setup();
-  exec.on(['ip', '-json', 'netns', 'list'], json([{ name: 'ut' }]));
+  exec.files.set('/run/netns/ut', '');
   exec.on(['ip', 'netns', 'pids', 'ut'], { stdout: '' });
   exec.on(['ip', 'netns', 'pids', 'ut'], { stdout: '4242\n4243\n' }, 1);
   assert.equal(await namespaceResource.remove(ctx), true);
