@@ -146,8 +146,10 @@ export const hostTableResource: Resource = {
   async apply(ctx) {
     const { sys, names } = ctx;
     const r = await rendered(ctx);
-    // Before the DNAT rules exist: the veth is ours, so the setting goes away with it.
-    await sys.change(['sysctl', '-q', '-w', `net.ipv4.conf.${names.vethHost}.route_localnet=${r.localnet ? 1 : 0}`]);
+    // Before the DNAT rules exist: the veth is ours, so the setting goes away with it. Written as
+    // the file it is (no `sysctl` process); vpnns runs in the host's network namespace, whose
+    // settings /proc/sys/net shows it.
+    await sys.writeFile(`/proc/sys/net/ipv4/conf/${names.vethHost}/route_localnet`, `${r.localnet ? 1 : 0}\n`, { kernelSetting: true });
     await loadTable(sys, 'inet', names.hostTable, r.text);
     ctx.state.runtime.hostTable = r.key;
     // The supervisor and later commands may run without sudo's environment: the invoker is kept.

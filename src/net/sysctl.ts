@@ -45,7 +45,8 @@ export const hostForwardingResource: Resource = {
     if (before !== '1' && !(await readText(record))) {
       await sys.writeFile(record, `${before}\n`, { mode: 0o644 });
     }
-    await sys.change(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+    // The file itself (no `sysctl` process): vpnns runs in the host's network namespace.
+    await sys.writeFile(IP_FORWARD, '1\n', { kernelSetting: true });
   },
   async remove({ sys, state, names }) {
     const record = forwardRecordPath(state.hostNetns);
@@ -53,7 +54,8 @@ export const hostForwardingResource: Resource = {
     if (original === undefined) return false;
     const others = (await allStates()).filter((s) => s.namespace !== names.ns && s.hostNetns === state.hostNetns);
     if (others.length) return false;
-    await sys.change(['sysctl', '-q', '-w', `net.ipv4.ip_forward=${original}`]);
+    if (!/^[01]$/.test(original)) throw new Error(`refusing ${JSON.stringify(original)} from ${record} as net.ipv4.ip_forward`);
+    await sys.writeFile(IP_FORWARD, `${original}\n`, { kernelSetting: true });
     await sys.remove(record);
     return true;
   },

@@ -105,8 +105,13 @@ export class RecordingExecutor implements Executor {
     return this.detachedPid;
   }
 
+  /** Writes that fail, by path (a kernel setting that does not exist: ENOENT). */
+  readonly failingWrites = new Map<string, Error>();
+
   async writeFile(path: string, content: string, opts: FileOptions = {}): Promise<void> {
     this.calls.push({ kind: 'write', path, content, mode: opts.mode ?? 0o644, inPlace: opts.inPlace ?? false });
+    const fail = this.failingWrites.get(path);
+    if (fail) throw fail;
     this.files.set(path, content);
   }
 

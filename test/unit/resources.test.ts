@@ -205,7 +205,7 @@ test('host table: absent — check false; apply sets route_localnet, loads the t
   assert.equal(await hostTableResource.foreign!(ctx), undefined);
   await hostTableResource.apply(ctx);
   assert.equal(sys.actions.length, 2);
-  assert.equal(sys.actions[0], '$ sysctl -q -w net.ipv4.conf.vh-ut.route_localnet=0');
+  assert.equal(sys.actions[0], 'set /proc/sys/net/ipv4/conf/vh-ut/route_localnet = 0');
   assert.match(sys.actions[1]!, /^\$ nft -f - {2}<<'EOF'\n {4}table inet vpnns-ut\n {4}delete table inet vpnns-ut\n/);
   assert.match(sys.actions[1]!, /masquerade/);
   assert.equal(typeof state.runtime.hostTable, 'string');
@@ -232,9 +232,9 @@ test('host table: one vpnns has no record of loading is foreign; remove deletes 
 
 test('host table: a failing sysctl throws before any table is loaded and no key is recorded', async () => {
   const { exec, sys, ctx, state } = setup();
-  exec.on(['sysctl'], fails('sysctl: cannot stat /proc/sys/net/ipv4/conf/vh-ut/route_localnet: No such file or directory'));
-  await assert.rejects(hostTableResource.apply(ctx), CommandError);
-  assert.deepEqual(sys.actions, ['$ sysctl -q -w net.ipv4.conf.vh-ut.route_localnet=0']);
+  exec.failingWrites.set('/proc/sys/net/ipv4/conf/vh-ut/route_localnet', Object.assign(new Error("ENOENT: no such file or directory, open '/proc/sys/net/ipv4/conf/vh-ut/route_localnet'"), { code: 'ENOENT' }));
+  await assert.rejects(hostTableResource.apply(ctx), /ENOENT/);
+  assert.deepEqual(sys.actions, ['set /proc/sys/net/ipv4/conf/vh-ut/route_localnet = 0']);
   assert.equal(state.runtime.hostTable, undefined);
 });
 
