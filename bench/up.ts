@@ -10,7 +10,9 @@
 // Rounds alternate by hand / vpnns so load changes on the machine hit both alike. `vpnns up` runs
 // with --trace-timing: its steps (and its supervisor's) are summed into "where the time goes".
 // Goal (issue 15): vpnns up <= 3x by hand, printed next to the measured ratio.
-//   node dist/bench/up.js [--rounds 3] [--vpn wireguard,openvpn] [--before OTHER/bin/vpnns]
+//   node dist/bench/up.js [--rounds 3] [--vpn wireguard,openvpn] [--before OTHER/bin/vpnns] [--timeline]
+// --timeline prints each round's trace lines of `vpnns up` and its supervisor on one clock (ms since
+// `vpnns up` started): every short command, each resource's check and apply.
 // Needs root. Prints Markdown tables with ratios against "by hand". Not a test: no assertion.
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -111,7 +113,17 @@ function partsOf(lines: TraceLine[], t0: number, upDone: number, tEnd: number): 
   return parts;
 }
 
-async function measure(vpn: Vpn, rounds: number, bins: Array<{ name: string; bin: string }>): Promise<Result> {
+/** One round's trace, ms since t0: "   123.4 (+  5.6) up  run ip netns add ...". */
+function printTimeline(label: string, lines: TraceLine[], t0: number): void {
+  const upPid = lines.find((l) => l.what === 'process start -> trace enabled')?.pid;
+  console.error(`--- ${label}`);
+  for (const l of [...lines].sort((a, b) => a.t - b.t)) {
+    const who = l.pid === upPid ? 'up ' : 'sup';
+    console.error(`${(l.t - l.ms - t0).toFixed(1).padStart(7)} ${(l.t - t0).toFixed(1).padStart(7)} (${l.ms.toFixed(1).padStart(6)}) ${who} ${l.what}`);
+  }
+}
+
+async function measure(vpn: Vpn, rounds: number, bins: Array<{ name: string; bin: string }>, timeline = false): Promise<Result> {
   const h = await startHarness(vpn === 'wireguard' ? { openvpn: false } : { wireguard: false }, 'b');
   const res: Result = { vpn, hand: [], node: [], variants: bins.map((b) => ({ ...b, ms: [], parts: [] })) };
   try {
@@ -145,6 +157,7 @@ async function measure(vpn: Vpn, rounds: number, bins: Array<{ name: string; bin
         v.ms.push(await firstByte(h, h.ns, egress, t0));
         const lines = traceLines(`${up.stderr}\n${readFileSync(supervisorOut, 'utf8')}`, epoch0);
         v.parts.push(partsOf(lines, epoch0, upDone, epoch0 + v.ms.at(-1)!));
+        if (timeline) printTimeline(`${vpn} ${v.name} round ${i + 1} (start end (ms) who what; up returned at ${(upDone - epoch0).toFixed(1)})`, lines, epoch0);
         const down = await vpnns(['down', '--config', cfg]);
         if (down.code !== 0) throw new Error(`vpnns down failed: ${down.stderr}`);
       }
@@ -158,7 +171,7 @@ async function measure(vpn: Vpn, rounds: number, bins: Array<{ name: string; bin
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { rounds: { type: 'string', default: '3' }, vpn: { type: 'string', default: 'wireguard,openvpn' }, before: { type: 'string' } },
+    options: { rounds: { type: 'string', default: '3' }, vpn: { type: 'string', default: 'wireguard,openvpn' }, before: { type: 'string' }, timeline: { type: 'boolean', default: false } },
   });
   const rounds = Number(values.rounds);
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 50) throw new Error(`--rounds expects a whole number from 1 to 50, got ${values.rounds}`);
@@ -170,7 +183,7 @@ async function main(): Promise<void> {
   if (values.before) bins.push({ name: 'vpnns up (before)', bin: values.before });
 
   const results: Result[] = [];
-  for (const v of vpns) results.push(await measure(v, rounds, bins));
+  for (const v of vpns) results.push(await measure(v, rounds, bins, values.timeline));
 
   console.log(`\n\`vpnns up\` to first byte through the tunnel, ${rounds} rounds each, median (min-max) ms; ratio against starting the client by hand.\n`);
   const rows: string[][] = [];

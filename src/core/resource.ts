@@ -14,6 +14,13 @@ export interface Context {
   say(line: string): void;
   /** Persist `state` (after a resource records runtime facts such as a PID). */
   saveState(): Promise<void>;
+  /**
+   * This run made the namespace (`ip netns add`, which fails on a name that exists, just
+   * succeeded): inside it there is nothing yet but loopback, at the kernel's defaults. A check of
+   * something inside (a table, a rule, a sysctl) knows then without asking that it is not in place,
+   * and `up` saves a process start per check. Never set for a namespace that was there before.
+   */
+  freshNamespace?: boolean;
 }
 
 export interface Resource {

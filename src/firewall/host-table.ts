@@ -145,13 +145,16 @@ export const hostTableResource: Resource = {
     // A recreated veth starts with route_localnet off again.
     const r = await rendered(ctx);
     const localnet = (await ctx.sys.readText(`/proc/sys/net/ipv4/conf/${ctx.names.vethHost}/route_localnet`))?.trim() === '1';
-    return (await tableExists(ctx.sys, 'inet', ctx.names.hostTable)) && ctx.state.runtime.hostTable === r.key && localnet === r.localnet;
+    // The recorded key first: on a first `up` there is none, and `nft` need not be asked.
+    return ctx.state.runtime.hostTable === r.key && localnet === r.localnet && (await tableExists(ctx.sys, 'inet', ctx.names.hostTable));
   },
   async apply(ctx) {
     const { sys, names } = ctx;
     const r = await rendered(ctx);
-    // Before the DNAT rules exist: the veth is ours, so the setting goes away with it.
-    await sys.change(['sysctl', '-q', '-w', `net.ipv4.conf.${names.vethHost}.route_localnet=${r.localnet ? 1 : 0}`]);
+    // Before the DNAT rules exist: the veth is ours, so the setting goes away with it. Written as
+    // the file it is (no `sysctl` process); vpnns runs in the host's network namespace, whose
+    // settings /proc/sys/net shows it.
+    await sys.writeFile(`/proc/sys/net/ipv4/conf/${names.vethHost}/route_localnet`, `${r.localnet ? 1 : 0}\n`, { kernelSetting: true });
     // The first load creates the table and fails if one of that name appeared since `up` looked
     // (replacing it would drop someone's rules). The key is recorded before: it is what lets
     // `remove` delete the table, so a crash right after the load still leaves it to `down`.

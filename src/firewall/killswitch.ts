@@ -125,6 +125,8 @@ export const killSwitchResource: Resource = {
   id: 'killswitch',
   title: 'kill switch (nftables inside)',
   async check(ctx) {
+    // A namespace made by this run has no table yet.
+    if (ctx.freshNamespace) return false;
     const listed = await listTable(ctx.sys, 'inet', ctx.names.nsTable, ctx.names.ns);
     if (!listed) return false;
     // Every client rule must be present: endpoints may have changed since the last `up`.

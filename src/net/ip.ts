@@ -1,5 +1,6 @@
 // Thin readers over `ip -json`, so checks compare data, not text.
 import type { System } from '../sys/system.js';
+import { NETNS_DIR } from './netns-peek.js';
 
 export interface IpAddrInfo {
   ifname: string;
@@ -56,6 +57,14 @@ export async function listNetns(sys: System): Promise<string[]> {
 
 export async function netnsExists(sys: System, ns: string): Promise<boolean> {
   return (await listNetns(sys)).includes(ns);
+}
+
+/**
+ * Whether `ip netns list` would list NS: its file under /run/netns, the directory that command
+ * lists (iproute2's NETNS_RUN_DIR), looked at without starting a process (`up` asks several times).
+ */
+export function netnsFileExists(sys: System, ns: string): Promise<boolean> {
+  return sys.exists(`${NETNS_DIR}/${ns}`);
 }
 
 export function hasAddr(info: IpAddrInfo[], addr: string, prefix: number): boolean {

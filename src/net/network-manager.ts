@@ -14,7 +14,7 @@
 //   configuration, and the keyfile plugin re-applies unmanaged-devices when it changed.
 import { readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import type { Resource } from '../core/resource.js';
+import type { Context, Resource } from '../core/resource.js';
 import type { Names } from '../core/names.js';
 import type { System } from '../sys/system.js';
 import { readText } from '../sys/system.js';
@@ -106,12 +106,21 @@ export function networkManagerResource(o: NmOptions = {}): Resource {
     nmcli: o.nmcli ?? (() => findTool('nmcli')),
   };
   const path = (names: Names) => nmConfPath(names.ns, opts.confDir);
+  // One look through /proc per run of `up` (its first look for what is in the way, the look again
+  // right before this step, and the check come within milliseconds of each other).
+  const seen = new WeakMap<Context, Promise<boolean>>();
+  const running = (ctx: Context) => {
+    let r = seen.get(ctx);
+    if (!r) seen.set(ctx, (r = opts.running()));
+    return r;
+  };
   return {
     id: 'nm-unmanaged',
     title: 'NetworkManager keeps the veth pair unmanaged',
-    async check({ names }) {
+    async check(ctx) {
+      const { names } = ctx;
       // Without NetworkManager there is nothing to keep from it: in place as it is, no file written.
-      if (!(await opts.running())) return true;
+      if (!(await running(ctx))) return true;
       return (await readText(path(names))) === renderNmUnmanaged(names);
     },
     async apply(ctx) {
@@ -125,9 +134,10 @@ export function networkManagerResource(o: NmOptions = {}): Resource {
       await reload(ctx.sys, opts, ctx.say);
       return true;
     },
-    async foreign({ names }) {
+    async foreign(ctx) {
+      const { names } = ctx;
       // Only in the way when vpnns would write there.
-      if (!(await opts.running())) return undefined;
+      if (!(await running(ctx))) return undefined;
       const text = await readText(path(names));
       if (text !== undefined && !writtenByVpnns(text)) return { what: path(names), fix: 'move it away if nothing needs it' };
       return undefined;

@@ -7,7 +7,10 @@ import { readText } from '../sys/system.js';
 export const nsIpv6Resource: Resource = {
   id: 'ns-ipv6',
   title: 'IPv6 disabled inside',
-  async check({ sys, names }) {
+  async check({ sys, names, freshNamespace }) {
+    // Made by this run: at the kernel's defaults, and writing the three values again is the same
+    // one process start as reading two (the write is idempotent).
+    if (freshNamespace) return false;
     // Both in one `sysctl -n` (one line each, in order).
     const r = await sys.query(['ip', 'netns', 'exec', names.ns, 'sysctl', '-n', 'net.ipv6.conf.all.disable_ipv6', 'net.ipv6.conf.default.disable_ipv6'], { allowFail: true });
     return r.code === 0 && r.stdout.trim().split('\n').map((l) => l.trim()).join(',') === '1,1';
@@ -42,7 +45,8 @@ export const hostForwardingResource: Resource = {
     if (before !== '1' && !(await readText(record))) {
       await sys.writeFile(record, `${before}\n`, { mode: 0o644 });
     }
-    await sys.change(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+    // The file itself (no `sysctl` process): vpnns runs in the host's network namespace.
+    await sys.writeFile(IP_FORWARD, '1\n', { kernelSetting: true });
   },
   async remove({ sys, state, names }) {
     const record = forwardRecordPath(state.hostNetns);
@@ -50,7 +54,8 @@ export const hostForwardingResource: Resource = {
     if (original === undefined) return false;
     const others = (await allStates()).filter((s) => s.namespace !== names.ns && s.hostNetns === state.hostNetns);
     if (others.length) return false;
-    await sys.change(['sysctl', '-q', '-w', `net.ipv4.ip_forward=${original}`]);
+    if (!/^[01]$/.test(original)) throw new Error(`refusing ${JSON.stringify(original)} from ${record} as net.ipv4.ip_forward`);
+    await sys.writeFile(IP_FORWARD, `${original}\n`, { kernelSetting: true });
     await sys.remove(record);
     return true;
   },

@@ -7,7 +7,9 @@ import { vethMac } from './mac.js';
 export const vethResource: Resource = {
   id: 'veth',
   title: 'veth pair',
-  async check({ sys, names }) {
+  async check({ sys, names, freshNamespace }) {
+    // Its namespace end cannot be in a namespace made by this run.
+    if (freshNamespace) return false;
     const host = await listAddrs(sys, undefined, names.vethHost);
     // No host end (a fresh `up`): nothing to look at inside.
     if (!hasAddr(host, names.hostAddr, names.prefix) || !host[0]?.flags?.includes('UP')) return false;
@@ -45,9 +47,10 @@ export const vethResource: Resource = {
   async foreign({ sys, names }) {
     // Either name on the host side is in the way: the host end would clash, and a host link named
     // like the namespace end is someone's who expects vpnns to leave it alone.
-    for (const dev of [names.vethHost, names.vethNs]) {
-      if (await linkExists(sys, dev)) return { what: `interface ${dev}`, fix: `remove it with \`ip link del ${dev}\` if nothing needs it` };
-    }
-    return undefined;
+    // Both asked at once (read-only); the host end named first when both are there.
+    const devs = [names.vethHost, names.vethNs];
+    const there = await Promise.all(devs.map((dev) => linkExists(sys, dev)));
+    const dev = devs.find((_, i) => there[i]);
+    return dev === undefined ? undefined : { what: `interface ${dev}`, fix: `remove it with \`ip link del ${dev}\` if nothing needs it` };
   },
 };

@@ -77,19 +77,23 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
     // From the checks until the links and addresses exist: a second namespace's `up` started at the
     // same moment waits, then sees this one's subnet as taken.
     if (!opts.sys.dryRun) hostLock = await traced('host lock', async () => acquireLock(hostLockFile(await hostNetnsId()), "the host's addresses and links"));
-    await traced('preflight', () => preflight(cfg, opts.sys));
     const existing = await readState(names);
-    if (existing && !sameShape(existing.config, cfg)) {
-      throw new VpnnsError(
-        `namespace ${names.ns} is already up with a different network, VPN or kill-switch setting; run \`vpnns down\` first, then \`vpnns up\`.`,
-        { exitCode: 2 },
-      );
-    }
+    const otherShape =
+      existing && !sameShape(existing.config, cfg)
+        ? new VpnnsError(`namespace ${names.ns} is already up with a different network, VPN or kill-switch setting; run \`vpnns down\` first, then \`vpnns up\`.`, {
+            exitCode: 2,
+          })
+        : undefined;
     const state = existing ? { ...existing, config: cfg } : await newState(cfg);
     const ctx = makeContext(cfg, names, state, opts);
     const plan = planResources(cfg).filter((r) => !(r.id === 'supervisor' && (opts.foreground || opts.noSupervisor)));
-    // Before anything is made: what vpnns has no record of making is not vpnns's to take over.
-    await refuseForeign(ctx, plan);
+    // Both only look, so they run at once; their errors keep the order they had one after the
+    // other: the preflight's, a different shape, then something in the way. Before anything is
+    // made: what vpnns has no record of making is not vpnns's to take over.
+    const [pre, foreign] = await Promise.allSettled([traced('preflight', () => preflight(cfg, opts.sys)), otherShape ? Promise.resolve() : traced('foreign', () => refuseForeign(ctx, plan))]);
+    if (pre.status === 'rejected') throw pre.reason;
+    if (otherShape) throw otherShape;
+    if (foreign.status === 'rejected') throw foreign.reason;
     const changed: string[] = [];
     const unchanged: string[] = [];
     const madeNow: Resource[] = [];
@@ -144,15 +148,14 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
   }
 }
 
-/** One sentence for the first thing in the way (exit 2, like a subnet that overlaps the host's). */
+/**
+ * One sentence for the first thing in the way, in the plan's order (exit 2, like a subnet that
+ * overlaps the host's). The looks are read-only and independent: asked all at once.
+ */
 async function refuseForeign(ctx: Context, plan: readonly Resource[]): Promise<void> {
-  for (const r of plan) {
-    if (ctx.state.applied.includes(r.id)) continue;
-    const f = await r.foreign?.(ctx);
-    if (f) {
-      throw new UsageError(`${f.what} already exists and vpnns did not make it; ${f.fix}, or choose another \`namespace\` in the config.`);
-    }
-  }
+  const found = await Promise.all(plan.map((r) => (ctx.state.applied.includes(r.id) ? undefined : r.foreign?.(ctx))));
+  const f = found.find((x) => x !== undefined);
+  if (f) throw new UsageError(`${f.what} already exists and vpnns did not make it; ${f.fix}, or choose another \`namespace\` in the config.`);
 }
 
 /** What a state says vpnns made, plus the self-tracked shared settings, in `up` order. */

@@ -22,13 +22,15 @@ export interface UsedRange {
 /** IPv4 ranges already in use on the host, except the ones on our own veth. */
 export async function usedRanges(sys: System, ownDev: string): Promise<UsedRange[]> {
   const used: UsedRange[] = [];
-  for (const link of await listAddrs(sys)) {
+  // Two reads, asked at once.
+  const [links, routes] = await Promise.all([listAddrs(sys), listRoutes(sys)]);
+  for (const link of links) {
     if (link.ifname === ownDev) continue;
     for (const a of link.addr_info ?? []) {
       if (a.family === 'inet') used.push({ cidr: `${a.local}/${a.prefixlen}`, what: `address ${a.local}/${a.prefixlen} on ${link.ifname}` });
     }
   }
-  for (const r of await listRoutes(sys)) {
+  for (const r of routes) {
     if (r.dev === ownDev || r.dst === 'default' || !r.dst) continue;
     const type = (r as { type?: string }).type;
     if (type === 'local' || type === 'broadcast') continue;

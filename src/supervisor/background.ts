@@ -40,7 +40,8 @@ export async function superviseInBackground(ns: string, opts: { awaitGo: boolean
   const state = await readState(stateDirOf(ns));
   if (!state) throw new UsageError(`namespace ${ns} is not up; run \`vpnns up\` first.`);
   const names = namesFor(state.config);
-  const sup = new Supervisor(state.config, names, state);
+  // Started early by `up` only for a namespace without state, so one that `up` has just made.
+  const sup = new Supervisor(state.config, names, state, { freshNamespace: opts.awaitGo });
   sup.exitOnCrash();
   const stop = () => void sup.stop().then(() => process.exit(0));
   process.on('SIGTERM', stop);

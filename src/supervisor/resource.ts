@@ -1,7 +1,7 @@
 // The supervisor as a resource of `up`: a detached `vpnns supervise` process (its own session, so it
 // survives the terminal closing), waited on until the VPN is connected or has failed.
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { Config } from '../config/types.js';
@@ -132,6 +132,40 @@ function logError(cfg: Config, e: unknown): VpnnsError {
   return new VpnnsError(`cannot open ${supervisorOut(cfg)} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); vpnns never writes a log through a link: remove it and run \`vpnns up\` again.`);
 }
 
+/** Waits of at most MS that end early when something in DIR changes (a watch; without one, plain sleeps). */
+function wakeOnChange(dir: string): { next(ms: number): Promise<void>; close(): void } {
+  let changed = false;
+  let wakeUp: (() => void) | undefined;
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(dir, () => {
+      changed = true;
+      wakeUp?.();
+    });
+    watcher.on('error', () => {});
+  } catch {
+    /* no watch: the waits are the poll */
+  }
+  return {
+    next(ms) {
+      if (changed) {
+        changed = false;
+        return Promise.resolve();
+      }
+      return new Promise<void>((resolve) => {
+        const timer = setTimeout(() => wakeUp?.(), ms);
+        wakeUp = () => {
+          clearTimeout(timer);
+          wakeUp = undefined;
+          changed = false;
+          resolve();
+        };
+      });
+    },
+    close: () => watcher?.close(),
+  };
+}
+
 interface Prestarted {
   held: HeldStart;
   start: number | undefined;
@@ -252,18 +286,24 @@ export const supervisorResource: Resource = {
     }
     const timeoutMs = ('connectTimeout' in cfg.vpn ? cfg.vpn.connectTimeout : 10) * 1000 + 15_000;
     const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const st = await readStatus(names);
-      if (st?.fatal) throw new VpnnsError(st.fatal);
-      const vpn = st?.components.vpn;
-      if (cfg.vpn.type === 'none' ? st !== undefined : vpn?.state === 'running') {
-        traceMark('up saw the supervisor connected');
-        return;
+    // `up` returns as soon as the tunnel is up: woken by the supervisor's writes of its status
+    // (renamed into the state directory), and a short poll of the small file besides.
+    const wake = wakeOnChange(names.stateDir);
+    try {
+      for (;;) {
+        const st = await readStatus(names);
+        if (st?.fatal) throw new VpnnsError(st.fatal);
+        const vpn = st?.components.vpn;
+        if (cfg.vpn.type === 'none' ? st !== undefined : vpn?.state === 'running') {
+          traceMark('up saw the supervisor connected');
+          return;
+        }
+        if (!isAlive(pid)) throw new VpnnsError(`the vpnns supervisor exited at start; see ${logDir}/supervisor.out and ${logDir}/vpnns.log.`);
+        if (Date.now() > deadline) throw new VpnnsError(`the VPN did not connect within ${Math.round(timeoutMs / 1000)} s; see ${logDir}/vpnns.log.`);
+        await wake.next(10);
       }
-      if (!isAlive(pid)) throw new VpnnsError(`the vpnns supervisor exited at start; see ${logDir}/supervisor.out and ${logDir}/vpnns.log.`);
-      if (Date.now() > deadline) throw new VpnnsError(`the VPN did not connect within ${Math.round(timeoutMs / 1000)} s; see ${logDir}/vpnns.log.`);
-      // `up` returns as soon as the tunnel is up: a short poll of a small file.
-      await sleep(10);
+    } finally {
+      wake.close();
     }
   },
   async remove(ctx) {

@@ -64,6 +64,8 @@ export interface SupervisorOptions {
   services?: (cfg: Config, names: Names) => ServiceSpec[];
   /** Tests: no DNS guard (it looks at processes inside a real namespace). */
   noDnsGuard?: boolean;
+  /** `up` made the namespace and started this supervisor with it (`supervise --await-go`). */
+  freshNamespace?: boolean;
 }
 
 export class Supervisor {
@@ -160,7 +162,7 @@ export class Supervisor {
       }
     }
     const guard = this.opts.noDnsGuard ? Promise.resolve() : dnsGuardLoop(core, core.signal);
-    const vpn = core.cfg.vpn.type !== 'none' ? vpnLoop(core, (s) => (this.vpnSession = s)) : Promise.resolve();
+    const vpn = core.cfg.vpn.type !== 'none' ? vpnLoop(core, (s) => (this.vpnSession = s), this.opts.freshNamespace) : Promise.resolve();
     try {
       await Promise.race([vpn, this.waitConnectedOnce()]);
     } catch (e) {

@@ -39,8 +39,10 @@ function firstReason(watches: Array<Promise<string | undefined>>): Promise<strin
 /**
  * Runs until core.signal aborts. Rejects only if the very first connection fails (so `up` can report
  * and roll back). `onSession` sees the live session (the supervisor stops it on shutdown).
+ * `freshNamespace`: `up` made the namespace for this supervisor; its first client start finds no
+ * tunnel of an earlier one (every later start looks, as always).
  */
-export async function vpnLoop(core: SupervisorCore, onSession: (s: VpnSession | undefined) => void): Promise<void> {
+export async function vpnLoop(core: SupervisorCore, onSession: (s: VpnSession | undefined) => void, freshNamespace = false): Promise<void> {
   const provider = providerFor(core.cfg.vpn);
   const prepared = core.state.runtime.vpn as PreparedVpn;
   const vlog = core.log.child('vpn');
@@ -53,7 +55,8 @@ export async function vpnLoop(core: SupervisorCore, onSession: (s: VpnSession | 
     backoff.started();
     let session: VpnSession;
     try {
-      session = await traced('vpn: provider.start (client up, connected)', () => provider.start(vctx, prepared));
+      const first = freshNamespace && restarts === 0 && !everConnected;
+      session = await traced('vpn: provider.start (client up, connected)', () => provider.start(first ? { ...vctx, freshNamespace: true } : vctx, prepared));
     } catch (e) {
       const msg = (e as Error).message;
       if (!everConnected) throw e;

@@ -34,6 +34,12 @@ export interface FileOptions {
   inPlace?: boolean;
   /** Owner of the new file (a file only that user may read: the environment of their app). */
   owner?: { uid: number; gid: number };
+  /**
+   * A kernel setting under /proc/sys: written into the file that is there, as `sysctl -w` does
+   * (no process started for it), never created, replaced or given a mode; a setting that does not
+   * exist fails (ENOENT).
+   */
+  kernelSetting?: boolean;
 }
 
 export interface Executor {
@@ -79,6 +85,10 @@ export const hostExecutor: Executor = {
   startHeld: startDetachedHeld,
   startChild,
   async writeFile(path, content, opts = {}) {
+    if (opts.kernelSetting) {
+      await writeFile(path, content, { flag: 'r+' });
+      return;
+    }
     const mode = opts.mode ?? 0o644;
     await mkdir(dirname(path), { recursive: true });
     if (opts.inPlace && (await exists(path))) {

@@ -127,6 +127,9 @@ export class RecordingExecutor implements Executor {
     return this.detachedPid;
   }
 
+  /** Writes that fail, by path (a kernel setting that does not exist: ENOENT). */
+  readonly failingWrites = new Map<string, Error>();
+
   startHeld(argv: readonly string[], opts: DetachedOptions): HeldStart {
     this.calls.push({ kind: 'startHeld', argv: [...argv], logFile: opts.logFile });
     const h = new FakeHeld(this.detachedPid);
@@ -148,6 +151,8 @@ export class RecordingExecutor implements Executor {
 
   async writeFile(path: string, content: string, opts: FileOptions = {}): Promise<void> {
     this.calls.push({ kind: 'write', path, content, mode: opts.mode ?? 0o644, inPlace: opts.inPlace ?? false });
+    const fail = this.failingWrites.get(path);
+    if (fail) throw fail;
     this.files.set(path, content);
   }
 

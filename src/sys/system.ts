@@ -91,6 +91,12 @@ export class System {
   }
 
   async writeFile(path: string, content: string, opts: FileOptions = {}): Promise<void> {
+    if (opts.kernelSetting) {
+      // What `sysctl -w` would be shown as: the setting and its value.
+      this.record(`set ${path} = ${content.trim()}`);
+      if (this.dryRun) return;
+      return this.executor.writeFile(path, content, opts);
+    }
     const mode = opts.mode ?? 0o644;
     const shown = opts.secret ? `  (${content.length} bytes, secret)\n` : indent(content);
     this.record(`write ${path} (mode ${mode.toString(8)}${opts.owner ? `, owner ${opts.owner.uid}` : ''})\n${shown}`);

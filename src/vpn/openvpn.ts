@@ -114,7 +114,7 @@ export const openvpnProvider: VpnProvider = {
     const { ns, tunnel } = ctx.names;
     const envFile = `${ctx.dir}/openvpn.env`;
     await ctx.sys.remove(envFile);
-    await ctx.sys.change(['ip', '-n', ns, 'link', 'del', tunnel], { allowFail: true });
+    if (!ctx.freshNamespace) await ctx.sys.change(['ip', '-n', ns, 'link', 'del', tunnel], { allowFail: true });
     const bin = (await findTool('openvpn'))!;
     let completed = false;
     let failure: string | undefined;

@@ -14,6 +14,11 @@ export interface VpnContext {
   dir: string;
   logDir: string;
   log(level: 'info' | 'warn' | 'error', msg: string, fields?: Record<string, unknown>): void;
+  /**
+   * The first client start in a namespace `up` has just made (its supervisor was started with it):
+   * no tunnel of an earlier client can be there, so none is looked for and deleted first.
+   */
+  freshNamespace?: boolean;
 }
 
 /** What prepare decided; stored in the state file, so it is plain JSON. */

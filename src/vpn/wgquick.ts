@@ -242,6 +242,53 @@ export function renderWgSetconf(cfg: WgQuickConfig, resolvedEndpoints: ReadonlyM
   return out.join('\n') + '\n';
 }
 
+/**
+ * renderWgSetconf's file as the `set=1` request of WireGuard's cross-platform UAPI (what `wg
+ * setconf` sends wireguard-go over its control socket): the peers replaced, and each peer's
+ * allowed IPs. Only that file's own spelling is read (one "Key = value" a line, numeric
+ * endpoints); anything else is refused, never sent. Holds the private key: for the socket only.
+ */
+export function setconfToUapi(text: string): string {
+  const out = ['set=1'];
+  let section: 'interface' | 'peer' | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '') continue;
+    if (line === '[Interface]' || line === '[Peer]') {
+      if (line === '[Interface]' ? section !== undefined : section === undefined) throw new Error('setconfToUapi: [Interface] must come first, once');
+      section = line === '[Interface]' ? 'interface' : 'peer';
+      if (section === 'peer' && !out.includes('replace_peers=true')) out.push('replace_peers=true');
+      continue;
+    }
+    const m = /^(\w+) = (.+)$/.exec(line);
+    if (!m || section === undefined) throw new Error(`setconfToUapi: unexpected line ${JSON.stringify(line.replace(/=.*/, '= ...'))}`);
+    const [, key, value] = m as unknown as [string, string, string];
+    const k = `${section}.${key}`;
+    if (k === 'interface.PrivateKey') out.push(`private_key=${hexKey(value, key)}`);
+    else if (k === 'interface.ListenPort' && /^\d{1,5}$/.test(value)) out.push(`listen_port=${value}`);
+    else if (k === 'interface.FwMark' && /^\d{1,10}$/.test(value)) out.push(`fwmark=${value}`);
+    else if (k === 'peer.PublicKey') out.push(`public_key=${hexKey(value, key)}`, 'replace_allowed_ips=true');
+    else if (k === 'peer.PresharedKey') out.push(`preshared_key=${hexKey(value, key)}`);
+    else if (k === 'peer.Endpoint') {
+      const hp = parseHostPort(value);
+      if (!hp.ok || !(isIPv4(hp.host) || isIPv6(hp.host))) throw new Error(`setconfToUapi: endpoint ${JSON.stringify(value)} is not a numeric ip:port`);
+      out.push(`endpoint=${formatHostPort(hp)}`);
+    } else if (k === 'peer.AllowedIPs') out.push(...value.split(',').map((a) => `allowed_ip=${a.trim()}`));
+    else if (k === 'peer.PersistentKeepalive' && /^\d{1,5}$/.test(value)) out.push(`persistent_keepalive_interval=${value}`);
+    else throw new Error(`setconfToUapi: unexpected ${key} in [${section === 'peer' ? 'Peer' : 'Interface'}]`);
+  }
+  if (!out.some((l) => l.startsWith('private_key='))) throw new Error('setconfToUapi: no PrivateKey');
+  if (!out.includes('replace_peers=true')) out.push('replace_peers=true');
+  return `${out.join('\n')}\n\n`;
+}
+
+/** A base64 key (32 bytes) as the hex the UAPI takes; anything else is refused. */
+function hexKey(b64: string, what: string): string {
+  const raw = Buffer.from(b64, 'base64');
+  if (raw.length !== 32 || raw.toString('base64') !== b64) throw new Error(`setconfToUapi: ${what} is not a 32-byte base64 key`);
+  return raw.toString('hex');
+}
+
 function numericEndpoint(ep: { host: string; port: number }, resolved: ReadonlyMap<string, string>): string {
   if (isIPv4(ep.host) || isIPv6(ep.host)) return formatHostPort(ep);
   const key = formatHostPort(ep);

@@ -7,7 +7,7 @@ import type { VpnWireguard } from '../config/types.js';
 import { VpnnsError, UsageError } from '../errors.js';
 import { findTool, requireTools } from '../sys/tools.js';
 import { sleep, type Running } from '../sys/process.js';
-import { parseWgQuick, renderWgSetconf, wgAddresses, wgEndpoints, wgRoutes, wgAllowsIPv6 } from './wgquick.js';
+import { parseWgQuick, renderWgSetconf, setconfToUapi, wgAddresses, wgEndpoints, wgRoutes, wgAllowsIPv6 } from './wgquick.js';
 import { formatHostPort } from '../config/net-utils.js';
 import { resolveEndpoints } from './endpoint.js';
 import { readUserFile } from './files.js';
@@ -113,7 +113,7 @@ export const wireguardProvider: VpnProvider = {
       if (info.implementation === 'userspace' && !sys.dryRun) await removeStaleSocket(tunnel).catch(() => {});
     };
     try {
-      await sys.change(['ip', '-n', ns, 'link', 'del', tunnel], { allowFail: true });
+      if (!ctx.freshNamespace) await sys.change(['ip', '-n', ns, 'link', 'del', tunnel], { allowFail: true });
       if (info.implementation === 'userspace') {
         const bin = (await findTool('wireguard-go'))!;
         // Anyone running `wg` while wireguard-go is between bind() and listen() makes `wg` unlink
@@ -141,11 +141,21 @@ export const wireguardProvider: VpnProvider = {
         if (ep.kind !== 'endpoint' || ep.ip.includes(':')) continue;
         before.push(`route replace ${ep.ip}/32 via ${hostAddr} dev ${vethNs}`);
       }
-      await ipBatch(ctx, before);
-      await sys.change(inNs('wg', 'setconf', tunnel, `${ctx.dir}/wg.conf`));
       const after = [`link set ${tunnel} up`, ...splitDefault(info.routes.v4, false).map((r) => `route replace ${r} dev ${tunnel}`)];
       if (info.ipv6) after.push(...splitDefault(info.routes.v6, true).map((r) => `route replace ${r} dev ${tunnel}`));
-      await ipBatch(ctx, after);
+      const conf = `${ctx.dir}/wg.conf`;
+      if (info.implementation === 'userspace') {
+        // wireguard-go takes its configuration on the socket it already answers on, as `wg
+        // setconf` would send it, without a `wg` process in the namespace; so the link, its
+        // addresses and routes are one batch. Up before it has a peer sends nothing: the first
+        // handshake starts when the peer (with its keepalive) is set, the route to the server in place.
+        await ipBatch(ctx, [...before, ...after]);
+        await traced('wireguard-go: configured over its socket', () => uapiSet(ctx, tunnel, conf));
+      } else {
+        await ipBatch(ctx, before);
+        await sys.change(inNs('wg', 'setconf', tunnel, conf));
+        await ipBatch(ctx, after);
+      }
 
       const timeout = (ctx.cfg.vpn as VpnWireguard).connectTimeout * 1000;
       // wireguard-go is asked on its own socket (no process start), so it can be asked often.
@@ -232,6 +242,48 @@ export function uapiHandshakeAge(tunnel: string, timeoutMs = 1000): Promise<numb
       let latest = 0;
       for (const m of text.matchAll(/^last_handshake_time_sec=(\d+)$/gm)) latest = Math.max(latest, Number(m[1]));
       done(latest > 0 ? Math.max(0, Math.floor(Date.now() / 1000) - latest) : undefined);
+    });
+    s.once('error', () => done(undefined));
+    s.once('end', () => done(undefined));
+  });
+}
+
+/**
+ * `wg setconf TUNNEL FILE` for wireguard-go, over its control socket: the file (vpnns's own
+ * rendering, root's 0600) as the UAPI `set` request; throws with wireguard-go's errno when it
+ * refuses. The keys go over the socket only, never on an argv or in a log.
+ */
+async function uapiSet(ctx: VpnContext, tunnel: string, confFile: string): Promise<void> {
+  const sys = ctx.sys;
+  const text = await sys.readText(confFile);
+  if (text === undefined) throw new VpnnsError(`cannot read ${confFile}; run \`vpnns down\`, then \`vpnns up\` to prepare the client again.`);
+  const request = setconfToUapi(text);
+  sys.actions.push(`configure ${tunnel} over ${WG_SOCKET_DIR}/${tunnel}.sock (wg setconf ${tunnel} ${confFile})`);
+  if (sys.dryRun) return;
+  const answer = await uapiRequest(tunnel, request, 5000);
+  const errno = /^errno=(-?\d+)$/m.exec(answer ?? '')?.[1];
+  if (errno !== '0') {
+    throw new VpnnsError(`wireguard-go refused the configuration of ${tunnel} (${answer === undefined ? 'no answer on its socket' : `errno ${errno ?? '?'}`}); see ${ctx.logDir}/wireguard-go.log.`);
+  }
+}
+
+/** One UAPI request on wireguard-go's socket: its answer up to the blank line, undefined when none came. */
+function uapiRequest(tunnel: string, request: string, timeoutMs: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const s = connect(`${WG_SOCKET_DIR}/${tunnel}.sock`);
+    let text = '';
+    const done = (v: string | undefined) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(undefined), timeoutMs);
+    s.setEncoding('utf8');
+    s.once('connect', () => s.write(request));
+    s.on('data', (d: string) => {
+      text += d;
+      if (text.length > 1 << 16) done(undefined);
+      else if (text.endsWith('\n\n')) done(text);
     });
     s.once('error', () => done(undefined));
     s.once('end', () => done(undefined));

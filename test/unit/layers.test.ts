@@ -225,7 +225,7 @@ test('the starter reader: values from the starting modules count, types and help
 const FS_READERS = new Set([
   'access', 'accessSync', 'closeSync', 'constants', 'existsSync', 'fstatSync', 'lstat', 'lstatSync', 'open', 'openSync',
   'readFile', 'readFileSync', 'readSync', 'readdir', 'readdirSync', 'readlink', 'readlinkSync', 'realpath', 'realpathSync',
-  'stat', 'statSync', 'watch', 'FSWatcher', 'Stats', 'Dirent',
+  'stat', 'statSync', 'statfs', 'statfsSync', 'watch', 'FSWatcher', 'Stats', 'Dirent',
 ]);
 
 /**

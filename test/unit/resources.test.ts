@@ -66,7 +66,8 @@ const loLink = (flags: string[], ifalias?: string) => json([{ ifname: 'lo', flag
 
 test('namespace: present with lo up — check true; someone else\'s (no record) is foreign', async () => {
   const { exec, sys, ctx } = setup(undefined, { netnsTag: 'vpnns-0123456789abcdef' });
-  exec.on(['ip', '-json', 'netns', 'list'], json([{ name: 'ut' }]));
+  // `ip netns list` lists /run/netns: the namespace is its file there.
+  exec.files.set('/run/netns/ut', '');
   exec.on(['ip', '-n', 'ut', '-json', 'link', 'show', 'dev', 'lo'], loLink(['LOOPBACK', 'UP', 'LOWER_UP'], 'vpnns-0123456789abcdef'));
   assert.equal(await namespaceResource.check(ctx), true);
   assert.deepEqual(await namespaceResource.foreign!(ctx), { what: 'network namespace ut', fix: 'remove it with `ip netns del ut` if nothing needs it' });
@@ -85,7 +86,7 @@ test('namespace: one of the same name without the recorded tag (made by someone 
     [{}, undefined],
   ] as const) {
     const { exec, sys, ctx } = setup(undefined, runtime);
-    exec.on(['ip', '-json', 'netns', 'list'], json([{ name: 'ut' }]));
+    exec.files.set('/run/netns/ut', '');
     exec.on(['ip', '-n', 'ut', '-json', 'link', 'show', 'dev', 'lo'], loLink(['LOOPBACK', 'UP', 'LOWER_UP'], alias));
     exec.on(['ip', 'netns', 'pids', 'ut'], { stdout: '4242\n' });
     await assert.rejects(namespaceResource.check(ctx), /network namespace ut is not the one vpnns made/);
@@ -97,7 +98,8 @@ test('namespace: one of the same name without the recorded tag (made by someone 
 
 test('namespace: remove ends what runs inside, then deletes it; absent: nothing to remove', async () => {
   const { exec, sys, ctx } = setup(undefined, { netnsTag: 'vpnns-0123456789abcdef' });
-  exec.on(['ip', '-json', 'netns', 'list'], json([{ name: 'ut' }]));
+  // `ip netns list` lists /run/netns: the namespace is its file there.
+  exec.files.set('/run/netns/ut', '');
   exec.on(['ip', '-n', 'ut', '-json', 'link', 'show', 'dev', 'lo'], loLink(['LOOPBACK', 'UP'], 'vpnns-0123456789abcdef'));
   exec.on(['ip', 'netns', 'pids', 'ut'], { stdout: '' });
   exec.on(['ip', 'netns', 'pids', 'ut'], { stdout: '4242\n4243\n' }, 1);
@@ -237,7 +239,7 @@ test('host table: absent — check false; apply sets route_localnet, loads the t
   assert.equal(await hostTableResource.foreign!(ctx), undefined);
   await hostTableResource.apply(ctx);
   assert.equal(sys.actions.length, 2);
-  assert.equal(sys.actions[0], '$ sysctl -q -w net.ipv4.conf.vh-ut.route_localnet=0');
+  assert.equal(sys.actions[0], 'set /proc/sys/net/ipv4/conf/vh-ut/route_localnet = 0');
   // The first load fails, changing nothing, if a table of the name appeared since `up` looked.
   assert.match(sys.actions[1]!, /^\$ nft -f - {2}<<'EOF'\n {4}create table inet vpnns-ut\n {4}delete table inet vpnns-ut\n/);
   assert.match(sys.actions[1]!, /masquerade/);
@@ -280,9 +282,9 @@ test('host table: one that appeared between `up`\'s look and its first load stay
 
 test('host table: a failing sysctl throws before any table is loaded and no key is recorded', async () => {
   const { exec, sys, ctx, state } = setup();
-  exec.on(['sysctl'], fails('sysctl: cannot stat /proc/sys/net/ipv4/conf/vh-ut/route_localnet: No such file or directory'));
-  await assert.rejects(hostTableResource.apply(ctx), CommandError);
-  assert.deepEqual(sys.actions, ['$ sysctl -q -w net.ipv4.conf.vh-ut.route_localnet=0']);
+  exec.failingWrites.set('/proc/sys/net/ipv4/conf/vh-ut/route_localnet', Object.assign(new Error("ENOENT: no such file or directory, open '/proc/sys/net/ipv4/conf/vh-ut/route_localnet'"), { code: 'ENOENT' }));
+  await assert.rejects(hostTableResource.apply(ctx), /ENOENT/);
+  assert.deepEqual(sys.actions, ['set /proc/sys/net/ipv4/conf/vh-ut/route_localnet = 0']);
   assert.equal(state.runtime.hostTable, undefined);
 });
 

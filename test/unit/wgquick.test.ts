@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseWgQuick, renderWgSetconf, wgAddresses, wgAllowsIPv6, wgEndpoints, wgRoutes, isWgKey } from '../../src/vpn/wgquick.js';
+import { parseWgQuick, renderWgSetconf, setconfToUapi, wgAddresses, wgAllowsIPv6, wgEndpoints, wgRoutes, isWgKey } from '../../src/vpn/wgquick.js';
 import { VpnConfigError } from '../../src/vpn/errors.js';
 import { ConfigError } from '../../src/config/errors.js';
 
@@ -103,6 +103,22 @@ AllowedIPs = 10.99.0.0/16, 2001:db8:99::/48
   );
   // A v6 resolution is written in brackets.
   assert.match(renderWgSetconf(cfg, new Map([['se1.vpn.example.com:51820', '[2001:db8::10]:51820']])), /^Endpoint = \[2001:db8::10\]:51820$/m);
+});
+
+test('the setconf file, read back, becomes the UAPI set request wg setconf would send wireguard-go (hex keys, peers replaced)', () => {
+  const file = renderWgSetconf(parseWgQuick(PROVIDER_CONF, 'wg0.conf'), new Map([['se1.vpn.example.com:51820', '203.0.113.10:51820']]), { fwmark: 20816 });
+  const hex = (b64: string) => Buffer.from(b64, 'base64').toString('hex');
+  assert.equal(
+    setconfToUapi(file),
+    ['set=1', `private_key=${hex(PRIV)}`, 'fwmark=20816', 'replace_peers=true',
+      `public_key=${hex(PUB1)}`, 'replace_allowed_ips=true', `preshared_key=${hex(PSK)}`, 'endpoint=203.0.113.10:51820', 'allowed_ip=0.0.0.0/0', 'allowed_ip=::/0', 'persistent_keepalive_interval=25',
+      `public_key=${hex(PUB2)}`, 'replace_allowed_ips=true', 'endpoint=[2001:db8::5]:4500', 'allowed_ip=10.99.0.0/16', 'allowed_ip=2001:db8:99::/48'].join('\n') + '\n\n',
+  );
+  // Only that file's spelling: a name left for wireguard-go to resolve, a key of wg-quick's, a bad key are refused, never sent.
+  assert.throws(() => setconfToUapi(file.replace('203.0.113.10:51820', 'se1.vpn.example.com:51820')), /not a numeric ip:port/);
+  assert.throws(() => setconfToUapi(`${file}PostUp = touch /x\n`), /unexpected PostUp in \[Peer\]/);
+  assert.throws(() => setconfToUapi(file.replace(PRIV, 'short')), /PrivateKey is not a 32-byte base64 key/);
+  assert.equal(setconfToUapi(`[Interface]\nPrivateKey = ${PRIV}\nListenPort = 51000\n`), `set=1\nprivate_key=${hex(PRIV)}\nlisten_port=51000\nreplace_peers=true\n\n`);
 });
 
 test('rendering refuses to leave a name for wg to resolve inside the namespace', () => {
