@@ -15,7 +15,7 @@ import { hostNetnsId, readState, statePath, writeState, type State } from '../co
 import { existsSync } from 'node:fs';
 import { UsageError, VpnnsError } from '../errors.js';
 import { traced } from '../sys/trace.js';
-import { discardPrestarted, prestartSupervisor, supervisorResource } from '../supervisor/resource.js';
+import { assertSupervisorAnswers, discardPrestarted, prestartSupervisor, supervisorResource } from '../supervisor/resource.js';
 
 export interface RunOptions {
   sys: System;
@@ -85,6 +85,9 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
         { exitCode: 2 },
       );
     }
+    // A running namespace whose supervisor is stopped or hung: one sentence before the new config
+    // is saved or any file rewritten (the supervisor step would only find out at the end).
+    if (existing && !opts.sys.dryRun) await assertSupervisorAnswers(existing, names);
     const state = existing ? { ...existing, config: cfg } : await newState(cfg);
     const ctx = makeContext(cfg, names, state, opts);
     const plan = planResources(cfg).filter((r) => !(r.id === 'supervisor' && (opts.foreground || opts.noSupervisor)));

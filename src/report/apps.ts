@@ -1,11 +1,15 @@
-// `vpnns app status|logs`: the apps of a namespace as its supervisor last wrote them, and an app's
-// own output. Read for people and scripts; nothing here needs the supervisor to answer.
+// `vpnns app status|logs`: the apps of a namespace as its live supervisor has them (root asks it on
+// its control socket; a supervisor that does not answer is one sentence, not a stale table), else as
+// it last wrote them in status.json (everyone else, or no supervisor); and an app's own output.
 import { readFile } from 'node:fs/promises';
 import type { AppConfig, Config } from '../config/types.js';
 import { UsageError, VpnnsError } from '../errors.js';
 import { logDirFor } from '../core/log.js';
 import type { Names } from '../core/names.js';
-import { readStatus, type ComponentStatus } from '../core/status.js';
+import { readState } from '../core/state.js';
+import { readStatus, type ComponentStatus, type SupervisorStatus } from '../core/status.js';
+import { request, SupervisorSilent } from '../supervisor/control-client.js';
+import { isOurSupervisor, supervisorPid, supervisorStart } from '../supervisor/resource.js';
 import { appServiceName, appUrl, isInteractive, profileOf } from '../services/apps.js';
 
 /** apps.NAME, or one sentence naming the apps there are. */
@@ -58,9 +62,24 @@ export function appStatusRows(cfg: Config, components: Record<string, ComponentS
   });
 }
 
-/** The rows of every app, or of app `name` (which must exist), from the status file. */
-export async function appStatus(cfg: Config, names: Pick<Names, 'stateDir'>, name: string | undefined): Promise<AppStatusRow[]> {
-  const st = await readStatus(names);
+/** What the namespace's own live supervisor answers (root only); undefined when there is none to ask. */
+async function askedStatus(names: Pick<Names, 'stateDir' | 'ns'>): Promise<SupervisorStatus | undefined> {
+  if (process.getuid?.() !== 0) return undefined;
+  const state = await readState(names);
+  if (!state || !(await isOurSupervisor(supervisorPid(state), names.ns, supervisorStart(state)))) return undefined;
+  try {
+    return await request<SupervisorStatus>(names, { op: 'status' });
+  } catch (e) {
+    // Alive but silent (stopped, hung): its file would be a stale answer given as a live one.
+    if (e instanceof SupervisorSilent) throw e;
+    return undefined;
+  }
+}
+
+/** The rows of every app, or of app `name` (which must exist): from the live supervisor, else the status file. */
+export async function appStatus(cfg: Config, names: Pick<Names, 'stateDir' | 'ns'>, name: string | undefined): Promise<AppStatusRow[]> {
+  if (name) appOf(cfg, name);
+  const st = (await askedStatus(names)) ?? (await readStatus(names));
   const rows = appStatusRows(cfg, st?.components ?? {});
   if (!name) return rows;
   appOf(cfg, name);
