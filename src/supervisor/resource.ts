@@ -305,6 +305,9 @@ export const supervisorResource: Resource = {
       return targets.length > 0;
     };
     if (await signal('SIGTERM')) {
+      // A stopped supervisor (SIGSTOP, a debugger) holds the SIGTERM until it runs again: let it run,
+      // so it stops its services itself rather than be SIGKILLed ten seconds from now.
+      await signal('SIGCONT');
       const leaderLives = () => (leader ? stillRunning(leader) : isAlive(pid));
       for (let i = 0; i < 100 && (leaderLives() || (await strandedOf(ctx.state, ctx.names)).length > 0); i++) await sleep(100);
       await signal('SIGKILL');

@@ -139,4 +139,33 @@ test('a user without root gets status (from status.json); the control socket ref
   assert.ok(st.limited);
   const app = await h.world.inHost(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, bin, 'app', 'status', '--namespace', h.ns], { cwd: '/tmp' });
   assert.equal(app.code, 0, app.stderr);
+  // The socket itself: a connect as that user is refused by the kernel (0600, root's).
+  const probe = "require('node:net').connect(process.argv.at(-1)).on('connect', () => { console.log('connected'); process.exit(0); }).on('error', (e) => console.log(e.code))";
+  const sock = await h.world.inHost(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', probe, `${RUN_DIR}/${h.ns}/control.sock`], { cwd: '/tmp' });
+  assert.equal(sock.stdout.trim(), 'EACCES', sock.stdout + sock.stderr);
+});
+
+test('down with a frozen supervisor: it is let run to stop its services itself, and everything is removed', { timeout: 120_000 }, async () => {
+  const st = await status();
+  const sup = st.supervisor!.pid;
+  const steady = st.components['app-steady']!.pid!;
+  process.kill(sup, 'SIGSTOP');
+  let r;
+  try {
+    r = await h.vpnns(['down', '--config', cfg], { timeoutMs: 90_000 });
+  } finally {
+    try {
+      process.kill(sup, 'SIGCONT');
+    } catch {
+      /* gone, as it should be */
+    }
+  }
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /is down\./);
+  // It handled the SIGTERM itself (SIGKILLed after the grace time, it would have logged nothing).
+  const log = readFileSync(`${h.world.dir}/vpnns-log/${h.ns}/vpnns.log`, 'utf8');
+  assert.match(log, /"msg":"supervisor stopping"/);
+  const gone = (pid: number) => { try { return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return true; } };
+  assert.ok(gone(sup), 'the supervisor ended');
+  assert.ok(gone(steady), 'its app ended');
 });
