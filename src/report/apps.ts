@@ -36,25 +36,34 @@ export interface AppStatusRow {
   lastExitCode?: number | null;
   crashLooping?: boolean;
   url?: string;
-  autostart: boolean;
-  requireVpn: boolean;
+  /** Unknown (absent) for an app known only from status.json: the config it runs is root's to read. */
+  autostart?: boolean;
+  requireVpn?: boolean;
+}
+
+function componentState(c: ComponentStatus | undefined): Pick<AppStatusRow, 'state' | 'pid' | 'since' | 'restarts' | 'lastError' | 'lastExitCode' | 'crashLooping'> {
+  return {
+    state: c?.crashLooping && c.state !== 'stopped' ? 'crash-looping' : (c?.state ?? 'stopped'),
+    pid: c?.pid,
+    since: c?.since,
+    restarts: c?.restarts ?? 0,
+    lastError: c?.lastError,
+    ...(c?.lastExitCode !== undefined && { lastExitCode: c.lastExitCode }),
+    ...(c?.crashLooping && { crashLooping: true }),
+  };
 }
 
 export function appStatusRows(cfg: Config, components: Record<string, ComponentStatus>): AppStatusRow[] {
   return Object.entries(cfg.apps).map(([name, a]) => {
     const c = components[appServiceName(name)];
     const interactive = isInteractive(name, a);
+    const now = componentState(c);
     return {
       name,
       profile: profileOf(name, a),
       user: a.user,
-      state: interactive ? 'interactive' : c?.crashLooping && c.state !== 'stopped' ? 'crash-looping' : (c?.state ?? 'stopped'),
-      pid: c?.pid,
-      since: c?.since,
-      restarts: c?.restarts ?? 0,
-      lastError: c?.lastError,
-      ...(c?.lastExitCode !== undefined && { lastExitCode: c.lastExitCode }),
-      ...(c?.crashLooping && { crashLooping: true }),
+      ...now,
+      state: interactive ? 'interactive' : now.state,
       url: appUrl(name, a),
       autostart: a.autostart,
       requireVpn: a.requireVpn,
@@ -78,11 +87,16 @@ async function askedStatus(names: Pick<Names, 'stateDir' | 'ns'>): Promise<Super
 
 /** The rows of every app, or of app `name` (which must exist): from the live supervisor, else the status file. */
 export async function appStatus(cfg: Config, names: Pick<Names, 'stateDir' | 'ns'>, name: string | undefined): Promise<AppStatusRow[]> {
-  if (name) appOf(cfg, name);
   const st = (await askedStatus(names)) ?? (await readStatus(names));
-  const rows = appStatusRows(cfg, st?.components ?? {});
+  const components = st?.components ?? {};
+  // Without root the config the namespace runs (state.json) is unreadable, and `--namespace` alone
+  // names no apps: the apps status.json shows are listed from what it says of them.
+  const onlyInStatus = Object.entries(components)
+    .filter(([k]) => k.startsWith(appServiceName('')) && !Object.hasOwn(cfg.apps, k.slice(appServiceName('').length)))
+    .map(([k, c]): AppStatusRow => ({ name: k.slice(appServiceName('').length), ...componentState(c) }));
+  const rows = [...appStatusRows(cfg, components), ...onlyInStatus];
   if (!name) return rows;
-  appOf(cfg, name);
+  if (!rows.some((r) => r.name === name)) appOf(cfg, name);
   return rows.filter((r) => r.name === name);
 }
 

@@ -139,6 +139,12 @@ test('a user without root gets status (from status.json); the control socket ref
   assert.ok(st.limited);
   const app = await h.world.inHost(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, bin, 'app', 'status', '--namespace', h.ns], { cwd: '/tmp' });
   assert.equal(app.code, 0, app.stderr);
+  // The apps as status.json has them (the config they run is root's), not "no apps in the config".
+  assert.match(app.stdout, /^steady\s+running\s+\d+/m, app.stdout);
+  assert.match(app.stdout, /^crasher\s+crash-looping/m, app.stdout);
+  const one = await h.world.inHost(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, bin, 'app', 'status', 'steady', '--namespace', h.ns, '--json'], { cwd: '/tmp' });
+  assert.equal(one.code, 0, one.stderr);
+  assert.deepEqual((JSON.parse(one.stdout) as Array<{ name: string; state: string }>).map((r) => [r.name, r.state]), [['steady', 'running']]);
   // The socket itself: a connect as that user is refused by the kernel (0600, root's).
   const probe = "require('node:net').connect(process.argv.at(-1)).on('connect', () => { console.log('connected'); process.exit(0); }).on('error', (e) => console.log(e.code))";
   const sock = await h.world.inHost(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', probe, `${RUN_DIR}/${h.ns}/control.sock`], { cwd: '/tmp' });
