@@ -47,7 +47,7 @@ export function renderStatus(r: StatusReport): string {
   for (const s of r.hostServices ?? []) lines.push(`host svc:   ${s.text} (hostServices)`);
   if (r.supervisor) {
     const dead = `DEAD${r.supervisor.fatal ? `: ${r.supervisor.fatal}` : ''} (run \`sudo vpnns up\` to restart it)`;
-    lines.push(`supervisor: pid ${r.supervisor.pid} ${r.supervisor.alive ? (r.supervisor.answering === false ? 'running but not answering on its control socket (see `vpnns logs supervisor`; `sudo vpnns up` restarts it); components as it last wrote them' : 'running') : dead}`);
+    lines.push(`supervisor: pid ${r.supervisor.pid} ${r.supervisor.alive ? (r.supervisor.answering === false ? 'running but not answering on its control socket (stopped or hung: see `vpnns logs supervisor`; if it stays silent, `sudo vpnns down` then `sudo vpnns up` start it over); components as it last wrote them' : 'running') : dead}`);
   }
   const comps = Object.entries(r.components);
   if (comps.length) {
@@ -75,7 +75,8 @@ export const statusCommand: Command = {
 
 Shows the egress address the echo service sees (check.echoUrl), from the supervisor's last probe
 or, with none recent, from one request now (--no-probe skips it).
-Exit code 0 when the namespace is up (and the VPN connected, if one is configured), 1 otherwise.`,
+Exit code 0 when the namespace is up (and the VPN connected, if one is configured, and its
+supervisor answering), 1 otherwise.`,
   options: { json: {}, watch: {}, interval: { value: true }, namespace: { value: true }, 'no-probe': {} },
   async run(args, io) {
     const cfg = await configFrom(args);

@@ -15,7 +15,7 @@ import { hostNetnsId, readState, statePath, writeState, type State } from '../co
 import { existsSync } from 'node:fs';
 import { UsageError, VpnnsError } from '../errors.js';
 import { traced } from '../sys/trace.js';
-import { discardPrestarted, prestartSupervisor, supervisorResource } from '../supervisor/resource.js';
+import { assertSupervisorAnswers, discardPrestarted, prestartSupervisor, supervisorResource } from '../supervisor/resource.js';
 
 export interface RunOptions {
   sys: System;
@@ -94,6 +94,9 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
     if (pre.status === 'rejected') throw pre.reason;
     if (otherShape) throw otherShape;
     if (foreign.status === 'rejected') throw foreign.reason;
+    // A running namespace whose supervisor is stopped or hung: one sentence before the new config
+    // is saved or any file rewritten (the supervisor step would only find out at the end).
+    if (existing && !opts.sys.dryRun) await assertSupervisorAnswers(existing, names);
     const changed: string[] = [];
     const unchanged: string[] = [];
     const madeNow: Resource[] = [];

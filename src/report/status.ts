@@ -11,7 +11,7 @@ import { providerFor } from '../vpn/registry.js';
 import { vpnContext } from '../vpn/prepare-resource.js';
 import type { PreparedVpn, VpnStatus } from '../vpn/provider.js';
 import { isAlive } from '../sys/process.js';
-import { supervisorPid } from '../supervisor/resource.js';
+import { isOurSupervisor, supervisorPid, supervisorStart } from '../supervisor/resource.js';
 import { publications } from '../services/publish.js';
 import { runningConfig } from '../services/added-publications.js';
 import { formatHostPort } from '../config/net-utils.js';
@@ -63,7 +63,8 @@ export async function gatherStatus(cfg: Config, opts: { probe?: boolean } = {}):
   if (!up) return report;
   // Root asks the live supervisor on its control socket; everyone else reads status.json.
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
-  const asked = root && state && isAlive(supervisorPid(state) ?? 0) ? await request<SupervisorStatus>(n, { op: 'status' }, 2000).catch(() => undefined) : undefined;
+  const ours = Boolean(root && state && (await isOurSupervisor(supervisorPid(state), n.ns, supervisorStart(state))));
+  const asked = ours ? await request<SupervisorStatus>(n, { op: 'status' }, 2000).catch(() => undefined) : undefined;
   const st = asked ?? (await readStatus(n));
   report.components = st?.components ?? {};
   const fatal = st?.fatal;
@@ -91,7 +92,7 @@ export async function gatherStatus(cfg: Config, opts: { probe?: boolean } = {}):
   }
   if (state) {
     const pid = supervisorPid(state);
-    if (pid) report.supervisor = { pid, alive: isAlive(pid), ...(fatal ? { fatal } : {}), ...(isAlive(pid) && !asked && { answering: false }) };
+    if (pid) report.supervisor = { pid, alive: isAlive(pid), ...(fatal ? { fatal } : {}), ...(ours && !asked && { answering: false }) };
   }
   if (used.vpn.type !== 'none' && state?.runtime.vpn) {
     const prepared = state.runtime.vpn as PreparedVpn;
@@ -136,7 +137,8 @@ function limitedReport(report: StatusReport, used: Config): StatusReport {
   return report;
 }
 
-/** What `vpnns status` exits 0 for: the namespace up, and the VPN connected if one is configured. */
-export function statusHealthy(r: Pick<StatusReport, 'up' | 'vpn'>): boolean {
-  return r.up && (r.vpn?.type === 'none' || r.vpn?.connected === true);
+/** What `vpnns status` exits 0 for: the namespace up, the VPN connected if one is configured, and its supervisor answering. */
+export function statusHealthy(r: Pick<StatusReport, 'up' | 'vpn' | 'supervisor'>): boolean {
+  // A supervisor that does not answer keeps nothing connected: not healthy, whatever the tunnel says now.
+  return r.up && (r.vpn?.type === 'none' || r.vpn?.connected === true) && r.supervisor?.answering !== false;
 }

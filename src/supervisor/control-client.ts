@@ -1,7 +1,8 @@
 // The CLI's side of the control protocol: one request, one answer, and a deadline. A supervisor
-// that is not there, or does not answer in time (stopped, hung), is one sentence and exit 1; a
-// request that was never answered was, as far as the caller knows, never acted on (the CLI pings
-// first, so a frozen supervisor is found before anything is asked of it).
+// that is not there, or does not answer in time (stopped, hung), is one sentence and exit 1. The
+// CLI pings first, so a frozen supervisor is found before anything is asked of it: a ping that was
+// never answered changed nothing; a request that was taken but answered late may have done part of
+// its work, and the sentence says so.
 import { connect } from 'node:net';
 import { VpnnsError } from '../errors.js';
 import type { Names } from '../core/names.js';
@@ -12,13 +13,26 @@ export const ANSWER_MS = 5000;
 
 export class SupervisorUnreachable extends VpnnsError {}
 
+/** It is there (the socket takes the connection) but gives no answer in time: stopped or hung. */
+export class SupervisorSilent extends SupervisorUnreachable {}
+
 function notRunning(ns: string): SupervisorUnreachable {
   return new SupervisorUnreachable(`the vpnns supervisor of namespace ${ns} is not running; run \`sudo vpnns up\` again to restart it.`);
 }
 
-function silent(ns: string, ms: number): SupervisorUnreachable {
-  return new SupervisorUnreachable(
-    `the supervisor of ${ns} did not answer within ${Math.round(ms / 1000)} s; nothing was changed; see \`vpnns logs supervisor\` or restart it with \`sudo vpnns up\`.`,
+/**
+ * The fix it names works for a supervisor that is stopped or hung for good: `up` refuses to act on
+ * one that does not answer (it would change nothing), `down` ends it whatever its state.
+ */
+function silent(ns: string, ms: number): SupervisorSilent {
+  return new SupervisorSilent(
+    `the supervisor of ${ns} did not answer within ${Math.round(ms / 1000)} s; nothing was changed; see \`vpnns logs supervisor\`, and if it stays silent, \`sudo vpnns down\` then \`sudo vpnns up\` start it over.`,
+  );
+}
+
+function late(ns: string, op: string, ms: number): SupervisorSilent {
+  return new SupervisorSilent(
+    `the supervisor of ${ns} took the request (${op}) but did not answer within ${Math.round(ms / 1000)} s, so it may have done part of it; see \`vpnns status\` and \`vpnns logs supervisor\`.`,
   );
 }
 
@@ -66,9 +80,17 @@ export function request<T = unknown>(names: Pick<Names, 'stateDir' | 'ns'>, req:
   });
 }
 
-/** A ping first, so a frozen supervisor is one prompt sentence; then the request, allowed `waitMs` plus the answer time. */
-export async function ask<T = unknown>(names: Pick<Names, 'stateDir' | 'ns'>, op: Request['op'], args: Record<string, unknown> = {}): Promise<T> {
+/**
+ * A ping first, so a frozen supervisor is one prompt sentence and nothing changed; then the request,
+ * allowed `waitMs` plus the answer time (or `answerMs` for an op that has no waitMs).
+ */
+export async function ask<T = unknown>(names: Pick<Names, 'stateDir' | 'ns'>, op: Request['op'], args: Record<string, unknown> = {}, answerMs = ANSWER_MS): Promise<T> {
   await request(names, { op: 'ping' });
-  const wait = typeof args.waitMs === 'number' ? args.waitMs : 0;
-  return request<T>(names, { op, args }, wait + ANSWER_MS);
+  const ms = (typeof args.waitMs === 'number' ? args.waitMs : 0) + answerMs;
+  try {
+    return await request<T>(names, { op, args }, ms);
+  } catch (e) {
+    if (e instanceof SupervisorSilent) throw late(names.ns, op, ms);
+    throw e;
+  }
 }

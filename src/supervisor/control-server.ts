@@ -2,14 +2,19 @@
 // under umask 077, then chmod'ed again). One request at a time per connection; a line longer than
 // MAX_LINE, or anything that is not a valid request, gets an error and the connection is closed.
 // A connection that sends nothing for IDLE_MS while nothing is in flight is closed, and there are at
-// most MAX_CONNECTIONS at once, so a client cannot hold the supervisor's memory.
+// most MAX_CONNECTIONS at once, so a client cannot hold the supervisor's memory. When all are taken,
+// a new one takes the place of the one idle longest (none of its requests in flight): connections
+// left open and silent (a client that hung, was stopped, or never meant to ask) never lock out the
+// CLI; only as many requests actually in flight could.
 import { createServer, type Server, type Socket } from 'node:net';
 import { lstatSync } from 'node:fs';
 import { removePathSync, setModeSync } from '../sys/files.js';
 import { MAX_LINE, ProtocolError, parseRequest, type Request, type Response } from './control-protocol.js';
 
 const IDLE_MS = 30_000;
-const MAX_CONNECTIONS = 16;
+export const MAX_CONNECTIONS = 16;
+/** A connection this new is not taken for idle (its request may be on its way). */
+const FRESH_MS = 1000;
 
 export type Handler = (req: Request) => Promise<unknown>;
 
@@ -31,9 +36,16 @@ function errorResponse(e: unknown, id?: number): Response {
   return { ...(id !== undefined && { id }), ok: false, error: err.message ?? String(e), code };
 }
 
-function serveConnection(sock: Socket, handle: Handler): void {
+interface Connection {
+  sock: Socket;
+  /** Since when nothing of it is in flight; undefined while a request is. */
+  idleSince(): number | undefined;
+}
+
+function serveConnection(sock: Socket, handle: Handler): Connection {
   let buf = '';
   let busy = false;
+  let idleFrom = Date.now();
   const queue: string[] = [];
   sock.setEncoding('utf8');
   let closed = false;
@@ -67,6 +79,7 @@ function serveConnection(sock: Socket, handle: Handler): void {
       }
     }
     busy = false;
+    idleFrom = Date.now();
   };
   sock.on('data', (d: string) => {
     if (closed) return;
@@ -86,12 +99,35 @@ function serveConnection(sock: Socket, handle: Handler): void {
     }
     void pump();
   });
+  return { sock, idleSince: () => (busy || queue.length ? undefined : idleFrom) };
+}
+
+/** Room for one more: the connection idle longest gives way, if one has been idle a while. */
+function makeRoom(conns: Set<Connection>): boolean {
+  if (conns.size < MAX_CONNECTIONS) return true;
+  let oldest: Connection | undefined;
+  for (const c of conns) {
+    const t = c.idleSince();
+    if (t !== undefined && Date.now() - t >= FRESH_MS && (!oldest || t < oldest.idleSince()!)) oldest = c;
+  }
+  if (!oldest) return false;
+  oldest.sock.destroy();
+  conns.delete(oldest);
+  return true;
 }
 
 export function serveControl(path: string, handle: Handler): Promise<ControlServer> {
   removeStaleSocket(path);
-  const server: Server = createServer({ allowHalfOpen: false }, (sock) => serveConnection(sock, handle));
-  server.maxConnections = MAX_CONNECTIONS;
+  const conns = new Set<Connection>();
+  const server: Server = createServer({ allowHalfOpen: false }, (sock) => {
+    if (!makeRoom(conns)) {
+      sock.destroy();
+      return;
+    }
+    const c = serveConnection(sock, handle);
+    conns.add(c);
+    sock.once('close', () => conns.delete(c));
+  });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     // The socket is bound inside listen(): under this umask it is never, even briefly, open to others.

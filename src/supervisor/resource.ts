@@ -13,7 +13,7 @@ import { allProcesses, asProcId, identify, stillRunning, uidOf, type ProcId } fr
 import type { Names } from '../core/names.js';
 import { privateStatusPath, readStatus, statusPath } from '../core/status.js';
 import { logDirFor } from '../core/log.js';
-import { ANSWER_MS, request } from './control-client.js';
+import { ANSWER_MS, ask, request, SupervisorSilent } from './control-client.js';
 import { traceMark, tracing } from '../sys/trace.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/vpnns', import.meta.url));
@@ -98,6 +98,21 @@ export function provenMembers(pgid: number, roots: readonly ProcId[], procs = al
     }
   }
   return live.filter((p) => ours.has(p.pid) && p.pgid === pgid).map((p) => p.pid);
+}
+
+/**
+ * Before `up` changes anything in a namespace that runs: its supervisor, if it lives, must answer a
+ * ping. One that is stopped or hung would take no reload, and `up` would otherwise have saved the
+ * new config and rewritten files by the time it found out; now it is one sentence, nothing changed.
+ * (A live supervisor with no socket at all is left to the supervisor step: it replaces it.)
+ */
+export async function assertSupervisorAnswers(state: { runtime: Record<string, unknown> }, names: Pick<Names, 'stateDir' | 'ns'>): Promise<void> {
+  if (!(await isOurSupervisor(supervisorPid(state), names.ns, supervisorStart(state)))) return;
+  try {
+    await request(names, { op: 'ping' });
+  } catch (e) {
+    if (e instanceof SupervisorSilent) throw e;
+  }
 }
 
 /** What the running supervisor runs: a changed config is sent to it (`reload`) or needs a new one. */
@@ -244,7 +259,7 @@ export const supervisorResource: Resource = {
     if (live && ctx.state.runtime.supervisorBase === baseKey(cfg)) {
       sys.actions.push(`reload the running supervisor (control socket)`);
       // `up` saved the new config in state.json before this; the supervisor reads it from there.
-      await request(names, { op: 'reload' }, ANSWER_MS * 3);
+      await ask(names, 'reload', {}, ANSWER_MS * 3);
       ctx.state.runtime.supervisorConfig = configKey(cfg);
       await ctx.saveState();
       return;
@@ -333,6 +348,9 @@ export const supervisorResource: Resource = {
       return targets.length > 0;
     };
     if (await signal('SIGTERM')) {
+      // A stopped supervisor (SIGSTOP, a debugger) holds the SIGTERM until it runs again: let it run,
+      // so it stops its services itself rather than be SIGKILLed ten seconds from now.
+      await signal('SIGCONT');
       const leaderLives = () => (leader ? stillRunning(leader) : isAlive(pid));
       for (let i = 0; i < 100 && (leaderLives() || (await strandedOf(ctx.state, ctx.names)).length > 0); i++) await sleep(100);
       await signal('SIGKILL');

@@ -10,6 +10,7 @@ import { startHarness, unprivilegedBin, RUN_DIR, type Harness } from './harness.
 
 let h: Harness;
 let cfg: string;
+let base: { apps: Record<string, unknown> } & Record<string, unknown>;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Status {
@@ -19,7 +20,7 @@ interface Status {
 
 before(async () => {
   h = await startHarness({ openvpn: false }, 'k');
-  cfg = h.config({
+  base = {
     vpn: { type: 'wireguard', config: await h.world.wireguard!.writeClientConfig() },
     proxies: { socks: { enabled: false }, http: { enabled: false } },
     supervisor: { probeInterval: 0 },
@@ -27,7 +28,8 @@ before(async () => {
       steady: { command: ['/bin/sleep', '100000'], autostart: true, requireVpn: false },
       crasher: { command: ['/bin/sh', '-c', 'exit 7'], autostart: true, requireVpn: false },
     },
-  });
+  };
+  cfg = h.config(base);
   const r = await h.vpnns(['up', '--config', cfg]);
   assert.equal(r.code, 0, r.stderr);
 });
@@ -92,10 +94,25 @@ test('a frozen supervisor: publish add and app start fail within seconds, one se
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
       assert.ok(s < 12, `answered in ${s} s`);
     }
-    // status still answers, from status.json, and says the supervisor does not answer.
+    // The rest of what asks it: the same sentence (it says "within 5 s": the ping's deadline, not a
+    // request's), exit 1. `app status` is not the file's stale table given as a live one; `up` with a
+    // changed config stops before it saves the config or rewrites a file.
+    const files = () => ['state.json', 'summary.json', 'published.json'].map((f) => { try { return readFileSync(`${RUN_DIR}/${h.ns}/${f}`, 'utf8'); } catch { return ''; } });
+    const before = files();
+    const changed = h.config({ ...JSON.parse(JSON.stringify(base)), apps: { ...base.apps, third: { command: ['/bin/sleep', '100000'], requireVpn: false } } }, `${h.world.dir}/changed.yaml`);
+    for (const [args, conf] of [[['publish', 'remove', '127.0.0.1:18333'], cfg], [['publish', 'list'], cfg], [['app', 'start', 'steady'], cfg], [['app', 'status'], cfg], [['up'], changed], [['up'], cfg]] as const) {
+      const r = await h.vpnns([...args, '--config', conf], { timeoutMs: 60_000 });
+      assert.equal(r.code, 1, `${args.join(' ')}: ${r.stdout} ${r.stderr}`);
+      const said = r.stderr.trim().split('\n').filter((l) => !l.startsWith('WARNING: '));
+      assert.deepEqual(said.length, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(said[0]!, new RegExp(`the supervisor of ${h.ns} did not answer within 5 s; nothing was changed; see \`vpnns logs supervisor\`, and if it stays silent, \`sudo vpnns down\` then \`sudo vpnns up\` start it over\\.$`));
+      assert.equal(r.stdout, '', `${args.join(' ')} said it did something: ${r.stdout}`);
+    }
+    assert.deepEqual(files(), before, 'state.json, summary.json and published.json are as they were');
+    // status still answers, from status.json, says the supervisor does not answer, and is not "healthy".
     const t0 = Date.now();
     const r = await h.vpnns(['status', '--config', cfg, '--no-probe'], { timeoutMs: 30_000 });
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 1, r.stderr);
     assert.match(r.stdout, /not answering on its control socket/);
     assert.ok(Date.now() - t0 < 15_000);
   } finally {
@@ -105,6 +122,7 @@ test('a frozen supervisor: publish add and app start fail within seconds, one se
   assert.ok(!list.some((p) => p.listen === '127.0.0.1:18333'), 'the port was not added');
   const st = await status();
   assert.equal(st.components['app-steady']!.state, 'running', 'the app was not stopped');
+  assert.equal(st.components['app-third'], undefined, 'the changed config was not taken on');
   // And it answers again.
   const add = await h.vpnns(['publish', 'add', '3000', '--host', '127.0.0.1:18333', '--config', cfg]);
   assert.equal(add.code, 0, add.stderr);
@@ -121,4 +139,39 @@ test('a user without root gets status (from status.json); the control socket ref
   assert.ok(st.limited);
   const app = await h.world.inHost(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, bin, 'app', 'status', '--namespace', h.ns], { cwd: '/tmp' });
   assert.equal(app.code, 0, app.stderr);
+  // The apps as status.json has them (the config they run is root's), not "no apps in the config".
+  assert.match(app.stdout, /^steady\s+running\s+\d+/m, app.stdout);
+  assert.match(app.stdout, /^crasher\s+crash-looping/m, app.stdout);
+  const one = await h.world.inHost(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, bin, 'app', 'status', 'steady', '--namespace', h.ns, '--json'], { cwd: '/tmp' });
+  assert.equal(one.code, 0, one.stderr);
+  assert.deepEqual((JSON.parse(one.stdout) as Array<{ name: string; state: string }>).map((r) => [r.name, r.state]), [['steady', 'running']]);
+  // The socket itself: a connect as that user is refused by the kernel (0600, root's).
+  const probe = "require('node:net').connect(process.argv.at(-1)).on('connect', () => { console.log('connected'); process.exit(0); }).on('error', (e) => console.log(e.code))";
+  const sock = await h.world.inHost(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', probe, `${RUN_DIR}/${h.ns}/control.sock`], { cwd: '/tmp' });
+  assert.equal(sock.stdout.trim(), 'EACCES', sock.stdout + sock.stderr);
+});
+
+test('down with a frozen supervisor: it is let run to stop its services itself, and everything is removed', { timeout: 120_000 }, async () => {
+  const st = await status();
+  const sup = st.supervisor!.pid;
+  const steady = st.components['app-steady']!.pid!;
+  process.kill(sup, 'SIGSTOP');
+  let r;
+  try {
+    r = await h.vpnns(['down', '--config', cfg], { timeoutMs: 90_000 });
+  } finally {
+    try {
+      process.kill(sup, 'SIGCONT');
+    } catch {
+      /* gone, as it should be */
+    }
+  }
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /is down\./);
+  // It handled the SIGTERM itself (SIGKILLed after the grace time, it would have logged nothing).
+  const log = readFileSync(`${h.world.dir}/vpnns-log/${h.ns}/vpnns.log`, 'utf8');
+  assert.match(log, /"msg":"supervisor stopping"/);
+  const gone = (pid: number) => { try { return /^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return true; } };
+  assert.ok(gone(sup), 'the supervisor ended');
+  assert.ok(gone(steady), 'its app ended');
 });

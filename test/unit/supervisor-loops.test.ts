@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventEmitter, getEventListeners } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -68,7 +69,11 @@ function pending(sup: Supervisor) {
   };
 }
 
-test('a crash-looping service: after 3 and after 100+ restarts the same waiters and listeners are pending; status says crash-looping with the exit code', async () => {
+/** This process's open fds and RSS (KiB): the supervisor under test runs in it. */
+const fdCount = () => readdirSync('/proc/self/fd').length;
+const rssKiB = () => Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]);
+
+test('a crash-looping service: after 3 and after 100+ restarts the same waiters, listeners and open fds, and RSS steady; status says crash-looping with the exit code', async () => {
   const { dir, sup, running } = await tmpSupervisor(() => [
     { name: 'crasher', process: { name: 'crasher', argv: ['/bin/sh', '-c', 'exit 3'] }, needsTunnel: false, followsTunnel: true },
     { name: 'steady', process: { name: 'steady', argv: ['/bin/sleep', '600'] }, needsTunnel: false },
@@ -77,9 +82,15 @@ test('a crash-looping service: after 3 and after 100+ restarts the same waiters 
     const c = () => sup.status.components.crasher;
     await until('3 restarts', () => (c()?.restarts ?? 0) >= 3 && c()?.state === 'backoff');
     const early = pending(sup);
+    const fd0 = fdCount();
+    const rss0 = rssKiB();
     const steadyPid = sup.status.components.steady?.pid;
     await until('105 restarts', () => (c()?.restarts ?? 0) >= 105 && c()?.state === 'backoff', 60_000);
     assert.deepEqual(pending(sup), early, 'nothing pending grows with the restarts');
+    // In backoff both times: no child of the crasher is open then. A pipe or log fd kept per restart
+    // would be 100 more; the test runner's own come and go by one or two.
+    assert.ok(fdCount() <= fd0 + 2, `open fds ${fd0} -> ${fdCount()} over ${c()!.restarts - 3} restarts`);
+    assert.ok(rssKiB() - rss0 < 8 * 1024, `RSS ${rss0} -> ${rssKiB()} KiB over ${c()!.restarts - 3} restarts`);
     assert.equal(c()!.crashLooping, true);
     assert.equal(c()!.lastExitCode, 3);
     assert.equal(c()!.lastError, 'exited (code 3)');
