@@ -14,6 +14,7 @@ import { startHarness, type Harness } from './harness.js';
 import { addTestUser, hostileLoaders, type TestUser } from './real-programs.js';
 
 const skip = !existsSync('/usr/bin/tmux') ? 'tmux is not installed (apt-get install tmux)' : false;
+const PERL_BIN = '/usr/bin/perl';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let h: Harness;
@@ -134,6 +135,32 @@ test('the session bus, an ssh-agent are hidden and their variables unset; Docker
   }
 });
 
+test('no way round the covers through /proc: a program inside cannot reach the user\'s own processes outside (their root, environment, ptrace, signals)', { skip }, async () => {
+  const cfg = h.config({ dns: [h.world.addr.ispResolver] });
+  const pid = (await outside(['tmux', 'display-message', '-p', '-t', 'outside', '#{pid}'])).stdout.trim();
+  assert.match(pid, /^\d+$/, 'the tmux server outside has a PID');
+  const marker = join(markers, 'escaped-through-proc');
+  rmSync(marker, { force: true });
+  // The same uid outside: without a Landlock domain, /proc/PID/root is the host's file system,
+  // with the tmux socket the cover hides, and ptrace could inject code into the server.
+  const via = `/proc/${pid}/root/tmp/tmux-${user.uid}/default`;
+  const send = await asUser(['exec', '--config', cfg, '--', 'tmux', '-S', via, 'send-keys', '-t', 'outside', `touch ${marker}`, 'Enter']);
+  assert.notEqual(send.code, 0, `send-keys reached the server outside through ${via}`);
+  const probe = await asUser(['exec', '--config', cfg, '--', 'sh', '-c', [
+    `ls /proc/${pid}/root/ >/dev/null 2>&1 && echo root-open || echo root-closed`,
+    `cat /proc/${pid}/environ >/dev/null 2>&1 && echo environ-open || echo environ-closed`,
+    `${PERL_BIN} -e 'print syscall(101, 16, $ARGV[0] + 0, 0, 0) == 0 ? "ptrace-open\\n" : "ptrace-closed\\n"' ${pid}`,
+    `kill -0 ${pid} 2>/dev/null && echo signal-open || echo signal-closed`,
+  ].join('; ')]);
+  assert.equal(probe.code, 0, probe.stderr);
+  assert.equal(probe.stdout.trim(), 'root-closed\nenviron-closed\nptrace-closed\nsignal-closed');
+  for (let i = 0; i < 10; i++) await sleep(100);
+  assert.ok(!existsSync(marker), 'the server outside ran nothing');
+  // Inside, a program still traces and signals its own children.
+  const own = await asUser(['exec', '--config', cfg, '--', 'sh', '-c', `sleep 30 & p=$!; cat /proc/$p/environ >/dev/null && kill $p && echo own-ok`]);
+  assert.equal(own.stdout.trim(), 'own-ok', own.stderr);
+});
+
 test('a hostile apps.kilo.env (LD_PRELOAD, NODE_OPTIONS) reaches the program as the user, never a root process', { skip }, async () => {
   const hostile = { LD_PRELOAD: join(evil, 'evil.so'), NODE_OPTIONS: `--require ${join(evil, 'evil.js')}` };
   const cfg = h.config({
@@ -155,13 +182,14 @@ test('a hostile apps.kilo.env (LD_PRELOAD, NODE_OPTIONS) reaches the program as 
 test('a supervised app gets its env as the user, no root process sees it, and its channels are hidden too', { skip }, async () => {
   const hostile = { LD_PRELOAD: join(evil, 'evil.so'), NODE_OPTIONS: `--require ${join(evil, 'evil.js')}` };
   const out = join(markers, 'app.out');
+  const tmuxPid = (await outside(['tmux', 'display-message', '-p', '-t', 'outside', '#{pid}'])).stdout.trim();
   const cfg = h.config({
     dns: [h.world.addr.ispResolver],
     apps: {
       probe: {
         user: user.name,
         autostart: true,
-        command: ['/bin/sh', '-c', `{ id -u; echo "LD=$LD_PRELOAD"; ls -A /tmp/tmux-${user.uid} | wc -l; ${process.execPath} -e 0; } > ${out}; exec sleep 600`],
+        command: ['/bin/sh', '-c', `{ id -u; echo "LD=$LD_PRELOAD"; ls -A /tmp/tmux-${user.uid} | wc -l; ls /proc/${tmuxPid}/root/ >/dev/null 2>&1 && echo root-open || echo root-closed; ${process.execPath} -e 0; } > ${out}; exec sleep 600`],
         env: hostile,
       },
     },
@@ -174,7 +202,7 @@ test('a supervised app gets its env as the user, no root process sees it, and it
   for (let i = 0; i < 100 && !(existsSync(out) && markerFiles().some((m) => m.startsWith('js-'))); i++) await sleep(100);
   const log = join(h.world.dir, 'vpnns-log', 'app-probe.log');
   assert.ok(existsSync(out), `the app ran: ${existsSync(log) ? readFileSync(log, 'utf8') : 'no log'} ${r.stdout} ${(await h.vpnns(['status', '--config', cfg, '--json'])).stdout}`);
-  assert.equal(readFileSync(out, 'utf8').trim(), `${user.uid}\nLD=${hostile.LD_PRELOAD}\n0`, 'as the user, with its env, the tmux directory empty');
+  assert.equal(readFileSync(out, 'utf8').trim(), `${user.uid}\nLD=${hostile.LD_PRELOAD}\n0\nroot-closed`, 'as the user, with its env, the tmux directory empty, the server outside out of reach through /proc');
   const seen = markerFiles().filter((m) => m !== 'app.out');
   assert.ok(seen.some((m) => m.startsWith(`js-uid${user.uid}-`)), seen.join(' '));
   assert.deepEqual(seen.filter((m) => /-uid0-/.test(m)), [], 'no root process loaded the library or the script');
