@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { startHarness, type Harness } from './harness.js';
+import { BIN, startHarness, type Harness } from './harness.js';
 import { addTestUser, hostileLoaders, type TestUser } from './real-programs.js';
 
 const skip = !existsSync('/usr/bin/tmux') ? 'tmux is not installed (apt-get install tmux)' : false;
@@ -159,6 +159,17 @@ test('no way round the covers through /proc: a program inside cannot reach the u
   // Inside, a program still traces and signals its own children.
   const own = await asUser(['exec', '--config', cfg, '--', 'sh', '-c', `sleep 30 & p=$!; cat /proc/$p/environ >/dev/null && kill $p && echo own-ok`]);
   assert.equal(own.stdout.trim(), 'own-ok', own.stderr);
+});
+
+test('the caller\'s other file descriptors do not reach the program: only stdin, stdout and stderr', { skip }, async () => {
+  const cfg = h.config({ dns: [h.world.addr.ispResolver] });
+  // A shell that holds fds 30 and 47 (a socket of a program outside would be the same), then
+  // runs `vpnns exec`: an inherited socket would be a channel the covers never see.
+  const script = `exec 30</etc/hostname; exec 47<>/dev/null; exec "$@"`;
+  const r = await h.world.inHost(['bash', '-c', script, 'bash', process.execPath, BIN, 'exec', '--config', cfg, '--', 'sh', '-c', 'ls /proc/self/fd | sort -n | tr "\\n" " "'], { env: { ...process.env, SUDO_USER: user.name }, cwd: user.home, timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  // ls's own directory fd is the one above 2.
+  assert.deepEqual(r.stdout.trim().split(' ').map(Number).filter((n) => n > 3), [], `fds that reached the program: ${r.stdout}`);
 });
 
 test('a hostile apps.kilo.env (LD_PRELOAD, NODE_OPTIONS) reaches the program as the user, never a root process', { skip }, async () => {
