@@ -105,6 +105,8 @@ export interface SandboxConfig {
   gpgAgent: boolean;
   keyring: boolean;
   audio: boolean;
+  editors: boolean;
+  runtimeDir: boolean;
   docker: boolean;
 }
 

@@ -39,14 +39,16 @@ export const SANDBOX_SCRIPT = String.raw`use strict; use warnings;
 my ($uid, $gid) = (shift(@ARGV), shift(@ARGV));
 die "vpnns: bad uid/gid\n" unless $uid =~ /\A\d+\z/ && $gid =~ /\A\d+\z/;
 my ($O_PATH, $O_NOFOLLOW, $O_DIRECTORY, $O_RDONLY) = (0x200000, 0x20000, 0x10000, 0);
+my @keep;
 sub cover { my ($kind, $p) = @_;
+  if ($kind eq 'keep') { my $kh; sysopen($kh, $p, $O_PATH | $O_NOFOLLOW) or return; my @ks = stat($kh) or return; push(@keep, [$p, $kh, -d _ ? 1 : 0]) if $ks[4] == $uid && (-S _ || -d _); return }
   my $sock = $kind eq 'socket' || $kind eq 'ownsocket';
   my $fh; sysopen($fh, $p, $O_PATH | $O_NOFOLLOW | ($sock ? 0 : $O_DIRECTORY)) or return;
   my @st = stat($fh) or return;
   if ($sock) { return unless -S _ && ($kind eq 'socket' || $st[4] == $uid) } elsif ($kind eq 'own') { return unless $st[4] == $uid } else { return unless $st[4] == 0 || $st[4] == $uid }
   my $at = "/proc/$$/fd/" . fileno($fh);
   my @how = $sock ? ('--bind', '/dev/null', $at)
-    : $kind eq 'own' ? ('-t', 'tmpfs', '-o', "nosuid,nodev,noexec,mode=0700,uid=$uid,gid=$gid,size=1m", 'vpnns-private', $at)
+    : $kind eq 'own' ? ('-t', 'tmpfs', '-o', "nosuid,nodev,noexec,mode=0700,uid=$uid,gid=$gid,size=16m", 'vpnns-private', $at)
     : ('-t', 'tmpfs', '-o', 'ro,nosuid,nodev,noexec,mode=0755,size=4k', 'vpnns-hidden', $at);
   if (system('/usr/bin/mount', '--no-canonicalize', @how) != 0) { print STDERR "vpnns: cannot hide $p in the sandbox; set sandbox options to allow it, or check that mount works\n"; exit 126 }
 }
@@ -65,6 +67,14 @@ while (@ARGV && $ARGV[0] ne '--') {
 }
 shift(@ARGV);
 sub fail { print STDERR "vpnns: $_[0]\n"; exit 126 }
+# Each kept path back in its place in the fresh directory (no program of the user's runs in this mount namespace yet).
+for my $k (@keep) { my ($p, $src, $isdir) = @$k;
+  my @parts = split(m{/}, $p); my $at = '';
+  for my $i (1 .. $#parts - 1) { $at .= "/$parts[$i]"; next if -d $at && ! -l $at; mkdir($at, 0700) && chown($uid, $gid, $at) or fail("cannot make $at in the sandbox: $!") }
+  if ($isdir) { mkdir($p, 0700) or fail("cannot make $p in the sandbox: $!") } else { my $t; sysopen($t, $p, 0x1 | 0x40 | 0x80 | $O_NOFOLLOW, 0600) or fail("cannot make $p in the sandbox: $!"); close($t) }
+  my $dst; sysopen($dst, $p, $O_PATH | $O_NOFOLLOW) or fail("cannot open $p in the sandbox: $!");
+  system('/usr/bin/mount', '--no-canonicalize', '--bind', "/proc/$$/fd/" . fileno($src), "/proc/$$/fd/" . fileno($dst)) == 0 or fail("cannot keep $p in the sandbox");
+}
 # Landlock scope (Linux 6.12+, ABI 6): a domain of this launch's own, entered while still root (no
 # no_new_privs, so sudo inside keeps working). Nothing in it may ptrace, read /proc/PID/root,
 # environ or mem of, take fds from, or signal a process outside it: the user's own processes
@@ -126,7 +136,7 @@ export function launchArgv(o: LaunchInput): string[] {
 }
 
 export function hideArgs(hide: readonly Hide[]): string[] {
-  return hide.map((h) => `${h.kind === 'socket' ? (h.private ? 'ownsocket' : 'socket') : h.create ? 'mkdir' : h.private ? 'own' : 'dir'}:${h.path}`);
+  return hide.map((h) => `${h.kind === 'keep' ? 'keep' : h.kind === 'socket' ? (h.private ? 'ownsocket' : 'socket') : h.create ? 'mkdir' : h.private ? 'own' : 'dir'}:${h.path}`);
 }
 
 /**
@@ -201,14 +211,16 @@ if (opendir(my $dh, $etc)) {
   closedir($dh);
 }
 my ($O_PATH, $O_NOFOLLOW, $O_DIRECTORY, $O_RDONLY) = (0x200000, 0x20000, 0x10000, 0);
+my @keep;
 sub cover { my ($kind, $p) = @_;
+  if ($kind eq 'keep') { my $kh; sysopen($kh, $p, $O_PATH | $O_NOFOLLOW) or return; my @ks = stat($kh) or return; push(@keep, [$p, $kh, -d _ ? 1 : 0]) if $ks[4] == $uid && (-S _ || -d _); return }
   my $sock = $kind eq 'socket' || $kind eq 'ownsocket';
   my $fh; sysopen($fh, $p, $O_PATH | $O_NOFOLLOW | ($sock ? 0 : $O_DIRECTORY)) or return;
   my @st = stat($fh) or return;
   if ($sock) { return unless -S _ && ($kind eq 'socket' || $st[4] == $uid) } elsif ($kind eq 'own') { return unless $st[4] == $uid } else { return unless $st[4] == 0 || $st[4] == $uid }
   my $at = "/proc/$$/fd/" . fileno($fh);
   my $r = $sock ? mnt('/dev/null', $at, 0, 0x1000, 0)
-    : $kind eq 'own' ? mnt('vpnns-private', $at, 'tmpfs', 2 | 4 | 8, "mode=0700,uid=$uid,gid=$gid,size=1m")
+    : $kind eq 'own' ? mnt('vpnns-private', $at, 'tmpfs', 2 | 4 | 8, "mode=0700,uid=$uid,gid=$gid,size=16m")
     : mnt('vpnns-hidden', $at, 'tmpfs', 1 | 2 | 4 | 8, 'mode=0755,size=4k');
   if ($r != 0) { print STDERR "vpnns: cannot hide $p in the sandbox; set sandbox options to allow it, or check that mount works\n"; exit 126 }
 }
@@ -226,6 +238,14 @@ while (@ARGV && $ARGV[0] ne '--') {
   } else { cover($kind, $p) }
 }
 shift(@ARGV);
+# Each kept path back in its place in the fresh directory (no program of the user's runs in this mount namespace yet).
+for my $k (@keep) { my ($p, $src, $isdir) = @$k;
+  my @parts = split(m{/}, $p); my $at = '';
+  for my $i (1 .. $#parts - 1) { $at .= "/$parts[$i]"; next if -d $at && ! -l $at; mkdir($at, 0700) && chown($uid, $gid, $at) or fail("cannot make $at in the sandbox: $!") }
+  if ($isdir) { mkdir($p, 0700) or fail("cannot make $p in the sandbox: $!") } else { my $t; sysopen($t, $p, 0x1 | 0x40 | 0x80 | $O_NOFOLLOW, 0600) or fail("cannot make $p in the sandbox: $!"); close($t) }
+  my $dst; sysopen($dst, $p, $O_PATH | $O_NOFOLLOW) or fail("cannot open $p in the sandbox: $!");
+  mnt("/proc/$$/fd/" . fileno($src), "/proc/$$/fd/" . fileno($dst), 0, 0x1000, 0) == 0 or fail("cannot keep $p in the sandbox: $!");
+}
 # Landlock scope (Linux 6.12+, ABI 6): a domain of this launch's own, entered while still root (no
 # no_new_privs, so sudo inside keeps working). Nothing in it may ptrace, read /proc/PID/root,
 # environ or mem of, take fds from, or signal a process outside it: the user's own processes

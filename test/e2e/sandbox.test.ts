@@ -172,6 +172,39 @@ test('the caller\'s other file descriptors do not reach the program: only stdin,
   assert.deepEqual(r.stdout.trim().split(' ').map(Number).filter((n) => n > 3), [], `fds that reached the program: ${r.stdout}`);
 });
 
+test('the rest of the runtime directory and the editors are hidden (VS Code\'s IPC, rootless Podman, Emacs, a hand-started ssh-agent); an allowed channel there is bound back; sandbox.runtimeDir: true opens it', { skip }, async () => {
+  const mine = (d: string) => {
+    mkdirSync(d, { recursive: true, mode: 0o700 });
+    chownSync(d, user.uid, user.uid);
+  };
+  const dirs = [`${runtime}/podman`, `/tmp/emacs${user.uid}`, `/tmp/ssh-${h.world.prefix}`];
+  const sockets = {
+    vscodeRuntime: `${runtime}/vscode-ipc-${h.world.prefix}.sock`,
+    podman: `${runtime}/podman/podman.sock`,
+    vscodeTmp: `/tmp/vscode-ipc-${h.world.prefix}.sock`,
+    emacs: `/tmp/emacs${user.uid}/server`,
+    agent: `/tmp/ssh-${h.world.prefix}/agent.1`,
+    bus: `${runtime}/bus`,
+  };
+  try {
+    for (const d of dirs) mine(d);
+    for (const s of Object.values(sockets)) if (!existsSync(s)) await listenAt(s);
+    const all = Object.values(sockets);
+    const probe = async (sandbox: Record<string, boolean>) => {
+      const r = await asUser(['exec', '--config', h.config({ dns: [h.world.addr.ispResolver], sandbox }), '--', 'sh', '-c', 'n=$1; shift; for s in "$@"; do "$n" -e "$0" "$s"; done', CONNECT, process.execPath, ...all]);
+      assert.equal(r.code, 0, r.stderr);
+      return Object.fromEntries(Object.keys(sockets).map((k, i) => [k, r.stdout.trim().split('\n')[i]!.startsWith('connected')]));
+    };
+    for (const s of all) assert.match((await outside([process.execPath, '-e', CONNECT, s])).stdout, /connected/, `outside: ${s}`);
+    assert.deepEqual(await probe({}), { vscodeRuntime: false, podman: false, vscodeTmp: false, emacs: false, agent: false, bus: false }, 'all hidden by default');
+    assert.deepEqual(await probe({ userBus: true }), { vscodeRuntime: false, podman: false, vscodeTmp: false, emacs: false, agent: false, bus: true }, 'the allowed bus is bound back into the fresh runtime directory, nothing else');
+    assert.deepEqual(await probe({ runtimeDir: true, editors: true, sshAgent: true }), { vscodeRuntime: true, podman: true, vscodeTmp: true, emacs: true, agent: true, bus: false }, 'each key opens its part');
+  } finally {
+    for (const s of [sockets.vscodeRuntime, sockets.vscodeTmp]) rmSync(s, { force: true });
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+});
+
 test('a hostile apps.kilo.env (LD_PRELOAD, NODE_OPTIONS) reaches the program as the user, never a root process', { skip }, async () => {
   const hostile = { LD_PRELOAD: join(evil, 'evil.so'), NODE_OPTIONS: `--require ${join(evil, 'evil.js')}` };
   const cfg = h.config({
