@@ -72,7 +72,8 @@ export const CHANNELS: Record<Channel, ChannelDef> = {
     // tmux keeps its sockets in $TMUX_TMPDIR/tmux-UID (default /tmp): made now if missing, so a
     // server the user starts outside later lands in a directory that is already covered inside.
     paths: (t) => {
-      const out = [ownDir('tmux', `/tmp/tmux-${t.uid}`, true)];
+      // Zellij, the other multiplexer, keeps its sockets in /tmp/zellij-UID without XDG_RUNTIME_DIR.
+      const out = [ownDir('tmux', `/tmp/tmux-${t.uid}`, true), ownDir('tmux', `/tmp/zellij-${t.uid}`)];
       const tmp = envPath(t.env.TMUX_TMPDIR);
       if (tmp && tmp !== '/tmp') out.push(ownDir('tmux', `${tmp}/tmux-${t.uid}`));
       return out;
@@ -141,7 +142,8 @@ export const CHANNELS: Record<Channel, ChannelDef> = {
   editors: {
     // `code --install-extension` over VS Code's IPC socket installs an extension that runs in the
     // editor outside; `emacsclient --eval` runs Lisp there. Their runtime-dir sockets: runtimeDir.
-    paths: (t) => [ownSocket('editors', '/tmp/vscode-*.sock'), ownDir('editors', `/tmp/emacs${t.uid}`)],
+    // Neovim's server (`nvim --server S --remote-send ':!cmd<CR>'`) without XDG_RUNTIME_DIR: /tmp/nvim.USER.
+    paths: (t) => [ownSocket('editors', '/tmp/vscode-*.sock'), ownDir('editors', `/tmp/emacs${t.uid}`), ownDir('editors', '/tmp/nvim.*')],
     vars: ['VSCODE_IPC_HOOK_CLI', 'VSCODE_GIT_IPC_HANDLE', 'VSCODE_IPC_HOOK'],
   },
   runtimeDir: {
