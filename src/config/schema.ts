@@ -377,6 +377,7 @@ export const configSchema = obj('vpnns configuration.', {
     gpgAgent: bool('gpg-agent: `/run/user/UID/gnupg`, `~/.gnupg/S.*`.', false),
     keyring: bool('GNOME keyring: `/run/user/UID/keyring`.', false),
     audio: bool('PulseAudio and PipeWire: `/run/user/UID/pulse`, `/run/user/UID/pipewire-*`.', false),
+    sshControl: bool('ssh ControlMaster sockets: every socket of yours in `~/.ssh` and one directory below, as the launch finds them (`ssh -S` rides a connection made outside); one made later or elsewhere is not covered: see SECURITY.md.', false),
     editors: bool('Editor servers outside: VS Code\'s and code-server\'s IPC sockets `/tmp/vscode-*.sock` (the `code` CLI installs extensions that run outside), the Emacs server `/tmp/emacsUID`, Neovim\'s `/tmp/nvim.USER`; the rest of them live in `/run/user/UID` (`runtimeDir`); `VSCODE_IPC_HOOK_CLI`, `VSCODE_GIT_IPC_HANDLE` unset.', false),
     runtimeDir: bool('Everything else in `/run/user/UID` (rootless Podman\'s API, VS Code\'s IPC, the Emacs server, the accessibility bus, whatever a program of yours starts there later): inside, a fresh empty directory of yours, with only the channels set to `true` above bound back into it.', false),
     docker: bool('Docker: `/run/docker.sock`, `/run/user/UID/docker.sock`. Reachable by default; whoever reaches it is root on the host and can run containers outside the namespace (`false` hides it and unsets `DOCKER_HOST`).', true),

@@ -105,6 +105,7 @@ export interface SandboxConfig {
   gpgAgent: boolean;
   keyring: boolean;
   audio: boolean;
+  sshControl: boolean;
   editors: boolean;
   runtimeDir: boolean;
   docker: boolean;

@@ -139,6 +139,13 @@ export const CHANNELS: Record<Channel, ChannelDef> = {
     paths: (_t, r) => [dir('audio', `${r}/pulse`), socket('audio', `${r}/pipewire-*`)],
     vars: ['PULSE_SERVER'],
   },
+  sshControl: {
+    // An ssh ControlMaster socket lets `ssh -S SOCKET host CMD` ride a connection made outside, from
+    // the host's address. Every socket the user owns in ~/.ssh and one directory below (where
+    // ControlPath usually points) at the launch; one made later, or elsewhere, is not covered.
+    paths: (t) => [ownSocket('sshControl', `${t.home}/.ssh/*`), ownSocket('sshControl', `${t.home}/.ssh/*/*`)],
+    vars: [],
+  },
   editors: {
     // `code --install-extension` over VS Code's IPC socket installs an extension that runs in the
     // editor outside; `emacsclient --eval` runs Lisp there. Their runtime-dir sockets: runtimeDir.
@@ -174,6 +181,7 @@ export const SANDBOX_DEFAULTS: SandboxConfig = {
   gpgAgent: false,
   keyring: false,
   audio: false,
+  sshControl: false,
   editors: false,
   runtimeDir: false,
   docker: true,

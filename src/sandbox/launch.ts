@@ -52,18 +52,21 @@ sub cover { my ($kind, $p) = @_;
     : ('-t', 'tmpfs', '-o', 'ro,nosuid,nodev,noexec,mode=0755,size=4k', 'vpnns-hidden', $at);
   if (system('/usr/bin/mount', '--no-canonicalize', @how) != 0) { print STDERR "vpnns: cannot hide $p in the sandbox; set sandbox options to allow it, or check that mount works\n"; exit 126 }
 }
+# A star in any component matches names in that directory (~/.ssh/*/* too).
+sub expand { my ($p) = @_;
+  return ($p) unless $p =~ m{^(.*)/([^/]*\*[^/]*)\z};
+  my ($d, $pat) = ($1, quotemeta($2)); $pat =~ s/\\\*/.*/g;
+  my @out;
+  for my $dd (expand($d)) { my $dh; opendir($dh, $dd) or next; push(@out, map { "$dd/$_" } grep { $_ ne '.' && $_ ne '..' && /\A$pat\z/s } readdir($dh)); closedir($dh) }
+  return @out;
+}
 while (@ARGV && $ARGV[0] ne '--') {
   my ($kind, $p) = split(/:/, shift(@ARGV), 2);
   if ($kind eq 'mkdir') {
     if (mkdir($p, 0700)) { my $d; if (sysopen($d, $p, $O_RDONLY | $O_NOFOLLOW | $O_DIRECTORY)) { chown($uid, $gid, $d); close($d) } }
     $kind = 'own';
   }
-  if ($p =~ m{^(.*)/([^/]*\*[^/]*)\z}) {
-    my ($d, $pat) = ($1, quotemeta($2)); $pat =~ s/\\\*/.*/g;
-    opendir(my $dh, $d) or next;
-    my @names = grep { $_ ne '.' && $_ ne '..' && /\A$pat\z/s } readdir($dh); closedir($dh);
-    cover($kind, "$d/$_") for @names;
-  } else { cover($kind, $p) }
+  cover($kind, $_) for expand($p);
 }
 shift(@ARGV);
 sub fail { print STDERR "vpnns: $_[0]\n"; exit 126 }
@@ -224,18 +227,21 @@ sub cover { my ($kind, $p) = @_;
     : mnt('vpnns-hidden', $at, 'tmpfs', 1 | 2 | 4 | 8, 'mode=0755,size=4k');
   if ($r != 0) { print STDERR "vpnns: cannot hide $p in the sandbox; set sandbox options to allow it, or check that mount works\n"; exit 126 }
 }
+# A star in any component matches names in that directory (~/.ssh/*/* too).
+sub expand { my ($p) = @_;
+  return ($p) unless $p =~ m{^(.*)/([^/]*\*[^/]*)\z};
+  my ($d, $pat) = ($1, quotemeta($2)); $pat =~ s/\\\*/.*/g;
+  my @out;
+  for my $dd (expand($d)) { my $dh; opendir($dh, $dd) or next; push(@out, map { "$dd/$_" } grep { $_ ne '.' && $_ ne '..' && /\A$pat\z/s } readdir($dh)); closedir($dh) }
+  return @out;
+}
 while (@ARGV && $ARGV[0] ne '--') {
   my ($kind, $p) = split(/:/, shift(@ARGV), 2);
   if ($kind eq 'mkdir') {
     if (mkdir($p, 0700)) { my $d; if (sysopen($d, $p, $O_RDONLY | $O_NOFOLLOW | $O_DIRECTORY)) { chown($uid, $gid, $d); close($d) } }
     $kind = 'own';
   }
-  if ($p =~ m{^(.*)/([^/]*\*[^/]*)\z}) {
-    my ($d, $pat) = ($1, quotemeta($2)); $pat =~ s/\\\*/.*/g;
-    opendir(my $dh, $d) or next;
-    my @names = grep { $_ ne '.' && $_ ne '..' && /\A$pat\z/s } readdir($dh); closedir($dh);
-    cover($kind, "$d/$_") for @names;
-  } else { cover($kind, $p) }
+  cover($kind, $_) for expand($p);
 }
 shift(@ARGV);
 # Each kept path back in its place in the fresh directory (no program of the user's runs in this mount namespace yet).

@@ -172,12 +172,12 @@ test('the caller\'s other file descriptors do not reach the program: only stdin,
   assert.deepEqual(r.stdout.trim().split(' ').map(Number).filter((n) => n > 3), [], `fds that reached the program: ${r.stdout}`);
 });
 
-test('the rest of the runtime directory and the editors are hidden (VS Code\'s IPC, rootless Podman, Emacs, Neovim, Zellij, a hand-started ssh-agent); an allowed channel there is bound back; sandbox.runtimeDir: true opens it', { skip }, async () => {
+test('the rest of the runtime directory and the editors are hidden (VS Code\'s IPC, rootless Podman, Emacs, Neovim, Zellij, a hand-started ssh-agent, ssh ControlMaster sockets in ~/.ssh); an allowed channel there is bound back; sandbox.runtimeDir: true opens it', { skip }, async () => {
   const mine = (d: string) => {
     mkdirSync(d, { recursive: true, mode: 0o700 });
     chownSync(d, user.uid, user.uid);
   };
-  const dirs = [`${runtime}/podman`, `/tmp/emacs${user.uid}`, `/tmp/ssh-${h.world.prefix}`, `/tmp/nvim.${user.name}`, `/tmp/zellij-${user.uid}`];
+  const dirs = [`${runtime}/podman`, `/tmp/emacs${user.uid}`, `/tmp/ssh-${h.world.prefix}`, `/tmp/nvim.${user.name}`, `/tmp/zellij-${user.uid}`, join(user.home, '.ssh')];
   const sockets = {
     vscodeRuntime: `${runtime}/vscode-ipc-${h.world.prefix}.sock`,
     podman: `${runtime}/podman/podman.sock`,
@@ -186,11 +186,14 @@ test('the rest of the runtime directory and the editors are hidden (VS Code\'s I
     agent: `/tmp/ssh-${h.world.prefix}/agent.1`,
     nvim: `/tmp/nvim.${user.name}/0`,
     zellij: `/tmp/zellij-${user.uid}/0.40.1/outside`,
+    sshMaster: join(user.home, '.ssh', 'cm-git@example.net:22'),
+    sshMasterBelow: join(user.home, '.ssh', 'sockets', 'master-x'),
     bus: `${runtime}/bus`,
   };
   try {
     for (const d of dirs) mine(d);
     mine(`/tmp/zellij-${user.uid}/0.40.1`);
+    mine(join(user.home, '.ssh', 'sockets'));
     for (const s of Object.values(sockets)) if (!existsSync(s)) await listenAt(s);
     const all = Object.values(sockets);
     const probe = async (sandbox: Record<string, boolean>) => {
@@ -199,9 +202,9 @@ test('the rest of the runtime directory and the editors are hidden (VS Code\'s I
       return Object.fromEntries(Object.keys(sockets).map((k, i) => [k, r.stdout.trim().split('\n')[i]!.startsWith('connected')]));
     };
     for (const s of all) assert.match((await outside([process.execPath, '-e', CONNECT, s])).stdout, /connected/, `outside: ${s}`);
-    assert.deepEqual(await probe({}), { vscodeRuntime: false, podman: false, vscodeTmp: false, emacs: false, agent: false, nvim: false, zellij: false, bus: false }, 'all hidden by default');
-    assert.deepEqual(await probe({ userBus: true }), { vscodeRuntime: false, podman: false, vscodeTmp: false, emacs: false, agent: false, nvim: false, zellij: false, bus: true }, 'the allowed bus is bound back into the fresh runtime directory, nothing else');
-    assert.deepEqual(await probe({ runtimeDir: true, editors: true, sshAgent: true, tmux: true }), { vscodeRuntime: true, podman: true, vscodeTmp: true, emacs: true, agent: true, nvim: true, zellij: true, bus: false }, 'each key opens its part');
+    assert.deepEqual(await probe({}), { vscodeRuntime: false, podman: false, vscodeTmp: false, emacs: false, agent: false, nvim: false, zellij: false, sshMaster: false, sshMasterBelow: false, bus: false }, 'all hidden by default');
+    assert.deepEqual(await probe({ userBus: true }), { vscodeRuntime: false, podman: false, vscodeTmp: false, emacs: false, agent: false, nvim: false, zellij: false, sshMaster: false, sshMasterBelow: false, bus: true }, 'the allowed bus is bound back into the fresh runtime directory, nothing else');
+    assert.deepEqual(await probe({ runtimeDir: true, editors: true, sshAgent: true, tmux: true, sshControl: true }), { vscodeRuntime: true, podman: true, vscodeTmp: true, emacs: true, agent: true, nvim: true, zellij: true, sshMaster: true, sshMasterBelow: true, bus: false }, 'each key opens its part');
   } finally {
     for (const s of [sockets.vscodeRuntime, sockets.vscodeTmp]) rmSync(s, { force: true });
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
