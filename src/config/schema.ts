@@ -366,7 +366,7 @@ export const configSchema = obj('vpnns configuration.', {
     default: {}, keyPattern: /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/, keyHint: 'a name of 1 to 32 letters, digits, `_` or `-`', docType: 'map of apps',
   }),
   sandbox: obj('Local channels: sockets through which a program inside could make a program OUTSIDE the namespace act for it (a tmux server, the systemd user manager). `exec`, `kilo` and apps run in a private mount namespace where each channel set to `false` is covered (empty tmpfs, /dev/null) and its variables unset; `true` leaves it reachable. Abstract sockets (`@/tmp/.X11-unix/X0`) are per network namespace and never reachable from inside.', {
-    tmux: bool('tmux servers: `/tmp/tmux-UID` and `$TMUX_TMPDIR/tmux-UID` (`tmux send-keys` runs commands outside); `TMUX` unset.', false),
+    tmux: bool('tmux servers: `/tmp/tmux-UID` and `$TMUX_TMPDIR/tmux-UID` (`tmux send-keys` runs commands outside), and Zellij\'s `/tmp/zellij-UID`; `TMUX` unset.', false),
     screen: bool('GNU screen sessions: `/run/screen`, `~/.screen`, `$SCREENDIR`; `STY` unset.', false),
     userBus: bool('The session D-Bus and the systemd user manager: `/run/user/UID/bus`, `/run/user/UID/systemd` (`systemd-run --user` starts anything outside); `DBUS_SESSION_BUS_ADDRESS` unset.', false),
     systemBus: bool('The system D-Bus and systemd-resolved: `/run/dbus/system_bus_socket`, `/run/systemd/resolve` (lookups with the host\'s resolver).', false),
@@ -377,6 +377,9 @@ export const configSchema = obj('vpnns configuration.', {
     gpgAgent: bool('gpg-agent: `/run/user/UID/gnupg`, `~/.gnupg/S.*`.', false),
     keyring: bool('GNOME keyring: `/run/user/UID/keyring`.', false),
     audio: bool('PulseAudio and PipeWire: `/run/user/UID/pulse`, `/run/user/UID/pipewire-*`.', false),
+    sshControl: bool('ssh ControlMaster sockets: every socket of yours in `~/.ssh` and one directory below, as the launch finds them (`ssh -S` rides a connection made outside); one made later or elsewhere is not covered: see SECURITY.md.', false),
+    editors: bool('Editor servers outside: VS Code\'s and code-server\'s IPC sockets `/tmp/vscode-*.sock` (the `code` CLI installs extensions that run outside), the Emacs server `/tmp/emacsUID`, Neovim\'s `/tmp/nvim.USER`; the rest of them live in `/run/user/UID` (`runtimeDir`); `VSCODE_IPC_HOOK_CLI`, `VSCODE_GIT_IPC_HANDLE` unset.', false),
+    runtimeDir: bool('Everything else in `/run/user/UID` (rootless Podman\'s API, VS Code\'s IPC, the Emacs server, the accessibility bus, whatever a program of yours starts there later): inside, a fresh empty directory of yours, with only the channels set to `true` above bound back into it.', false),
     docker: bool('Docker: `/run/docker.sock`, `/run/user/UID/docker.sock`. Reachable by default; whoever reaches it is root on the host and can run containers outside the namespace (`false` hides it and unsets `DOCKER_HOST`).', true),
   }),
   check: obj('What `vpnns check` measures with, and the IP check of the health checks.', {

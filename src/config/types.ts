@@ -105,6 +105,9 @@ export interface SandboxConfig {
   gpgAgent: boolean;
   keyring: boolean;
   audio: boolean;
+  sshControl: boolean;
+  editors: boolean;
+  runtimeDir: boolean;
   docker: boolean;
 }
 

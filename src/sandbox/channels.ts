@@ -25,7 +25,8 @@ export type Channel = keyof SandboxConfig;
  * missing, so a server started later outside cannot appear under it; implies `private`.
  */
 export interface Hide {
-  kind: 'dir' | 'socket';
+  /** `keep`: a path under a covered private directory, opened before the cover and bound back into it. */
+  kind: 'dir' | 'socket' | 'keep';
   path: string;
   create?: boolean;
   private?: boolean;
@@ -71,7 +72,8 @@ export const CHANNELS: Record<Channel, ChannelDef> = {
     // tmux keeps its sockets in $TMUX_TMPDIR/tmux-UID (default /tmp): made now if missing, so a
     // server the user starts outside later lands in a directory that is already covered inside.
     paths: (t) => {
-      const out = [ownDir('tmux', `/tmp/tmux-${t.uid}`, true)];
+      // Zellij, the other multiplexer, keeps its sockets in /tmp/zellij-UID without XDG_RUNTIME_DIR.
+      const out = [ownDir('tmux', `/tmp/tmux-${t.uid}`, true), ownDir('tmux', `/tmp/zellij-${t.uid}`)];
       const tmp = envPath(t.env.TMUX_TMPDIR);
       if (tmp && tmp !== '/tmp') out.push(ownDir('tmux', `${tmp}/tmux-${t.uid}`));
       return out;
@@ -117,7 +119,8 @@ export const CHANNELS: Record<Channel, ChannelDef> = {
   },
   sshAgent: {
     paths: (t, r) => {
-      const out = [dir('sshAgent', `${r}/gcr`), socket('sshAgent', `${r}/ssh-agent*`), socket('sshAgent', `${r}/openssh_agent`), socket('sshAgent', `${r}/keyring/ssh`)];
+      // `ssh-agent` started by hand listens in /tmp/ssh-XXXXXX/agent.PID: a program inside finds it by listing /tmp.
+      const out = [dir('sshAgent', `${r}/gcr`), socket('sshAgent', `${r}/ssh-agent*`), socket('sshAgent', `${r}/openssh_agent`), socket('sshAgent', `${r}/keyring/ssh`), ownDir('sshAgent', '/tmp/ssh-*')];
       const s = envPath(t.env.SSH_AUTH_SOCK);
       if (s) out.push(ownSocket('sshAgent', s));
       return out;
@@ -135,6 +138,27 @@ export const CHANNELS: Record<Channel, ChannelDef> = {
   audio: {
     paths: (_t, r) => [dir('audio', `${r}/pulse`), socket('audio', `${r}/pipewire-*`)],
     vars: ['PULSE_SERVER'],
+  },
+  sshControl: {
+    // An ssh ControlMaster socket lets `ssh -S SOCKET host CMD` ride a connection made outside, from
+    // the host's address. Every socket the user owns in ~/.ssh and one directory below (where
+    // ControlPath usually points) at the launch; one made later, or elsewhere, is not covered.
+    paths: (t) => [ownSocket('sshControl', `${t.home}/.ssh/*`), ownSocket('sshControl', `${t.home}/.ssh/*/*`)],
+    vars: [],
+  },
+  editors: {
+    // `code --install-extension` over VS Code's IPC socket installs an extension that runs in the
+    // editor outside; `emacsclient --eval` runs Lisp there. Their runtime-dir sockets: runtimeDir.
+    // Neovim's server (`nvim --server S --remote-send ':!cmd<CR>'`) without XDG_RUNTIME_DIR: /tmp/nvim.USER.
+    paths: (t) => [ownSocket('editors', '/tmp/vscode-*.sock'), ownDir('editors', `/tmp/emacs${t.uid}`), ownDir('editors', '/tmp/nvim.*')],
+    vars: ['VSCODE_IPC_HOOK_CLI', 'VSCODE_GIT_IPC_HANDLE', 'VSCODE_IPC_HOOK'],
+  },
+  runtimeDir: {
+    // The whole of /run/user/UID, for the channels no list names (podman.sock, at-spi, an editor's
+    // socket, a server the user starts later): covered by a fresh directory of the user's, with
+    // the allowed channels' paths bound back (sandboxPlan). Listed last: the keeps come first.
+    paths: (_t, r) => [ownDir('runtimeDir', r)],
+    vars: [],
   },
   docker: {
     // Reachable by default (a developer's agent may build images), and root on the host for whoever
@@ -157,6 +181,9 @@ export const SANDBOX_DEFAULTS: SandboxConfig = {
   gpgAgent: false,
   keyring: false,
   audio: false,
+  sshControl: false,
+  editors: false,
+  runtimeDir: false,
   docker: true,
 };
 
@@ -166,10 +193,16 @@ export function sandboxPlan(cfg: SandboxConfig | undefined, t: SandboxTarget): S
   const runtime = `/run/user/${t.uid}`;
   const hide: Hide[] = [];
   const unset: string[] = [];
+  const keep: Hide[] = [];
   for (const [name, def] of Object.entries(CHANNELS) as Array<[Channel, ChannelDef]>) {
-    if (allowed[name]) continue;
+    if (allowed[name]) {
+      // A channel left open whose path is in the runtime directory: bound back into its cover.
+      if (!allowed.runtimeDir && name !== 'runtimeDir') for (const h of def.paths(t, runtime)) if (h.path.startsWith(`${runtime}/`)) keep.push({ kind: 'keep', path: h.path, channel: name });
+      continue;
+    }
     for (const h of def.paths(t, runtime)) if (!hide.some((x) => x.path === h.path)) hide.push(h);
     unset.push(...def.vars);
   }
-  return { hide, unset };
+  // The keeps are opened before any cover (the runtime directory's is last).
+  return { hide: [...keep, ...hide], unset };
 }

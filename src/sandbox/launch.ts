@@ -27,17 +27,29 @@ export const IP = '/usr/sbin/ip';
 
 /**
  * The covering of the hidden channels, one text in SANDBOX_SCRIPT and ENTER_SCRIPT (composed here,
- * so ENTER_SCRIPT still loads no Perl module): reads the `KIND:PATH` arguments up to `--`, then
- * shifts the `--`. Each script defines `cover_at($kind, $sock, $at)` before it, the mount itself
- * (mount(8), or mount(2) in ENTER_SCRIPT), true when it worked; `$uid` and `$gid` are the user's.
+ * so ENTER_SCRIPT still loads no Perl module): reads the `KIND:PATH` arguments up to `--`, shifts
+ * the `--`, binds the kept paths back, then enters a Landlock domain of the launch's own. Each
+ * script defines before it `fail($message)`, `cover_at($kind, $sock, $at)` and
+ * `bind_at($from, $to)`, the mounts themselves (mount(8), or mount(2) in ENTER_SCRIPT), true when
+ * they worked; `$uid` and `$gid` are the user's.
  */
 const COVER_CHANNELS = String.raw`my ($O_PATH, $O_NOFOLLOW, $O_DIRECTORY, $O_RDONLY) = (0x200000, 0x20000, 0x10000, 0);
+my @keep;
 sub cover { my ($kind, $p) = @_;
+  if ($kind eq 'keep') { my $kh; sysopen($kh, $p, $O_PATH | $O_NOFOLLOW) or return; my @ks = stat($kh) or return; push(@keep, [$p, $kh, -d _ ? 1 : 0]) if $ks[4] == $uid && (-S _ || -d _); return }
   my $sock = $kind eq 'socket' || $kind eq 'ownsocket';
   my $fh; sysopen($fh, $p, $O_PATH | $O_NOFOLLOW | ($sock ? 0 : $O_DIRECTORY)) or return;
   my @st = stat($fh) or return;
   if ($sock) { return unless -S _ && ($kind eq 'socket' || $st[4] == $uid) } elsif ($kind eq 'own') { return unless $st[4] == $uid } else { return unless $st[4] == 0 || $st[4] == $uid }
   unless (cover_at($kind, $sock, "/proc/$$/fd/" . fileno($fh))) { print STDERR "vpnns: cannot hide $p in the sandbox; set sandbox options to allow it, or check that mount works\n"; exit 126 }
+}
+# A star in any component matches names in that directory (~/.ssh/*/* too).
+sub expand { my ($p) = @_;
+  return ($p) unless $p =~ m{^(.*)/([^/]*\*[^/]*)\z};
+  my ($d, $pat) = ($1, quotemeta($2)); $pat =~ s/\\\*/.*/g;
+  my @out;
+  for my $dd (expand($d)) { my $dh; opendir($dh, $dd) or next; push(@out, map { "$dd/$_" } grep { $_ ne '.' && $_ ne '..' && /\A$pat\z/s } readdir($dh)); closedir($dh) }
+  return @out;
 }
 while (@ARGV && $ARGV[0] ne '--') {
   my ($kind, $p) = split(/:/, shift(@ARGV), 2);
@@ -45,19 +57,42 @@ while (@ARGV && $ARGV[0] ne '--') {
     if (mkdir($p, 0700)) { my $d; if (sysopen($d, $p, $O_RDONLY | $O_NOFOLLOW | $O_DIRECTORY)) { chown($uid, $gid, $d); close($d) } }
     $kind = 'own';
   }
-  if ($p =~ m{^(.*)/([^/]*\*[^/]*)\z}) {
-    my ($d, $pat) = ($1, quotemeta($2)); $pat =~ s/\\\*/.*/g;
-    opendir(my $dh, $d) or next;
-    my @names = grep { $_ ne '.' && $_ ne '..' && /\A$pat\z/s } readdir($dh); closedir($dh);
-    cover($kind, "$d/$_") for @names;
-  } else { cover($kind, $p) }
+  cover($kind, $_) for expand($p);
 }
 shift(@ARGV);
+# Each kept path back in its place in the fresh directory (no program of the user's runs in this mount namespace yet).
+for my $k (@keep) { my ($p, $src, $isdir) = @$k;
+  my @parts = split(m{/}, $p); my $at = '';
+  for my $i (1 .. $#parts - 1) { $at .= "/$parts[$i]"; next if -d $at && ! -l $at; mkdir($at, 0700) && chown($uid, $gid, $at) or fail("cannot make $at in the sandbox: $!") }
+  if ($isdir) { mkdir($p, 0700) or fail("cannot make $p in the sandbox: $!") } else { my $t; sysopen($t, $p, 0x1 | 0x40 | 0x80 | $O_NOFOLLOW, 0600) or fail("cannot make $p in the sandbox: $!"); close($t) }
+  my $dst; sysopen($dst, $p, $O_PATH | $O_NOFOLLOW) or fail("cannot open $p in the sandbox: $!");
+  bind_at("/proc/$$/fd/" . fileno($src), "/proc/$$/fd/" . fileno($dst)) or fail("cannot keep $p in the sandbox: $!");
+}
+# Landlock scope (Linux 6.12+, ABI 6): a domain of this launch's own, entered while still root (no
+# no_new_privs, so sudo inside keeps working). Nothing in it may ptrace, read /proc/PID/root,
+# environ or mem of, take fds from, or signal a process outside it: the user's own processes
+# outside have the same uid, and /proc/PID/root of one is the host's file system, every covered
+# socket included. No file access is restricted. The numbers are the same on every architecture.
+my $llabi = syscall(444, 0, 0, 1);
+if ($llabi >= 6) {
+  my $llattr = pack('QQQ', 0, 0, 2);
+  my $llfd = syscall(444, $llattr, 24, 0);
+  $llfd >= 0 or fail("cannot make a Landlock ruleset: $!");
+  syscall(446, $llfd + 0, 0) == 0 or fail("cannot enter a Landlock domain: $!");
+  { my $llfh; close($llfh) if open($llfh, '<&=', $llfd) }
+}
 `;
 
 /** Sets the environment read from `$fh` (NUL-separated KEY=VALUE) and closes it: ENV_SCRIPT's and ENTER_SCRIPT's last step. */
 const READ_ENV = String.raw`{ local $/ = "\0"; while (my $r = <$fh>) { chomp($r); my ($k, $v) = split(/=/, $r, 2); $ENV{$k} = $v if defined($v) && length($k) } }
 close($fh);
+`;
+
+/** Closes every descriptor above 2: ENV_SCRIPT's and ENTER_SCRIPT's step before the exec. */
+const CLOSE_FDS = String.raw`# Nothing but stdin, stdout and stderr reaches the program: a descriptor the caller left open (a
+# socket of a program outside, a file) would be a channel no cover sees. close_range (Linux 5.9+,
+# the same number everywhere), else one by one.
+if (syscall(436, 3, 0xffffffff, 0) != 0) { require POSIX; my $fdd; if (opendir($fdd, '/proc/self/fd')) { my @fds = grep { /\A\d+\z/ && $_ > 2 } readdir($fdd); closedir($fdd); POSIX::close($_) for @fds } }
 `;
 
 /** Execs the rest of argv (each script's end). */
@@ -77,12 +112,14 @@ const EXEC_REST = String.raw`exec { $ARGV[0] } @ARGV or do { print STDERR "vpnns
 export const SANDBOX_SCRIPT = String.raw`use strict; use warnings;
 my ($uid, $gid) = (shift(@ARGV), shift(@ARGV));
 die "vpnns: bad uid/gid\n" unless $uid =~ /\A\d+\z/ && $gid =~ /\A\d+\z/;
+sub fail { print STDERR "vpnns: $_[0]\n"; exit 126 }
 sub cover_at { my ($kind, $sock, $at) = @_;
   my @how = $sock ? ('--bind', '/dev/null', $at)
-    : $kind eq 'own' ? ('-t', 'tmpfs', '-o', "nosuid,nodev,noexec,mode=0700,uid=$uid,gid=$gid,size=1m", 'vpnns-private', $at)
+    : $kind eq 'own' ? ('-t', 'tmpfs', '-o', "nosuid,nodev,noexec,mode=0700,uid=$uid,gid=$gid,size=16m", 'vpnns-private', $at)
     : ('-t', 'tmpfs', '-o', 'ro,nosuid,nodev,noexec,mode=0755,size=4k', 'vpnns-hidden', $at);
   return system('/usr/bin/mount', '--no-canonicalize', @how) == 0;
 }
+sub bind_at { my ($from, $to) = @_; return system('/usr/bin/mount', '--no-canonicalize', '--bind', $from, $to) == 0 }
 ${COVER_CHANNELS}${EXEC_REST}`;
 
 /** Runs as the user: sets the environment read from `fd:N` or a file, then execs the rest of argv. */
@@ -91,7 +128,7 @@ my $from = shift(@ARGV); shift(@ARGV) if @ARGV && $ARGV[0] eq '--';
 my $fh;
 if ($from =~ /\Afd:(\d+)\z/) { open($fh, '<&=', $1) or do { print STDERR "vpnns: no environment on fd $1: $!\n"; exit 126 } }
 else { open($fh, '<', $from) or do { print STDERR "vpnns: cannot read the environment file $from: $!\n"; exit 126 } }
-${READ_ENV}${EXEC_REST}`;
+${READ_ENV}${CLOSE_FDS}${EXEC_REST}`;
 
 export interface LaunchUser {
   name: string;
@@ -117,13 +154,13 @@ export const SET_BY_RUNUSER = ['HOME', 'USER', 'LOGNAME'];
 export function launchArgv(o: LaunchInput): string[] {
   let argv = [PERL, '-e', ENV_SCRIPT, '--', o.envFrom ?? 'fd:3', '--', ...o.cmd];
   if (o.user.uid !== 0) argv = [RUNUSER, '-u', o.user.name, '--', ...argv];
-  if (o.hide.length) argv = [PERL, '-e', SANDBOX_SCRIPT, '--', String(o.user.uid), String(o.user.gid), ...hideArgs(o.hide), '--', ...argv];
+  if (o.hide.length || o.user.uid !== 0) argv = [PERL, '-e', SANDBOX_SCRIPT, '--', String(o.user.uid), String(o.user.gid), ...hideArgs(o.hide), '--', ...argv];
   if (o.ns) argv = [IP, 'netns', 'exec', o.ns, ...argv];
   return argv;
 }
 
 export function hideArgs(hide: readonly Hide[]): string[] {
-  return hide.map((h) => `${h.kind === 'socket' ? (h.private ? 'ownsocket' : 'socket') : h.create ? 'mkdir' : h.private ? 'own' : 'dir'}:${h.path}`);
+  return hide.map((h) => `${h.kind === 'keep' ? 'keep' : h.kind === 'socket' ? (h.private ? 'ownsocket' : 'socket') : h.create ? 'mkdir' : h.private ? 'own' : 'dir'}:${h.path}`);
 }
 
 /**
@@ -199,10 +236,11 @@ if (opendir(my $dh, $etc)) {
 }
 sub cover_at { my ($kind, $sock, $at) = @_;
   my $r = $sock ? mnt('/dev/null', $at, 0, 0x1000, 0)
-    : $kind eq 'own' ? mnt('vpnns-private', $at, 'tmpfs', 2 | 4 | 8, "mode=0700,uid=$uid,gid=$gid,size=1m")
+    : $kind eq 'own' ? mnt('vpnns-private', $at, 'tmpfs', 2 | 4 | 8, "mode=0700,uid=$uid,gid=$gid,size=16m")
     : mnt('vpnns-hidden', $at, 'tmpfs', 1 | 2 | 4 | 8, 'mode=0755,size=4k');
   return $r == 0;
 }
+sub bind_at { my ($from, $to) = @_; return mnt($from, $to, 0, 0x1000, 0) == 0 }
 ${COVER_CHANNELS}if ($uid != 0) {
   my %g = ($gid => 1);
   while (my @gr = getgrent()) { $g{$gr[2]} = 1 if grep { $_ eq $name } split(' ', $gr[3] // '') }
@@ -218,7 +256,7 @@ ${COVER_CHANNELS}if ($uid != 0) {
 }
 my $fh;
 open($fh, '<&=', 3) or do { print STDERR "vpnns: no environment on fd 3: $!\n"; exit 126 };
-${READ_ENV}${EXEC_REST}`;
+${READ_ENV}${CLOSE_FDS}${EXEC_REST}`;
 
 /**
  * The argv of a launch into namespace `ns` through ENTER_SCRIPT (one process before the program),

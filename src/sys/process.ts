@@ -49,7 +49,8 @@ export function fullArgv(spec: ProcessSpec): string[] {
   let argv = [...spec.argv];
   if (envAfterDrop(spec)) argv = [PERL, '-e', ENV_SCRIPT, '--', 'fd:3', '--', ...argv];
   if (spec.user) argv = [RUNUSER, '-u', spec.user, '--', ...argv];
-  if (spec.sandbox?.hide.length) argv = [PERL, '-e', SANDBOX_SCRIPT, '--', String(spec.sandbox.uid), String(spec.sandbox.gid), ...hideArgs(spec.sandbox.hide), '--', ...argv];
+  // Also with nothing to hide: the script puts a user's program in a Landlock domain of its own.
+  if (spec.sandbox && (spec.sandbox.hide.length || spec.sandbox.uid !== 0)) argv = [PERL, '-e', SANDBOX_SCRIPT, '--', String(spec.sandbox.uid), String(spec.sandbox.gid), ...hideArgs(spec.sandbox.hide), '--', ...argv];
   if (spec.gid !== undefined) argv = ['/usr/bin/setpriv', `--regid=${spec.gid}`, '--clear-groups', '--', ...argv];
   if (spec.netns) argv = ['/usr/sbin/ip', 'netns', 'exec', spec.netns, ...argv];
   if (spec.cgroup) argv = ['/bin/sh', '-c', CGROUP_SCRIPT, 'vpnns-cgroup', `${spec.cgroup}/cgroup.procs`, ...argv];

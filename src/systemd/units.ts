@@ -75,7 +75,8 @@ export { envFile };
  * after the unit started is not covered (systemd would create a missing one as root, which tmux refuses).
  */
 function sandboxEntries(hide: readonly Hide[]): Entry[] {
-  const paths = hide.flatMap((h) => (h.path.includes('*') ? (UNIT_NAMES_FOR_PATTERN[h.path.slice(h.path.lastIndexOf('/') + 1)] ?? []).map((n) => `${h.path.slice(0, h.path.lastIndexOf('/'))}/${n}`) : [h.path]));
+  // The runtime directory's cover and its keeps are the launcher's: a unit hides the channels one by one.
+  const paths = hide.filter((h) => h.kind !== 'keep' && h.channel !== 'runtimeDir').flatMap((h) => (h.path.includes('*') ? (UNIT_NAMES_FOR_PATTERN[h.path.slice(h.path.lastIndexOf('/') + 1)] ?? []).map((n) => `${h.path.slice(0, h.path.lastIndexOf('/'))}/${n}`) : [h.path]));
   const fresh = [...new Set(paths)].filter((p) => !HOST_RESOLVER_PATHS.includes(`-${p}`) && /^\/[^\s"\\%$:*]+$/.test(p));
   return fresh.length ? [['InaccessiblePaths', fresh.map((p) => `-${p}`).join(' ')]] : [];
 }

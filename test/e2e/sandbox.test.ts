@@ -10,10 +10,11 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { startHarness, type Harness } from './harness.js';
+import { BIN, startHarness, type Harness } from './harness.js';
 import { addTestUser, hostileLoaders, type TestUser } from './real-programs.js';
 
 const skip = !existsSync('/usr/bin/tmux') ? 'tmux is not installed (apt-get install tmux)' : false;
+const PERL_BIN = '/usr/bin/perl';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let h: Harness;
@@ -134,6 +135,82 @@ test('the session bus, an ssh-agent are hidden and their variables unset; Docker
   }
 });
 
+test('no way round the covers through /proc: a program inside cannot reach the user\'s own processes outside (their root, environment, ptrace, signals)', { skip }, async () => {
+  const cfg = h.config({ dns: [h.world.addr.ispResolver] });
+  const pid = (await outside(['tmux', 'display-message', '-p', '-t', 'outside', '#{pid}'])).stdout.trim();
+  assert.match(pid, /^\d+$/, 'the tmux server outside has a PID');
+  const marker = join(markers, 'escaped-through-proc');
+  rmSync(marker, { force: true });
+  // The same uid outside: without a Landlock domain, /proc/PID/root is the host's file system,
+  // with the tmux socket the cover hides, and ptrace could inject code into the server.
+  const via = `/proc/${pid}/root/tmp/tmux-${user.uid}/default`;
+  const send = await asUser(['exec', '--config', cfg, '--', 'tmux', '-S', via, 'send-keys', '-t', 'outside', `touch ${marker}`, 'Enter']);
+  assert.notEqual(send.code, 0, `send-keys reached the server outside through ${via}`);
+  const probe = await asUser(['exec', '--config', cfg, '--', 'sh', '-c', [
+    `ls /proc/${pid}/root/ >/dev/null 2>&1 && echo root-open || echo root-closed`,
+    `cat /proc/${pid}/environ >/dev/null 2>&1 && echo environ-open || echo environ-closed`,
+    `${PERL_BIN} -e 'print syscall(101, 16, $ARGV[0] + 0, 0, 0) == 0 ? "ptrace-open\\n" : "ptrace-closed\\n"' ${pid}`,
+    `kill -0 ${pid} 2>/dev/null && echo signal-open || echo signal-closed`,
+  ].join('; ')]);
+  assert.equal(probe.code, 0, probe.stderr);
+  assert.equal(probe.stdout.trim(), 'root-closed\nenviron-closed\nptrace-closed\nsignal-closed');
+  for (let i = 0; i < 10; i++) await sleep(100);
+  assert.ok(!existsSync(marker), 'the server outside ran nothing');
+  // Inside, a program still traces and signals its own children.
+  const own = await asUser(['exec', '--config', cfg, '--', 'sh', '-c', `sleep 30 & p=$!; cat /proc/$p/environ >/dev/null && kill $p && echo own-ok`]);
+  assert.equal(own.stdout.trim(), 'own-ok', own.stderr);
+});
+
+test('the caller\'s other file descriptors do not reach the program: only stdin, stdout and stderr', { skip }, async () => {
+  const cfg = h.config({ dns: [h.world.addr.ispResolver] });
+  // A shell that holds fds 30 and 47 (a socket of a program outside would be the same), then
+  // runs `vpnns exec`: an inherited socket would be a channel the covers never see.
+  const script = `exec 30</etc/hostname; exec 47<>/dev/null; exec "$@"`;
+  const r = await h.world.inHost(['bash', '-c', script, 'bash', process.execPath, BIN, 'exec', '--config', cfg, '--', 'sh', '-c', 'ls /proc/self/fd | sort -n | tr "\\n" " "'], { env: { ...process.env, SUDO_USER: user.name }, cwd: user.home, timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  // ls's own directory fd is the one above 2.
+  assert.deepEqual(r.stdout.trim().split(' ').map(Number).filter((n) => n > 3), [], `fds that reached the program: ${r.stdout}`);
+});
+
+test('the rest of the runtime directory and the editors are hidden (VS Code\'s IPC, rootless Podman, Emacs, Neovim, Zellij, a hand-started ssh-agent, ssh ControlMaster sockets in ~/.ssh); an allowed channel there is bound back; sandbox.runtimeDir: true opens it', { skip }, async () => {
+  const mine = (d: string) => {
+    mkdirSync(d, { recursive: true, mode: 0o700 });
+    chownSync(d, user.uid, user.uid);
+  };
+  const dirs = [`${runtime}/podman`, `/tmp/emacs${user.uid}`, `/tmp/ssh-${h.world.prefix}`, `/tmp/nvim.${user.name}`, `/tmp/zellij-${user.uid}`, join(user.home, '.ssh')];
+  const sockets = {
+    vscodeRuntime: `${runtime}/vscode-ipc-${h.world.prefix}.sock`,
+    podman: `${runtime}/podman/podman.sock`,
+    vscodeTmp: `/tmp/vscode-ipc-${h.world.prefix}.sock`,
+    emacs: `/tmp/emacs${user.uid}/server`,
+    agent: `/tmp/ssh-${h.world.prefix}/agent.1`,
+    nvim: `/tmp/nvim.${user.name}/0`,
+    zellij: `/tmp/zellij-${user.uid}/0.40.1/outside`,
+    sshMaster: join(user.home, '.ssh', 'cm-git@example.net:22'),
+    sshMasterBelow: join(user.home, '.ssh', 'sockets', 'master-x'),
+    bus: `${runtime}/bus`,
+  };
+  try {
+    for (const d of dirs) mine(d);
+    mine(`/tmp/zellij-${user.uid}/0.40.1`);
+    mine(join(user.home, '.ssh', 'sockets'));
+    for (const s of Object.values(sockets)) if (!existsSync(s)) await listenAt(s);
+    const all = Object.values(sockets);
+    const probe = async (sandbox: Record<string, boolean>) => {
+      const r = await asUser(['exec', '--config', h.config({ dns: [h.world.addr.ispResolver], sandbox }), '--', 'sh', '-c', 'n=$1; shift; for s in "$@"; do "$n" -e "$0" "$s"; done', CONNECT, process.execPath, ...all]);
+      assert.equal(r.code, 0, r.stderr);
+      return Object.fromEntries(Object.keys(sockets).map((k, i) => [k, r.stdout.trim().split('\n')[i]!.startsWith('connected')]));
+    };
+    for (const s of all) assert.match((await outside([process.execPath, '-e', CONNECT, s])).stdout, /connected/, `outside: ${s}`);
+    assert.deepEqual(await probe({}), { vscodeRuntime: false, podman: false, vscodeTmp: false, emacs: false, agent: false, nvim: false, zellij: false, sshMaster: false, sshMasterBelow: false, bus: false }, 'all hidden by default');
+    assert.deepEqual(await probe({ userBus: true }), { vscodeRuntime: false, podman: false, vscodeTmp: false, emacs: false, agent: false, nvim: false, zellij: false, sshMaster: false, sshMasterBelow: false, bus: true }, 'the allowed bus is bound back into the fresh runtime directory, nothing else');
+    assert.deepEqual(await probe({ runtimeDir: true, editors: true, sshAgent: true, tmux: true, sshControl: true }), { vscodeRuntime: true, podman: true, vscodeTmp: true, emacs: true, agent: true, nvim: true, zellij: true, sshMaster: true, sshMasterBelow: true, bus: false }, 'each key opens its part');
+  } finally {
+    for (const s of [sockets.vscodeRuntime, sockets.vscodeTmp]) rmSync(s, { force: true });
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+});
+
 test('a hostile apps.kilo.env (LD_PRELOAD, NODE_OPTIONS) reaches the program as the user, never a root process', { skip }, async () => {
   const hostile = { LD_PRELOAD: join(evil, 'evil.so'), NODE_OPTIONS: `--require ${join(evil, 'evil.js')}` };
   const cfg = h.config({
@@ -155,13 +232,14 @@ test('a hostile apps.kilo.env (LD_PRELOAD, NODE_OPTIONS) reaches the program as 
 test('a supervised app gets its env as the user, no root process sees it, and its channels are hidden too', { skip }, async () => {
   const hostile = { LD_PRELOAD: join(evil, 'evil.so'), NODE_OPTIONS: `--require ${join(evil, 'evil.js')}` };
   const out = join(markers, 'app.out');
+  const tmuxPid = (await outside(['tmux', 'display-message', '-p', '-t', 'outside', '#{pid}'])).stdout.trim();
   const cfg = h.config({
     dns: [h.world.addr.ispResolver],
     apps: {
       probe: {
         user: user.name,
         autostart: true,
-        command: ['/bin/sh', '-c', `{ id -u; echo "LD=$LD_PRELOAD"; ls -A /tmp/tmux-${user.uid} | wc -l; ${process.execPath} -e 0; } > ${out}; exec sleep 600`],
+        command: ['/bin/sh', '-c', `{ id -u; echo "LD=$LD_PRELOAD"; ls -A /tmp/tmux-${user.uid} | wc -l; ls /proc/${tmuxPid}/root/ >/dev/null 2>&1 && echo root-open || echo root-closed; ${process.execPath} -e 0; } > ${out}; exec sleep 600`],
         env: hostile,
       },
     },
@@ -174,7 +252,7 @@ test('a supervised app gets its env as the user, no root process sees it, and it
   for (let i = 0; i < 100 && !(existsSync(out) && markerFiles().some((m) => m.startsWith('js-'))); i++) await sleep(100);
   const log = join(h.world.dir, 'vpnns-log', 'app-probe.log');
   assert.ok(existsSync(out), `the app ran: ${existsSync(log) ? readFileSync(log, 'utf8') : 'no log'} ${r.stdout} ${(await h.vpnns(['status', '--config', cfg, '--json'])).stdout}`);
-  assert.equal(readFileSync(out, 'utf8').trim(), `${user.uid}\nLD=${hostile.LD_PRELOAD}\n0`, 'as the user, with its env, the tmux directory empty');
+  assert.equal(readFileSync(out, 'utf8').trim(), `${user.uid}\nLD=${hostile.LD_PRELOAD}\n0\nroot-closed`, 'as the user, with its env, the tmux directory empty, the server outside out of reach through /proc');
   const seen = markerFiles().filter((m) => m !== 'app.out');
   assert.ok(seen.some((m) => m.startsWith(`js-uid${user.uid}-`)), seen.join(' '));
   assert.deepEqual(seen.filter((m) => /-uid0-/.test(m)), [], 'no root process loaded the library or the script');

@@ -100,11 +100,13 @@ test('launchArgv: root runs the command through the env reader only, a user thro
   ]);
   const alice = { name: 'alice', uid: 1000, gid: 1000 };
   assert.deepEqual(launchArgv({ ns: 'vpn-ns', user: alice, hide: [], cmd: ['curl', '-s', '--', 'x'] }), [
-    '/usr/sbin/ip', 'netns', 'exec', 'vpn-ns', '/usr/sbin/runuser', '-u', 'alice', '--', '/usr/bin/perl', '-e', ENV_SCRIPT, '--', 'fd:3', '--', 'curl', '-s', '--', 'x',
+    // A user's program goes through the sandbox script even with nothing to hide: its Landlock domain.
+    '/usr/sbin/ip', 'netns', 'exec', 'vpn-ns', '/usr/bin/perl', '-e', SANDBOX_SCRIPT, '--', '1000', '1000', '--',
+    '/usr/sbin/runuser', '-u', 'alice', '--', '/usr/bin/perl', '-e', ENV_SCRIPT, '--', 'fd:3', '--', 'curl', '-s', '--', 'x',
   ]);
   // A user name that looks like an option is still only ever a value of -u.
   const argv = launchArgv({ ns: 'vpn-ns', user: { name: '-evil', uid: 1001, gid: 1001 }, hide: [], cmd: ['id'] });
-  assert.deepEqual(argv.slice(4, 8), ['/usr/sbin/runuser', '-u', '-evil', '--']);
+  assert.deepEqual(argv.slice(11, 15), ['/usr/sbin/runuser', '-u', '-evil', '--']);
   // The sandbox (root, before the drop) comes between ip and runuser; paths are data after `--`.
   const hidden = launchArgv({ ns: 'vpn-ns', user: alice, hide: [{ kind: 'dir', path: '/tmp/tmux-1000', create: true, channel: 'tmux' }], cmd: ['id'] });
   assert.deepEqual(hidden.slice(4, 11), ['/usr/bin/perl', '-e', SANDBOX_SCRIPT, '--', '1000', '1000', 'mkdir:/tmp/tmux-1000']);

@@ -20,7 +20,7 @@ const DEFAULTS = {
   },
   publish: [],
   apps: {},
-  sandbox: { tmux: false, screen: false, userBus: false, systemBus: false, nscd: false, x11: false, wayland: false, sshAgent: false, gpgAgent: false, keyring: false, audio: false, docker: true },
+  sandbox: { tmux: false, screen: false, userBus: false, systemBus: false, nscd: false, x11: false, wayland: false, sshAgent: false, gpgAgent: false, keyring: false, audio: false, sshControl: false, editors: false, runtimeDir: false, docker: true },
   check: { echoUrl: ['https://api.ipify.org', 'https://ifconfig.me/ip'], echoUrl6: ['https://api6.ipify.org'], dnsWhoami: 'whoami.akamai.net', timeout: 5 },
   supervisor: { healthInterval: 10, probeInterval: 60, probeFailures: 3 },
   metrics: { enabled: false, listen: '127.0.0.1:9477' },

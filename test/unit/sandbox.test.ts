@@ -17,11 +17,20 @@ const t = { uid: 1000, home: '/home/alice', env: {} };
 
 test('sandboxPlan: every channel hidden by default but Docker; tmux directory made if missing', () => {
   const p = sandboxPlan(undefined, t);
-  const paths = p.hide.map((h) => h.path);
+  // A keep is a path bound back into the runtime directory's cover: reachable, not hidden.
+  const paths = p.hide.filter((h) => h.kind !== 'keep').map((h) => h.path);
   for (const x of ['/tmp/tmux-1000', '/run/screen', '/run/user/1000/bus', '/run/user/1000/systemd', '/run/dbus/system_bus_socket', '/run/systemd/resolve', '/run/nscd', '/tmp/.X11-unix', '/run/user/1000/gnupg']) {
     assert.ok(paths.includes(x), x);
   }
   assert.ok(!paths.some((x) => x.includes('docker')), 'docker.sock reachable by default');
+  // The rest of the runtime directory is covered, last, after the allowed channel there is opened to be bound back.
+  assert.ok(paths.includes('/tmp/vscode-*.sock') && paths.includes('/tmp/emacs1000') && paths.includes('/tmp/ssh-*'), 'editors and a hand-started ssh-agent');
+  assert.equal(p.hide[0]?.kind, 'keep');
+  assert.equal(p.hide[0]?.path, '/run/user/1000/docker.sock');
+  const cover = p.hide.findIndex((h) => h.channel === 'runtimeDir');
+  assert.equal(p.hide[cover]?.path, '/run/user/1000');
+  assert.ok(p.hide.slice(cover + 1).every((h) => !h.path.startsWith('/run/user/1000/') || h.kind !== 'keep'), 'no keep after the cover');
+  assert.deepEqual(sandboxPlan({ ...SANDBOX_DEFAULTS, runtimeDir: true }, t).hide.filter((h) => h.kind === 'keep' || h.channel === 'runtimeDir'), [], 'runtimeDir: true, nothing to bind back');
   assert.equal(p.hide.find((h) => h.path === '/tmp/tmux-1000')?.create, true);
   for (const v of ['TMUX', 'DBUS_SESSION_BUS_ADDRESS', 'SSH_AUTH_SOCK', 'DISPLAY', 'WAYLAND_DISPLAY']) assert.ok(p.unset.includes(v), v);
   assert.ok(!p.unset.includes('DOCKER_HOST'));
