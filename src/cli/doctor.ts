@@ -1,14 +1,12 @@
 // `vpnns doctor`: every program this config needs, found or not, with the one line that installs
 // each missing one. Exit 1 when something the config needs is missing; optional programs
 // (code-server, Kilo CLI when no app uses them) are listed but never fail it. What is looked for
-// and where is checks/doctor.ts's.
-import { lookupUser } from '../services/apps.js';
-import { doctorChecks, type ToolCheck } from '../checks/doctor.js';
+// and where is checks/doctor.ts's; the whole report is gathered by checks/doctor-report.ts.
+import type { ToolCheck } from '../checks/doctor.js';
+import { doctorReport } from '../checks/doctor-report.js';
 import { configFrom, type Command } from './command.js';
-import { MEMBER_ENTRY } from '../members/policy.js';
-import { invokingUser } from '../members/invoker.js';
-import { networkManagerRunning, nmDoctorLine } from '../net/network-manager.js';
-import { adguardDoctor, adguardDoctorLines } from '../checks/adguard-doctor.js';
+import { nmDoctorLine } from '../net/network-manager.js';
+import { adguardDoctorLines } from '../checks/adguard-doctor.js';
 
 export function renderDoctor(checks: readonly ToolCheck[]): { lines: string[]; ok: boolean } {
   const lines: string[] = [];
@@ -38,12 +36,8 @@ each missing one. Exit 1 when something the config needs is missing.`,
   options: { json: {} },
   async run(args, io) {
     const cfg = await configFrom(args);
-    const home = lookupUser(invokingUser().user)?.home;
-    const checks = await doctorChecks(cfg, { home });
+    const { checks, networkManager: nm, adguard } = await doctorReport(cfg);
     const { lines, ok } = renderDoctor(checks);
-    // Not a program to install: whether `up` has NetworkManager to keep away from its veths.
-    const nm = await networkManagerRunning();
-    const adguard = cfg.vpn.type === 'adguard' ? await adguardDoctor(cfg, checks.find((c) => c.tool === (cfg.vpn as { binary: string }).binary)?.path) : undefined;
     if (args.opts.json === true) io.out(JSON.stringify({ ok, checks, networkManager: { running: nm }, ...(adguard && { adguard }) }, null, 2));
     else for (const l of [...lines, '', ...(adguard ? adguardDoctorLines(adguard) : []), nmDoctorLine(nm, cfg.namespace)]) io.out(l);
     return ok ? 0 : 1;

@@ -2,16 +2,12 @@
 // without editing the config or restarting anything else. Added ports last until `down`. Asking the
 // supervisor is supervisor/publish-client.ts's; the list is report/publications.ts's.
 import { UsageError } from '../errors.js';
-import { entryFromArgs } from '../services/added-publications.js';
-import { formatHostPort } from '../config/net-utils.js';
-import { requireHostPort } from '../services/forward.js';
+import { entryFromArgs, publishedKey } from '../services/added-publications.js';
 import { exposureWarnings } from '../services/publish.js';
 import { requestPublish, requestUnpublish } from '../supervisor/publish-client.js';
 import { listPublications } from '../report/publications.js';
 import { configFrom, requireRoot, type Command, type Io } from './command.js';
 import type { Parsed } from './args.js';
-
-export { entryFromArgs };
 
 const USAGE = `vpnns publish add TARGET [--host ADDR:PORT] [--via forwarder|relay|kernel]
                            publish namespace port TARGET on the host (default 127.0.0.1:TARGET)
@@ -27,7 +23,8 @@ async function add(args: Parsed, io: Io): Promise<number> {
   const entry = entryFromArgs(args.positional[1], args.opts.host, args.opts.via);
   if (args.positional.length > 2) throw new UsageError(`unexpected argument "${args.positional[2]}"; see \`vpnns publish --help\`.`);
   const dryRun = args.opts['dry-run'] === true;
-  const { pub, answer: res } = await requestPublish(await configFrom(args), entry, dryRun);
+  const cfg = await configFrom(args);
+  const { pub, answer: res } = await requestPublish(cfg, entry, dryRun);
   for (const w of exposureWarnings([pub])) io.err(`WARNING: ${w}`);
   if (dryRun) io.out(`would publish ${res.listen} -> ${res.target} (${res.how}) until \`vpnns down\`; nothing changed (--dry-run).`);
   else io.out(`published ${res.listen} -> ${res.target} (${res.how}) until \`vpnns down\`.`);
@@ -39,14 +36,10 @@ async function remove(args: Parsed, io: Io): Promise<number> {
   const what = args.positional[1];
   if (!what) throw new UsageError('which one? e.g. `vpnns publish remove 127.0.0.1:9000` (or just the port for 127.0.0.1).');
   if (args.positional.length > 2) throw new UsageError(`unexpected argument "${args.positional[2]}"; see \`vpnns publish --help\`.`);
-  let key: string;
-  try {
-    key = formatHostPort(/^\d+$/.test(what) ? { host: '127.0.0.1', port: Number(what) } : requireHostPort(what));
-  } catch (e) {
-    throw new UsageError(`${(e as Error).message}.`);
-  }
+  const key = publishedKey(what);
   const dryRun = args.opts['dry-run'] === true;
-  await requestUnpublish(await configFrom(args), key, dryRun);
+  const cfg = await configFrom(args);
+  await requestUnpublish(cfg, key, dryRun);
   io.out(dryRun ? `would remove ${key}; nothing changed (--dry-run).` : `removed ${key}.`);
   return 0;
 }

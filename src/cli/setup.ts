@@ -1,11 +1,10 @@
 // `sudo vpnns setup --user NAME [--remove]`: makes NAME a member (group vpnns), so that NAME runs
-// exec, kilo, app, status and check without sudo; --remove undoes it. The arguments are checked
-// here; src/members/setup.ts does it.
+// exec, kilo, app, status and check without sudo; --remove undoes it. The arguments are read
+// here; who may be one, and the change itself, are src/members/setup.ts's.
 import { UsageError } from '../errors.js';
 import { System } from '../sys/system.js';
-import { lookupUser } from '../services/users.js';
-import { MEMBER_ENTRY, MEMBER_GROUP, SUDOERS_DROPIN, USER_PATTERN } from '../members/policy.js';
-import { addMember, removeMember } from '../members/setup.js';
+import { MEMBER_ENTRY, MEMBER_GROUP, SUDOERS_DROPIN } from '../members/policy.js';
+import { addMember, removeMember, requireMemberCandidate } from '../members/setup.js';
 import { requireRoot, type Command } from './command.js';
 
 export const setupCommand: Command = {
@@ -25,10 +24,7 @@ drop-in, the entry and the group.`,
     requireRoot('setup');
     const user = args.opts.user;
     if (typeof user !== 'string') throw new UsageError('whom? e.g. `sudo vpnns setup --user alice`.');
-    if (!USER_PATTERN.test(user)) throw new UsageError(`--user ${JSON.stringify(user)} is not a user name vpnns accepts; use the login name (lowercase letters, digits, _ and -).`);
-    const u = lookupUser(user);
-    if (!u || u.name !== user) throw new UsageError(`user "${user}" does not exist on this machine; create it first (adduser ${user}).`);
-    if (u.uid === 0) throw new UsageError('root needs no membership: it runs vpnns with sudo already.');
+    requireMemberCandidate(user);
     if (args.positional.length) throw new UsageError(`unexpected argument "${args.positional[0]}"; see \`vpnns setup --help\`.`);
     const sys = new System(false);
     io.out(args.opts.remove === true ? await removeMember(sys, user) : await addMember(sys, user));

@@ -19,8 +19,13 @@ export interface State {
   runtime: Record<string, unknown>;
 }
 
-export async function hostNetnsId(): Promise<string> {
-  const s = await stat('/proc/self/ns/net');
+export function hostNetnsId(): Promise<string> {
+  return netnsId('/proc/self/ns/net');
+}
+
+/** The identity `hostNetnsId` records, of the network namespace whose file is `path` (/run/netns/NAME, say). */
+export async function netnsId(path: string): Promise<string> {
+  const s = await stat(path);
   return `net:${s.ino}`;
 }
 

@@ -2,7 +2,7 @@
 // (src/world, compiled to dist/src/world and shipped in the package). vpnns itself is always the real CLI, run as a child in
 // the world's "host" namespace exactly as the tests run it; nothing here touches this machine's own
 // namespace beyond creating and deleting the world's namespaces.
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { copyTreeSync, removePathSync, replaceFileSync } from '../sys/files.js';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
@@ -13,11 +13,13 @@ import { sleep } from '../sys/process.js';
 import { runIsolated, startIsolated, type Ran } from './spawn.js';
 import { System } from '../sys/system.js';
 import { supervisorPidsOf } from '../supervisor/resource.js';
+import { stateDirOf } from '../core/names.js';
+import { netnsId } from '../core/state.js';
+import { forwardRecordPath } from '../net/sysctl.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = join(REPO, 'bin', 'vpnns');
 export const WORLD_JS = fileURLToPath(new URL('../world/world.js', import.meta.url));
-const RUN_DIR = '/run/vpnns';
 
 /** Host port the demo app is published on, and its port inside the namespace. */
 export const APP_HOST_PORT = 18080;
@@ -269,11 +271,12 @@ export class DemoSession {
     }
     if (w) {
       if (this.ns) killSupervisors(this.ns);
-      const forwardState = ipForwardState(w.ns.host);
+      const forwardState = await ipForwardState(w.ns.host);
       await w.destroy();
       if (this.ns) {
-        removePathSync(join(RUN_DIR, this.ns));
-        removePathSync(join(RUN_DIR, `${this.ns}.lock`));
+        const { stateDir, lockFile } = stateDirOf(this.ns);
+        removePathSync(stateDir);
+        removePathSync(lockFile);
       }
       if (forwardState) removePathSync(forwardState);
       const left = leftovers(w.prefix, this.ns);
@@ -285,10 +288,10 @@ export class DemoSession {
   }
 }
 
-/** The file where vpnns keeps a namespace's original ip_forward (named by the namespace inode). */
-function ipForwardState(hostNs: string): string | undefined {
+/** The file where vpnns keeps the world's host namespace's original ip_forward (net/sysctl.ts). */
+async function ipForwardState(hostNs: string): Promise<string | undefined> {
   try {
-    return join(RUN_DIR, `ip_forward.net_${statSync(`/run/netns/${hostNs}`).ino}.orig`);
+    return forwardRecordPath(await netnsId(`/run/netns/${hostNs}`));
   } catch {
     return undefined;
   }
@@ -310,7 +313,10 @@ export function leftovers(prefix: string, ns: string): string[] {
   const found: string[] = [];
   if (existsSync('/run/netns')) for (const n of readdirSync('/run/netns')) if (n.startsWith(`${prefix}-`)) found.push(`namespace ${n}`);
   if (existsSync('/etc/netns')) for (const n of readdirSync('/etc/netns')) if (n.startsWith(`${prefix}-`)) found.push(`/etc/netns/${n}`);
-  for (const p of [join(RUN_DIR, ns), join(RUN_DIR, `${ns}.lock`), `/run/vpnns-test/${prefix}.owner`]) if (existsSync(p)) found.push(p);
-  for (const pid of supervisorPidsOf(ns)) found.push(`supervisor pid ${pid}`);
+  // Without a namespace yet (the demo stopped as its world was made) there is none of its state, and
+  // no supervisor: '' would name /run/vpnns itself and match every supervisor's argv.
+  const own = ns ? stateDirOf(ns) : undefined;
+  for (const p of [...(own ? [own.stateDir, own.lockFile] : []), `/run/vpnns-test/${prefix}.owner`]) if (existsSync(p)) found.push(p);
+  if (ns) for (const pid of supervisorPidsOf(ns)) found.push(`supervisor pid ${pid}`);
   return found;
 }

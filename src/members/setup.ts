@@ -5,7 +5,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError, VpnnsError } from '../errors.js';
 import type { System } from '../sys/system.js';
-import { isGroupMember, MEMBER_ENTRY, MEMBER_GROUP, renderEntry, renderSudoers, SUDO, SUDOERS_DROPIN, VISUDO } from './policy.js';
+import { lookupUser } from '../services/users.js';
+import { isGroupMember, MEMBER_ENTRY, MEMBER_GROUP, renderEntry, renderSudoers, SUDO, SUDOERS_DROPIN, USER_PATTERN, VISUDO } from './policy.js';
 import { installationProblem, packageRoot } from './install-check.js';
 
 const read = (p: string) => {
@@ -25,6 +26,14 @@ function membersOf(): string[] {
   const passwd = read('/etc/passwd');
   const group = read('/etc/group');
   return passwd.split('\n').map((l) => l.split(':')[0]!).filter((u) => u && isGroupMember(u, group, passwd));
+}
+
+/** Refuses, in one sentence, a USER that `setup` cannot make or unmake a member: a name vpnns does not accept, a user this machine lacks, root. */
+export function requireMemberCandidate(user: string): void {
+  if (!USER_PATTERN.test(user)) throw new UsageError(`--user ${JSON.stringify(user)} is not a user name vpnns accepts; use the login name (lowercase letters, digits, _ and -).`);
+  const u = lookupUser(user);
+  if (!u || u.name !== user) throw new UsageError(`user "${user}" does not exist on this machine; create it first (adduser ${user}).`);
+  if (u.uid === 0) throw new UsageError('root needs no membership: it runs vpnns with sudo already.');
 }
 
 /** Makes USER (an existing, non-root user) a member; nothing half-made on failure. Returns what to tell the admin. */

@@ -61,6 +61,7 @@ export const hostForwardingResource: Resource = {
   },
 };
 
-function forwardRecordPath(hostNetns: string): string {
+/** Where `up` keeps the host's ip_forward as it found it, for the last `down` in that host namespace. */
+export function forwardRecordPath(hostNetns: string): string {
   return `${RUN_DIR}/ip_forward.${hostNetns.replace(/[^\w.-]/g, '_')}.orig`;
 }

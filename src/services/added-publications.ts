@@ -8,7 +8,9 @@ import type { Config, PublishConfig } from '../config/types.js';
 import type { Names } from '../core/names.js';
 import { parseConfig } from '../config/load.js';
 import { ConfigError } from '../config/errors.js';
+import { formatHostPort } from '../config/net-utils.js';
 import { UsageError } from '../errors.js';
+import { requireHostPort } from './forward.js';
 
 export const ADDED_ORIGIN = '`vpnns publish add`';
 
@@ -50,5 +52,14 @@ export function entryFromArgs(target: string | undefined, host: string | boolean
     if (!(e instanceof ConfigError)) throw e;
     const option = /\.(host|via)$/.exec(e.path)?.[1];
     throw new UsageError(`${option ? `--${option}` : 'TARGET'}: ${e.detail}.`);
+  }
+}
+
+/** What `vpnns publish remove` names (ADDR:PORT, or PORT for 127.0.0.1:PORT) as formatHostPort writes it: the key it is listed under. */
+export function publishedKey(text: string): string {
+  try {
+    return formatHostPort(/^\d+$/.test(text) ? { host: '127.0.0.1', port: Number(text) } : requireHostPort(text));
+  } catch (e) {
+    throw new UsageError(`${(e as Error).message}.`);
   }
 }

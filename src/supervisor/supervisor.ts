@@ -16,7 +16,7 @@ import { UsageError, VpnnsError } from '../errors.js';
 import { createLogger, logDirFor } from '../core/log.js';
 import { writeStatusSync, type ComponentStatus, type SupervisorStatus } from '../core/status.js';
 import { serviceSpecs, type ServiceSpec } from '../core/services.js';
-import { ADDED_ORIGIN, entryFromArgs, readAdded, withAdded, writeAdded } from '../services/added-publications.js';
+import { ADDED_ORIGIN, entryFromArgs, publishedKey, readAdded, withAdded, writeAdded } from '../services/added-publications.js';
 import { readWanted, writeWanted, type Wanted } from './wanted.js';
 import { renderMetrics, serveMetrics, type MetricsServer } from './metrics.js';
 import { SupervisorCore } from './core.js';
@@ -28,7 +28,6 @@ import { serviceLoop, type ServiceHandle } from './service-loop.js';
 import { serveControl, type ControlServer } from './control-server.js';
 import { controlSocketPath, type Request } from './control-protocol.js';
 import { formatHostPort } from '../config/net-utils.js';
-import { requireHostPort } from '../services/forward.js';
 import { publication, publications } from '../services/publish.js';
 import type { PublishConfig } from '../config/types.js';
 import { canListen, tcpConnect } from '../net/ports.js';
@@ -422,12 +421,7 @@ export class Supervisor {
   private async publishRemove(a: { host: string; dryRun: boolean; waitMs: number }): Promise<unknown> {
     this.requireServices();
     const names = this.core.names;
-    let key: string;
-    try {
-      key = formatHostPort(/^\d+$/.test(a.host) ? { host: '127.0.0.1', port: Number(a.host) } : requireHostPort(a.host));
-    } catch (e) {
-      throw new UsageError(`${(e as Error).message}.`);
-    }
+    const key = publishedKey(a.host);
     return this.serialized(async () => {
       const i = this.added.findIndex((e) => formatHostPort(publication(e, names, ADDED_ORIGIN).listen) === key);
       if (i < 0) {

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import { decodeEnv, encodeEnv, isGroupMember, memberRequestProblem, renderEntry, renderSudoers, VISUDO } from '../../src/members/policy.js';
 import { callerFromSudo } from '../../src/members/entry.js';
 import { installationProblem } from '../../src/members/install-check.js';
+import { requireMemberCandidate } from '../../src/members/setup.js';
+import { UsageError } from '../../src/errors.js';
 import { parseArgs } from '../../src/cli/args.js';
 import { parseKiloArgs } from '../../src/cli/kilo.js';
 import { execCommand } from '../../src/cli/exec.js';
@@ -127,4 +129,11 @@ test('while a member\'s request runs, the config is the namespace\'s and program
   assert.equal(got.namespace, 'ns-of-up', '--config never reaches the loader');
   assert.throws(() => execLaunch(config, 'ns-of-up', 'root', ['id']), /run as that member/);
   assert.throws(() => execLaunch(config, 'ns-of-up', 'bob', ['id']), /run as that member/);
+});
+
+test('setup refuses, in one sentence, a user it cannot make a member: a name vpnns does not accept, one this machine lacks, root', () => {
+  const refused = (user: string, re: RegExp) => assert.throws(() => requireMemberCandidate(user), (e: unknown) => e instanceof UsageError && re.test(e.message), user);
+  refused('Bad!', /^--user "Bad!" is not a user name vpnns accepts/);
+  refused('nosuchuser-a14', /^user "nosuchuser-a14" does not exist on this machine; create it first/);
+  refused('root', /^root needs no membership/);
 });

@@ -1,7 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { entryFromArgs } from '../../src/cli/publish.js';
-import { withAdded, ADDED_ORIGIN } from '../../src/services/added-publications.js';
+import { entryFromArgs, publishedKey, withAdded, ADDED_ORIGIN } from '../../src/services/added-publications.js';
 import { publications, kernelPublications, publishServices, hasKernelFastPath, dnatPublications } from '../../src/services/publish.js';
 import { isListening, procNetAddress } from '../../src/net/listening.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -76,5 +75,14 @@ test('isListening reads LISTEN rows only, for exactly that address', async () =>
     assert.equal(await isListening('[::1]', 19000, dir), false);
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('publishedKey: PORT is 127.0.0.1:PORT, ADDR:PORT as formatHostPort writes it, anything else one usage sentence', () => {
+  assert.equal(publishedKey('9000'), '127.0.0.1:9000');
+  assert.equal(publishedKey('127.0.0.1:9000'), '127.0.0.1:9000');
+  assert.equal(publishedKey('[::1]:9000'), '[::1]:9000');
+  for (const bad of ['localhost', '127.0.0.1:0', '[::1]', 'x:y']) {
+    assert.throws(() => publishedKey(bad), (e: unknown) => e instanceof UsageError && /^expected ADDR:PORT/.test(e.message) && e.message.endsWith('.'), bad);
   }
 });

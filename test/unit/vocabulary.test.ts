@@ -42,6 +42,8 @@ export const VOCABULARY: readonly Word[] = [
     definition: /\b(?:function|(?:const|let|var))\s+sleep\b|\bsetTimeout\s+as\s+\w+|new Promise(?:<void>)?\(\s*\(?\s*(\w+)\s*\)?\s*=>\s*setTimeout\(\s*\1\s*,/,
   },
   { what: "the state root '/var/lib/vpnns' (LIB_DIR)", home: 'config/paths.ts', definition: /['"`]\/var\/lib\/vpnns\b/ },
+  // The demo had a copy of its own (and built the namespace's state and lock paths from it by hand).
+  { what: "the run-time root '/run/vpnns' (RUN_DIR)", home: 'core/names.ts', definition: /['"`]\/run\/vpnns\b(?!-)/ },
   // The world's DNS server and query helper and `vpnns check` each had a codec of their own.
   {
     what: 'the DNS wire codec',
@@ -83,7 +85,7 @@ function sources(dir: string): Map<string, string> {
   return out;
 }
 
-test('src/ defines each shared helper once: host:port, IP addresses, did-you-mean, sleep, the state root, the DNS codec', () => {
+test('src/ defines each shared helper once: host:port, IP addresses, did-you-mean, sleep, the state and run-time roots, the DNS codec', () => {
   const stray = strayDefinitions(sources(SRC));
   assert.deepEqual(stray, [], stray.join('\n'));
 });
@@ -96,6 +98,7 @@ test('the vocabulary guard sees a second definition in each spelling it knows', 
     ['sys/process.ts', 'export function sleep() {}'],
     ['config/paths.ts', "export const LIB_DIR = '/var/lib/vpnns';"],
     ['net/dns-wire.ts', 'export function buildQuery() {}\nexport function parseResponse() {}'],
+    ['core/names.ts', "export const RUN_DIR = '/run/vpnns';"],
   ]);
   for (const k of home.keys()) assert.ok(seeded.has(k), k);
   assert.deepEqual(strayDefinitions(seeded), []);
@@ -114,6 +117,7 @@ test('the vocabulary guard sees a second definition in each spelling it knows', 
     ['checks/gather.ts', "import { connect, isIP } from 'node:net';"],
     ['checks/dns-wire.ts', 'export function buildQuery(id: number, name: string, type: QueryType): Buffer {}'],
     ['world/dns-query.ts', 'function skipName(msg: Buffer, pos: number): number {}'],
+    ['demo/session.ts', "const RUN_DIR = '/run/vpnns';"],
   ];
   for (const [file, text] of again) {
     const stray = strayDefinitions(new Map([...seeded, [file, text]]));
@@ -122,4 +126,6 @@ test('the vocabulary guard sees a second definition in each spelling it knows', 
   }
   // A mention in a comment is not a definition.
   assert.deepEqual(strayDefinitions(new Map([...seeded, ['vpn/x.ts', '// function sleep() was here; see /var/lib/vpnns\n/* const sleep = 1 */']])), []);
+  // The world's own directory beside it is another root, not a copy.
+  assert.deepEqual(strayDefinitions(new Map([...seeded, ['world/cleanup.ts', "export const OWNER_DIR = '/run/vpnns-test';"]])), []);
 });
