@@ -55,15 +55,11 @@ export async function listNetns(sys: System): Promise<string[]> {
   return (JSON.parse(r.stdout) as Array<{ name: string }>).map((n) => n.name);
 }
 
-export async function netnsExists(sys: System, ns: string): Promise<boolean> {
-  return (await listNetns(sys)).includes(ns);
-}
-
 /**
  * Whether `ip netns list` would list NS: its file under /run/netns, the directory that command
  * lists (iproute2's NETNS_RUN_DIR), looked at without starting a process (`up` asks several times).
  */
-export function netnsFileExists(sys: System, ns: string): Promise<boolean> {
+export function netnsExists(sys: System, ns: string): Promise<boolean> {
   return sys.exists(`${NETNS_DIR}/${ns}`);
 }
 

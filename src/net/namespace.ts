@@ -3,7 +3,7 @@ import { stat } from 'node:fs/promises';
 import type { Context, Resource } from '../core/resource.js';
 import { VpnnsError } from '../errors.js';
 import { sleep } from '../sys/process.js';
-import { netnsFileExists } from './ip.js';
+import { netnsExists } from './ip.js';
 
 /** The kernel's number of a named namespace (the nsfs inode behind /run/netns/<ns>), or undefined. */
 async function netnsId(ns: string): Promise<number | undefined> {
@@ -55,14 +55,14 @@ export const namespaceResource: Resource = {
   title: 'network namespace',
   async check(ctx) {
     const { sys, names } = ctx;
-    if (!(await netnsFileExists(sys, names.ns))) return false;
+    if (!(await netnsExists(sys, names.ns))) return false;
     const lo = await loopback(sys, names.ns);
     if (!(await isOurs(ctx, lo))) throw notOurs(names.ns);
     return lo.up;
   },
   async apply(ctx) {
     const { sys, names } = ctx;
-    if (!(await netnsFileExists(sys, names.ns))) {
+    if (!(await netnsExists(sys, names.ns))) {
       // The tag is recorded before the namespace exists, so a namespace someone else makes meanwhile
       // lacks it. (A crash between `ip netns add` and the alias leaves an empty namespace that is not
       // recognised: `down` leaves it and the next `up` says how to remove it. Never the reverse.)
@@ -86,7 +86,7 @@ export const namespaceResource: Resource = {
   },
   async remove(ctx) {
     const { sys, names } = ctx;
-    if (!(await netnsFileExists(sys, names.ns))) return false;
+    if (!(await netnsExists(sys, names.ns))) return false;
     // Someone else's namespace of the same name: neither it nor what runs in it is ours to end.
     if (!(await isOurs(ctx))) return false;
     await killInside(sys, names.ns);
@@ -94,7 +94,7 @@ export const namespaceResource: Resource = {
     return true;
   },
   async foreign({ sys, names }) {
-    if (!(await netnsFileExists(sys, names.ns))) return undefined;
+    if (!(await netnsExists(sys, names.ns))) return undefined;
     return { what: `network namespace ${names.ns}`, fix: `remove it with \`ip netns del ${names.ns}\` if nothing needs it` };
   },
 };
