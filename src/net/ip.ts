@@ -49,12 +49,6 @@ export async function listRoutes(sys: System, ns?: string, family: '-4' | '-6' =
   return JSON.parse(r.stdout) as IpRoute[];
 }
 
-export async function listNetns(sys: System): Promise<string[]> {
-  const r = await sys.query(['ip', '-json', 'netns', 'list'], { allowFail: true });
-  if (r.code !== 0 || !r.stdout.trim()) return [];
-  return (JSON.parse(r.stdout) as Array<{ name: string }>).map((n) => n.name);
-}
-
 /**
  * Whether `ip netns list` would list NS: its file under /run/netns, the directory that command
  * lists (iproute2's NETNS_RUN_DIR), looked at without starting a process (`up` asks several times).
