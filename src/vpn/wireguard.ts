@@ -223,29 +223,12 @@ async function ipBatch(ctx: VpnContext, lines: string[]): Promise<void> {
  * Seconds since the latest handshake, asked over wireguard-go's control socket (the UAPI `get`
  * that `wg show` sends), or undefined before the first one or when nobody answers.
  */
-export function uapiHandshakeAge(tunnel: string, timeoutMs = 1000): Promise<number | undefined> {
-  return new Promise((resolve) => {
-    const s = connect(`${WG_SOCKET_DIR}/${tunnel}.sock`);
-    let text = '';
-    const done = (v: number | undefined) => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve(v);
-    };
-    const timer = setTimeout(() => done(undefined), timeoutMs);
-    s.setEncoding('utf8');
-    s.once('connect', () => s.write('get=1\n\n'));
-    s.on('data', (d: string) => {
-      text += d;
-      if (text.length > 1 << 20) return done(undefined);
-      if (!text.endsWith('\n\n')) return;
-      let latest = 0;
-      for (const m of text.matchAll(/^last_handshake_time_sec=(\d+)$/gm)) latest = Math.max(latest, Number(m[1]));
-      done(latest > 0 ? Math.max(0, Math.floor(Date.now() / 1000) - latest) : undefined);
-    });
-    s.once('error', () => done(undefined));
-    s.once('end', () => done(undefined));
-  });
+export async function uapiHandshakeAge(tunnel: string, timeoutMs = 1000): Promise<number | undefined> {
+  const text = await uapiRequest(tunnel, 'get=1\n\n', timeoutMs);
+  if (text === undefined) return undefined;
+  let latest = 0;
+  for (const m of text.matchAll(/^last_handshake_time_sec=(\d+)$/gm)) latest = Math.max(latest, Number(m[1]));
+  return latest > 0 ? Math.max(0, Math.floor(Date.now() / 1000) - latest) : undefined;
 }
 
 /**
@@ -282,7 +265,8 @@ function uapiRequest(tunnel: string, request: string, timeoutMs: number): Promis
     s.once('connect', () => s.write(request));
     s.on('data', (d: string) => {
       text += d;
-      if (text.length > 1 << 16) done(undefined);
+      // A `get` lists every peer: up to 1 MiB, then nobody sane is answering.
+      if (text.length > 1 << 20) done(undefined);
       else if (text.endsWith('\n\n')) done(text);
     });
     s.once('error', () => done(undefined));
