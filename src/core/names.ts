@@ -1,6 +1,6 @@
 // Every name and address vpnns derives from the config, in one place, so `up`, `down`,
 // `status` and the systemd units agree on them.
-import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import type { Config } from '../config/types.js';
 import { assertNamespaceName } from '../config/namespace-name.js';
 import { cidrHosts } from '../config/net-utils.js';
@@ -34,6 +34,9 @@ export interface Names {
 export function ifName(prefix: string, ns: string): string {
   const full = `${prefix}${ns}`;
   if (full.length <= 15) return full;
+  // node:crypto loaded here, not at import: only a long name needs it, and loading it (a dozen
+  // internal modules) is a few ms of every `vpnns exec`.
+  const { createHash } = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
   const hash = createHash('sha256').update(ns).digest('hex').slice(0, 5);
   return `${prefix}${ns.slice(0, 15 - prefix.length - 5)}${hash}`;
 }

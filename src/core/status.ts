@@ -5,7 +5,8 @@
 // status.private.json (0600) with everything. The public copy leaves out what would tell a local user
 // the host's real address (the supervisor measures the host's own egress to compare the tunnel's
 // with it), also where an error message quotes it. Root's readers use the full copy.
-import { readFile } from 'node:fs/promises';
+// A synchronous read of a small file in /run: node:fs/promises stays unloaded (see core/state.ts).
+import { readFileSync } from 'node:fs';
 import { replaceFileSync } from '../sys/files.js';
 import type { Names } from './names.js';
 import { identify } from '../sys/proc-identity.js';
@@ -59,7 +60,7 @@ export function privateStatusPath(n: Pick<Names, 'stateDir'>): string {
 export async function readStatus(n: Pick<Names, 'stateDir'>): Promise<SupervisorStatus | undefined> {
   for (const p of [privateStatusPath(n), statusPath(n)]) {
     try {
-      return JSON.parse(await readFile(p, 'utf8')) as SupervisorStatus;
+      return JSON.parse(readFileSync(p, 'utf8')) as SupervisorStatus;
     } catch {
       /* not readable to us, or not written yet */
     }

@@ -3,7 +3,9 @@
 // and, under `--dry-run`, records it without calling the executor. `hostExecutor` is the real
 // machine; `RecordingExecutor` (recording.ts) records the calls and answers from a script, so the
 // resources' check/apply/remove are unit-tested without root.
-import { mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile, chmod, chown, stat, truncate } from 'node:fs/promises';
+// fs.promises is read at each call, not at load: Node loads it (with readline) on first use, a few ms
+// of every `vpnns exec`, which needs none of it.
+import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ChildProcess } from './spawn.js';
@@ -86,37 +88,37 @@ export const hostExecutor: Executor = {
   startChild,
   async writeFile(path, content, opts = {}) {
     if (opts.kernelSetting) {
-      await writeFile(path, content, { flag: 'r+' });
+      await fsp.writeFile(path, content, { flag: 'r+' });
       return;
     }
     const mode = opts.mode ?? 0o644;
-    await mkdir(dirname(path), { recursive: true });
+    await fsp.mkdir(dirname(path), { recursive: true });
     if (opts.inPlace && (await exists(path))) {
-      await writeFile(path, content, { mode, flag: 'r+' });
-      await truncate(path, Buffer.byteLength(content));
+      await fsp.writeFile(path, content, { mode, flag: 'r+' });
+      await fsp.truncate(path, Buffer.byteLength(content));
       return;
     }
     // Write then rename so a reader never sees half a file, and a secret never exists with a wider mode.
     const tmp = `${path}.tmp-${process.pid}`;
-    await writeFile(tmp, content, { mode });
-    await chmod(tmp, mode);
-    if (opts.owner) await chown(tmp, opts.owner.uid, opts.owner.gid);
-    await rename(tmp, path);
+    await fsp.writeFile(tmp, content, { mode });
+    await fsp.chmod(tmp, mode);
+    if (opts.owner) await fsp.chown(tmp, opts.owner.uid, opts.owner.gid);
+    await fsp.rename(tmp, path);
   },
   async remove(path) {
-    await rm(path, { recursive: true, force: true });
+    await fsp.rm(path, { recursive: true, force: true });
   },
   async mkdir(path, mode = 0o755) {
-    await mkdir(path, { recursive: true, mode });
+    await fsp.mkdir(path, { recursive: true, mode });
   },
   async rename(from, to) {
-    await rename(from, to);
+    await fsp.rename(from, to);
   },
   async symlink(target, link) {
-    await symlink(target, link);
+    await fsp.symlink(target, link);
   },
   tempDir(prefix) {
-    return mkdtemp(join(tmpdir(), prefix));
+    return fsp.mkdtemp(join(tmpdir(), prefix));
   },
   async createLogFileFor(path, user, group) {
     const { uid, gid } = idsOf(user, group);
@@ -128,7 +130,7 @@ export const hostExecutor: Executor = {
 
 export async function exists(path: string): Promise<boolean> {
   try {
-    await stat(path);
+    await fsp.stat(path);
     return true;
   } catch {
     return false;
@@ -137,7 +139,7 @@ export async function exists(path: string): Promise<boolean> {
 
 export async function readText(path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, 'utf8');
+    return await fsp.readFile(path, 'utf8');
   } catch {
     return undefined;
   }

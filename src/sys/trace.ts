@@ -3,7 +3,8 @@
 // end in milliseconds since the epoch (so lines of `up` and its supervisor merge on one clock),
 // `ms` its duration. bench/up.ts reads them to say where the time of `up` goes. Off unless asked:
 // a flag on the command line, never the environment (no setting of vpnns's comes from there).
-import { performance } from 'node:perf_hooks';
+// Node's `performance` is touched only when tracing: its first use loads perf_hooks (a dozen
+// internal modules, ~1.5 ms of every command otherwise).
 
 let enabled = false;
 

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { isIPv6 as nodeIsIPv6 } from 'node:net';
 import assert from 'node:assert/strict';
 import {
   cidrHosts, cidrOverlaps, formatIPv4, ipv6Bytes, ipv6FromBytes, isIP, isIPv4, isIPv6, isLoopback, normalizeIp, parseCidr4, parseHostPort, parseIPv4,
@@ -13,6 +14,50 @@ test('parseIPv4 / formatIPv4 round trip and reject malformed input', () => {
   for (const bad of ['', '1.2.3', '1.2.3.4.5', '256.0.0.1', '01.2.3.4', '1.2.3.-1', '1.2.3.4 ', 'a.b.c.d', '1..2.3', '0x1.2.3.4']) {
     assert.equal(parseIPv4(bad), null, bad);
   }
+});
+
+test('isIPv6 answers as node:net does (zone ids aside), on edge cases and 20000 random strings', () => {
+  const cases = [
+    '::', '::1', '1::', '1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8', '1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7:8:9', '1:2:3:4:5:6:7::8',
+    ':::', '1:::2', ':1::2', '1::2:', '1:2', '12345::', 'abcd::ABCD', '::ffff:1.2.3.4', '::1.2.3.4', '1:2:3:4:5:6:1.2.3.4',
+    '1:2:3:4:5:6:7:1.2.3.4', '::ffff:01.2.3.4', '::ffff:256.1.1.1', '::ffff:1.2.3', '1.2.3.4::', '::1.2.3.4:1', 'g::', ' ::1', '::1 ',
+  ];
+  // A deterministic generator (no flaky seed): strings over the characters an address uses.
+  let x = 42;
+  const next = () => (x = (x * 1103515245 + 12345) % 2147483648);
+  const alphabet = '0123456789abcdefABCDEFg:.';
+  for (let i = 0; i < 20000; i++) {
+    let s = '';
+    const n = 1 + (next() % 24);
+    for (let k = 0; k < n; k++) s += alphabet[next() % alphabet.length];
+    cases.push(s);
+  }
+  // And address-shaped ones: 6 to 9 groups, a run of them compressed, a dotted tail, a slip.
+  const hex = '0123456789abcdefABCDEF';
+  for (let i = 0; i < 20000; i++) {
+    const groups: string[] = [];
+    const count = 6 + (next() % 4);
+    for (let g = 0; g < count; g++) groups.push(Array.from({ length: 1 + (next() % (next() % 7 === 0 ? 5 : 4)) }, () => hex[next() % hex.length]).join(''));
+    if (next() % 3 === 0) groups.splice(count - 2, 2, [0, 0, 0, 0].map(() => String(next() % (next() % 5 === 0 ? 300 : 256))).join('.'));
+    let s = groups.join(':');
+    if (next() % 2 === 0) {
+      const from = next() % groups.length;
+      const len = next() % (groups.length - from + 1);
+      s = `${groups.slice(0, from).join(':')}::${groups.slice(from + len).join(':')}`;
+    }
+    if (next() % 5 === 0) {
+      const at = next() % s.length;
+      s = s.slice(0, at) + ':.0g'[next() % 4] + s.slice(at + 1);
+    }
+    cases.push(s);
+  }
+  let valid = 0;
+  for (const s of cases) {
+    assert.equal(isIPv6(s), nodeIsIPv6(s), JSON.stringify(s));
+    if (nodeIsIPv6(s)) valid++;
+  }
+  // The generator must reach both answers often, or it proves little.
+  assert.ok(valid > 3000, `${valid} valid addresses`);
 });
 
 test('isIPv4 / isIPv6 / isIP', () => {
