@@ -30,6 +30,19 @@ const vm = require('node:vm');
  */
 const BUNDLES = { up: 'main.bundle.cjs', down: 'main.bundle.cjs', supervise: 'main.bundle.cjs', run: 'main.bundle.cjs', status: 'main.bundle.cjs', exec: 'exec.bundle.cjs' };
 
+/**
+ * The Node flags a bundle is started with: none (every command), and the supervisor's
+ * (src/supervisor/resource.ts supervisorArgv; a unit test keeps the two alike). V8 refuses a cache
+ * made under other flags, so the build makes one per set, each named after its flags.
+ */
+const NODE_FLAG_SETS = [[], ['--no-opt', '--max-semi-space-size=1']];
+
+/** BUNDLE.v8cache for a process started with no Node flags, BUNDLE.<flags>.v8cache otherwise. */
+function cacheFileOf(file, execArgv = process.execArgv) {
+  const flags = execArgv.join(' ').replace(/[^A-Za-z0-9]+/g, '_').replace(/^_+|_+$/g, '');
+  return flags === '' ? `${file}.v8cache` : `${file}.${flags}.v8cache`;
+}
+
 const HEAD = '(function (exports, require, module, __filename, __dirname, __vpnnsImport) { ';
 const TAIL = '\n});';
 const BUILD_ID = /^\/\/ vpnns build ([0-9a-f]{32})\n/;
@@ -61,7 +74,7 @@ function requireBundle(file, parent) {
   let cachedData;
   let cache = 'absent';
   try {
-    const raw = readFileSync(`${file}.v8cache`);
+    const raw = readFileSync(cacheFileOf(file));
     const nl = raw.indexOf(10);
     const id = buildIdOf(source);
     if (nl > 0 && id && raw.subarray(0, nl).toString('latin1') === id) {
@@ -76,4 +89,33 @@ function requireBundle(file, parent) {
   return { exports: run(script, file, parent), cache };
 }
 
-module.exports = { BUNDLES, compile, run, buildIdOf, requireBundle };
+/**
+ * Writes the code cache of `file` for this process's Node flags (scripts/bundle.mjs starts this
+ * file once per NODE_FLAG_SETS entry): its first line is the build id the bundle's own first line
+ * carries, then V8's data. The bundle is compiled and run as bin/vpnns does (its modules' top
+ * levels: nothing they do reaches outside the process), then each warm-up command line is run
+ * with the output dropped (`--help`s) and, with `withConfig`, a sample config parsed (main.ts
+ * warmUp), so the functions a start-up calls are compiled and in the cache too.
+ */
+async function writeCache(file, warmups, withConfig) {
+  const { writeFileSync } = require('node:fs');
+  const source = readFileSync(file, 'utf8');
+  const id = buildIdOf(source);
+  if (!id) throw new Error(`${file} does not start with a build id`);
+  const script = compile(file, source, undefined);
+  const { main, warmUp } = run(script, file, module);
+  const silent = { out: () => {}, err: () => {}, isTTY: false };
+  for (const argv of warmups) await main(argv, silent);
+  if (withConfig) await warmUp();
+  writeFileSync(cacheFileOf(file), Buffer.concat([Buffer.from(`${id}\n`, 'latin1'), script.createCachedData()]));
+}
+
+module.exports = { BUNDLES, NODE_FLAG_SETS, cacheFileOf, compile, run, buildIdOf, requireBundle };
+
+// node [FLAGS] bin/bundle-loader.cjs --write-cache BUNDLE WARMUPS-JSON [config]
+if (require.main === module && process.argv[2] === '--write-cache') {
+  writeCache(process.argv[3], JSON.parse(process.argv[4]), process.argv[5] === 'config').catch((e) => {
+    process.stderr.write(`bundle: cannot write the code cache of ${process.argv[3]}: ${e && e.stack ? e.stack : e}\n`);
+    process.exit(1);
+  });
+}

@@ -7,7 +7,8 @@
 // beside it (BUNDLE.v8cache, see writeCodeCache). Run by `npm run build` after tsc.
 // Without esbuild (a production install) it does nothing and bin/vpnns uses dist/ as it is.
 import { randomBytes } from 'node:crypto';
-import { readFile, writeFile, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { readFile, readdir, writeFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,23 +97,16 @@ async function bundle(options) {
 }
 
 /**
- * The V8 code cache of a bundle, BUNDLE.v8cache: its first line is the build id that the bundle's
- * own first line carries (bin/vpnns uses the cache only for the bundle it was made from), then
- * V8's data. The bundle is compiled and run as bin/vpnns does (its modules' top levels: nothing
- * they do reaches outside the process), then each command's --help is asked with the output
- * dropped and a sample config parsed (main.ts warmUp), so the functions a start-up calls are
- * compiled and in the cache too.
+ * The bundle's V8 code caches, one per set of Node flags it is started with, each written by a
+ * Node started with those flags (V8 refuses a cache made under others): bin/bundle-loader.cjs
+ * --write-cache, the loader bin/vpnns uses, so the cache is of exactly the code that runs.
  */
-async function writeCodeCache(file, id, warmups, withConfig) {
-  const source = await readFile(file, 'utf8');
-  if (loader.buildIdOf(source) !== id) throw new Error(`${file} does not start with its build id`);
-  const script = loader.compile(file, source, undefined);
-  const { main, warmUp } = loader.run(script, file, undefined);
-  const silent = { out: () => {}, err: () => {}, isTTY: false };
-  for (const argv of warmups) await main(argv, silent);
-  // The config parser, where the bundle holds it (exec's leaves it out: it would load from dist/).
-  if (withConfig) await warmUp();
-  await writeFile(`${file}.v8cache`, Buffer.concat([Buffer.from(`${id}\n`, 'latin1'), script.createCachedData()]));
+function writeCodeCaches(file, warmups, withConfig) {
+  for (const flags of loader.NODE_FLAG_SETS) {
+    const argv = [...flags, join(ROOT, 'bin', 'bundle-loader.cjs'), '--write-cache', file, JSON.stringify(warmups), withConfig ? 'config' : ''];
+    const r = spawnSync(process.execPath, argv, { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`bundle: writing the code cache of ${file} with Node flags [${flags.join(' ')}] failed`);
+  }
 }
 
 const id = randomBytes(16).toString('hex');
@@ -123,5 +117,8 @@ await rm(join(OUT_DIR, 'main.bundle.js'), { force: true });
 await bundle({ format: 'cjs', outfile: join(OUT_DIR, 'main.bundle.cjs'), banner, plugins: [onlyCommands('main.bundle.cjs', true), ownUrl('cjs')] });
 // exec's bundle leaves out the other commands and the YAML loader (loaded only for a config file).
 await bundle({ format: 'cjs', outfile: join(OUT_DIR, 'exec.bundle.cjs'), banner, plugins: [onlyCommands('exec.bundle.cjs', false), ownUrl('cjs')] });
-await writeCodeCache(join(OUT_DIR, 'main.bundle.cjs'), id, ['up', 'down', 'supervise', 'run', 'status'].map((c) => [c, '--help']), true);
-await writeCodeCache(join(OUT_DIR, 'exec.bundle.cjs'), id, [['exec', '--help']], false);
+// Old caches (another format, or flags no longer used) would otherwise sit beside the new ones.
+for (const f of await readdir(OUT_DIR)) if (f.endsWith('.v8cache')) await rm(join(OUT_DIR, f));
+// exec's leaves the config parser out (it would load from dist/): no config warm-up there.
+writeCodeCaches(join(OUT_DIR, 'main.bundle.cjs'), ['up', 'down', 'supervise', 'run', 'status'].map((c) => [c, '--help']), true);
+writeCodeCaches(join(OUT_DIR, 'exec.bundle.cjs'), [['exec', '--help']], false);

@@ -3,6 +3,7 @@
 // a failing command leaves for the engine (which removes on failure). No root, nothing on the machine.
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -378,6 +379,11 @@ test('supervisor: none recorded — check false, remove finds nothing; apply sta
   assert.deepEqual(s.argv.slice(-3), ['supervise', '--namespace', 'ut']);
   assert.equal(s.argv[0], process.execPath);
   assert.ok(s.argv.includes('--no-opt'));
+  // Its Node flags are a set the build writes a code cache for (bin/bundle-loader.cjs): under
+  // any other flags V8 would refuse the cache and the supervisor would parse its whole bundle.
+  const flags = s.argv.slice(1, s.argv.findIndex((a) => a.endsWith('/bin/vpnns')));
+  const { NODE_FLAG_SETS } = createRequire(import.meta.url)('../../../bin/bundle-loader.cjs') as { NODE_FLAG_SETS: string[][] };
+  assert.ok(NODE_FLAG_SETS.some((set) => JSON.stringify(set) === JSON.stringify(flags)), JSON.stringify(flags));
   assert.equal(s.logFile, `${logDirFor(cfg)}/supervisor.out`);
   // The old status files go first, so `up` never reads a dead supervisor's.
   assert.deepEqual(exec.changes().slice(0, 2), [`remove ${names.stateDir}/status.json`, `remove ${names.stateDir}/status.private.json`]);
