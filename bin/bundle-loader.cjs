@@ -10,7 +10,7 @@
 // only the source's length, its own version and flags, and rejects a cache that fails those; then
 // the source is compiled as without one).
 'use strict';
-const { readFileSync } = require('node:fs');
+const { readFileSync, statSync } = require('node:fs');
 const Module = require('node:module');
 const { dirname, resolve } = require('node:path');
 const { pathToFileURL } = require('node:url');
@@ -25,10 +25,17 @@ const vm = require('node:vm');
 /**
  * The commands bin/vpnns runs from a bundle, and which: those whose start-up is on the way to a
  * working namespace (`up`, the supervisor it starts, the systemd units' `run`, `down`, `status`)
- * from the CLI's, `exec` from its own. scripts/bundle.mjs puts these commands (and what they
+ * from the CLI's; `exec` and `kilo`, each a daily start-up of its own, from theirs. scripts/bundle.mjs puts these commands (and what they
  * import) in each bundle and leaves the others out.
  */
-const BUNDLES = { up: 'main.bundle.cjs', down: 'main.bundle.cjs', supervise: 'main.bundle.cjs', run: 'main.bundle.cjs', status: 'main.bundle.cjs', exec: 'exec.bundle.cjs' };
+const BUNDLES = { up: 'main.bundle.cjs', down: 'main.bundle.cjs', supervise: 'main.bundle.cjs', run: 'main.bundle.cjs', status: 'main.bundle.cjs', exec: 'exec.bundle.cjs', kilo: 'kilo.bundle.cjs' };
+
+/**
+ * What exec's and kilo's bundles leave out and imports only when it must (a config file to read), bundled on
+ * its own: the module (as the bundle's import() names it, relative to its folder) and its bundle.
+ * Loaded like the others, from its code cache, unless the compiled module is newer (then that).
+ */
+const IMPORT_BUNDLES = { '../config/load.js': 'config.bundle.cjs' };
 
 /**
  * The Node flags a bundle is started with: none (every command), and the supervisor's
@@ -56,10 +63,24 @@ function run(script, file, parent) {
   const mod = new Module(file, parent);
   mod.filename = file;
   mod.paths = Module._nodeModulePaths(dir);
-  const importer = (spec) => import(spec.startsWith('.') ? pathToFileURL(resolve(dir, spec)).href : spec);
+  const importer = async (spec) => {
+    const target = spec.startsWith('.') ? resolve(dir, spec) : undefined;
+    const own = target && Object.hasOwn(IMPORT_BUNDLES, spec) ? resolve(dir, IMPORT_BUNDLES[spec]) : undefined;
+    if (own && fresh(own, target)) return requireBundle(own, parent).exports;
+    return import(target ? pathToFileURL(target).href : spec);
+  };
   script.runInThisContext().call(mod.exports, mod.exports, Module.createRequire(file), mod, file, dir, importer);
   mod.loaded = true;
   return mod.exports;
+}
+
+/** A bundle at least as new as the compiled module it was made from (else tsc ran and the bundler did not). */
+function fresh(bundle, compiled) {
+  try {
+    return statSync(bundle).mtimeMs >= statSync(compiled).mtimeMs;
+  } catch {
+    return false;
+  }
 }
 
 /** The build id on a bundle's first line, or undefined. */
@@ -110,7 +131,7 @@ async function writeCache(file, warmups, withConfig) {
   writeFileSync(cacheFileOf(file), Buffer.concat([Buffer.from(`${id}\n`, 'latin1'), script.createCachedData()]));
 }
 
-module.exports = { BUNDLES, NODE_FLAG_SETS, cacheFileOf, compile, run, buildIdOf, requireBundle };
+module.exports = { BUNDLES, IMPORT_BUNDLES, NODE_FLAG_SETS, cacheFileOf, compile, run, buildIdOf, requireBundle };
 
 // node [FLAGS] bin/bundle-loader.cjs --write-cache BUNDLE WARMUPS-JSON [config]
 if (require.main === module && process.argv[2] === '--write-cache') {

@@ -115,10 +115,18 @@ const banner = { js: `// vpnns build ${id}` };
 // A build of the old format (ES module) would otherwise sit beside the new one unused.
 await rm(join(OUT_DIR, 'main.bundle.js'), { force: true });
 await bundle({ format: 'cjs', outfile: join(OUT_DIR, 'main.bundle.cjs'), banner, plugins: [onlyCommands('main.bundle.cjs', true), ownUrl('cjs')] });
-// exec's bundle leaves out the other commands and the YAML loader (loaded only for a config file).
-await bundle({ format: 'cjs', outfile: join(OUT_DIR, 'exec.bundle.cjs'), banner, plugins: [onlyCommands('exec.bundle.cjs', false), ownUrl('cjs')] });
+// exec's and kilo's leave out the other commands and the config loader (loaded only for a config file).
+for (const out of ['exec.bundle.cjs', 'kilo.bundle.cjs']) {
+  await bundle({ format: 'cjs', outfile: join(OUT_DIR, out), banner, plugins: [onlyCommands(out, false), ownUrl('cjs')] });
+}
 // Old caches (another format, or flags no longer used) would otherwise sit beside the new ones.
 for (const f of await readdir(OUT_DIR)) if (f.endsWith('.v8cache')) await rm(join(OUT_DIR, f));
 // exec's leaves the config parser out (it would load from dist/): no config warm-up there.
 writeCodeCaches(join(OUT_DIR, 'main.bundle.cjs'), ['up', 'down', 'supervise', 'run', 'status'].map((c) => [c, '--help']), true);
 writeCodeCaches(join(OUT_DIR, 'exec.bundle.cjs'), [['exec', '--help']], false);
+writeCodeCaches(join(OUT_DIR, 'kilo.bundle.cjs'), [['kilo', '--help']], false);
+// What exec's bundle leaves out, bundled on its own (IMPORT_BUNDLES): the config loader, yaml in it.
+for (const [spec, out] of Object.entries(loader.IMPORT_BUNDLES)) {
+  await bundle({ entryPoints: [join(OUT_DIR, spec)], format: 'cjs', outfile: join(OUT_DIR, out), banner, plugins: [ownUrl('cjs')] });
+  writeCodeCaches(join(OUT_DIR, out), [], true);
+}

@@ -126,28 +126,7 @@ function defaultIo(): Io {
   };
 }
 
-/**
- * For scripts/bundle.mjs, once, at build time: runs what every `up` and supervisor start runs
- * first on a config (the YAML parser and the schema's checks, on a sample text), so the V8 code
- * cache written after it holds those functions compiled (the first parse of a config otherwise
- * compiles them: ~15 ms). Pure: parses a string, reads and changes nothing.
- */
+/** For scripts/bundle.mjs, at build time: config/load.ts warmUp (the bundle's code cache then holds the parser compiled). */
 export async function warmUp(): Promise<void> {
-  const { parseConfig } = await import('../config/load.js');
-  parseConfig(
-    [
-      'namespace: vpn-ns',
-      'network: { subnet: 10.0.0.0/30, ipv6: false }',
-      'vpn:',
-      '  type: wireguard',
-      '  config: /etc/vpnns/wg0.conf',
-      'proxies:',
-      '  socks: { port: 1080 }',
-      '  http: { port: 1090 }',
-      'apps:',
-      '  code-server:',
-      '    port: 8443',
-      '',
-    ].join('\n'),
-  );
+  (await import('../config/load.js')).warmUp();
 }

@@ -39,6 +39,31 @@ export function parseConfig(text: string, file?: string): Config {
   return parse(text, file, file === undefined ? undefined : resolve(file), process.cwd());
 }
 
+/**
+ * For scripts/bundle.mjs, once, at build time: runs what every `up`, supervisor start and `exec
+ * --config` runs first on a config (the YAML parser and the schema's checks, on a sample text), so
+ * the V8 code cache written after it holds those functions compiled (the first parse of a config
+ * otherwise compiles them: ~15 ms). Pure: parses a string, reads and changes nothing.
+ */
+export function warmUp(): void {
+  parseConfig(
+    [
+      'namespace: vpn-ns',
+      'network: { subnet: 10.0.0.0/30, ipv6: false }',
+      'vpn:',
+      '  type: wireguard',
+      '  config: /etc/vpnns/wg0.conf',
+      'proxies:',
+      '  socks: { port: 1080 }',
+      '  http: { port: 1090 }',
+      'apps:',
+      '  code-server:',
+      '    port: 8443',
+      '',
+    ].join('\n'),
+  );
+}
+
 export function defaultConfig(): Config {
   return parseConfig('');
 }
