@@ -21,6 +21,11 @@ export interface Context {
    * and `up` saves a process start per check. Never set for a namespace that was there before.
    */
   freshNamespace?: boolean;
+  /**
+   * The same run made the namespace with IPv6 already off inside (the config wants it off): the
+   * process that made it also wrote those settings, so their check knows they are in place.
+   */
+  ipv6OffAtCreation?: boolean;
 }
 
 export interface Resource {
@@ -46,6 +51,14 @@ export interface Resource {
    * shared host settings that another namespace's `up` may have been the one to change.
    */
   readonly selfTracked?: boolean;
+  /**
+   * `apply` makes it with a step that fails, changing nothing, when something of its name is
+   * already there (`ip link add`, nft's `create table`), and then refuses in `foreign`'s sentence.
+   * `up` then skips the look again right before recording it (a process start on the way to the
+   * first byte): what appears after `up`'s first look can only make that step fail, never be taken
+   * over. The first look, before anything is made, still refuses what is in the way.
+   */
+  readonly madeExclusively?: boolean;
 }
 
 /** What is in the way, and the command that removes it: "interface vh-x" / "`ip link del vh-x`". */

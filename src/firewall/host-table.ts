@@ -140,6 +140,9 @@ function foreignTable(names: Pick<Names, 'hostTable'>): { what: string; fix: str
 export const hostTableResource: Resource = {
   id: 'host-nft',
   title: 'host NAT, forwarding and kernel-published ports (nftables)',
+  // Its first load is `create table`, which fails on a table that appeared since `up` looked, and
+  // apply then refuses in foreign's sentence: no look again before it is recorded.
+  madeExclusively: true,
   async check(ctx) {
     // Published ports change with the config: the table is right only if it is the one we rendered.
     // A recreated veth starts with route_localnet off again.
@@ -182,7 +185,11 @@ export const hostTableResource: Resource = {
   async remove({ sys, names, state }) {
     // No key: vpnns never loaded a table of this name (its first load failed, or never ran).
     if (state.runtime.hostTable === undefined) return false;
-    return deleteTable(sys, 'inet', names.hostTable);
+    const removed = await deleteTable(sys, 'inet', names.hostTable);
+    // The key says vpnns loaded the table now there; once it is deleted (a failed `up` undoing its
+    // work keeps the state), the next first load must be `create table` again, never a replace.
+    delete state.runtime.hostTable;
+    return removed;
   },
   async foreign({ sys, names }) {
     // A table of this name that vpnns has no record of loading is someone's: replacing it would

@@ -107,8 +107,9 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
       for (const [i, r] of plan.entries()) {
         if (i > linksMade) await releaseHost();
         // Again right before it is recorded (something may have appeared since): a resource of
-        // someone else's must never get into the record, or `down` would remove it.
-        if (!state.applied.includes(r.id)) await refuseForeign(ctx, [r]);
+        // someone else's must never get into the record, or `down` would remove it. Not for one
+        // made exclusively: its own making fails on what appeared, and it refuses then.
+        if (!state.applied.includes(r.id) && !r.madeExclusively) await refuseForeign(ctx, [r]);
         if (await traced(`check ${r.id}`, () => r.check(ctx))) {
           // In place, and not someone else's (refused above): vpnns's own, such as the DNS files of
           // a run before a reboot. Recorded, so `down` removes it.

@@ -15,12 +15,13 @@ import { CommandError } from '../../src/sys/exec.js';
 import { RecordingExecutor } from '../../src/sys/recording.js';
 import { System } from '../../src/sys/system.js';
 import { namespaceResource } from '../../src/net/namespace.js';
+import { nsIpv6Resource } from '../../src/net/sysctl.js';
 import { vethResource } from '../../src/net/veth.js';
 import { vethMac } from '../../src/net/mac.js';
 import { dnsFilesResource, renderNsswitch, renderResolvConf } from '../../src/net/dns-files.js';
 import { killSwitchResource, killSwitchSpec, renderKillSwitch } from '../../src/firewall/killswitch.js';
 import { hostTableResource } from '../../src/firewall/host-table.js';
-import { replaceTableScript } from '../../src/firewall/nft.js';
+import { createTableScript, replaceTableScript } from '../../src/firewall/nft.js';
 import { vpnPrepareResource } from '../../src/vpn/prepare-resource.js';
 import { CLIENT_MARK } from '../../src/vpn/provider.js';
 import { discardPrestarted, prestartSupervisor, supervisorResource } from '../../src/supervisor/resource.js';
@@ -49,7 +50,9 @@ const fails = (stderr = 'RTNETLINK answers: No such device') => ({ code: 1, stde
 
 // ---- namespace ----
 
-test('namespace: absent — check false, no foreign; apply adds it and brings lo up with the tag it recorded first, nothing else', async () => {
+const IPV6_OFF = 'sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv6.conf.lo.disable_ipv6=1';
+
+test('namespace: absent — check false, no foreign; apply adds it and brings lo up with the tag it recorded first (and IPv6 off inside), in one process', async () => {
   const { exec, sys, ctx, state, saves } = setup();
   exec.on(['ip', '-json', 'netns', 'list'], json([{ name: 'other' }]));
   assert.equal(await namespaceResource.check(ctx), false);
@@ -57,9 +60,21 @@ test('namespace: absent — check false, no foreign; apply adds it and brings lo
   await namespaceResource.apply(ctx);
   const tag = state.runtime.netnsTag;
   assert.match(String(tag), /^vpnns-[0-9a-f]{16}$/);
-  assert.deepEqual(sys.actions, ['$ ip netns add ut', `$ ip -n ut link set lo up alias ${tag}`]);
-  assert.deepEqual(exec.commands().filter((c) => !c.includes('-json')), ['ip netns add ut', `ip -n ut link set lo up alias ${tag}`]);
+  // One `ip -batch`: it stops at the first failing line, so nothing runs in a namespace it did not make.
+  assert.deepEqual(sys.actions, [`$ ip -batch -  <<'EOF'\n    netns add ut\n    netns exec ut ip link set lo up alias ${tag}\n    netns exec ut ${IPV6_OFF}\nEOF`]);
+  assert.deepEqual(exec.commands().filter((c) => !c.includes('-json')), ['ip -batch -']);
   assert.equal(saves(), 2, 'the tag saved before `ip netns add`, the kernel number after');
+  // The settings were written with it: IPv6's check knows, without asking.
+  assert.equal(ctx.freshNamespace, true);
+  assert.equal(await nsIpv6Resource.check(ctx), true);
+  assert.equal(exec.commands().filter((c) => c.includes('sysctl')).length, 0, 'no process asked');
+
+  // With IPv6 wanted inside, the batch leaves it on.
+  const v6 = setup('namespace: ut\nnetwork:\n  ipv6: true\n');
+  v6.exec.on(['ip', '-json', 'netns', 'list'], json([]));
+  await namespaceResource.apply(v6.ctx);
+  assert.ok(!v6.sys.actions[0]!.includes('sysctl'), v6.sys.actions[0]);
+  assert.equal(v6.ctx.ipv6OffAtCreation, undefined);
 });
 
 const loLink = (flags: string[], ifalias?: string) => json([{ ifname: 'lo', flags, ...(ifalias ? { ifalias } : {}) }]);
@@ -115,9 +130,10 @@ test('namespace: remove ends what runs inside, then deletes it; absent: nothing 
 test('namespace: a failing `ip netns add` throws the command\'s error and goes no further', async () => {
   const { exec, sys, ctx } = setup();
   exec.on(['ip', '-json', 'netns', 'list'], json([]));
-  exec.on(['ip', 'netns', 'add'], fails('Cannot create namespace file "/run/netns/ut": File exists'));
-  await assert.rejects(namespaceResource.apply(ctx), (e) => e instanceof CommandError && /ip netns add ut.*File exists/.test(e.message));
-  assert.deepEqual(sys.actions, ['$ ip netns add ut']);
+  exec.on(['ip', '-batch', '-'], fails('Cannot create namespace file "/run/netns/ut": File exists\nCommand failed -:1'));
+  await assert.rejects(namespaceResource.apply(ctx), (e) => e instanceof CommandError && /ip -batch -.*File exists/.test(e.message));
+  assert.equal(sys.actions.length, 1);
+  assert.equal(ctx.freshNamespace, undefined, 'not made by this run');
 });
 
 // ---- veth ----
@@ -185,6 +201,33 @@ test('veth: a host end of the same name without vpnns\'s MAC (made after `up` lo
   assert.deepEqual(sys.actions, []);
 });
 
+test('veth: in a namespace made by this run, `ip link add` is not preceded by a look (no host end of ours can be there); one of someone else\'s that makes it fail gets the same sentence, and remove leaves it', async () => {
+  const { exec, sys, ctx, names: n } = setup();
+  ctx.freshNamespace = true;
+  exec.on((a) => a[0] === 'ip' && !a.includes('-json'), {});
+  assert.equal(await vethResource.check(ctx), false);
+  await vethResource.apply(ctx);
+  assert.deepEqual(exec.commands(), ['ip -batch -', 'ip -n ut -batch -'], 'no process but the two batches');
+  assert.match(sys.actions[0]!, /link add vh-ut address /);
+
+  const raced = setup();
+  raced.ctx.freshNamespace = true;
+  raced.exec.on(['ip', '-batch', '-'], fails('RTNETLINK answers: File exists\nCommand failed -:1'));
+  raced.exec.on(['ip', '-json', 'link', 'show', 'dev', n.vethHost], json([{ ifname: n.vethHost, address: '02:aa:bb:cc:dd:ee' }]));
+  await assert.rejects(vethResource.apply(raced.ctx), (e: Error) => e.message === 'interface vh-ut already exists and vpnns did not make it; remove it with `ip link del vh-ut` if nothing needs it, or choose another `namespace` in the config.');
+  raced.sys.actions.length = 0;
+  assert.equal(await vethResource.remove(raced.ctx), false);
+  assert.deepEqual(raced.sys.actions, []);
+});
+
+test('veth and host table are made exclusively (the step fails on a same-named thing): `up` need not look again before recording them', () => {
+  assert.equal(vethResource.madeExclusively, true);
+  assert.equal(hostTableResource.madeExclusively, true);
+  // Both still have the first look, before anything is made.
+  assert.equal(typeof vethResource.foreign, 'function');
+  assert.equal(typeof hostTableResource.foreign, 'function');
+});
+
 // ---- kill switch ----
 
 const endpoint = { kind: 'endpoint' as const, ip: '203.0.113.7', port: 51820, proto: 'udp' as const, sender: { mark: CLIENT_MARK } };
@@ -202,6 +245,20 @@ test('kill switch: absent — check false; apply is one atomic nft -f inside the
   assert.equal(call.input, replaceTableScript('inet', 'vpnns', renderKillSwitch(killSwitchSpec(ctx))));
   assert.match(call.input!, /^table inet vpnns\ndelete table inet vpnns\n/);
   assert.equal(sys.actions.length, 1);
+});
+
+test('kill switch: in a namespace made by this run, one `create table` load (no `delete table`: nothing to replace, and its commit waits)', async () => {
+  const { exec, ctx } = setup('namespace: ut\n', { clientTraffic: [endpoint] });
+  ctx.freshNamespace = true;
+  assert.equal(await killSwitchResource.check(ctx), false);
+  await killSwitchResource.apply(ctx);
+  const runs = exec.calls.filter((c) => c.kind === 'run');
+  assert.equal(runs.length, 1, 'no look, one load');
+  const call = runs[0] as { argv: string[]; input?: string };
+  assert.deepEqual(call.argv, ['ip', 'netns', 'exec', 'ut', 'nft', '-f', '-']);
+  assert.equal(call.input, createTableScript('inet', 'vpnns', renderKillSwitch(killSwitchSpec(ctx))));
+  assert.match(call.input!, /^create table inet vpnns\ntable inet vpnns \{\n/);
+  assert.ok(!call.input!.includes('delete table'));
 });
 
 test('kill switch: present with every client rule — check true; a missing endpoint rule — false; remove deletes the table', async () => {
@@ -241,7 +298,9 @@ test('host table: absent — check false; apply sets route_localnet, loads the t
   assert.equal(sys.actions.length, 2);
   assert.equal(sys.actions[0], 'set /proc/sys/net/ipv4/conf/vh-ut/route_localnet = 0');
   // The first load fails, changing nothing, if a table of the name appeared since `up` looked.
-  assert.match(sys.actions[1]!, /^\$ nft -f - {2}<<'EOF'\n {4}create table inet vpnns-ut\n {4}delete table inet vpnns-ut\n/);
+  // `create table` succeeding means the table is new and empty: no `delete table` (its commit waits).
+  assert.match(sys.actions[1]!, /^\$ nft -f - {2}<<'EOF'\n {4}create table inet vpnns-ut\n {4}table inet vpnns-ut \{\n/);
+  assert.ok(!sys.actions[1]!.includes('delete table'), sys.actions[1]);
   assert.match(sys.actions[1]!, /masquerade/);
   assert.equal(typeof state.runtime.hostTable, 'string');
   assert.ok(saves() >= 1, 'the key is saved');
@@ -262,6 +321,9 @@ test('host table: one vpnns has no record of loading is foreign and remove leave
   state.runtime.hostTable = '0123456789abcdef';
   assert.equal(await hostTableResource.remove(ctx), true);
   assert.deepEqual(sys.actions, ['$ nft delete table inet vpnns-ut']);
+  // Deleted, its key goes too: a later first load (a failed `up` keeps the state) is `create table` again.
+  assert.equal(state.runtime.hostTable, undefined);
+  state.runtime.hostTable = '0123456789abcdef';
   exec.on(listHost, fails());
   sys.actions.length = 0;
   assert.equal(await hostTableResource.remove(ctx), false);

@@ -27,8 +27,13 @@ export const VOCABULARY: readonly Word[] = [
     home: 'config/net-utils.ts',
     definition: /\bfunction\s+(?:ipv6Groups|expandIPv6|ipv6Bytes|ipv6ToBytes|bytesToIpv6|ipv6FromBytes|canonicalIP|ipv6)\s*\(/,
   },
-  // node's isIP answers 0/4/6 and takes `fe80::1%eth0` for an address; the project's predicates do not.
-  { what: "the IP predicates (node:net's isIP/isIPv4/isIPv6 wrapped)", home: 'config/net-utils.ts', definition: /import\s*\{[^}]*\bisIP(?:v4|v6)?\b[^}]*\}\s*from\s*['"]node:net['"]/ },
+  // node's isIP answers 0/4/6 and takes `fe80::1%eth0` for an address; the project's predicates do not
+  // (and isIPv6 is the project's own, with node's answers: its first call compiles no pattern).
+  {
+    what: "the IP predicates (node:net's isIP/isIPv4/isIPv6, or one of their own)",
+    home: 'config/net-utils.ts',
+    definition: /import\s*\{[^}]*\bisIP(?:v4|v6)?\b[^}]*\}\s*from\s*['"]node:net['"]|\b(?:function|(?:const|let|var))\s+isIP(?:v4|v6)?\b/,
+  },
   { what: 'the host name check', home: 'config/net-utils.ts', definition: /\b(?:function|(?:const|let|var))\s+isHostName\b|\bconst\s+HOSTNAME\s*=/ },
   {
     what: 'did-you-mean',
@@ -93,7 +98,7 @@ test('src/ defines each shared helper once: host:port, IP addresses, did-you-mea
 test('the vocabulary guard sees a second definition in each spelling it knows', () => {
   const home = new Map(VOCABULARY.map((w) => [w.home, '']));
   const seeded = new Map<string, string>([
-    ['config/net-utils.ts', "import { isIPv6 as nodeIsIPv6 } from 'node:net';\nexport function parseHostPort() {}\nexport function formatHostPort() {}\nexport function parsePort() {}\nexport function isHostName() {}\nexport function ipv6Groups(s) {}"],
+    ['config/net-utils.ts', "export const isIPv6 = (s: string): boolean => false;\nexport function parseHostPort() {}\nexport function formatHostPort() {}\nexport function parsePort() {}\nexport function isHostName() {}\nexport function ipv6Groups(s) {}"],
     ['config/did-you-mean.ts', 'export function didYouMean() {}'],
     ['sys/process.ts', 'export function sleep() {}'],
     ['config/paths.ts', "export const LIB_DIR = '/var/lib/vpnns';"],
@@ -115,6 +120,7 @@ test('the vocabulary guard sees a second definition in each spelling it knows', 
     ['vpn/wgquick.ts', 'function ipv6Bytes(ip: string): number[] {}'],
     ['world/dns-wire.ts', "import { isIPv4, isIPv6 } from 'node:net';"],
     ['checks/gather.ts', "import { connect, isIP } from 'node:net';"],
+    ['vpn/ovpn.ts', 'function isIPv6(s: string): boolean {}'],
     ['checks/dns-wire.ts', 'export function buildQuery(id: number, name: string, type: QueryType): Buffer {}'],
     ['world/dns-query.ts', 'function skipName(msg: Buffer, pos: number): number {}'],
     ['demo/session.ts', "const RUN_DIR = '/run/vpnns';"],
