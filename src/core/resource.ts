@@ -26,6 +26,19 @@ export interface Context {
    * process that made it also wrote those settings, so their check knows they are in place.
    */
   ipv6OffAtCreation?: boolean;
+  /**
+   * The names of the host's links as `up`'s first look, before anything is made, found them (the
+   * preflight lists them all anyway): a `foreign` look of a host link answers from it instead of
+   * starting a process. Set for that first look only.
+   */
+  hostLinks?: Promise<string[]>;
+  /**
+   * The host's nftables tables (`family name`) as `up` listed them in its first look, before
+   * anything was made (undefined inside: nft could not list them). Kept for the run: the host
+   * table's `foreign` answers from it (its only look: it is made exclusively), and so does the check
+   * of accept rules in other tables' chains, which has nothing to do when no such table was there.
+   */
+  hostTables?: Promise<string[] | undefined>;
 }
 
 export interface Resource {

@@ -191,10 +191,11 @@ export const hostTableResource: Resource = {
     delete state.runtime.hostTable;
     return removed;
   },
-  async foreign({ sys, names }) {
+  async foreign({ sys, names, hostTables }) {
     // A table of this name that vpnns has no record of loading is someone's: replacing it would
-    // drop their rules, and `down` would delete it.
-    if (!(await tableExists(sys, 'inet', names.hostTable))) return undefined;
+    // drop their rules, and `down` would delete it. From the tables `up` listed, when it did.
+    const listed = hostTables && (await hostTables);
+    if (!(listed ? listed.includes(`inet ${names.hostTable}`) : await tableExists(sys, 'inet', names.hostTable))) return undefined;
     return foreignTable(names);
   },
 };

@@ -45,8 +45,10 @@ export async function listTable(sys: System, family: Family, name: string, ns?: 
   return r.code === 0 ? r.stdout : undefined;
 }
 
-export async function listTables(sys: System, ns?: string): Promise<string[]> {
+/** Every table as `family name` ("inet vpnns-x"); undefined when nft could not list them. */
+export async function listTables(sys: System, ns?: string): Promise<string[] | undefined> {
   const r = await sys.query(inNs(ns, ['nft', 'list', 'tables']), { allowFail: true });
+  if (r.code !== 0) return undefined;
   return r.stdout
     .split('\n')
     .map((l) => l.replace(/^table\s+/, '').trim())

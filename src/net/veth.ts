@@ -58,12 +58,14 @@ export const vethResource: Resource = {
     await sys.change(['ip', 'link', 'del', names.vethHost], { allowFail: true });
     return true;
   },
-  async foreign({ sys, names }) {
+  async foreign({ sys, names, hostLinks }) {
     // Either name on the host side is in the way: the host end would clash, and a host link named
     // like the namespace end is someone's who expects vpnns to leave it alone.
-    // Both asked at once (read-only); the host end named first when both are there.
+    // Both asked at once (read-only), or read from the links `up` listed; the host end named first
+    // when both are there.
     const devs = [names.vethHost, names.vethNs];
-    const there = await Promise.all(devs.map((dev) => linkExists(sys, dev)));
+    const listed = hostLinks && (await hostLinks);
+    const there = listed ? devs.map((dev) => listed.includes(dev)) : await Promise.all(devs.map((dev) => linkExists(sys, dev)));
     const dev = devs.find((_, i) => there[i]);
     return dev === undefined ? undefined : { what: `interface ${dev}`, fix: `remove it with \`ip link del ${dev}\` if nothing needs it` };
   },

@@ -18,10 +18,12 @@ import { namespaceResource } from '../../src/net/namespace.js';
 import { nsIpv6Resource } from '../../src/net/sysctl.js';
 import { vethResource } from '../../src/net/veth.js';
 import { vethMac } from '../../src/net/mac.js';
+import { hostLook } from '../../src/net/ip.js';
 import { dnsFilesResource, renderNsswitch, renderResolvConf } from '../../src/net/dns-files.js';
 import { killSwitchResource, killSwitchSpec, renderKillSwitch } from '../../src/firewall/killswitch.js';
 import { hostTableResource } from '../../src/firewall/host-table.js';
-import { createTableScript, replaceTableScript } from '../../src/firewall/nft.js';
+import { createTableScript, listTables, replaceTableScript } from '../../src/firewall/nft.js';
+import { forwardCompatResource } from '../../src/firewall/forward-compat.js';
 import { vpnPrepareResource } from '../../src/vpn/prepare-resource.js';
 import { CLIENT_MARK } from '../../src/vpn/provider.js';
 import { discardPrestarted, prestartSupervisor, supervisorResource } from '../../src/supervisor/resource.js';
@@ -220,6 +222,41 @@ test('veth: in a namespace made by this run, `ip link add` is not preceded by a 
   assert.deepEqual(raced.sys.actions, []);
 });
 
+test('veth: foreign answers from the host links `up` listed when it has them (no process), else asks', async () => {
+  const { exec, ctx } = setup();
+  ctx.hostLinks = Promise.resolve(['lo', 'eth0', 'vn-ut']);
+  assert.deepEqual(await vethResource.foreign!(ctx), { what: 'interface vn-ut', fix: 'remove it with `ip link del vn-ut` if nothing needs it' });
+  ctx.hostLinks = Promise.resolve(['lo', 'vn-ut', 'vh-ut']);
+  assert.equal((await vethResource.foreign!(ctx))?.what, 'interface vh-ut', 'the host end named first');
+  ctx.hostLinks = Promise.resolve(['lo', 'eth0']);
+  assert.equal(await vethResource.foreign!(ctx), undefined);
+  assert.deepEqual(exec.commands(), []);
+  delete ctx.hostLinks;
+  exec.on(['ip', '-json', 'link', 'show', 'dev', 'vh-ut'], json([{ ifname: 'vh-ut' }]));
+  exec.on(['ip', '-json', 'link', 'show', 'dev', 'vn-ut'], fails());
+  assert.equal((await vethResource.foreign!(ctx))?.what, 'interface vh-ut');
+  assert.equal(exec.commands().length, 2);
+});
+
+test('hostLook: the host\'s links and IPv4 routes from one `ip -batch`; IPv6 routes left out as `-4` would; anything else: the two commands', async () => {
+  const links = [{ ifname: 'lo' }, { ifname: 'eth0', addr_info: [{ family: 'inet', local: '10.9.0.2', prefixlen: 24 }] }];
+  const routes = [{ dst: 'default', gateway: '10.9.0.1', dev: 'eth0' }, { dst: '10.9.0.0/24', dev: 'eth0' }, { dst: '2001:db8::/64', dev: 'eth0' }, { dst: 'ff00::/8', dev: 'eth0', type: 'multicast' }];
+  const { exec, sys } = setup();
+  exec.on(['ip', '-json', '-batch', '-'], { stdout: `${JSON.stringify(links)}\n${JSON.stringify(routes)}\n` });
+  const got = await hostLook(sys);
+  assert.deepEqual(got, { links, routes: routes.slice(0, 2) });
+  assert.deepEqual(exec.commands(), ['ip -json -batch -']);
+  const batch = exec.calls.find((c) => c.kind === 'run') as { input?: string };
+  assert.equal(batch.input, 'addr show\nroute show table all\n');
+
+  const old = setup();
+  old.exec.on(['ip', '-json', '-batch', '-'], fails('Command failed -:2'));
+  old.exec.on(['ip', '-json', 'addr', 'show'], json(links));
+  old.exec.on(['ip', '-4', '-json', 'route', 'show', 'table', 'all'], json(routes.slice(0, 2)));
+  assert.deepEqual(await hostLook(old.sys), { links, routes: routes.slice(0, 2) });
+  assert.equal(old.exec.commands().length, 3);
+});
+
 test('veth and host table are made exclusively (the step fails on a same-named thing): `up` need not look again before recording them', () => {
   assert.equal(vethResource.madeExclusively, true);
   assert.equal(hostTableResource.madeExclusively, true);
@@ -340,6 +377,39 @@ test('host table: one that appeared between `up`\'s look and its first load stay
   sys.actions.length = 0;
   assert.equal(await hostTableResource.remove(ctx), false);
   assert.deepEqual(sys.actions, []);
+});
+
+test('host table: foreign answers from the tables `up` listed when it has them (no process), else asks', async () => {
+  const { exec, ctx } = setup();
+  ctx.hostTables = Promise.resolve(['ip filter', 'inet vpnns-ut']);
+  assert.deepEqual(await hostTableResource.foreign!(ctx), { what: 'nftables table inet vpnns-ut', fix: 'remove it with `nft delete table inet vpnns-ut` if nothing needs it' });
+  ctx.hostTables = Promise.resolve(['ip filter', 'inet vpnns-other']);
+  assert.equal(await hostTableResource.foreign!(ctx), undefined);
+  assert.deepEqual(exec.commands(), []);
+  // nft could not list them: asked.
+  ctx.hostTables = Promise.resolve(undefined);
+  exec.on(listHost, { stdout: 'table inet vpnns-ut {}\n' });
+  assert.equal((await hostTableResource.foreign!(ctx))?.what, 'nftables table inet vpnns-ut');
+  assert.deepEqual(exec.commands(), ['nft list table inet vpnns-ut']);
+});
+
+test('accept rules in other FORWARD chains: no `ip filter` table when `up` listed the tables — in place, nothing asked; with one, its chain is read', async () => {
+  const { exec, ctx } = setup();
+  ctx.hostTables = Promise.resolve(['inet other']);
+  assert.equal(await forwardCompatResource.check(ctx), true);
+  assert.deepEqual(exec.commands(), []);
+  ctx.hostTables = Promise.resolve(['ip filter']);
+  exec.on(['nft', '-j', 'list', 'chain', 'ip', 'filter', 'FORWARD'], json({ nftables: [{ metainfo: {} }, { rule: { family: 'ip', table: 'filter', chain: 'FORWARD', handle: 3 } }] }));
+  assert.equal(await forwardCompatResource.check(ctx), false, 'no tagged rules yet');
+  assert.deepEqual(exec.commands(), ['nft -j list chain ip filter FORWARD']);
+});
+
+test('listTables: `family name` per table; undefined when nft cannot list them', async () => {
+  const { exec, sys } = setup();
+  exec.on(['nft', 'list', 'tables'], { stdout: 'table ip filter\ntable inet vpnns-ut\n' });
+  assert.deepEqual(await listTables(sys), ['ip filter', 'inet vpnns-ut']);
+  exec.on(['nft', 'list', 'tables'], fails('Error: Operation not permitted'));
+  assert.equal(await listTables(sys), undefined);
 });
 
 test('host table: a failing sysctl throws before any table is loaded and no key is recorded', async () => {
