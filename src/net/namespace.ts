@@ -73,7 +73,9 @@ export const namespaceResource: Resource = {
         await ctx.saveState();
       }
       // One process (each start is time on the way to the first byte): `ip -batch` runs the lines in
-      // order and stops at the first that fails, `netns exec` included (it waits for the program).
+      // order and stops at the first that fails, `netns exec` included (in a batch ip forks, waits
+      // for the program and fails on its exit status: so since 2015, long before the `-json` output
+      // vpnns reads elsewhere).
       // The first fails if the name was taken since the check: `ip netns add` does not reuse one.
       // Then lo with the tag and, when the config wants IPv6 off, the namespace's IPv6 settings
       // (nsIpv6Resource's, written by a process inside: they are per namespace).
