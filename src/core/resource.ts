@@ -21,6 +21,24 @@ export interface Context {
    * and `up` saves a process start per check. Never set for a namespace that was there before.
    */
   freshNamespace?: boolean;
+  /**
+   * The same run made the namespace with IPv6 already off inside (the config wants it off): the
+   * process that made it also wrote those settings, so their check knows they are in place.
+   */
+  ipv6OffAtCreation?: boolean;
+  /**
+   * The names of the host's links as `up`'s first look, before anything is made, found them (the
+   * preflight lists them all anyway): a `foreign` look of a host link answers from it instead of
+   * starting a process. Set for that first look only.
+   */
+  hostLinks?: Promise<string[]>;
+  /**
+   * The host's nftables tables (`family name`) as `up` listed them in its first look, before
+   * anything was made (undefined inside: nft could not list them). Kept for the run: the host
+   * table's `foreign` answers from it (its only look: it is made exclusively), and so does the check
+   * of accept rules in other tables' chains, which has nothing to do when no such table was there.
+   */
+  hostTables?: Promise<string[] | undefined>;
 }
 
 export interface Resource {
@@ -46,6 +64,14 @@ export interface Resource {
    * shared host settings that another namespace's `up` may have been the one to change.
    */
   readonly selfTracked?: boolean;
+  /**
+   * `apply` makes it with a step that fails, changing nothing, when something of its name is
+   * already there (`ip link add`, nft's `create table`), and then refuses in `foreign`'s sentence.
+   * `up` then skips the look again right before recording it (a process start on the way to the
+   * first byte): what appears after `up`'s first look can only make that step fail, never be taken
+   * over. The first look, before anything is made, still refuses what is in the way.
+   */
+  readonly madeExclusively?: boolean;
 }
 
 /** What is in the way, and the command that removes it: "interface vh-x" / "`ip link del vh-x`". */

@@ -34,7 +34,12 @@ export const forwardCompatResource: Resource = {
   title: 'accept rules in the host FORWARD chain of other tables',
   // Only rules with the comment vpnns:<ns> are ever removed.
   selfTracked: true,
-  async check({ sys, names }) {
+  async check({ sys, names, hostTables }) {
+    // None of these tables when `up` looked, before it made anything: nothing to accept in, no
+    // process to ask. (One made since, by Docker starting this moment, is missed as one made right
+    // after `up` is; the next `up` adds the rules.)
+    const listed = hostTables && (await hostTables);
+    if (listed && !CHAINS.some((c) => listed.includes(`${c.family} ${c.table}`))) return true;
     for (const { family, table, chain } of CHAINS) {
       const rules = await chainRules(sys, family, table, chain);
       if (rules && rules.filter((r) => r.rule?.comment === tag(names.ns)).length < 2) return false;

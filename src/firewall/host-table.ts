@@ -140,6 +140,9 @@ function foreignTable(names: Pick<Names, 'hostTable'>): { what: string; fix: str
 export const hostTableResource: Resource = {
   id: 'host-nft',
   title: 'host NAT, forwarding and kernel-published ports (nftables)',
+  // Its first load is `create table`, which fails on a table that appeared since `up` looked, and
+  // apply then refuses in foreign's sentence: no look again before it is recorded.
+  madeExclusively: true,
   async check(ctx) {
     // Published ports change with the config: the table is right only if it is the one we rendered.
     // A recreated veth starts with route_localnet off again.
@@ -182,12 +185,17 @@ export const hostTableResource: Resource = {
   async remove({ sys, names, state }) {
     // No key: vpnns never loaded a table of this name (its first load failed, or never ran).
     if (state.runtime.hostTable === undefined) return false;
-    return deleteTable(sys, 'inet', names.hostTable);
+    const removed = await deleteTable(sys, 'inet', names.hostTable);
+    // The key says vpnns loaded the table now there; once it is deleted (a failed `up` undoing its
+    // work keeps the state), the next first load must be `create table` again, never a replace.
+    delete state.runtime.hostTable;
+    return removed;
   },
-  async foreign({ sys, names }) {
+  async foreign({ sys, names, hostTables }) {
     // A table of this name that vpnns has no record of loading is someone's: replacing it would
-    // drop their rules, and `down` would delete it.
-    if (!(await tableExists(sys, 'inet', names.hostTable))) return undefined;
+    // drop their rules, and `down` would delete it. From the tables `up` listed, when it did.
+    const listed = hostTables && (await hostTables);
+    if (!(listed ? listed.includes(`inet ${names.hostTable}`) : await tableExists(sys, 'inet', names.hostTable))) return undefined;
     return foreignTable(names);
   },
 };

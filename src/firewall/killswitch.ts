@@ -3,7 +3,7 @@
 // host, the VPN client's own packets, matched as narrowly as the provider allows, and the
 // config's exact exceptions (`allow`), each one destination, protocol and port.
 import type { Resource } from '../core/resource.js';
-import { deleteTable, listTable, loadTable, q, replaceTableScript } from './nft.js';
+import { createTableScript, deleteTable, listTable, loadTable, q, replaceTableScript } from './nft.js';
 import { isIPv6 } from '../config/net-utils.js';
 import { proxyIdentity } from '../services/proxy-identity.js';
 import { checkAllowTo, describeAllow, normalTo, type AllowConfig } from '../config/exceptions.js';
@@ -141,13 +141,17 @@ export const killSwitchResource: Resource = {
   async apply(ctx) {
     const spec = killSwitchSpec(ctx);
     const cgroups = cgroupsOf(spec.client);
-    if (!cgroups.length) return loadTable(ctx.sys, 'inet', ctx.names.nsTable, renderKillSwitch(spec), ctx.names.ns);
+    // In a namespace this run made there is no table to replace: `create table` (which would fail,
+    // changing nothing, on one that somehow got there) spares the replace's `delete table` and the
+    // wait of its commit.
+    const fresh = ctx.freshNamespace === true;
+    if (!cgroups.length) return loadTable(ctx.sys, 'inet', ctx.names.nsTable, renderKillSwitch(spec), ctx.names.ns, { fresh });
     // nft turns a cgroup path into its id when loading: the cgroup must exist (a reboot or a crash
     // may have removed it), and nft must see /sys/fs/cgroup, which `ip netns exec` hides behind its
     // own sysfs: nsenter enters the network namespace alone.
     for (const cg of cgroups) await ensureClientCgroup(ctx.sys, cg);
     await ctx.sys.change(['nsenter', `--net=/run/netns/${ctx.names.ns}`, '--', 'nft', '-f', '-'], {
-      input: replaceTableScript('inet', ctx.names.nsTable, renderKillSwitch(spec)),
+      input: (fresh ? createTableScript : replaceTableScript)('inet', ctx.names.nsTable, renderKillSwitch(spec)),
     });
   },
   async remove(ctx) {

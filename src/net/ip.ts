@@ -49,6 +49,35 @@ export async function listRoutes(sys: System, ns?: string, family: '-4' | '-6' =
   return JSON.parse(r.stdout) as IpRoute[];
 }
 
+/** What `up` first looks at on the host: every link (with its addresses) and the IPv4 routes of every table. */
+export interface HostLook {
+  links: IpAddrInfo[];
+  routes: IpRoute[];
+}
+
+/**
+ * listAddrs() and listRoutes() of the host, from one `ip -batch` (one process start on the way to
+ * the first byte instead of two). ip prints each command's JSON on a line of its own (strings
+ * escape newlines); a batch without IPv6 asked for lists the routes of both families, so the IPv6
+ * ones are left out here, as `-4` would. Anything unexpected: the two commands, one at a time.
+ */
+export async function hostLook(sys: System): Promise<HostLook> {
+  const r = await sys.query(['ip', '-json', '-batch', '-'], { input: 'addr show\nroute show table all\n', allowFail: true });
+  const lines = r.stdout.split('\n').filter((l) => l.trim());
+  if (r.code === 0 && lines.length === 2) {
+    try {
+      const [links, routes] = lines.map((l) => JSON.parse(l) as unknown);
+      if (Array.isArray(links) && Array.isArray(routes)) {
+        return { links: links as IpAddrInfo[], routes: (routes as IpRoute[]).filter((x) => !x.dst?.includes(':')) };
+      }
+    } catch {
+      /* below */
+    }
+  }
+  const [links, routes] = await Promise.all([listAddrs(sys), listRoutes(sys)]);
+  return { links, routes };
+}
+
 /**
  * Whether `ip netns list` would list NS: its file under /run/netns, the directory that command
  * lists (iproute2's NETNS_RUN_DIR), looked at without starting a process (`up` asks several times).

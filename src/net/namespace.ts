@@ -4,6 +4,7 @@ import type { Context, Resource } from '../core/resource.js';
 import { VpnnsError } from '../errors.js';
 import { sleep } from '../sys/process.js';
 import { netnsExists } from './ip.js';
+import { ipv6OffArgv } from './sysctl.js';
 
 /** The kernel's number of a named namespace (the nsfs inode behind /run/netns/<ns>), or undefined. */
 async function netnsId(ns: string): Promise<number | undefined> {
@@ -71,10 +72,19 @@ export const namespaceResource: Resource = {
         ctx.state.runtime.netnsTag = tag;
         await ctx.saveState();
       }
-      // Fails if the name was taken since the check: `ip netns add` does not reuse one.
-      await sys.change(['ip', 'netns', 'add', names.ns]);
-      await sys.change(['ip', '-n', names.ns, 'link', 'set', 'lo', 'up', 'alias', tag]);
+      // One process (each start is time on the way to the first byte): `ip -batch` runs the lines in
+      // order and stops at the first that fails, `netns exec` included (in a batch ip forks, waits
+      // for the program and fails on its exit status: so since 2015, long before the `-json` output
+      // vpnns reads elsewhere).
+      // The first fails if the name was taken since the check: `ip netns add` does not reuse one.
+      // Then lo with the tag and, when the config wants IPv6 off, the namespace's IPv6 settings
+      // (nsIpv6Resource's, written by a process inside: they are per namespace).
+      const lines = [`netns add ${names.ns}`, `netns exec ${names.ns} ip link set lo up alias ${tag}`];
+      const ipv6Off = !ctx.cfg.network.ipv6;
+      if (ipv6Off) lines.push(`netns exec ${names.ns} ${ipv6OffArgv().join(' ')}`);
+      await sys.change(['ip', '-batch', '-'], { input: `${lines.join('\n')}\n` });
       ctx.freshNamespace = true;
+      if (ipv6Off) ctx.ipv6OffAtCreation = true;
       if (!sys.dryRun) {
         ctx.state.runtime.netnsId = await netnsId(names.ns);
         await ctx.saveState();

@@ -3,20 +3,28 @@ import { RUN_DIR } from '../core/names.js';
 import { allStates } from '../core/state.js';
 import { readText } from '../sys/system.js';
 
+/** The command, run inside the namespace, that turns IPv6 off there (the three settings; idempotent). */
+export function ipv6OffArgv(): string[] {
+  return ['sysctl', '-q', '-w', ...['all', 'default', 'lo'].map((k) => `net.ipv6.conf.${k}.disable_ipv6=1`)];
+}
+
 /** IPv6 off inside the namespace when the config says so: a v4-only tunnel plus v6 would leak (FACTS). */
 export const nsIpv6Resource: Resource = {
   id: 'ns-ipv6',
   title: 'IPv6 disabled inside',
-  async check({ sys, names, freshNamespace }) {
-    // Made by this run: at the kernel's defaults, and writing the three values again is the same
-    // one process start as reading two (the write is idempotent).
+  async check({ sys, names, freshNamespace, ipv6OffAtCreation }) {
+    // Made by this run with these settings written by the batch that made it (see namespace.ts): in
+    // place, no process to ask.
+    if (ipv6OffAtCreation) return true;
+    // Made by this run otherwise: at the kernel's defaults, and writing the three values again is
+    // the same one process start as reading two (the write is idempotent).
     if (freshNamespace) return false;
     // Both in one `sysctl -n` (one line each, in order).
     const r = await sys.query(['ip', 'netns', 'exec', names.ns, 'sysctl', '-n', 'net.ipv6.conf.all.disable_ipv6', 'net.ipv6.conf.default.disable_ipv6'], { allowFail: true });
     return r.code === 0 && r.stdout.trim().split('\n').map((l) => l.trim()).join(',') === '1,1';
   },
   async apply({ sys, names }) {
-    await sys.change(['ip', 'netns', 'exec', names.ns, 'sysctl', '-q', '-w', ...['all', 'default', 'lo'].map((k) => `net.ipv6.conf.${k}.disable_ipv6=1`)]);
+    await sys.change(['ip', 'netns', 'exec', names.ns, ...ipv6OffArgv()]);
   },
   async remove() {
     return false; // goes away with the namespace

@@ -6,7 +6,8 @@ import type { Config } from '../config/types.js';
 import { System } from '../sys/system.js';
 import { acquireLock, hostLockFile, type Lock } from '../core/lock.js';
 import { preflight } from './preflight.js';
-import { netnsExists } from '../net/ip.js';
+import { hostLook, netnsExists } from '../net/ip.js';
+import { listTables } from '../firewall/nft.js';
 import { vethResource } from '../net/veth.js';
 import { namesFor, type Names } from '../core/names.js';
 import { ALL_RESOURCES, planResources } from './plan.js';
@@ -90,7 +91,17 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
     // Both only look, so they run at once; their errors keep the order they had one after the
     // other: the preflight's, a different shape, then something in the way. Before anything is
     // made: what vpnns has no record of making is not vpnns's to take over.
-    const [pre, foreign] = await Promise.allSettled([traced('preflight', () => preflight(cfg, opts.sys)), otherShape ? Promise.resolve() : traced('foreign', () => refuseForeign(ctx, plan))]);
+    // The host's links and routes, listed once for both, and its nftables tables (a process start each).
+    const look = hostLook(opts.sys);
+    if (!otherShape) {
+      ctx.hostLinks = look.then((l) => l.links.map((x) => x.ifname));
+      // Its failure is the preflight's to report (which awaits `look`); not a second, unhandled one.
+      ctx.hostLinks.catch(() => {});
+      ctx.hostTables = listTables(opts.sys);
+    }
+    const [pre, foreign] = await Promise.allSettled([traced('preflight', () => preflight(cfg, opts.sys, look)), otherShape ? Promise.resolve() : traced('foreign', () => refuseForeign(ctx, plan))]);
+    // Later looks at links ask the machine again.
+    delete ctx.hostLinks;
     if (pre.status === 'rejected') throw pre.reason;
     if (otherShape) throw otherShape;
     if (foreign.status === 'rejected') throw foreign.reason;
@@ -107,8 +118,9 @@ export async function up(cfg: Config, opts: RunOptions): Promise<UpResult> {
       for (const [i, r] of plan.entries()) {
         if (i > linksMade) await releaseHost();
         // Again right before it is recorded (something may have appeared since): a resource of
-        // someone else's must never get into the record, or `down` would remove it.
-        if (!state.applied.includes(r.id)) await refuseForeign(ctx, [r]);
+        // someone else's must never get into the record, or `down` would remove it. Not for one
+        // made exclusively: its own making fails on what appeared, and it refuses then.
+        if (!state.applied.includes(r.id) && !r.madeExclusively) await refuseForeign(ctx, [r]);
         if (await traced(`check ${r.id}`, () => r.check(ctx))) {
           // In place, and not someone else's (refused above): vpnns's own, such as the DNS files of
           // a run before a reboot. Recorded, so `down` removes it.

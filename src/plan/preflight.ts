@@ -3,7 +3,7 @@
 import type { Config } from '../config/types.js';
 import { UsageError } from '../errors.js';
 import { cidrOverlaps, parseCidr4, formatIPv4 } from '../config/net-utils.js';
-import { listAddrs, listRoutes } from '../net/ip.js';
+import { hostLook, type HostLook } from '../net/ip.js';
 import type { System } from '../sys/system.js';
 import { namesFor } from '../core/names.js';
 import { providerFor } from '../vpn/registry.js';
@@ -19,11 +19,10 @@ export interface UsedRange {
   what: string;
 }
 
-/** IPv4 ranges already in use on the host, except the ones on our own veth. */
-export async function usedRanges(sys: System, ownDev: string): Promise<UsedRange[]> {
+/** IPv4 ranges already in use on the host, except the ones on our own veth (`look`: the host's links and routes, if asked already). */
+export async function usedRanges(sys: System, ownDev: string, look: Promise<HostLook> = hostLook(sys)): Promise<UsedRange[]> {
   const used: UsedRange[] = [];
-  // Two reads, asked at once.
-  const [links, routes] = await Promise.all([listAddrs(sys), listRoutes(sys)]);
+  const { links, routes } = await look;
   for (const link of links) {
     if (link.ifname === ownDev) continue;
     for (const a of link.addr_info ?? []) {
@@ -51,9 +50,9 @@ export function suggestSubnet(used: UsedRange[], prefix = 30): string | undefine
   return undefined;
 }
 
-export async function preflight(cfg: Config, sys: System): Promise<void> {
+export async function preflight(cfg: Config, sys: System, look?: Promise<HostLook>): Promise<void> {
   const names = namesFor(cfg);
-  const used = await usedRanges(sys, names.vethHost);
+  const used = await usedRanges(sys, names.vethHost, look);
   const clash = used.find((u) => cidrOverlaps(u.cidr, names.subnet));
   if (clash) {
     const free = suggestSubnet(used, names.prefix);

@@ -69,6 +69,31 @@ test('isIPv4 / isIPv6 / isIP', () => {
   assert.ok(!isIP('one.one.one.one'));
 });
 
+test('isIPv6: the same answers as Node\'s net.isIPv6 (zone ids aside), on addresses and near-misses', () => {
+  // A fixed pseudo-random corpus: groups, dotted tails, one or two gaps, stray colons and dots.
+  let seed = 15;
+  const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+  const group = () => (rnd(10) === 0 ? '' : rnd(65536).toString(16).slice(0, 1 + rnd(4)));
+  const dotted = () => [0, 0, 0, 0].map(() => String(rnd(10) === 0 ? rnd(400) : rnd(256))).join('.');
+  const cases = ['::', '::1', '1::', '1:2:3:4:5:6:7:8', '1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8', '1.2.3.4::', '::1.2.3.4', '1:2:3:4:5:6:1.2.3.4', '1:2:3:4:5::1.2.3.4', '1:2:3:4:5:6::1.2.3.4', '::01.2.3.4', ':', ':::', '1:::2', '1:2:3:4:5:6:7:8:9', '12345::', '::1.2.3', '1::2.3.4.5:6', 'ABCD::ef01'];
+  for (let i = 0; i < 20000; i++) {
+    const parts = Array.from({ length: rnd(10) }, group);
+    if (rnd(3) === 0) parts.push(dotted());
+    let t = parts.join(':');
+    if (rnd(5) < 3) {
+      const at = rnd(t.length + 1);
+      t = `${t.slice(0, at)}${rnd(10) === 0 ? ':::' : '::'}${t.slice(at)}`;
+    }
+    cases.push(t);
+  }
+  let yes = 0;
+  for (const c of cases) {
+    assert.equal(isIPv6(c), nodeIsIPv6(c), JSON.stringify(c));
+    if (nodeIsIPv6(c)) yes++;
+  }
+  assert.ok(yes > 1000, `the corpus has addresses too (${yes})`);
+});
+
 test('parseCidr4 clears host bits, keeps the address, treats a bare address as /32', () => {
   assert.deepEqual(parseCidr4('10.0.0.0/30'), { network: 0x0a000000, prefix: 30, address: 0x0a000000 });
   assert.deepEqual(parseCidr4('10.0.0.5/30'), { network: 0x0a000004, prefix: 30, address: 0x0a000005 });

@@ -16,12 +16,15 @@ import { CommandError } from '../../src/sys/exec.js';
 import { RecordingExecutor } from '../../src/sys/recording.js';
 import { System } from '../../src/sys/system.js';
 import { namespaceResource } from '../../src/net/namespace.js';
+import { nsIpv6Resource } from '../../src/net/sysctl.js';
 import { vethResource } from '../../src/net/veth.js';
 import { vethMac } from '../../src/net/mac.js';
+import { hostLook } from '../../src/net/ip.js';
 import { dnsFilesResource, renderNsswitch, renderResolvConf } from '../../src/net/dns-files.js';
 import { killSwitchResource, killSwitchSpec, renderKillSwitch } from '../../src/firewall/killswitch.js';
 import { hostTableResource } from '../../src/firewall/host-table.js';
-import { replaceTableScript } from '../../src/firewall/nft.js';
+import { createTableScript, listTables, replaceTableScript } from '../../src/firewall/nft.js';
+import { forwardCompatResource } from '../../src/firewall/forward-compat.js';
 import { vpnPrepareResource } from '../../src/vpn/prepare-resource.js';
 import { CLIENT_MARK } from '../../src/vpn/provider.js';
 import { discardPrestarted, prestartSupervisor, supervisorResource } from '../../src/supervisor/resource.js';
@@ -50,7 +53,9 @@ const fails = (stderr = 'RTNETLINK answers: No such device') => ({ code: 1, stde
 
 // ---- namespace ----
 
-test('namespace: absent — check false, no foreign; apply adds it and brings lo up with the tag it recorded first, nothing else', async () => {
+const IPV6_OFF = 'sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1 net.ipv6.conf.lo.disable_ipv6=1';
+
+test('namespace: absent — check false, no foreign; apply adds it and brings lo up with the tag it recorded first (and IPv6 off inside), in one process', async () => {
   const { exec, sys, ctx, state, saves } = setup();
   exec.on(['ip', '-json', 'netns', 'list'], json([{ name: 'other' }]));
   assert.equal(await namespaceResource.check(ctx), false);
@@ -58,9 +63,21 @@ test('namespace: absent — check false, no foreign; apply adds it and brings lo
   await namespaceResource.apply(ctx);
   const tag = state.runtime.netnsTag;
   assert.match(String(tag), /^vpnns-[0-9a-f]{16}$/);
-  assert.deepEqual(sys.actions, ['$ ip netns add ut', `$ ip -n ut link set lo up alias ${tag}`]);
-  assert.deepEqual(exec.commands().filter((c) => !c.includes('-json')), ['ip netns add ut', `ip -n ut link set lo up alias ${tag}`]);
+  // One `ip -batch`: it stops at the first failing line, so nothing runs in a namespace it did not make.
+  assert.deepEqual(sys.actions, [`$ ip -batch -  <<'EOF'\n    netns add ut\n    netns exec ut ip link set lo up alias ${tag}\n    netns exec ut ${IPV6_OFF}\nEOF`]);
+  assert.deepEqual(exec.commands().filter((c) => !c.includes('-json')), ['ip -batch -']);
   assert.equal(saves(), 2, 'the tag saved before `ip netns add`, the kernel number after');
+  // The settings were written with it: IPv6's check knows, without asking.
+  assert.equal(ctx.freshNamespace, true);
+  assert.equal(await nsIpv6Resource.check(ctx), true);
+  assert.equal(exec.commands().filter((c) => c.includes('sysctl')).length, 0, 'no process asked');
+
+  // With IPv6 wanted inside, the batch leaves it on.
+  const v6 = setup('namespace: ut\nnetwork:\n  ipv6: true\n');
+  v6.exec.on(['ip', '-json', 'netns', 'list'], json([]));
+  await namespaceResource.apply(v6.ctx);
+  assert.ok(!v6.sys.actions[0]!.includes('sysctl'), v6.sys.actions[0]);
+  assert.equal(v6.ctx.ipv6OffAtCreation, undefined);
 });
 
 const loLink = (flags: string[], ifalias?: string) => json([{ ifname: 'lo', flags, ...(ifalias ? { ifalias } : {}) }]);
@@ -116,9 +133,10 @@ test('namespace: remove ends what runs inside, then deletes it; absent: nothing 
 test('namespace: a failing `ip netns add` throws the command\'s error and goes no further', async () => {
   const { exec, sys, ctx } = setup();
   exec.on(['ip', '-json', 'netns', 'list'], json([]));
-  exec.on(['ip', 'netns', 'add'], fails('Cannot create namespace file "/run/netns/ut": File exists'));
-  await assert.rejects(namespaceResource.apply(ctx), (e) => e instanceof CommandError && /ip netns add ut.*File exists/.test(e.message));
-  assert.deepEqual(sys.actions, ['$ ip netns add ut']);
+  exec.on(['ip', '-batch', '-'], fails('Cannot create namespace file "/run/netns/ut": File exists\nCommand failed -:1'));
+  await assert.rejects(namespaceResource.apply(ctx), (e) => e instanceof CommandError && /ip -batch -.*File exists/.test(e.message));
+  assert.equal(sys.actions.length, 1);
+  assert.equal(ctx.freshNamespace, undefined, 'not made by this run');
 });
 
 // ---- veth ----
@@ -186,6 +204,68 @@ test('veth: a host end of the same name without vpnns\'s MAC (made after `up` lo
   assert.deepEqual(sys.actions, []);
 });
 
+test('veth: in a namespace made by this run, `ip link add` is not preceded by a look (no host end of ours can be there); one of someone else\'s that makes it fail gets the same sentence, and remove leaves it', async () => {
+  const { exec, sys, ctx, names: n } = setup();
+  ctx.freshNamespace = true;
+  exec.on((a) => a[0] === 'ip' && !a.includes('-json'), {});
+  assert.equal(await vethResource.check(ctx), false);
+  await vethResource.apply(ctx);
+  assert.deepEqual(exec.commands(), ['ip -batch -', 'ip -n ut -batch -'], 'no process but the two batches');
+  assert.match(sys.actions[0]!, /link add vh-ut address /);
+
+  const raced = setup();
+  raced.ctx.freshNamespace = true;
+  raced.exec.on(['ip', '-batch', '-'], fails('RTNETLINK answers: File exists\nCommand failed -:1'));
+  raced.exec.on(['ip', '-json', 'link', 'show', 'dev', n.vethHost], json([{ ifname: n.vethHost, address: '02:aa:bb:cc:dd:ee' }]));
+  await assert.rejects(vethResource.apply(raced.ctx), (e: Error) => e.message === 'interface vh-ut already exists and vpnns did not make it; remove it with `ip link del vh-ut` if nothing needs it, or choose another `namespace` in the config.');
+  raced.sys.actions.length = 0;
+  assert.equal(await vethResource.remove(raced.ctx), false);
+  assert.deepEqual(raced.sys.actions, []);
+});
+
+test('veth: foreign answers from the host links `up` listed when it has them (no process), else asks', async () => {
+  const { exec, ctx } = setup();
+  ctx.hostLinks = Promise.resolve(['lo', 'eth0', 'vn-ut']);
+  assert.deepEqual(await vethResource.foreign!(ctx), { what: 'interface vn-ut', fix: 'remove it with `ip link del vn-ut` if nothing needs it' });
+  ctx.hostLinks = Promise.resolve(['lo', 'vn-ut', 'vh-ut']);
+  assert.equal((await vethResource.foreign!(ctx))?.what, 'interface vh-ut', 'the host end named first');
+  ctx.hostLinks = Promise.resolve(['lo', 'eth0']);
+  assert.equal(await vethResource.foreign!(ctx), undefined);
+  assert.deepEqual(exec.commands(), []);
+  delete ctx.hostLinks;
+  exec.on(['ip', '-json', 'link', 'show', 'dev', 'vh-ut'], json([{ ifname: 'vh-ut' }]));
+  exec.on(['ip', '-json', 'link', 'show', 'dev', 'vn-ut'], fails());
+  assert.equal((await vethResource.foreign!(ctx))?.what, 'interface vh-ut');
+  assert.equal(exec.commands().length, 2);
+});
+
+test('hostLook: the host\'s links and IPv4 routes from one `ip -batch`; IPv6 routes left out as `-4` would; anything else: the two commands', async () => {
+  const links = [{ ifname: 'lo' }, { ifname: 'eth0', addr_info: [{ family: 'inet', local: '10.9.0.2', prefixlen: 24 }] }];
+  const routes = [{ dst: 'default', gateway: '10.9.0.1', dev: 'eth0' }, { dst: '10.9.0.0/24', dev: 'eth0' }, { dst: '2001:db8::/64', dev: 'eth0' }, { dst: 'ff00::/8', dev: 'eth0', type: 'multicast' }];
+  const { exec, sys } = setup();
+  exec.on(['ip', '-json', '-batch', '-'], { stdout: `${JSON.stringify(links)}\n${JSON.stringify(routes)}\n` });
+  const got = await hostLook(sys);
+  assert.deepEqual(got, { links, routes: routes.slice(0, 2) });
+  assert.deepEqual(exec.commands(), ['ip -json -batch -']);
+  const batch = exec.calls.find((c) => c.kind === 'run') as { input?: string };
+  assert.equal(batch.input, 'addr show\nroute show table all\n');
+
+  const old = setup();
+  old.exec.on(['ip', '-json', '-batch', '-'], fails('Command failed -:2'));
+  old.exec.on(['ip', '-json', 'addr', 'show'], json(links));
+  old.exec.on(['ip', '-4', '-json', 'route', 'show', 'table', 'all'], json(routes.slice(0, 2)));
+  assert.deepEqual(await hostLook(old.sys), { links, routes: routes.slice(0, 2) });
+  assert.equal(old.exec.commands().length, 3);
+});
+
+test('veth and host table are made exclusively (the step fails on a same-named thing): `up` need not look again before recording them', () => {
+  assert.equal(vethResource.madeExclusively, true);
+  assert.equal(hostTableResource.madeExclusively, true);
+  // Both still have the first look, before anything is made.
+  assert.equal(typeof vethResource.foreign, 'function');
+  assert.equal(typeof hostTableResource.foreign, 'function');
+});
+
 // ---- kill switch ----
 
 const endpoint = { kind: 'endpoint' as const, ip: '203.0.113.7', port: 51820, proto: 'udp' as const, sender: { mark: CLIENT_MARK } };
@@ -203,6 +283,20 @@ test('kill switch: absent — check false; apply is one atomic nft -f inside the
   assert.equal(call.input, replaceTableScript('inet', 'vpnns', renderKillSwitch(killSwitchSpec(ctx))));
   assert.match(call.input!, /^table inet vpnns\ndelete table inet vpnns\n/);
   assert.equal(sys.actions.length, 1);
+});
+
+test('kill switch: in a namespace made by this run, one `create table` load (no `delete table`: nothing to replace, and its commit waits)', async () => {
+  const { exec, ctx } = setup('namespace: ut\n', { clientTraffic: [endpoint] });
+  ctx.freshNamespace = true;
+  assert.equal(await killSwitchResource.check(ctx), false);
+  await killSwitchResource.apply(ctx);
+  const runs = exec.calls.filter((c) => c.kind === 'run');
+  assert.equal(runs.length, 1, 'no look, one load');
+  const call = runs[0] as { argv: string[]; input?: string };
+  assert.deepEqual(call.argv, ['ip', 'netns', 'exec', 'ut', 'nft', '-f', '-']);
+  assert.equal(call.input, createTableScript('inet', 'vpnns', renderKillSwitch(killSwitchSpec(ctx))));
+  assert.match(call.input!, /^create table inet vpnns\ntable inet vpnns \{\n/);
+  assert.ok(!call.input!.includes('delete table'));
 });
 
 test('kill switch: present with every client rule — check true; a missing endpoint rule — false; remove deletes the table', async () => {
@@ -242,7 +336,9 @@ test('host table: absent — check false; apply sets route_localnet, loads the t
   assert.equal(sys.actions.length, 2);
   assert.equal(sys.actions[0], 'set /proc/sys/net/ipv4/conf/vh-ut/route_localnet = 0');
   // The first load fails, changing nothing, if a table of the name appeared since `up` looked.
-  assert.match(sys.actions[1]!, /^\$ nft -f - {2}<<'EOF'\n {4}create table inet vpnns-ut\n {4}delete table inet vpnns-ut\n/);
+  // `create table` succeeding means the table is new and empty: no `delete table` (its commit waits).
+  assert.match(sys.actions[1]!, /^\$ nft -f - {2}<<'EOF'\n {4}create table inet vpnns-ut\n {4}table inet vpnns-ut \{\n/);
+  assert.ok(!sys.actions[1]!.includes('delete table'), sys.actions[1]);
   assert.match(sys.actions[1]!, /masquerade/);
   assert.equal(typeof state.runtime.hostTable, 'string');
   assert.ok(saves() >= 1, 'the key is saved');
@@ -263,6 +359,9 @@ test('host table: one vpnns has no record of loading is foreign and remove leave
   state.runtime.hostTable = '0123456789abcdef';
   assert.equal(await hostTableResource.remove(ctx), true);
   assert.deepEqual(sys.actions, ['$ nft delete table inet vpnns-ut']);
+  // Deleted, its key goes too: a later first load (a failed `up` keeps the state) is `create table` again.
+  assert.equal(state.runtime.hostTable, undefined);
+  state.runtime.hostTable = '0123456789abcdef';
   exec.on(listHost, fails());
   sys.actions.length = 0;
   assert.equal(await hostTableResource.remove(ctx), false);
@@ -279,6 +378,39 @@ test('host table: one that appeared between `up`\'s look and its first load stay
   sys.actions.length = 0;
   assert.equal(await hostTableResource.remove(ctx), false);
   assert.deepEqual(sys.actions, []);
+});
+
+test('host table: foreign answers from the tables `up` listed when it has them (no process), else asks', async () => {
+  const { exec, ctx } = setup();
+  ctx.hostTables = Promise.resolve(['ip filter', 'inet vpnns-ut']);
+  assert.deepEqual(await hostTableResource.foreign!(ctx), { what: 'nftables table inet vpnns-ut', fix: 'remove it with `nft delete table inet vpnns-ut` if nothing needs it' });
+  ctx.hostTables = Promise.resolve(['ip filter', 'inet vpnns-other']);
+  assert.equal(await hostTableResource.foreign!(ctx), undefined);
+  assert.deepEqual(exec.commands(), []);
+  // nft could not list them: asked.
+  ctx.hostTables = Promise.resolve(undefined);
+  exec.on(listHost, { stdout: 'table inet vpnns-ut {}\n' });
+  assert.equal((await hostTableResource.foreign!(ctx))?.what, 'nftables table inet vpnns-ut');
+  assert.deepEqual(exec.commands(), ['nft list table inet vpnns-ut']);
+});
+
+test('accept rules in other FORWARD chains: no `ip filter` table when `up` listed the tables — in place, nothing asked; with one, its chain is read', async () => {
+  const { exec, ctx } = setup();
+  ctx.hostTables = Promise.resolve(['inet other']);
+  assert.equal(await forwardCompatResource.check(ctx), true);
+  assert.deepEqual(exec.commands(), []);
+  ctx.hostTables = Promise.resolve(['ip filter']);
+  exec.on(['nft', '-j', 'list', 'chain', 'ip', 'filter', 'FORWARD'], json({ nftables: [{ metainfo: {} }, { rule: { family: 'ip', table: 'filter', chain: 'FORWARD', handle: 3 } }] }));
+  assert.equal(await forwardCompatResource.check(ctx), false, 'no tagged rules yet');
+  assert.deepEqual(exec.commands(), ['nft -j list chain ip filter FORWARD']);
+});
+
+test('listTables: `family name` per table; undefined when nft cannot list them', async () => {
+  const { exec, sys } = setup();
+  exec.on(['nft', 'list', 'tables'], { stdout: 'table ip filter\ntable inet vpnns-ut\n' });
+  assert.deepEqual(await listTables(sys), ['ip filter', 'inet vpnns-ut']);
+  exec.on(['nft', 'list', 'tables'], fails('Error: Operation not permitted'));
+  assert.equal(await listTables(sys), undefined);
 });
 
 test('host table: a failing sysctl throws before any table is loaded and no key is recorded', async () => {
