@@ -61,6 +61,15 @@ const oneSentence = (stderr: string) => {
 const uidOf = (pid: number) => Number(readFileSync(`/proc/${pid}/status`, 'utf8').match(/^Uid:\s+(\d+)/m)![1]);
 
 /** Every process below PID (from /proc/N/stat's parent field). */
+/** A process's command line, or '' once it has exited (a launch's helpers come and go while we look). */
+function cmdlineOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 function descendants(pid: number): number[] {
   const parent = new Map<number, number>();
   for (const e of readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
@@ -242,11 +251,11 @@ test('a member runs status, check, list and the app commands of their own app wi
   assert.match(start.stdout, new RegExp(`^mine is running as ${member.name} \\(pid (\\d+)\\)`));
   const pid = Number(/pid (\d+)/.exec(start.stdout)![1]);
   // The app's PID is the launch's first (root) helper; the program itself is its descendant.
-  const find = () => descendants(pid).find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8') === '/bin/sleep\0' + '600\0');
+  const find = () => descendants(pid).find((p) => cmdlineOf(p) === '/bin/sleep\0' + '600\0');
   // Running is reported once the launch started; its last exec (to the program) may follow a moment later.
   let sleeper = find();
   for (let i = 0; i < 50 && !sleeper; i++) sleeper = (await new Promise((r) => setTimeout(r, 100)), find());
-  assert.ok(sleeper, `the app's program under pid ${pid} (${readFileSync(`/proc/${pid}/cmdline`, "utf8")}): ${descendants(pid).map((p) => readFileSync(`/proc/${p}/cmdline`, "utf8")).join(" | ")}`);
+  assert.ok(sleeper, `the app's program under pid ${pid} (${cmdlineOf(pid)}): ${descendants(pid).map(cmdlineOf).join(" | ")}`);
   assert.equal(uidOf(sleeper), member.uid, 'the app runs as the member');
   const appStatus = await as(member, ['app', 'status', '--namespace', h.ns, '--json']);
   assert.equal(appStatus.code, 0, appStatus.stderr);
