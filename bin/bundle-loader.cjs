@@ -74,7 +74,7 @@ function run(script, file, parent) {
   return mod.exports;
 }
 
-/** A bundle at least as new as the compiled module it was made from (else tsc ran and the bundler did not). */
+/** A bundle at least as new as the compiled module it was made from (else tsc ran and the bundler did not, or there is none): bin/vpnns's choice of a bundle and the import of one. */
 function fresh(bundle, compiled) {
   try {
     return statSync(bundle).mtimeMs >= statSync(compiled).mtimeMs;
@@ -131,7 +131,7 @@ async function writeCache(file, warmups, withConfig) {
   writeFileSync(cacheFileOf(file), Buffer.concat([Buffer.from(`${id}\n`, 'latin1'), script.createCachedData()]));
 }
 
-module.exports = { BUNDLES, IMPORT_BUNDLES, NODE_FLAG_SETS, cacheFileOf, compile, run, buildIdOf, requireBundle };
+module.exports = { BUNDLES, IMPORT_BUNDLES, NODE_FLAG_SETS, cacheFileOf, compile, run, buildIdOf, fresh, requireBundle };
 
 // node [FLAGS] bin/bundle-loader.cjs --write-cache BUNDLE WARMUPS-JSON [config]
 if (require.main === module && process.argv[2] === '--write-cache') {
